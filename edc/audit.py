@@ -1,0 +1,178 @@
+"""Audit trail helpers shared by every app.
+
+Every model that holds trial data or configuration has ``HistoricalRecords()`` and uses
+``AuditedManager``. The rules kept here:
+
+* ``audited_save``/``audited_delete`` are how services write: they attach the user and the reason,
+  and refuse a change or deletion of an existing record without a reason.
+* A guard on simple-history's ``pre_create_historical_record`` signal refuses any history record
+  of a change (``~``) or deletion (``-``) that carries no reason, whatever path made it.
+* ``AuditedQuerySet`` refuses ``update()``, ``delete()``, ``bulk_create()`` and ``bulk_update()``,
+  which simple-history cannot see; ``bulk_create_with_history`` is the audited bulk path.
+* On PostgreSQL a trigger makes history tables (and other append-only logs) refuse UPDATE and
+  DELETE, installed after every ``migrate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.apps import apps
+from django.db import connection, models
+from simple_history.models import HistoricalChanges
+
+from .errors import BulkChangeRefused, ReasonRequired
+
+# Apps whose audited models need a reason on every change (django.contrib models are not ours).
+PROJECT_APPS = {
+    "accounts",
+    "subjects",
+    "eligibility",
+    "randomization",
+    "adverse_events",
+    "queries",
+    "exports",
+}
+
+
+def clean_reason(reason: str | None) -> str:
+    return (reason or "").strip()
+
+
+def audited_save(instance: models.Model, *, user, reason: str | None = None, **save_kwargs):
+    """Validate and save ``instance``, recording ``user`` and ``reason`` in its history.
+
+    A new record may be saved without a reason; a change to an existing one may not.
+    """
+    reason = clean_reason(reason)
+    if not instance._state.adding and not reason:
+        raise ReasonRequired()
+    instance._history_user = user
+    instance._change_reason = reason
+    instance.full_clean()
+    instance.save(**save_kwargs)
+    return instance
+
+
+def audited_delete(instance: models.Model, *, user, reason: str | None):
+    reason = clean_reason(reason)
+    if not reason:
+        raise ReasonRequired("A reason is required to delete saved data.")
+    instance._history_user = user
+    instance._change_reason = reason
+    instance.delete()
+
+
+def refuse_change_without_reason(sender, instance, history_instance, **kwargs):
+    """simple-history signal receiver: no change or deletion of project data without a reason."""
+    if sender._meta.app_label not in PROJECT_APPS:
+        return
+    if history_instance.history_type in ("~", "-") and not clean_reason(
+        history_instance.history_change_reason
+    ):
+        raise ReasonRequired()
+
+
+class AuditedQuerySet(models.QuerySet):
+    """A queryset whose bulk writes cannot bypass the audit trail unnoticed."""
+
+    def _refuse(self, what: str):
+        raise BulkChangeRefused(
+            f"{what}() on {self.model._meta.verbose_name_plural} would bypass the audit trail; "
+            "change records one at a time through the service layer."
+        )
+
+    def update(self, **kwargs):
+        self._refuse("update")
+
+    def delete(self):
+        self._refuse("delete")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        self._refuse("bulk_update")
+
+    def bulk_create(self, objs, *args, **kwargs):
+        self._refuse("bulk_create")
+
+    def bulk_create_with_history(self, objs: Iterable[models.Model], *, user, reason: str = ""):
+        """Insert many new records and one '+' history record for each, in one go."""
+        objs = list(objs)
+        created = super().bulk_create(objs)
+        self.model.history.bulk_history_create(
+            created, default_user=user, default_change_reason=clean_reason(reason)
+        )
+        return created
+
+
+AuditedManager = models.Manager.from_queryset(AuditedQuerySet)
+
+
+# --- PostgreSQL: history tables are append-only ----------------------------------------------
+
+APPEND_ONLY_FUNCTION = """
+CREATE OR REPLACE FUNCTION edc_refuse_history_change() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'audit records in % are append-only: % refused', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$ LANGUAGE plpgsql;
+"""
+
+
+def append_only_models() -> list[type[models.Model]]:
+    """History models of the project, and models that declare ``append_only = True``."""
+    found = []
+    for model in apps.get_models():
+        if model._meta.app_label not in PROJECT_APPS:
+            continue
+        if issubclass(model, HistoricalChanges) or getattr(model, "append_only", False):
+            found.append(model)
+    return found
+
+
+def install_append_only_triggers(using: str = "default", **kwargs) -> int:
+    """post_migrate receiver: on PostgreSQL, refuse UPDATE/DELETE on every append-only table."""
+    from django.db import connections
+
+    conn = connections[using] if using else connection
+    if conn.vendor != "postgresql":
+        return 0
+    tables = set(conn.introspection.table_names())
+    count = 0
+    with conn.cursor() as cursor:
+        cursor.execute(APPEND_ONLY_FUNCTION)
+        for model in append_only_models():
+            table = model._meta.db_table
+            if table not in tables:
+                continue
+            cursor.execute(
+                f'CREATE OR REPLACE TRIGGER edc_append_only BEFORE UPDATE OR DELETE ON "{table}" '
+                "FOR EACH ROW EXECUTE FUNCTION edc_refuse_history_change()"
+            )
+            count += 1
+    return count
+
+
+def history_rows(records) -> list[dict]:
+    """History records as rows for people: when, who, what, reason, and each old → new value."""
+    rows = []
+    for record in records:
+        changes = []
+        previous = record.prev_record
+        if previous is not None and record.history_type == "~":
+            delta = record.diff_against(previous)
+            for change in delta.changes:
+                field = record.instance_type._meta.get_field(change.field)
+                changes.append(
+                    {"field": str(field.verbose_name), "old": change.old, "new": change.new}
+                )
+        rows.append(
+            {
+                "when": record.history_date,
+                "who": record.history_user,
+                "what": record.get_history_type_display(),
+                "reason": record.history_change_reason or "",
+                "changes": changes,
+            }
+        )
+    return rows

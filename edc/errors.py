@@ -1,0 +1,28 @@
+"""Domain errors: a refusal by a business rule, with a sentence a user can act on.
+
+Views turn them into form errors, the API into 400 responses, commands into a non-zero exit.
+"""
+
+
+class DomainError(Exception):
+    """A business rule refused the operation; str(error) says why."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ReasonRequired(DomainError):
+    def __init__(self, message: str = "A reason for change is required to change saved data."):
+        super().__init__(message)
+
+
+class AccessDenied(DomainError):
+    """The user may not act on this record (wrong site or wrong role)."""
+
+
+class BulkChangeRefused(DomainError):
+    """A bulk path that would bypass the audit trail was used on an audited model."""

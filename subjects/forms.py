@@ -1,0 +1,66 @@
+from django import forms
+
+from accounts.roles import DATA_ENTRY_ROLES
+from edc.access import member_site_ids
+from edc.forms import DateInput, reason_field
+
+from .models import Site, Subject, SubjectStatus
+
+
+class RegisterSubjectForm(forms.ModelForm):
+    class Meta:
+        model = Subject
+        fields = [
+            "site",
+            "screening_number",
+            "screening_date",
+            "initials",
+            "date_of_birth",
+            "age_at_screening",
+            "sex",
+        ]
+        widgets = {"screening_date": DateInput(), "date_of_birth": DateInput()}
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["site"].queryset = Site.objects.filter(
+            pk__in=member_site_ids(user, *DATA_ENTRY_ROLES), active=True
+        )
+        if self.fields["site"].queryset.count() == 1:
+            self.fields["site"].initial = self.fields["site"].queryset.get()
+
+
+class DemographicsForm(forms.ModelForm):
+    reason = reason_field()
+
+    class Meta:
+        model = Subject
+        fields = ["screening_number", "initials", "date_of_birth", "age_at_screening", "sex"]
+        widgets = {"date_of_birth": DateInput()}
+
+
+class ConsentForm(forms.Form):
+    consent_date = forms.DateField(widget=DateInput(), label="Date informed consent signed")
+    consent_version = forms.CharField(max_length=30, label="Consent form version")
+
+    def __init__(self, *args, correcting=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if correcting:
+            self.fields["reason"] = reason_field()
+
+
+class StatusForm(forms.Form):
+    CHOICES = [
+        (s.value, s.label)
+        for s in SubjectStatus
+        if s not in (SubjectStatus.SCREENING, SubjectStatus.RANDOMIZED)
+    ]
+    status = forms.ChoiceField(choices=CHOICES, label="New status")
+    on_date = forms.DateField(widget=DateInput(), label="Date of the change")
+    reason = reason_field()
+
+
+class DeleteSubjectForm(forms.Form):
+    reason = forms.CharField(
+        label="Why was this subject registered in error?", widget=forms.Textarea(attrs={"rows": 2})
+    )

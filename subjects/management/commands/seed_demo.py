@@ -1,0 +1,44 @@
+import random
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from edc.demo import DemoContext, run_seeders
+
+
+class Command(BaseCommand):
+    help = (
+        "Create a demo study: sites, a user of every role (credentials printed), and subjects "
+        "at every stage. Refuses to run on a database that already has users."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--subjects", type=int, default=24, help="subjects to create (24)")
+        parser.add_argument("--seed", type=int, default=20201001, help="random seed for the demo")
+        parser.add_argument(
+            "--password", help="one password for every demo user (default: random, printed)"
+        )
+
+    def handle(self, *args, subjects, seed, password, **options):
+        if subjects < 0 or subjects > 100_000:
+            raise CommandError("--subjects must be between 0 and 100000.")
+        if get_user_model().objects.exists():
+            raise CommandError(
+                "This database already has users: seed_demo only fills an empty database "
+                "(delete the SQLite file in var/ or use a new database)."
+            )
+        ctx = DemoContext(
+            n_subjects=subjects,
+            rng=random.Random(seed),
+            today=timezone.localdate(),
+            write=self.stdout.write,
+            password=password,
+        )
+        with transaction.atomic():
+            run_seeders(ctx)
+        self.stdout.write(self.style.SUCCESS("\nDemo study ready. Log in with:"))
+        width = max(len(c[0]) for c in ctx.credentials)
+        for username, role, sites, pw in ctx.credentials:
+            self.stdout.write(f"  {username:<{width}}  {pw}  ({role}; sites: {sites})")

@@ -1,0 +1,203 @@
+"""Subject rules: registration, consent, demographics, status through the trial.
+
+Every function takes the acting ``user``; changes to saved data need a ``reason``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.roles import DATA_ENTRY_ROLES
+from edc.access import require_site_role
+from edc.audit import audited_delete, audited_save
+from edc.errors import DomainError
+
+from .models import Site, Subject, SubjectStatus
+
+S = SubjectStatus
+# The subject's path through the trial. Randomization is reached only through
+# ``mark_randomized`` (called by the randomization service), never by a plain status change.
+ALLOWED_TRANSITIONS: dict[str, set[str]] = {
+    S.SCREENING: {S.SCREEN_FAILED, S.RANDOMIZED},
+    S.RANDOMIZED: {S.TREATMENT_ENDED, S.WITHDRAWN, S.DIED, S.COMPLETED},
+    S.TREATMENT_ENDED: {S.WITHDRAWN, S.DIED, S.COMPLETED},
+    S.SCREEN_FAILED: set(),
+    S.WITHDRAWN: set(),
+    S.DIED: set(),
+    S.COMPLETED: set(),
+}
+DEMOGRAPHIC_FIELDS = ("screening_number", "initials", "date_of_birth", "age_at_screening", "sex")
+
+
+class TransitionNotAllowed(DomainError):
+    pass
+
+
+class ConsentRequired(DomainError):
+    pass
+
+
+def require_data_entry(user, site: Site) -> None:
+    require_site_role(user, site, *DATA_ENTRY_ROLES)
+
+
+def register_subject(
+    *,
+    site: Site,
+    user,
+    screening_number: str,
+    sex: str,
+    date_of_birth: date | None = None,
+    age_at_screening: int | None = None,
+    initials: str = "",
+    screening_date: date | None = None,
+) -> Subject:
+    """Register a screened patient and assign the next subject identifier of the site.
+
+    The site row is locked for the transaction, so two coordinators registering at once get
+    consecutive numbers, never the same one.
+    """
+    require_data_entry(user, site)
+    if not site.active:
+        raise DomainError(f"Site {site.code} is not active: it cannot register subjects.")
+    with transaction.atomic():
+        site = Site.objects.select_for_update().get(pk=site.pk)
+        last = Subject.objects.filter(site=site).order_by("-sequence").first()
+        sequence = (last.sequence if last else 0) + 1
+        if sequence > 9999:
+            raise DomainError(f"Site {site.code} has used all 9999 subject numbers.")
+        subject = Subject(
+            site=site,
+            sequence=sequence,
+            subject_identifier=f"{site.code}-{sequence:04d}",
+            screening_number=screening_number.strip(),
+            screening_date=screening_date or timezone.localdate(),
+            initials=initials.strip().upper(),
+            date_of_birth=date_of_birth,
+            age_at_screening=age_at_screening,
+            sex=sex,
+        )
+        try:
+            with transaction.atomic():
+                audited_save(subject, user=user, reason="Subject registered at screening")
+        except IntegrityError as exc:
+            raise DomainError(
+                f"Screening number {subject.screening_number} is already used at site {site.code}."
+            ) from exc
+    return subject
+
+
+def record_consent(
+    subject: Subject, *, user, consent_date: date, consent_version: str, reason: str = ""
+) -> Subject:
+    """Record (or, with a reason, correct) the informed consent."""
+    require_data_entry(user, subject.site)
+    if subject.is_consented and not reason.strip():
+        raise DomainError("Consent is already recorded: give a reason to correct it.")
+    subject.consent_date = consent_date
+    subject.consent_version = consent_version.strip()
+    # A first consent is new information on an existing record: it carries its own reason.
+    return audited_save(subject, user=user, reason=reason.strip() or "Informed consent recorded")
+
+
+def ensure_consented(subject: Subject) -> None:
+    """Every CRF calls this first: no clinical data before informed consent."""
+    if not subject.is_consented:
+        raise ConsentRequired(
+            f"{subject.subject_identifier} has no informed consent recorded: "
+            "record the consent before entering any CRF data."
+        )
+
+
+def update_demographics(subject: Subject, *, user, reason: str, **changes) -> Subject:
+    require_data_entry(user, subject.site)
+    unknown = set(changes) - set(DEMOGRAPHIC_FIELDS)
+    if unknown:
+        raise DomainError(f"These fields cannot be changed here: {', '.join(sorted(unknown))}.")
+    for field, value in changes.items():
+        setattr(subject, field, value)
+    try:
+        with transaction.atomic():
+            return audited_save(subject, user=user, reason=reason)
+    except IntegrityError as exc:
+        raise DomainError(
+            f"Screening number {subject.screening_number} is already used at this site."
+        ) from exc
+
+
+def _transition(subject: Subject, new_status: str, *, user, reason: str, on_date: date):
+    allowed = ALLOWED_TRANSITIONS[subject.status]
+    if new_status not in allowed:
+        raise TransitionNotAllowed(
+            f"{subject.subject_identifier} is {subject.get_status_display().lower()}: it cannot "
+            f"become {S(new_status).label.lower()}."
+            + (
+                f" Allowed: {', '.join(sorted(S(s).label.lower() for s in allowed))}."
+                if allowed
+                else " That status is final."
+            )
+        )
+    if on_date is None or on_date > timezone.localdate():
+        raise DomainError("Give the date of the status change; it cannot be in the future.")
+    if subject.consent_date and on_date < subject.consent_date and new_status != S.SCREEN_FAILED:
+        raise DomainError("The status change cannot be dated before the informed consent.")
+    subject.status = new_status
+    subject.status_date = on_date
+    return audited_save(subject, user=user, reason=reason)
+
+
+def change_status(subject: Subject, new_status: str, *, user, reason: str, on_date: date):
+    """Move the subject along the trial path; refuses transitions the path does not allow."""
+    require_data_entry(user, subject.site)
+    if new_status == S.RANDOMIZED:
+        raise TransitionNotAllowed(
+            "Subjects become randomized only through randomization, not by a status change."
+        )
+    with transaction.atomic():
+        locked = Subject.objects.select_for_update().get(pk=subject.pk)
+        _transition(locked, new_status, user=user, reason=reason, on_date=on_date)
+    subject.refresh_from_db()
+    return subject
+
+
+def mark_randomized(subject: Subject, *, user, on_date: date, reason: str) -> Subject:
+    """For the randomization service only, inside its transaction (it holds the locks)."""
+    return _transition(subject, S.RANDOMIZED, user=user, reason=reason, on_date=on_date)
+
+
+def delete_subject(subject: Subject, *, user, reason: str) -> None:
+    """Delete a subject registered in error (only while still in screening)."""
+    require_data_entry(user, subject.site)
+    audited_delete(subject, user=user, reason=reason)
+
+
+def save_membership(membership, *, user, reason: str = ""):
+    """Create or change a site membership and keep the user's role groups in step with it."""
+    from django.contrib.auth.models import Group
+
+    from .models import SiteMembership
+
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                audited_save(membership, user=user, reason=reason)
+        except IntegrityError as exc:
+            raise DomainError(
+                f"{membership.user} already has a membership at site {membership.site.code}."
+            ) from exc
+        member = membership.user
+        held = set(
+            SiteMembership.objects.filter(user=member, active=True).values_list("role", flat=True)
+        )
+        for role in {m.role for m in SiteMembership.objects.filter(user=member)} | {
+            membership.role
+        }:
+            group = Group.objects.get(name=role)
+            if role in held:
+                member.groups.add(group)
+            else:
+                member.groups.remove(group)
+    return membership

@@ -1,0 +1,199 @@
+"""Site-staff web forms for subjects. Rules live in ``services``; views only call them."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect, render
+
+from accounts.roles import DATA_ENTRY_ROLES
+from edc.access import has_role, scope_to_user
+from edc.audit import history_rows
+from edc.forms import run_service
+
+from . import services
+from .forms import ConsentForm, DeleteSubjectForm, DemographicsForm, RegisterSubjectForm, StatusForm
+from .models import Subject, SubjectStatus
+
+
+def visible_subject(request, identifier) -> Subject:
+    """The subject, if the user may see it: another site's subject is a 404, not a 403."""
+    subjects = scope_to_user(Subject.objects.select_related("site"), request.user)
+    return get_object_or_404(subjects, subject_identifier=identifier)
+
+
+def form_page(request, form, heading, subject=None, **extra):
+    context = {"form": form, "heading": heading, "subject": subject, **extra}
+    if subject is not None:
+        context.setdefault("cancel_url", subject.get_absolute_url())
+    return render(request, "form_page.html", context)
+
+
+@login_required
+def subject_list(request):
+    subjects = scope_to_user(Subject.objects.select_related("site"), request.user)
+    status = request.GET.get("status", "")
+    if status in SubjectStatus.values:
+        subjects = subjects.filter(status=status)
+    q = request.GET.get("q", "").strip()
+    if q:
+        subjects = subjects.filter(
+            Q(subject_identifier__icontains=q) | Q(screening_number__icontains=q)
+        )
+    page = Paginator(subjects, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "subjects/subject_list.html",
+        {
+            "page": page,
+            "statuses": SubjectStatus.choices,
+            "status": status,
+            "q": q,
+            "can_register": has_role(request.user, *DATA_ENTRY_ROLES),
+        },
+    )
+
+
+@login_required
+def subject_detail(request, identifier):
+    subject = visible_subject(request, identifier)
+    history = history_rows(
+        subject.history.select_related("history_user").order_by("-history_date")[:50]
+    )
+    return render(
+        request,
+        "subjects/subject_detail.html",
+        {
+            "subject": subject,
+            "history": history,
+            "can_edit": has_role(request.user, *DATA_ENTRY_ROLES),
+        },
+    )
+
+
+@login_required
+def register(request):
+    form = RegisterSubjectForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        subject = run_service(
+            form,
+            lambda: services.register_subject(
+                user=request.user,
+                site=data["site"],
+                screening_number=data["screening_number"],
+                screening_date=data["screening_date"],
+                initials=data["initials"],
+                date_of_birth=data["date_of_birth"],
+                age_at_screening=data["age_at_screening"],
+                sex=data["sex"],
+            ),
+        )
+        if subject:
+            messages.success(request, f"Subject {subject.subject_identifier} registered.")
+            return redirect(subject)
+    return form_page(
+        request,
+        form,
+        "Register a screened patient",
+        intro="The subject identifier is assigned when you save.",
+        cancel_url="/subjects/",
+    )
+
+
+@login_required
+def consent(request, identifier):
+    subject = visible_subject(request, identifier)
+    correcting = subject.is_consented
+    initial = {"consent_date": subject.consent_date, "consent_version": subject.consent_version}
+    form = ConsentForm(request.POST or None, initial=initial, correcting=correcting)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        done = run_service(
+            form,
+            lambda: services.record_consent(
+                subject,
+                user=request.user,
+                consent_date=data["consent_date"],
+                consent_version=data["consent_version"],
+                reason=data.get("reason", ""),
+            ),
+        )
+        if done:
+            messages.success(request, "Informed consent recorded.")
+            return redirect(subject)
+    return form_page(request, form, f"Informed consent — {subject}", subject)
+
+
+@login_required
+def edit_demographics(request, identifier):
+    subject = visible_subject(request, identifier)
+    form = DemographicsForm(request.POST or None, instance=subject)
+    if request.method == "POST" and form.is_valid():
+        changes = {f: form.cleaned_data[f] for f in form.changed_data if f != "reason"}
+        fresh = Subject.objects.get(pk=subject.pk)  # the form already wrote into ``subject``
+        done = run_service(
+            form,
+            lambda: services.update_demographics(
+                fresh, user=request.user, reason=form.cleaned_data["reason"], **changes
+            ),
+        )
+        if done:
+            messages.success(request, "Changes saved.")
+            return redirect(fresh)
+    return form_page(request, form, f"Edit screening data — {subject}", subject)
+
+
+@login_required
+def change_status(request, identifier):
+    subject = visible_subject(request, identifier)
+    form = StatusForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        done = run_service(
+            form,
+            lambda: services.change_status(
+                subject,
+                data["status"],
+                user=request.user,
+                reason=data["reason"],
+                on_date=data["on_date"],
+            ),
+        )
+        if done:
+            messages.success(request, f"Status is now {subject.get_status_display().lower()}.")
+            return redirect(subject)
+    return form_page(
+        request,
+        form,
+        f"Change status — {subject}",
+        subject,
+        intro=f"Current status: {subject.get_status_display()}.",
+    )
+
+
+@login_required
+def delete(request, identifier):
+    subject = visible_subject(request, identifier)
+    form = DeleteSubjectForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        identifier = subject.subject_identifier
+        if run_service(
+            form,
+            lambda: (
+                services.delete_subject(
+                    subject, user=request.user, reason=form.cleaned_data["reason"]
+                )
+                or True
+            ),
+        ):
+            messages.success(request, f"Subject {identifier} deleted.")
+            return redirect("subjects:list")
+    return form_page(
+        request,
+        form,
+        f"Delete {subject} (registered in error)",
+        subject,
+        submit_label="Delete",
+        intro="Only a subject still in screening can be deleted. The audit trail keeps its record.",
+    )

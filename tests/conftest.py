@@ -1,0 +1,82 @@
+"""Shared fixtures.
+
+* ``postgres``-marked tests need real row locks: they run on PostgreSQL and are skipped on SQLite.
+* ``reference_file(name)`` finds a file of EDC_REFERENCE_DATA: the test skips when the variable
+  is unset and fails when it is set but the file is missing (CI can never skip silently).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from accounts.roles import Role
+
+from . import factories
+
+
+def pytest_collection_modifyitems(config, items):
+    if connection.vendor == "postgresql":
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://...")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def reference_file():
+    def find(name: str) -> Path:
+        folder = os.environ.get("EDC_REFERENCE_DATA")
+        if not folder:
+            pytest.skip("EDC_REFERENCE_DATA is not set")
+        path = Path(folder) / name
+        if not path.exists():
+            pytest.fail(f"EDC_REFERENCE_DATA={folder} has no {name}")
+        return path
+
+    return find
+
+
+@pytest.fixture
+def site(db):
+    return factories.make_site("101")
+
+
+@pytest.fixture
+def other_site(db):
+    return factories.make_site("202")
+
+
+@pytest.fixture
+def coordinator(site):
+    return factories.make_user(Role.SITE_STAFF, site, username="coordinator", is_staff=True)
+
+
+@pytest.fixture
+def investigator(site):
+    return factories.make_user(Role.INVESTIGATOR, site, username="investigator", is_staff=True)
+
+
+@pytest.fixture
+def other_coordinator(other_site):
+    return factories.make_user(Role.SITE_STAFF, other_site, username="other", is_staff=True)
+
+
+@pytest.fixture
+def data_manager(db):
+    return factories.make_user(Role.DATA_MANAGER, username="dm", is_staff=True)
+
+
+@pytest.fixture
+def sponsor(db):
+    return factories.make_user(Role.SPONSOR, username="sponsor")
+
+
+@pytest.fixture
+def subject(site, coordinator):
+    """A consented subject in screening at site 101."""
+    return factories.make_subject(site, by=coordinator)
