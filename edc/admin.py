@@ -2,7 +2,9 @@
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib.admin.utils import flatten_fieldsets, unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseRedirect
 from simple_history.admin import SimpleHistoryAdmin
 
 from subjects.models import Site
@@ -32,6 +34,12 @@ class ReasonForChangeAdminMixin:
     """
 
     def get_form(self, request, obj=None, **kwargs):
+        # The reason is a form field, not a model field: keep it out of the model form's fields.
+        # (``fields=None`` is Django asking which fields the form has: pass that through.)
+        if "fields" not in kwargs:
+            kwargs["fields"] = flatten_fieldsets(self.get_fieldsets(request, obj))
+        if kwargs["fields"]:
+            kwargs["fields"] = [f for f in kwargs["fields"] if f != "change_reason"]
         form = super().get_form(request, obj, **kwargs)
         if obj is None:
             return form
@@ -64,8 +72,6 @@ class ReasonForChangeAdminMixin:
         except (DomainError, ValidationError) as exc:
             text = exc.message if isinstance(exc, DomainError) else "; ".join(exc.messages)
             self.message_user(request, f"Not saved: {text}", level=messages.ERROR)
-            from django.http import HttpResponseRedirect
-
             return HttpResponseRedirect(request.get_full_path())
 
 
@@ -81,8 +87,34 @@ class NoDeleteAdminMixin:
         return actions
 
 
+class ReadOnlyHistoryAdminMixin:
+    """History pages are read-only and scoped like the records themselves.
+
+    simple-history's own views would accept a POST on a past version (a revert) and fall back to
+    a deleted object's history without asking whether the user may see its site.
+    """
+
+    def _require_visible(self, request, object_id):
+        if not self.get_queryset(request).filter(pk=unquote(object_id)).exists():
+            raise Http404("No such record at your sites.")
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._require_visible(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        self._require_visible(request, object_id)
+        if request.method != "GET":
+            raise PermissionDenied("The audit trail is read-only.")
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
 class AuditedAdmin(
-    NoDeleteAdminMixin, ReasonForChangeAdminMixin, ScopedAdminMixin, SimpleHistoryAdmin
+    ReadOnlyHistoryAdminMixin,
+    NoDeleteAdminMixin,
+    ReasonForChangeAdminMixin,
+    ScopedAdminMixin,
+    SimpleHistoryAdmin,
 ):
     """The base of every admin page on an audited model."""
 

@@ -16,9 +16,12 @@ Every model that holds trial data or configuration has ``HistoricalRecords()`` a
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import contextmanager
+from datetime import date, datetime
 
 from django.apps import apps
 from django.db import connection, models
+from django.utils.text import capfirst
 from simple_history.models import HistoricalChanges
 
 from .errors import BulkChangeRefused, ReasonRequired
@@ -39,6 +42,18 @@ def clean_reason(reason: str | None) -> str:
     return (reason or "").strip()
 
 
+@contextmanager
+def attached_reason(instance: models.Model, user, reason: str):
+    """Attach who and why for simple-history for one write only: a reason never outlives it."""
+    instance._history_user = user
+    instance._change_reason = reason
+    try:
+        yield
+    finally:
+        del instance._history_user
+        del instance._change_reason
+
+
 def audited_save(instance: models.Model, *, user, reason: str | None = None, **save_kwargs):
     """Validate and save ``instance``, recording ``user`` and ``reason`` in its history.
 
@@ -47,10 +62,9 @@ def audited_save(instance: models.Model, *, user, reason: str | None = None, **s
     reason = clean_reason(reason)
     if not instance._state.adding and not reason:
         raise ReasonRequired()
-    instance._history_user = user
-    instance._change_reason = reason
     instance.full_clean()
-    instance.save(**save_kwargs)
+    with attached_reason(instance, user, reason):
+        instance.save(**save_kwargs)
     return instance
 
 
@@ -58,9 +72,8 @@ def audited_delete(instance: models.Model, *, user, reason: str | None):
     reason = clean_reason(reason)
     if not reason:
         raise ReasonRequired("A reason is required to delete saved data.")
-    instance._history_user = user
-    instance._change_reason = reason
-    instance.delete()
+    with attached_reason(instance, user, reason):
+        instance.delete()
 
 
 def refuse_change_without_reason(sender, instance, history_instance, **kwargs):
@@ -153,6 +166,17 @@ def install_append_only_triggers(using: str = "default", **kwargs) -> int:
     return count
 
 
+def display_value(field, value):
+    """A stored value as a person reads it: ISO dates, choice labels, '—' for empty."""
+    if value is None or value == "":
+        return "—"
+    if field.choices:
+        return dict(field.flatchoices).get(value, value)
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return value
+
+
 def history_rows(records) -> list[dict]:
     """History records as rows for people: when, who, what, reason, and each old → new value."""
     rows = []
@@ -164,7 +188,11 @@ def history_rows(records) -> list[dict]:
             for change in delta.changes:
                 field = record.instance_type._meta.get_field(change.field)
                 changes.append(
-                    {"field": str(field.verbose_name), "old": change.old, "new": change.new}
+                    {
+                        "field": capfirst(str(field.verbose_name)),
+                        "old": display_value(field, change.old),
+                        "new": display_value(field, change.new),
+                    }
                 )
         rows.append(
             {

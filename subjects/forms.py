@@ -7,7 +7,12 @@ from edc.forms import DateInput, reason_field
 from .models import Site, Subject, SubjectStatus
 
 
-class RegisterSubjectForm(forms.ModelForm):
+class InitialsMixin:
+    def clean_initials(self):
+        return self.cleaned_data["initials"].strip().upper()
+
+
+class RegisterSubjectForm(InitialsMixin, forms.ModelForm):
     class Meta:
         model = Subject
         fields = [
@@ -30,7 +35,7 @@ class RegisterSubjectForm(forms.ModelForm):
             self.fields["site"].initial = self.fields["site"].queryset.get()
 
 
-class DemographicsForm(forms.ModelForm):
+class DemographicsForm(InitialsMixin, forms.ModelForm):
     reason = reason_field()
 
     class Meta:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from accounts.roles import SITE_ROLES, Role
-from edc.audit import AuditedManager
+from edc.audit import AuditedManager, AuditedQuerySet
 from edc.errors import DomainError
 
 
@@ -90,7 +90,7 @@ class Sex(models.TextChoices):
     MALE = "M", "Male"
 
 
-class SubjectQuerySet(models.QuerySet):
+class SubjectQuerySet(AuditedQuerySet):
     def randomized_or_later(self):
         return self.exclude(status__in=[SubjectStatus.SCREENING, SubjectStatus.SCREEN_FAILED])
 
@@ -139,7 +139,7 @@ class Subject(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True, db_index=True)
 
-    objects = AuditedManager.from_queryset(SubjectQuerySet)()
+    objects = SubjectQuerySet.as_manager()
     history = HistoricalRecords(excluded_fields=["updated"])
 
     class Meta:

@@ -80,3 +80,6 @@ def sponsor(db):
 def subject(site, coordinator):
     """A consented subject in screening at site 101."""
     return factories.make_subject(site, by=coordinator)
+
+
+from .browser import browser, page  # noqa: E402,F401  (fixtures for the browser tests)

@@ -1,11 +1,14 @@
 import random
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
 from edc.demo import DemoContext, run_seeders
+
+CREDENTIALS_FILE = settings.VAR_DIR / "demo_credentials.txt"
 
 
 class Command(BaseCommand):
@@ -20,11 +23,21 @@ class Command(BaseCommand):
         parser.add_argument(
             "--password", help="one password for every demo user (default: random, printed)"
         )
+        parser.add_argument(
+            "--skip-if-seeded",
+            action="store_true",
+            help="exit quietly (0) when the database already has users",
+        )
 
-    def handle(self, *args, subjects, seed, password, **options):
+    def handle(self, *args, subjects, seed, password, skip_if_seeded, **options):
         if subjects < 0 or subjects > 100_000:
             raise CommandError("--subjects must be between 0 and 100000.")
         if get_user_model().objects.exists():
+            if skip_if_seeded:
+                self.stdout.write(
+                    f"Demo data already present; the credentials are in {CREDENTIALS_FILE}."
+                )
+                return
             raise CommandError(
                 "This database already has users: seed_demo only fills an empty database "
                 "(delete the SQLite file in var/ or use a new database)."
@@ -40,5 +53,12 @@ class Command(BaseCommand):
             run_seeders(ctx)
         self.stdout.write(self.style.SUCCESS("\nDemo study ready. Log in with:"))
         width = max(len(c[0]) for c in ctx.credentials)
-        for username, role, sites, pw in ctx.credentials:
-            self.stdout.write(f"  {username:<{width}}  {pw}  ({role}; sites: {sites})")
+        lines = [
+            f"  {username:<{width}}  {pw}  ({role}; sites: {sites})"
+            for username, role, sites, pw in ctx.credentials
+        ]
+        self.stdout.write("\n".join(lines))
+        CREDENTIALS_FILE.parent.mkdir(parents=True, exist_ok=True)
+        CREDENTIALS_FILE.write_text("\n".join(lines) + "\n")
+        CREDENTIALS_FILE.chmod(0o600)
+        self.stdout.write(f"(also written to {CREDENTIALS_FILE})")

@@ -1,0 +1,48 @@
+# The two commands of the README:  make demo  (run the system with demo data)  and  make test.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1:8000
+CHROMIUM ?= $(shell command -v chromium 2>/dev/null || echo /usr/bin/chromium)
+
+.PHONY: install demo test lint check browser worker clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo --skip-if-seeded
+	@echo "Open http://$(HOST)/ (site forms) and http://$(HOST)/admin/ ; API at http://$(HOST)/api/v1/"
+	$(BIN)/python manage.py runserver --insecure $(HOST)
+
+# Headless Chromium for the browser tests, from Debian's packages (Playwright cannot download one).
+browser:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; \
+	  else \
+	    echo "Chromium is needed for the browser tests: run 'sudo apt-get install chromium'."; exit 1; \
+	  fi; \
+	fi
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+test: install browser lint
+	EDC_CHROMIUM=$(CHROMIUM) $(BIN)/pytest
+
+worker: install
+	$(BIN)/celery -A edc worker --loglevel=info
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache

@@ -1,0 +1,68 @@
+"""Logins, failed logins and changes to users, roles and memberships are audited."""
+
+import pytest
+from django.contrib.auth.models import Group
+from django.urls import reverse
+
+from accounts.models import AuthEvent
+from accounts.roles import Role
+from subjects import services
+from subjects.models import SiteMembership
+
+from .factories import PASSWORD, make_user
+
+pytestmark = pytest.mark.django_db
+K = AuthEvent.Kind
+
+
+def test_login_and_failed_login_are_logged(client, coordinator):
+    client.post(reverse("login"), {"username": "coordinator", "password": "wrong"})
+    client.post(reverse("login"), {"username": "coordinator", "password": PASSWORD})
+    events = list(AuthEvent.objects.filter(kind__in=[K.LOGIN, K.LOGIN_FAILED]).order_by("id"))
+    assert [(e.kind, e.username) for e in events] == [
+        (K.LOGIN_FAILED, "coordinator"),
+        (K.LOGIN, "coordinator"),
+    ]
+    assert events[1].ip_address == "127.0.0.1"
+
+
+def test_user_changes_and_role_changes_are_logged(data_manager):
+    user = make_user(username="newcomer")
+    assert AuthEvent.objects.filter(kind=K.USER_CREATED, username="newcomer").exists()
+    user.is_active = False
+    user.save()
+    change = AuthEvent.objects.get(kind=K.USER_CHANGED, username="newcomer")
+    assert change.detail["changes"] == {"is_active": {"old": True, "new": False}}
+    user.groups.add(Group.objects.get(name=Role.MONITOR))
+    roles = AuthEvent.objects.get(kind=K.ROLES_CHANGED, username="newcomer")
+    assert roles.detail["groups"] == ["monitor"] and roles.detail["action"] == "add"
+    user.set_password("another long passphrase")
+    user.save()
+    assert AuthEvent.objects.filter(kind=K.PASSWORD_CHANGED, username="newcomer").exists()
+
+
+def test_membership_changes_have_history_and_keep_groups_in_step(site, data_manager):
+    user = make_user(username="nurse")
+    membership = services.save_membership(
+        SiteMembership(user=user, site=site, role=Role.SITE_STAFF), user=data_manager
+    )
+    assert set(user.groups.values_list("name", flat=True)) == {"site_staff"}
+    membership.active = False
+    services.save_membership(membership, user=data_manager, reason="Left the study team")
+    assert not user.groups.exists()
+    latest = membership.history.first()
+    assert (latest.history_user, latest.history_change_reason) == (
+        data_manager,
+        "Left the study team",
+    )
+
+
+def test_security_log_is_read_only_in_admin(client, data_manager, coordinator):
+    event = AuthEvent.objects.filter(username="coordinator").first()
+    assert client.login(username="dm", password=PASSWORD)
+    url = reverse("admin:accounts_authevent_change", args=[event.pk])
+    assert client.get(url).status_code == 200
+    client.post(url, {"username": "someone else"})
+    event.refresh_from_db()
+    assert event.username == "coordinator"
+    assert client.post(reverse("admin:accounts_authevent_delete", args=[event.pk])).status_code == 403

@@ -1,0 +1,110 @@
+"""Site-staff web forms for subjects (Django test client)."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from subjects.models import Subject
+
+from .factories import PASSWORD, make_subject
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client, coordinator):
+    assert client.login(username=coordinator.username, password=PASSWORD)
+    return client
+
+
+def test_register_screened_patient(staff_client, site):
+    response = staff_client.post(
+        reverse("subjects:register"),
+        {
+            "site": site.pk,
+            "screening_number": "SCR-7",
+            "screening_date": timezone.localdate().isoformat(),
+            "date_of_birth": "1960-02-03",
+            "sex": "F",
+            "initials": "ab",
+        },
+        follow=True,
+    )
+    assert "Subject 101-0001 registered" in response.text
+    subject = Subject.objects.get()
+    assert (subject.initials, subject.sex) == ("AB", "F")
+
+
+def test_register_bad_input_shows_errors_and_saves_nothing(staff_client, site):
+    response = staff_client.post(
+        reverse("subjects:register"),
+        {
+            "site": site.pk,
+            "screening_number": "SCR-8",
+            "screening_date": timezone.localdate().isoformat(),
+            "date_of_birth": (timezone.localdate() + timedelta(days=2)).isoformat(),
+            "sex": "F",
+        },
+    )
+    assert response.status_code == 200
+    assert "This date is in the future." in response.text
+    assert not Subject.objects.exists()
+
+
+def test_consent_then_correction_needs_reason(staff_client, site, coordinator):
+    subject = make_subject(site, by=coordinator, consented=False)
+    url = reverse("subjects:consent", args=[subject.subject_identifier])
+    today = timezone.localdate().isoformat()
+    staff_client.post(url, {"consent_date": today, "consent_version": "2.0"})
+    subject.refresh_from_db()
+    assert subject.consent_date == timezone.localdate()
+    response = staff_client.post(url, {"consent_date": "2020-01-01", "consent_version": "2.0"})
+    assert "This field is required" in response.text
+    subject.refresh_from_db()
+    assert subject.consent_date == timezone.localdate()
+
+
+def test_status_change_refusal_is_a_form_error(staff_client, subject):
+    response = staff_client.post(
+        reverse("subjects:status", args=[subject.subject_identifier]),
+        {"status": "completed", "on_date": timezone.localdate().isoformat(), "reason": "done"},
+    )
+    assert response.status_code == 200
+    assert "it cannot become completed" in response.text
+    subject.refresh_from_db()
+    assert subject.status == "screening"
+
+
+def test_edit_demographics_records_reason(staff_client, subject):
+    response = staff_client.post(
+        reverse("subjects:edit", args=[subject.subject_identifier]),
+        {
+            "screening_number": subject.screening_number,
+            "initials": "",
+            "date_of_birth": subject.date_of_birth.isoformat(),
+            "sex": "F",
+            "reason": "Corrected from source",
+        },
+    )
+    assert response.status_code == 302
+    page = staff_client.get(subject.get_absolute_url()).text
+    assert "Corrected from source" in page
+    assert "Sex: Male → Female" in page
+
+
+def test_other_sites_subjects_are_invisible(client, other_site, coordinator):
+    foreign = make_subject(other_site)
+    assert client.login(username=coordinator.username, password=PASSWORD)
+    assert foreign.subject_identifier not in client.get(reverse("subjects:list")).text
+    for name in ("detail", "consent", "edit", "status", "delete"):
+        url = reverse(f"subjects:{name}", args=[foreign.subject_identifier])
+        assert client.get(url).status_code == 404, name
+        assert client.post(url, {"reason": "x"}).status_code == 404, name
+    assert Subject.objects.filter(pk=foreign.pk).exists()
+
+
+def test_pages_need_login(client, subject):
+    response = client.get(subject.get_absolute_url())
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]

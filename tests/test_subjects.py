@@ -1,0 +1,237 @@
+"""Subjects: registration, identifiers, consent, status through the trial, deletion."""
+
+import threading
+from datetime import date, timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.utils import timezone
+
+from accounts.roles import Role
+from edc.errors import AccessDenied, DomainError, ReasonRequired
+from subjects import services
+from subjects.models import Subject, SubjectStatus
+from subjects.services import TransitionNotAllowed
+
+from .factories import make_site, make_subject, make_user
+
+S = SubjectStatus
+pytestmark = pytest.mark.django_db
+
+
+def test_identifiers_follow_site_code_and_sequence(site, coordinator, other_site):
+    first = make_subject(site, by=coordinator)
+    second = make_subject(site, by=coordinator)
+    elsewhere = make_subject(other_site)
+    assert [first.subject_identifier, second.subject_identifier] == ["101-0001", "101-0002"]
+    assert elsewhere.subject_identifier == "202-0001"
+
+
+def test_identifier_never_changes(subject, coordinator):
+    services.update_demographics(
+        subject, user=coordinator, reason="Typo in screening log number", screening_number="X9"
+    )
+    subject.refresh_from_db()
+    assert subject.subject_identifier == "101-0001"
+    with pytest.raises(DomainError, match="cannot be changed here"):
+        services.update_demographics(
+            subject, user=coordinator, reason="try", subject_identifier="101-9999"
+        )
+
+
+def test_screening_number_unique_per_site(site, coordinator):
+    make_subject(site, by=coordinator, screening_number="SCR-1")
+    with pytest.raises(ValidationError, match="already exists"):
+        make_subject(site, by=coordinator, screening_number="SCR-1")
+    assert Subject.objects.count() == 1
+
+
+def test_only_data_entry_roles_at_the_site_register(site, other_coordinator):
+    monitor = make_user(Role.MONITOR, site)
+    for user in (other_coordinator, monitor):
+        with pytest.raises(AccessDenied, match="site 101"):
+            make_subject(site, by=user)
+    assert not Subject.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"date_of_birth": date(2999, 1, 1)}, "in the future"),
+        ({"date_of_birth": None}, "date of birth, or the age"),
+        ({"date_of_birth": date(1960, 1, 1), "age_at_screening": 60}, "not both"),
+        ({"date_of_birth": None, "age_at_screening": 130}, "less than or equal to 120"),
+        ({"initials": "jd1"}, "capital letters"),
+    ],
+)
+def test_bad_registration_data_is_refused_and_nothing_saved(site, coordinator, fields, message):
+    with pytest.raises(ValidationError, match=message):
+        make_subject(site, by=coordinator, consented=False, **fields)
+    assert not Subject.objects.exists()
+
+
+def test_age_is_computed_at_consent(site, coordinator):
+    subject = make_subject(
+        site, by=coordinator, date_of_birth=date(2000, 6, 15), consent_date=date(2018, 6, 14)
+    )
+    assert subject.age == 17
+    assert subject.age_on(date(2018, 6, 15)) == 18
+
+
+def test_consent_required_before_any_crf(site, coordinator):
+    subject = make_subject(site, by=coordinator, consented=False)
+    with pytest.raises(services.ConsentRequired, match="record the consent"):
+        services.ensure_consented(subject)
+    services.record_consent(
+        subject, user=coordinator, consent_date=timezone.localdate(), consent_version="2.0"
+    )
+    services.ensure_consented(subject)
+
+
+def test_correcting_consent_needs_a_reason(subject, coordinator):
+    with pytest.raises(DomainError, match="give a reason"):
+        services.record_consent(
+            subject, user=coordinator, consent_date=date(2026, 1, 2), consent_version="2.0"
+        )
+    services.record_consent(
+        subject,
+        user=coordinator,
+        consent_date=subject.consent_date - timedelta(days=1),
+        consent_version="2.0",
+        reason="Consent date transcribed wrongly",
+    )
+    assert subject.history.first().history_change_reason == "Consent date transcribed wrongly"
+
+
+def test_future_consent_date_is_refused(site, coordinator):
+    subject = make_subject(site, by=coordinator, consented=False)
+    with pytest.raises(ValidationError, match="in the future"):
+        services.record_consent(
+            subject,
+            user=coordinator,
+            consent_date=timezone.localdate() + timedelta(days=1),
+            consent_version="2.0",
+        )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        [S.SCREEN_FAILED],
+        [S.RANDOMIZED, S.TREATMENT_ENDED, S.COMPLETED],
+        [S.RANDOMIZED, S.TREATMENT_ENDED, S.DIED],
+        [S.RANDOMIZED, S.WITHDRAWN],
+        [S.RANDOMIZED, S.DIED],
+    ],
+)
+def test_allowed_transitions(subject, coordinator, path):
+    today = timezone.localdate()
+    for status in path:
+        if status == S.RANDOMIZED:
+            services.mark_randomized(subject, user=coordinator, on_date=today, reason="Randomized")
+        else:
+            services.change_status(
+                subject, status, user=coordinator, reason="Per protocol", on_date=today
+            )
+        subject.refresh_from_db()
+        assert subject.status == status
+    assert subject.status_date == today
+
+
+@pytest.mark.parametrize(
+    "start, target, message",
+    [
+        ([], S.COMPLETED, "screening: it cannot become completed"),
+        ([], S.TREATMENT_ENDED, "Allowed: randomized, screen failed"),
+        ([S.SCREEN_FAILED], S.SCREENING, "That status is final"),
+        ([S.RANDOMIZED, S.DIED], S.COMPLETED, "That status is final"),
+        ([S.RANDOMIZED, S.WITHDRAWN], S.TREATMENT_ENDED, "That status is final"),
+        ([S.RANDOMIZED], S.SCREEN_FAILED, "randomized: it cannot become screen failed"),
+    ],
+)
+def test_refused_transitions(subject, coordinator, start, target, message):
+    today = timezone.localdate()
+    for status in start:
+        if status == S.RANDOMIZED:
+            services.mark_randomized(subject, user=coordinator, on_date=today, reason="Randomized")
+        else:
+            services.change_status(subject, status, user=coordinator, reason="r", on_date=today)
+    before = subject.status
+    with pytest.raises(TransitionNotAllowed, match=message):
+        services.change_status(subject, target, user=coordinator, reason="r", on_date=today)
+    subject.refresh_from_db()
+    assert subject.status == before
+
+
+def test_randomized_only_through_randomization(subject, coordinator):
+    with pytest.raises(TransitionNotAllowed, match="only through randomization"):
+        services.change_status(
+            subject, S.RANDOMIZED, user=coordinator, reason="r", on_date=timezone.localdate()
+        )
+
+
+def test_status_change_needs_reason_and_a_real_date(subject, coordinator):
+    with pytest.raises(ReasonRequired):
+        services.change_status(
+            subject, S.SCREEN_FAILED, user=coordinator, reason=" ", on_date=timezone.localdate()
+        )
+    with pytest.raises(DomainError, match="cannot be in the future"):
+        services.change_status(
+            subject,
+            S.SCREEN_FAILED,
+            user=coordinator,
+            reason="r",
+            on_date=timezone.localdate() + timedelta(days=3),
+        )
+    subject.refresh_from_db()
+    assert subject.status == S.SCREENING
+
+
+def test_randomized_subject_is_never_deleted(subject, coordinator):
+    services.mark_randomized(
+        subject, user=coordinator, on_date=timezone.localdate(), reason="Randomized"
+    )
+    with pytest.raises(DomainError, match="never is"):
+        services.delete_subject(subject, user=coordinator, reason="Registered in error")
+    assert Subject.objects.filter(pk=subject.pk).exists()
+
+
+def test_subject_in_screening_can_be_deleted_with_a_reason(subject, coordinator):
+    with pytest.raises(ReasonRequired):
+        services.delete_subject(subject, user=coordinator, reason="")
+    services.delete_subject(subject, user=coordinator, reason="Registered twice")
+    assert not Subject.objects.exists()
+    deleted = Subject.history.filter(history_type="-").get()
+    assert deleted.history_change_reason == "Registered twice"
+    assert deleted.history_user == coordinator
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_identifiers_unique_under_concurrent_enrollment():
+    """Twelve coordinators register at one site at the same moment: twelve distinct numbers."""
+    site = make_site("301")
+    users = [make_user(Role.SITE_STAFF, site) for _ in range(12)]
+    barrier = threading.Barrier(len(users))
+    identifiers, errors = [], []
+
+    def enroll(user, n):
+        try:
+            barrier.wait()
+            subject = services.register_subject(
+                site=site, user=user, screening_number=f"C{n}", sex="F", age_at_screening=50
+            )
+            identifiers.append(subject.subject_identifier)
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=enroll, args=(u, n)) for n, u in enumerate(users)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(identifiers) == [f"301-{n:04d}" for n in range(1, 13)]
