@@ -122,6 +122,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "edc" / "static"]  # edc/ is the project package, not an app
 STATIC_ROOT = VAR_DIR / "static"  # `collectstatic` target for production
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = True  # serve app static files without collectstatic (demo, tests)

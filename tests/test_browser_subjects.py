@@ -1,6 +1,7 @@
 """A coordinator registers and consents a patient in a real browser."""
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -23,21 +24,26 @@ def test_register_and_consent_in_browser(page, site, coordinator, other_site):
     page.fill("#id_screening_number", "SCR-0042")
     page.fill("#id_date_of_birth", (timezone.localdate() + timedelta(days=1)).isoformat())
     page.select_option("#id_sex", "F")
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     assert "This date is in the future." in page.content()
     assert not Subject.objects.filter(site=site).exists()
 
     page.fill("#id_date_of_birth", "1961-04-09")
     page.fill("#id_initials", "lm")
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     assert "Subject 101-0001 registered." in page.locator(".messages").inner_text()
     assert "not recorded" in page.content()
 
     page.click("text=Record consent")
     page.fill("#id_consent_date", timezone.localdate().isoformat())
     page.fill("#id_consent_version", "2.0")
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     assert "Informed consent recorded." in page.locator(".messages").inner_text()
+    header_colour = page.evaluate(
+        "getComputedStyle(document.querySelector('header.top')).backgroundColor"
+    )
+    assert header_colour == "rgb(11, 93, 122)", "the stylesheet did not load"
+    Path("test-artifacts").mkdir(exist_ok=True)
     page.screenshot(path="test-artifacts/subject_page.png", full_page=True)
 
     subject = Subject.objects.get(site=site)

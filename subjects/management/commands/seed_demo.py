@@ -8,7 +8,10 @@ from django.utils import timezone
 
 from edc.demo import DemoContext, run_seeders
 
-CREDENTIALS_FILE = settings.VAR_DIR / "demo_credentials.txt"
+
+
+def credentials_file():
+    return settings.VAR_DIR / "demo_credentials.txt"
 
 
 class Command(BaseCommand):
@@ -35,7 +38,7 @@ class Command(BaseCommand):
         if get_user_model().objects.exists():
             if skip_if_seeded:
                 self.stdout.write(
-                    f"Demo data already present; the credentials are in {CREDENTIALS_FILE}."
+                    f"Demo data already present; the credentials are in {credentials_file()}."
                 )
                 return
             raise CommandError(
@@ -58,7 +61,8 @@ class Command(BaseCommand):
             for username, role, sites, pw in ctx.credentials
         ]
         self.stdout.write("\n".join(lines))
-        CREDENTIALS_FILE.parent.mkdir(parents=True, exist_ok=True)
-        CREDENTIALS_FILE.write_text("\n".join(lines) + "\n")
-        CREDENTIALS_FILE.chmod(0o600)
-        self.stdout.write(f"(also written to {CREDENTIALS_FILE})")
+        path = credentials_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n")
+        path.chmod(0o600)
+        self.stdout.write(f"(also written to {path})")
