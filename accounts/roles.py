@@ -31,11 +31,13 @@ def _view(*models_):
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.SITE_STAFF: [
         *_view("subjects.site", "subjects.subject", "subjects.historicalsubject"),
+        *_view("randomization.allocation"),
         "subjects.add_subject",
         "subjects.change_subject",
     ],
     Role.INVESTIGATOR: [
         *_view("subjects.site", "subjects.subject", "subjects.historicalsubject"),
+        *_view("randomization.allocation"),
         "subjects.add_subject",
         "subjects.change_subject",
     ],
@@ -44,6 +46,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "subjects.sitemembership",
         "subjects.subject",
         "subjects.historicalsubject",
+        "randomization.allocation",
     ),
     Role.DATA_MANAGER: [
         *_view(
@@ -55,6 +58,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
             "subjects.historicalsubject",
             "accounts.authevent",
             "auth.user",
+            "randomization.allocation",
+            "randomization.historicalallocation",
         ),
         "subjects.add_site",
         "subjects.change_site",
@@ -62,8 +67,72 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "subjects.change_sitemembership",
     ],
     Role.SPONSOR: _view("subjects.site", "subjects.subject"),
-    Role.STATISTICIAN: _view("subjects.site", "subjects.subject"),
+    Role.STATISTICIAN: _view(
+        "subjects.site",
+        "subjects.subject",
+        "randomization.randomizationlist",
+        "randomization.historicalrandomizationlist",
+        "randomization.stratum",
+        "randomization.slot",
+        "randomization.allocation",
+        "randomization.historicalallocation",
+    ),
 }
+
+
+# Eligibility CRF. Signatures are made only by ``eligibility.services`` (password re-entry), so no
+# role adds or changes them directly.
+_ELIGIBILITY_ALL = _view(
+    "eligibility.eligibilityassessment",
+    "eligibility.historicaleligibilityassessment",
+    "eligibility.eligibilitysignature",
+    "eligibility.historicaleligibilitysignature",
+)
+_ELIGIBILITY_ENTRY = [
+    *_ELIGIBILITY_ALL,
+    "eligibility.add_eligibilityassessment",
+    "eligibility.change_eligibilityassessment",
+]
+_ELIGIBILITY_READ = _view("eligibility.eligibilityassessment", "eligibility.eligibilitysignature")
+for _role, _perms in {
+    Role.SITE_STAFF: _ELIGIBILITY_ENTRY,
+    Role.INVESTIGATOR: _ELIGIBILITY_ENTRY,
+    Role.DATA_MANAGER: _ELIGIBILITY_ALL,
+    Role.MONITOR: _ELIGIBILITY_ALL,
+    Role.SPONSOR: _ELIGIBILITY_READ,
+    Role.STATISTICIAN: _ELIGIBILITY_READ,
+}.items():
+    ROLE_PERMISSIONS[_role] = [*ROLE_PERMISSIONS[_role], *_perms]
+
+# Adverse events. The AE CRF is entered on the site forms through ``adverse_events.services``;
+# the admin shows AEs and the CTCAE dictionary read-only (the dictionary is loaded by load_ctcae).
+_AE_READ = _view(
+    "adverse_events.ctcaeterm", "adverse_events.adverseevent", "adverse_events.aecausality"
+)
+_AE_ALL = [
+    *_AE_READ,
+    *_view(
+        "adverse_events.historicaladverseevent",
+        "adverse_events.historicalaecausality",
+        "adverse_events.historicalctcaeterm",
+    ),
+]
+_AE_ENTRY = [
+    *_AE_ALL,
+    "adverse_events.add_adverseevent",
+    "adverse_events.change_adverseevent",
+    "adverse_events.add_aecausality",
+    "adverse_events.change_aecausality",
+]
+for _role, _perms in {
+    Role.SITE_STAFF: _AE_ENTRY,
+    Role.INVESTIGATOR: _AE_ENTRY,
+    Role.DATA_MANAGER: _AE_ALL,
+    Role.MONITOR: _AE_ALL,
+    Role.SPONSOR: _AE_READ,
+    Role.STATISTICIAN: _AE_READ,
+}.items():
+    ROLE_PERMISSIONS[_role] = [*ROLE_PERMISSIONS[_role], *_perms]
 
 
 def sync_role_permissions(**kwargs) -> None:

@@ -15,6 +15,8 @@ from datetime import date
 
 SEEDERS = [
     "subjects.demo",
+    "eligibility.demo",
+    "adverse_events.demo",  # after "randomization.demo": AEs go to randomized subjects
 ]
 
 

@@ -7,7 +7,10 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="subjects:list", permanent=False)),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("subjects/<str:identifier>/randomize/", include("randomization.urls")),
+    path("subjects/<str:identifier>/eligibility/", include("eligibility.urls")),
     path("subjects/", include("subjects.urls")),
+    path("", include("adverse_events.urls")),  # AE CRF pages and "SAE reports due"
     path("admin/", admin.site.urls),
     path("api/v1/", include("exports.urls")),
 ]

@@ -33,9 +33,10 @@ def test_filters_by_site_and_updated_since(subject, other_site, sponsor):
     client = api(sponsor)
     rows = client.get("/api/v1/subjects/", {"site": "202"}).json()["results"]
     assert [r["subject_identifier"] for r in rows] == ["202-0001"]
-    assert client.get("/api/v1/subjects/", {"updated_since": "2999-01-01T00:00:00Z"}).json()[
-        "results"
-    ] == []
+    assert (
+        client.get("/api/v1/subjects/", {"updated_since": "2999-01-01T00:00:00Z"}).json()["results"]
+        == []
+    )
     bad = client.get("/api/v1/subjects/", {"updated_since": "yesterday"})
     assert bad.status_code == 400 and "updated_since" in bad.json()
 

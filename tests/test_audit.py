@@ -100,8 +100,11 @@ def test_audited_bulk_create_writes_history(coordinator):
 def test_database_refuses_update_and_delete_of_history(subject):
     table = Subject.history.model._meta.db_table
     for sql in (f"UPDATE {table} SET history_change_reason = 'x'", f"DELETE FROM {table}"):
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(sql)
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql)
     assert Subject.history.filter(history_change_reason="x").count() == 0
     assert Subject.history.count() == 2  # registered + consented

@@ -65,4 +65,6 @@ def test_security_log_is_read_only_in_admin(client, data_manager, coordinator):
     client.post(url, {"username": "someone else"})
     event.refresh_from_db()
     assert event.username == "coordinator"
-    assert client.post(reverse("admin:accounts_authevent_delete", args=[event.pk])).status_code == 403
+    assert (
+        client.post(reverse("admin:accounts_authevent_delete", args=[event.pk])).status_code == 403
+    )

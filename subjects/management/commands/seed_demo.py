@@ -9,7 +9,6 @@ from django.utils import timezone
 from edc.demo import DemoContext, run_seeders
 
 
-
 def credentials_file():
     return settings.VAR_DIR / "demo_credentials.txt"
 
