@@ -14,6 +14,7 @@ class AuthEvent(models.Model):
         USER_DELETED = "user_deleted", "User deleted"
         ROLES_CHANGED = "roles_changed", "Roles changed"
         PASSWORD_CHANGED = "password_changed", "Password changed"
+        SIGNATURE_REFUSED = "signature_refused", "E-signature refused (wrong password)"
 
     append_only = True
 

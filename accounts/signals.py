@@ -4,8 +4,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
-from simple_history.models import HistoricalRecords
 
+from .events import log_event
 from .models import AuthEvent
 
 User = get_user_model()
@@ -19,32 +19,6 @@ WATCHED_USER_FIELDS = (
     "is_staff",
     "is_superuser",
 )
-
-
-def _request():
-    return getattr(HistoricalRecords.context, "request", None)
-
-
-def _ip(request):
-    if request is None:
-        return None
-    return request.META.get("REMOTE_ADDR") or None
-
-
-def _actor(request):
-    user = getattr(request, "user", None)
-    return user if user is not None and user.is_authenticated else None
-
-
-def log_event(kind, username, *, actor=None, request=None, **detail):
-    request = request or _request()
-    return AuthEvent.objects.create(
-        kind=kind,
-        username=username or "",
-        actor=actor or _actor(request),
-        ip_address=_ip(request),
-        detail=detail,
-    )
 
 
 @receiver(user_logged_in, dispatch_uid="edc_log_login")

@@ -10,6 +10,19 @@ class DateInput(forms.DateInput):
     input_type = "date"
 
 
+class ModelErrorsOnFormMixin:
+    """For ModelForms: a model's ``clean()`` may name a field the form does not show (a date of
+    birth after the consent date is reported on ``consent_date``). Django would raise on that;
+    show it on the form as a whole instead."""
+
+    def add_error(self, field, error):
+        if field is None and hasattr(error, "error_dict"):
+            for name, errors in error.error_dict.items():
+                super().add_error(name if name in self.fields else None, errors)
+            return
+        super().add_error(field, error)
+
+
 def reason_field(required=True):
     return forms.CharField(
         label="Reason for change",

@@ -2,12 +2,12 @@ from django import forms
 
 from accounts.roles import DATA_ENTRY_ROLES
 from edc.access import member_site_ids
-from edc.forms import DateInput, reason_field
+from edc.forms import DateInput, ModelErrorsOnFormMixin, reason_field
 
 from .models import Site, Subject, SubjectStatus
 
 
-class InitialsMixin:
+class InitialsMixin(ModelErrorsOnFormMixin):
     def clean_initials(self):
         return self.cleaned_data["initials"].strip().upper()
 

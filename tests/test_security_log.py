@@ -68,3 +68,15 @@ def test_security_log_is_read_only_in_admin(client, data_manager, coordinator):
     assert (
         client.post(reverse("admin:accounts_authevent_delete", args=[event.pk])).status_code == 403
     )
+
+
+def test_refused_e_signature_is_logged(subject, investigator):
+    from eligibility.services import SignatureRefused, sign_eligibility
+
+    from .eligibility_factories import make_eligible_assessment
+
+    assessment = make_eligible_assessment(subject, sign=False)
+    with pytest.raises(SignatureRefused, match="password is not correct"):
+        sign_eligibility(assessment, user=investigator, password="guess")
+    event = AuthEvent.objects.get(kind=K.SIGNATURE_REFUSED)
+    assert (event.username, event.detail) == ("investigator", {"subject": "101-0001"})

@@ -1,0 +1,455 @@
+"""Eligibility rules: entering the CRF, evaluating it, the investigator's signature, and the
+checks the randomization service relies on.
+
+Public functions (views, admin, demo, other apps call these; the rules live nowhere else):
+
+* ``save_assessment(subject, user=, data=, reason=)`` — create or change the CRF; a change to a
+  signed assessment voids the signature.
+* ``evaluate_eligibility(assessment, on_date=None)`` — every criterion, and the overall result.
+* ``sign_eligibility(assessment, user=, password=)`` — the investigator's e-signature (eligible).
+* ``confirm_screen_failure(assessment, user=, password=, on_date=)`` — signed screen failure.
+* ``stratification_factors(subject)`` and ``check_randomizable(subject, on_date)`` — for
+  randomization.
+* ``signed_data(assessment)`` / ``data_hash(assessment)`` — what a signature covers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.events import log_event
+from accounts.models import AuthEvent
+from accounts.roles import Role
+from edc.access import require_site_role
+from edc.audit import audited_save
+from edc.errors import DomainError
+from subjects import services as subject_services
+from subjects.models import Subject, SubjectStatus
+
+from . import settings as elig_settings
+from .criteria import CRITERIA, ChildPugh, Context, CriterionResult, Outcome, child_pugh
+from .models import EligibilityAssessment, EligibilitySignature, SignatureKind
+
+# The CRF fields: everything the site enters (the signature covers them all).
+CRF_FIELDS: tuple[str, ...] = tuple(
+    f.name
+    for f in EligibilityAssessment._meta.concrete_fields
+    if f.name not in ("id", "subject", "created", "updated")
+)
+# Facts of the subject the criteria use: also covered by the signature.
+SUBJECT_FACTS = (
+    "subject_identifier",
+    "sex",
+    "date_of_birth",
+    "age_at_screening",
+    "consent_date",
+    "consent_version",
+)
+STRATIFICATION_FIELDS = (
+    "macrovascular_invasion",
+    "extrahepatic_spread",
+    "ecog",
+    "prior_locoregional_therapy",
+)
+ELIGIBLE_MEANING = "I confirm this subject meets all eligibility criteria."
+SCREEN_FAILURE_MEANING = (
+    "I confirm this subject does not meet the eligibility criteria and is a screen failure."
+)
+
+
+class SignatureRefused(DomainError):
+    """The e-signature was not recorded (wrong password, wrong role, result not signable)."""
+
+
+class StratificationIncomplete(DomainError):
+    """A stratification factor is missing or outside what the randomization accepts."""
+
+
+class NotRandomizable(DomainError):
+    """The subject may not be randomized (on that date); the message says exactly why."""
+
+
+# --- entering data -------------------------------------------------------------------------------
+
+
+def get_assessment(subject: Subject) -> EligibilityAssessment | None:
+    return EligibilityAssessment.objects.filter(subject=subject).select_related("subject").first()
+
+
+def save_assessment(
+    subject: Subject, *, user, data: dict, reason: str = ""
+) -> EligibilityAssessment:
+    """Create the subject's assessment or change it; a change needs ``reason``.
+
+    Only site staff and investigators of the subject's site enter data, and only after consent.
+    The record is validated as a whole (``full_clean``) before anything is written: bad input
+    saves nothing. A change to the signed data voids the active signature, with the same reason.
+    """
+    subject_services.require_data_entry(user, subject.site)
+    subject_services.ensure_consented(subject)
+    unknown = set(data) - set(CRF_FIELDS)
+    if unknown:
+        raise DomainError(f"These are not eligibility CRF fields: {', '.join(sorted(unknown))}.")
+    with transaction.atomic():
+        assessment = (
+            EligibilityAssessment.objects.select_for_update().filter(subject=subject).first()
+        )
+        if assessment is None:
+            assessment = EligibilityAssessment(subject=subject)
+            before = None
+        else:
+            before = data_hash(assessment)
+        assessment.subject = subject
+        for field, value in data.items():
+            setattr(assessment, field, value)
+        if before is not None and data_hash(assessment) == before:
+            return assessment  # nothing changed: no history row, the signature stands
+        audited_save(assessment, user=user, reason=reason)
+        if before is not None:
+            for signature in assessment.signatures.filter(void=False):
+                void_signature(
+                    signature, user=user, reason=f"The assessment was changed: {reason.strip()}"
+                )
+    return assessment
+
+
+def void_signature(signature: EligibilitySignature, *, user, reason: str) -> EligibilitySignature:
+    """Mark a signature void (kept, with the reason, in its history)."""
+    signature.void = True
+    signature.voided_at = timezone.now()
+    signature.void_reason = reason
+    return audited_save(signature, user=user, reason=reason)
+
+
+# --- evaluation ----------------------------------------------------------------------------------
+
+
+class Status(StrEnum):
+    ELIGIBLE = "eligible"
+    NOT_ELIGIBLE = "not_eligible"
+    INCOMPLETE = "incomplete"
+
+    @property
+    def label(self) -> str:
+        return {"eligible": "Eligible", "not_eligible": "Not eligible", "incomplete": "Incomplete"}[
+            self.value
+        ]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    status: Status
+    reference_date: date | None
+    results: tuple[CriterionResult, ...]
+    stratification_missing: tuple[str, ...]
+    child_pugh: ChildPugh | None
+
+    @property
+    def is_eligible(self) -> bool:
+        return self.status == Status.ELIGIBLE
+
+    @property
+    def failed(self) -> list[CriterionResult]:
+        return [r for r in self.results if r.outcome == Outcome.FAIL]
+
+    @property
+    def missing(self) -> list[CriterionResult]:
+        return [r for r in self.results if r.outcome == Outcome.MISSING]
+
+    @property
+    def inclusions(self) -> list[CriterionResult]:
+        return [r for r in self.results if r.kind == "inclusion"]
+
+    @property
+    def exclusions(self) -> list[CriterionResult]:
+        return [r for r in self.results if r.kind == "exclusion"]
+
+    def result(self, code: str) -> CriterionResult:
+        return next(r for r in self.results if r.code == code)
+
+    def summary(self) -> str:
+        """One sentence: the result and, if not eligible or incomplete, why."""
+        on = f" (reference date {self.reference_date:%Y-%m-%d})" if self.reference_date else ""
+        if self.status == Status.ELIGIBLE:
+            return f"Eligible: all {len(self.results)} criteria pass{on}."
+        if self.status == Status.NOT_ELIGIBLE:
+            codes = ", ".join(r.code for r in self.failed)
+            return f"Not eligible{on}: fails {codes}."
+        parts = [r.code for r in self.missing] + [
+            f"stratification ({', '.join(self.stratification_missing)})"
+        ] * bool(self.stratification_missing)
+        return f"Incomplete{on}: data missing for {', '.join(parts)}."
+
+
+def evaluate_eligibility(
+    assessment: EligibilityAssessment, on_date: date | None = None
+) -> Evaluation:
+    """Evaluate every criterion against ``on_date`` (default: the planned randomization date).
+
+    Not eligible as soon as one criterion fails, even with other data missing (that is enough to
+    confirm a screen failure); incomplete when none fails but data are missing, including the
+    stratification factors the randomization will need; eligible otherwise.
+    """
+    ctx = Context(
+        assessment=assessment,
+        reference_date=on_date or assessment.planned_randomization_date,
+        protocol=elig_settings.protocol(),
+        lab_limits=elig_settings.lab_limits(),
+        lab_max_age_days=elig_settings.lab_max_age_days(),
+    )
+    results = tuple(c.evaluate(ctx) for c in CRITERIA)
+    strat_missing = tuple(
+        str(EligibilityAssessment._meta.get_field(f).verbose_name)
+        for f in STRATIFICATION_FIELDS
+        if getattr(assessment, f) is None
+    )
+    if any(r.outcome == Outcome.FAIL for r in results):
+        status = Status.NOT_ELIGIBLE
+    elif strat_missing or any(r.outcome == Outcome.MISSING for r in results):
+        status = Status.INCOMPLETE
+    else:
+        status = Status.ELIGIBLE
+    return Evaluation(status, ctx.reference_date, results, strat_missing, child_pugh(assessment))
+
+
+# --- signatures ----------------------------------------------------------------------------------
+
+
+def _canonical(value, field=None):
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        places = getattr(field, "decimal_places", None)
+        if places is not None:
+            value = value.quantize(Decimal(1).scaleb(-places))
+        return format(value, "f")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def signed_data(assessment: EligibilityAssessment) -> dict:
+    """What a signature covers: the CRF fields and the subject facts the criteria use."""
+    meta = EligibilityAssessment._meta
+    subject = assessment.subject
+    return {
+        "assessment": {
+            name: _canonical(getattr(assessment, name), meta.get_field(name)) for name in CRF_FIELDS
+        },
+        "subject": {name: _canonical(getattr(subject, name)) for name in SUBJECT_FACTS},
+    }
+
+
+def data_hash(assessment: EligibilityAssessment) -> str:
+    """SHA-256 (hex) of the canonical JSON (sorted keys, no spaces, UTF-8) of ``signed_data``."""
+    text = json.dumps(
+        signed_data(assessment), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def active_signature(assessment: EligibilityAssessment) -> EligibilitySignature | None:
+    return assessment.signatures.filter(void=False).order_by("-signed_at", "-pk").first()
+
+
+def _authenticate_investigator(assessment, user, password: str) -> None:
+    """The signer must be an investigator at the subject's site and re-enter the password."""
+    require_site_role(user, assessment.subject.site, Role.INVESTIGATOR)
+    if not password or not user.check_password(password):
+        log_event(
+            AuthEvent.Kind.SIGNATURE_REFUSED,
+            user.get_username(),
+            actor=user,
+            subject=assessment.subject.subject_identifier,
+        )
+        raise SignatureRefused("The password is not correct: the signature was not recorded.")
+
+
+def _sign(assessment, *, user, kind, meaning, evaluation) -> EligibilitySignature:
+    signature = EligibilitySignature(
+        assessment=assessment,
+        kind=kind,
+        signer=user,
+        signer_name=user.get_full_name() or user.get_username(),
+        signed_at=timezone.now(),
+        meaning=meaning,
+        reference_date=evaluation.reference_date or timezone.localdate(),
+        result_summary=evaluation.summary(),
+        data_hash=data_hash(assessment),
+    )
+    return audited_save(signature, user=user, reason=meaning)
+
+
+def sign_eligibility(
+    assessment: EligibilityAssessment, *, user, password: str
+) -> EligibilitySignature:
+    """The investigator signs a complete, eligible assessment: "meets all eligibility criteria"."""
+    _authenticate_investigator(assessment, user, password)
+    with transaction.atomic():
+        assessment = (
+            EligibilityAssessment.objects.select_for_update()
+            .select_related("subject__site")
+            .get(pk=assessment.pk)
+        )
+        subject = assessment.subject
+        if subject.status != SubjectStatus.SCREENING:
+            raise SignatureRefused(
+                f"{subject} is {subject.get_status_display().lower()}: eligibility is signed "
+                "during screening only."
+            )
+        if active_signature(assessment) is not None:
+            raise SignatureRefused("The assessment is already signed; any change voids it.")
+        evaluation = evaluate_eligibility(assessment)
+        if not evaluation.is_eligible:
+            raise SignatureRefused(
+                "Only a complete, eligible assessment can be signed as eligible. "
+                + evaluation.summary()
+            )
+        return _sign(
+            assessment,
+            user=user,
+            kind=SignatureKind.ELIGIBLE,
+            meaning=ELIGIBLE_MEANING,
+            evaluation=evaluation,
+        )
+
+
+def confirm_screen_failure(
+    assessment: EligibilityAssessment,
+    *,
+    user,
+    password: str,
+    on_date: date | None = None,
+) -> EligibilitySignature:
+    """The investigator confirms a not-eligible result: signed, and the subject is screen failed."""
+    _authenticate_investigator(assessment, user, password)
+    on_date = on_date or timezone.localdate()
+    with transaction.atomic():
+        assessment = (
+            EligibilityAssessment.objects.select_for_update()
+            .select_related("subject__site")
+            .get(pk=assessment.pk)
+        )
+        evaluation = evaluate_eligibility(assessment)
+        if evaluation.status != Status.NOT_ELIGIBLE:
+            raise SignatureRefused(
+                "Only a not-eligible assessment can be confirmed as a screen failure. "
+                + evaluation.summary()
+            )
+        failed = "; ".join(f"{r.code}: {r.reason}" for r in evaluation.failed)
+        signature = _sign(
+            assessment,
+            user=user,
+            kind=SignatureKind.SCREEN_FAILURE,
+            meaning=f"{SCREEN_FAILURE_MEANING} Failed: {failed}",
+            evaluation=evaluation,
+        )
+        subject_services.change_status(
+            assessment.subject,
+            SubjectStatus.SCREEN_FAILED,
+            user=user,
+            reason="Screen failure confirmed by the investigator: fails "
+            + ", ".join(r.code for r in evaluation.failed),
+            on_date=on_date,
+        )
+    return signature
+
+
+# --- for randomization ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StratificationFactors:
+    macrovascular_or_extrahepatic: bool
+    ecog: int  # 0 or 1
+    prior_locoregional_therapy: bool
+
+
+def stratification_factors(subject: Subject) -> StratificationFactors:
+    """The three stratification factors, from the eligibility CRF.
+
+    Both macrovascular invasion and extrahepatic spread must be answered (the factor is "either
+    present"); ECOG must be 0 or 1 (the only strata).
+    """
+    assessment = get_assessment(subject)
+    if assessment is None:
+        raise StratificationIncomplete(
+            f"{subject} has no eligibility assessment: the stratification factors come from it."
+        )
+    absent = [
+        str(EligibilityAssessment._meta.get_field(f).verbose_name).lower()
+        for f in STRATIFICATION_FIELDS
+        if getattr(assessment, f) is None
+    ]
+    if absent:
+        raise StratificationIncomplete(
+            f"Stratification data missing for {subject}: {', '.join(absent)}."
+        )
+    if assessment.ecog not in (0, 1):
+        raise StratificationIncomplete(
+            f"{subject} has ECOG {assessment.ecog}: only ECOG 0 or 1 can be stratified "
+            "(and randomized)."
+        )
+    return StratificationFactors(
+        macrovascular_or_extrahepatic=bool(
+            assessment.macrovascular_invasion or assessment.extrahepatic_spread
+        ),
+        ecog=assessment.ecog,
+        prior_locoregional_therapy=bool(assessment.prior_locoregional_therapy),
+    )
+
+
+def check_randomizable(subject: Subject, on_date: date) -> EligibilityAssessment:
+    """Refuse (``NotRandomizable``) unless ``subject`` may be randomized on ``on_date``.
+
+    That is: consented, in screening, with an assessment signed eligible whose signature is not
+    void and still matches the data (nothing, not even the subject's demographics or consent,
+    changed since), that evaluates eligible with its windows counted back from ``on_date``, and
+    whose stratification factors are complete.
+    """
+    if on_date is None:
+        raise NotRandomizable("Give the randomization date.")
+    if not subject.is_consented:
+        raise NotRandomizable(f"{subject} has no informed consent recorded.")
+    if subject.status != SubjectStatus.SCREENING:
+        raise NotRandomizable(
+            f"{subject} is {subject.get_status_display().lower()}: only a subject in screening "
+            "can be randomized."
+        )
+    assessment = get_assessment(subject)
+    if assessment is None:
+        raise NotRandomizable(f"{subject} has no eligibility assessment.")
+    signature = active_signature(assessment)
+    if signature is None or signature.kind != SignatureKind.ELIGIBLE:
+        raise NotRandomizable(
+            f"The eligibility of {subject} is not signed off by an investigator"
+            + (
+                " (the last signature was voided by a change)."
+                if assessment.signatures.filter(void=True).exists()
+                else "."
+            )
+        )
+    if signature.data_hash != data_hash(assessment):
+        raise NotRandomizable(
+            f"The data of {subject} changed after the investigator signed eligibility: "
+            "the signature no longer matches; the investigator must sign again."
+        )
+    evaluation = evaluate_eligibility(assessment, on_date=on_date)
+    if not evaluation.is_eligible:
+        details = "; ".join(f"{r.code}: {r.reason}" for r in evaluation.failed + evaluation.missing)
+        raise NotRandomizable(
+            f"{subject} is not eligible on {on_date:%Y-%m-%d}: {details or evaluation.summary()}"
+        )
+    try:
+        stratification_factors(subject)
+    except StratificationIncomplete as exc:
+        raise NotRandomizable(str(exc)) from exc
+    return assessment

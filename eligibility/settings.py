@@ -1,0 +1,124 @@
+"""Protocol settings of the eligibility evaluation: every threshold the criteria use, in one place.
+
+Two kinds of number live here:
+
+* ``PROTOCOL``: numbers the protocol text gives (age 18-75, HBV DNA < 500 IU/mL, the time windows…).
+  They change only with a protocol amendment.
+* ``LAB_LIMITS``: the protocol says only "adequate hematologic and end-organ function". The defaults
+  below are the usual limits of first-line HCC immunotherapy trials (IMbrave150-like), in SI units,
+  with the upper limit of normal (ULN) of a typical Chinese hospital laboratory where a limit is a
+  multiple of ULN. They are **defaults to be confirmed against the protocol's lab table**; a
+  deployment overrides any of them with the Django setting ``ELIGIBILITY_SETTINGS`` (a dict with the
+  same keys, merged over these), never by editing criteria code.
+
+``PLAUSIBLE_RANGES`` are not eligibility limits: they reject values that cannot be right in the
+unit the CRF asks for (a bilirubin in mg/dL typed into a µmol/L field, a typo of 10×), at entry.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings as django_settings
+
+D = Decimal
+
+PROTOCOL: dict[str, object] = {
+    # IN01: age at consent, inclusive both ends.
+    "age_min": 18,
+    "age_max": 75,
+    # IN03: BCLC stages accepted.
+    "bclc_stages": ("B", "C"),
+    # IN05: at least this many RECIST 1.1 measurable lesions.
+    "measurable_lesions_min": 1,
+    # IN06: Child-Pugh class required (class A = score 5-6, see CHILD_PUGH).
+    "child_pugh_class": "A",
+    # IN07: ECOG performance status accepted.
+    "ecog_accepted": (0, 1),
+    # IN08: predicted life expectancy, weeks.
+    "life_expectancy_min_weeks": 12,
+    # IN10: HBV DNA must be below this (IU/mL); HCV RNA above this (copies/mL) excludes when
+    # anti-HCV is positive; HCV RNA above this counts as "HCV RNA positive" for co-infection.
+    "hbv_dna_below_iu_ml": 500,
+    "hcv_rna_max_copies_ml": 1000,
+    "hcv_rna_positive_above_copies_ml": 0,
+    # IN11: serum pregnancy test within this many days before randomization (inclusive).
+    "pregnancy_test_window_days": 7,
+    # EX03: windows before randomization (days, inclusive).
+    "local_therapy_window_days": 28,
+    "bone_radiotherapy_window_days": 14,
+    "chinese_medicine_window_days": 14,
+    # EX06: gastrointestinal hemorrhage within this many calendar months.
+    "gi_hemorrhage_window_months": 6,
+    # EX11: medium or major surgery within this many days.
+    "major_surgery_window_days": 28,
+    # EX14: live vaccine within this many days.
+    "live_vaccine_window_days": 30,
+}
+
+# Child-Pugh points (standard table, SI units).
+CHILD_PUGH: dict[str, object] = {
+    # total bilirubin, µmol/L: < 34 → 1 point, 34-50 → 2, > 50 → 3
+    "bilirubin_2_from": D("34"),
+    "bilirubin_3_above": D("50"),
+    # albumin, g/L: > 35 → 1 point, 28-35 → 2, < 28 → 3
+    "albumin_2_at_most": D("35"),
+    "albumin_3_below": D("28"),
+    # INR: < 1.7 → 1 point, 1.7-2.3 → 2, > 2.3 → 3
+    "inr_2_from": D("1.7"),
+    "inr_3_above": D("2.3"),
+    # class by score: A 5-6, B 7-9, C 10-15
+    "class_a_max": 6,
+    "class_b_max": 9,
+}
+
+# IN09 "adequate hematologic and end-organ function": documented defaults (see module docstring).
+# "min": the value must be at least this; "max": at most this (both inclusive).
+LAB_LIMITS: dict[str, dict] = {
+    "anc": {"min": D("1.5"), "basis": "ANC ≥ 1.5 × 10⁹/L"},
+    "platelets": {"min": D("75"), "basis": "platelets ≥ 75 × 10⁹/L"},
+    "hemoglobin": {"min": D("90"), "basis": "hemoglobin ≥ 90 g/L"},
+    "total_bilirubin": {"max": D("51.3"), "basis": "total bilirubin ≤ 3 × ULN (ULN 17.1 µmol/L)"},
+    "alt": {"max": D("200"), "basis": "ALT ≤ 5 × ULN (ULN 40 U/L)"},
+    "ast": {"max": D("200"), "basis": "AST ≤ 5 × ULN (ULN 40 U/L)"},
+    # Renal function: creatinine ≤ 1.5 × ULN (ULN 106 µmol/L) OR creatinine clearance ≥ 50 mL/min.
+    "creatinine": {"max": D("159"), "basis": "creatinine ≤ 1.5 × ULN (ULN 106 µmol/L)"},
+    "creatinine_clearance": {"min": D("50"), "basis": "creatinine clearance ≥ 50 mL/min"},
+    "inr": {"max": D("2.0"), "basis": "INR ≤ 2.0"},
+    "albumin": {"min": D("28"), "basis": "albumin ≥ 28 g/L"},
+}
+# Screening labs must be this recent on the reference date (protocol silent: a setting).
+LAB_MAX_AGE_DAYS = 14
+
+# Values outside these cannot be right in the CRF's unit: refused at entry.
+PLAUSIBLE_RANGES: dict[str, tuple[Decimal, Decimal, str]] = {
+    "anc": (D("0"), D("100"), "× 10⁹/L"),
+    "platelets": (D("0"), D("2000"), "× 10⁹/L"),
+    "hemoglobin": (D("20"), D("250"), "g/L"),
+    "total_bilirubin": (D("0"), D("1000"), "µmol/L"),
+    "alt": (D("0"), D("10000"), "U/L"),
+    "ast": (D("0"), D("10000"), "U/L"),
+    "creatinine": (D("10"), D("2000"), "µmol/L"),
+    "creatinine_clearance": (D("0"), D("300"), "mL/min"),
+    "inr": (D("0.5"), D("10"), ""),
+    "albumin": (D("5"), D("70"), "g/L"),
+}
+
+
+def protocol() -> dict:
+    """The protocol numbers, with any deployment overrides of ``ELIGIBILITY_SETTINGS``."""
+    overrides = getattr(django_settings, "ELIGIBILITY_SETTINGS", {}) or {}
+    return {**PROTOCOL, **overrides.get("protocol", {})}
+
+
+def lab_limits() -> dict[str, dict]:
+    overrides = getattr(django_settings, "ELIGIBILITY_SETTINGS", {}) or {}
+    merged = {k: dict(v) for k, v in LAB_LIMITS.items()}
+    for key, value in overrides.get("lab_limits", {}).items():
+        merged.setdefault(key, {}).update(value)
+    return merged
+
+
+def lab_max_age_days() -> int:
+    overrides = getattr(django_settings, "ELIGIBILITY_SETTINGS", {}) or {}
+    return int(overrides.get("lab_max_age_days", LAB_MAX_AGE_DAYS))

@@ -1,0 +1,237 @@
+"""The eligibility web pages and admin, through the Django test client."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from accounts.roles import Role
+from eligibility import services
+from eligibility.models import EligibilityAssessment, EligibilitySignature
+from subjects.models import SubjectStatus
+from tests.eligibility_factories import (  # noqa: F401
+    eligible_data,
+    fast_password_hashing,
+    make_eligible_assessment,
+)
+from tests.factories import PASSWORD, days_ago, make_subject, make_user
+
+
+def as_post(data: dict, **extra) -> dict:
+    """CRF values as the browser sends them."""
+    post = {}
+    for name, value in {**data, **extra}.items():
+        if value is None:
+            post[name] = "unknown" if name not in NON_BOOL else ""
+        elif isinstance(value, bool):
+            post[name] = "true" if value else "false"
+        elif isinstance(value, date):
+            post[name] = value.isoformat()
+        else:
+            post[name] = str(value)
+    return post
+
+
+NON_BOOL = {
+    f.name
+    for f in EligibilityAssessment._meta.concrete_fields
+    if f.get_internal_type() != "BooleanField"
+}
+
+
+def url(subject, page=""):
+    return f"/subjects/{subject.subject_identifier}/eligibility/{page}"
+
+
+@pytest.fixture
+def logged_in(client, coordinator):
+    client.force_login(coordinator)
+    return client
+
+
+def test_enter_the_crf_through_the_form(logged_in, subject):
+    page = logged_in.get(url(subject, "edit/"))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "<fieldset" in html and "Hepatitis B and C (IN10)" in html
+    assert 'name="partner_childbearing_potential"' in html  # male subject
+    assert 'name="pregnancy_test_date"' not in html
+    response = logged_in.post(url(subject, "edit/"), as_post(eligible_data(subject)))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assessment = EligibilityAssessment.objects.get(subject=subject)
+    assert assessment.platelets == Decimal("160") and assessment.cirrhosis is True
+    assert assessment.evaluation.is_eligible
+    detail = logged_in.get(url(subject)).content.decode()
+    assert "Eligible: all 34 criteria pass" in detail
+    assert "EX22" in detail and "Aged" in detail
+    assert "Sign: eligible" not in detail  # site staff do not sign
+
+
+@pytest.mark.parametrize(
+    "change, field, words",
+    [
+        ({"measurable_lesions": -1}, "measurable_lesions", "greater than or equal to 0"),
+        ({"platelets": "25000"}, "platelets", "between 0 and 2000"),
+        ({"lab_date": days_ago(-3)}, "lab_date", "in the future"),
+        ({"anc": "abc"}, "anc", "Enter a number"),
+    ],
+)
+def test_bad_input_in_the_form_saves_nothing(logged_in, subject, change, field, words):
+    response = logged_in.post(url(subject, "edit/"), as_post(eligible_data(subject), **change))
+    assert response.status_code == 200
+    assert words in " ".join(response.context["form"].errors[field])
+    assert "Nothing was saved" in response.content.decode()
+    assert not EligibilityAssessment.objects.exists()
+
+
+def test_future_date_of_birth_in_the_subject_form(logged_in, subject):
+    response = logged_in.post(
+        f"/subjects/{subject.subject_identifier}/edit/",
+        {
+            "screening_number": subject.screening_number,
+            "initials": "",
+            "date_of_birth": days_ago(-5).isoformat(),
+            "age_at_screening": "",
+            "sex": "M",
+            "reason": "correction",
+        },
+    )
+    assert response.status_code == 200
+    assert "in the future" in response.content.decode()
+    subject.refresh_from_db()
+    assert subject.date_of_birth == date(1965, 5, 17)
+
+
+def test_change_needs_reason_and_voids_signature(logged_in, subject, coordinator):
+    make_eligible_assessment(subject, by=coordinator)
+    data = as_post(eligible_data(subject), ecog=1)
+    response = logged_in.post(url(subject, "edit/"), data)
+    assert response.status_code == 200
+    assert "This field is required" in " ".join(response.context["form"].errors["reason"])
+    assert EligibilityAssessment.objects.get().ecog == 0
+    response = logged_in.post(url(subject, "edit/"), {**data, "reason": "ECOG re-assessed"})
+    assert response.status_code == 302
+    signature = EligibilitySignature.objects.get()
+    assert signature.void and "ECOG re-assessed" in signature.void_reason
+    detail = logged_in.get(url(subject)).content.decode()
+    assert "Void" in detail and "ECOG re-assessed" in detail and "not signed" in detail
+
+
+def test_investigator_signs_on_the_page(client, subject, coordinator, investigator):
+    make_eligible_assessment(subject, by=coordinator, sign=False)
+    client.force_login(investigator)
+    assert "Sign: eligible" in client.get(url(subject)).content.decode()
+    response = client.post(url(subject, "sign/"), {"password": "wrong"})
+    assert response.status_code == 200
+    assert "password is not correct" in response.content.decode()
+    assert not EligibilitySignature.objects.exists()
+    response = client.post(url(subject, "sign/"), {"password": PASSWORD})
+    assert response.status_code == 302
+    assert EligibilitySignature.objects.get().signer == investigator
+
+
+def test_site_staff_cannot_sign_on_the_page(logged_in, subject, coordinator):
+    make_eligible_assessment(subject, by=coordinator, sign=False)
+    response = logged_in.post(url(subject, "sign/"), {"password": PASSWORD})
+    assert response.status_code == 200
+    assert "not a investigator at site 101" in response.content.decode()
+    assert not EligibilitySignature.objects.exists()
+
+
+def test_screen_failure_on_the_page(client, subject, coordinator, investigator):
+    make_eligible_assessment(subject, by=coordinator, sign=False, cns_metastases=True)
+    client.force_login(investigator)
+    assert "Confirm screen failure" in client.get(url(subject)).content.decode()
+    response = client.post(
+        url(subject, "screen-failure/"), {"password": PASSWORD, "on_date": days_ago(0)}
+    )
+    assert response.status_code == 302
+    subject.refresh_from_db()
+    assert subject.status == SubjectStatus.SCREEN_FAILED
+
+
+def test_no_crf_before_consent(logged_in, site, coordinator):
+    subject = make_subject(site, by=coordinator, consented=False)
+    response = logged_in.get(url(subject, "edit/"))
+    assert response.status_code == 302 and response.url == subject.get_absolute_url()
+    assert "no CRF data before consent" in logged_in.get(url(subject)).content.decode()
+
+
+@pytest.mark.parametrize("page", ["", "edit/", "sign/", "screen-failure/"])
+def test_other_site_gets_404(client, subject, coordinator, other_coordinator, page):
+    make_eligible_assessment(subject, by=coordinator, sign=False)
+    client.force_login(other_coordinator)
+    assert client.get(url(subject, page)).status_code == 404
+    assert client.post(url(subject, page), {"password": PASSWORD}).status_code == 404
+
+
+def test_monitor_reads_but_does_not_edit(client, subject, site, coordinator):
+    make_eligible_assessment(subject, by=coordinator)
+    monitor = make_user(Role.MONITOR, site)
+    client.force_login(monitor)
+    assert client.get(url(subject)).status_code == 200
+    response = client.get(url(subject, "edit/"), follow=True)
+    assert "Only site staff and investigators" in response.content.decode()
+
+
+def test_panel_on_the_subject_page(logged_in, subject, coordinator):
+    html = logged_in.get(subject.get_absolute_url()).content.decode()
+    assert "No eligibility assessment yet" in html
+    make_eligible_assessment(subject, by=coordinator)
+    html = logged_in.get(subject.get_absolute_url()).content.decode()
+    assert "Eligible: all 34 criteria pass" in html and "signed by" in html
+
+
+def test_anonymous_redirected_to_login(client, subject):
+    response = client.get(url(subject))
+    assert response.status_code == 302 and "/accounts/login/" in response.url
+
+
+# --- admin ---------------------------------------------------------------------------------------
+
+
+def test_admin_read_only_for_data_manager(client, subject, coordinator, data_manager):
+    assessment = make_eligible_assessment(subject, by=coordinator)
+    client.force_login(data_manager)
+    page = client.get(f"/admin/eligibility/eligibilityassessment/{assessment.pk}/change/")
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
+    response = client.post(
+        f"/admin/eligibility/eligibilityassessment/{assessment.pk}/change/", {"ecog": "1"}
+    )
+    assert response.status_code == 403
+    assert client.get("/admin/eligibility/eligibilityassessment/").status_code == 200
+    history = client.get(f"/admin/eligibility/eligibilityassessment/{assessment.pk}/history/")
+    assert history.status_code == 200
+
+
+def test_admin_scoped_to_site(client, subject, coordinator, other_coordinator):
+    assessment = make_eligible_assessment(subject, by=coordinator)
+    client.force_login(other_coordinator)
+    listing = client.get("/admin/eligibility/eligibilityassessment/")
+    assert subject.subject_identifier not in listing.content.decode()
+    change = client.get(f"/admin/eligibility/eligibilityassessment/{assessment.pk}/change/")
+    assert change.status_code in (302, 404)
+
+
+def test_admin_change_needs_reason_and_goes_through_service(client, subject, coordinator):
+    assessment = make_eligible_assessment(subject, by=coordinator)
+    client.force_login(coordinator)
+    change_url = f"/admin/eligibility/eligibilityassessment/{assessment.pk}/change/"
+    data = as_post(eligible_data(subject), ecog=1)
+    response = client.post(change_url, data)
+    assert response.status_code == 200  # the required reason is missing
+    assert EligibilityAssessment.objects.get().ecog == 0
+    response = client.post(change_url, {**data, "change_reason": "ECOG corrected"})
+    assert response.status_code == 302
+    assert EligibilityAssessment.objects.get().ecog == 1
+    assert services.active_signature(assessment) is None  # voided by the change
+
+
+def test_signatures_read_only_in_admin(client, subject, coordinator, investigator):
+    assessment = make_eligible_assessment(subject, by=coordinator, investigator=investigator)
+    client.force_login(investigator)
+    signature = services.active_signature(assessment)
+    assert client.get("/admin/eligibility/eligibilitysignature/add/").status_code == 403
+    page = client.get(f"/admin/eligibility/eligibilitysignature/{signature.pk}/change/")
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
