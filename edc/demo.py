@@ -16,6 +16,7 @@ from datetime import date
 SEEDERS = [
     "subjects.demo",
     "eligibility.demo",
+    "randomization.demo",
     "adverse_events.demo",  # after "randomization.demo": AEs go to randomized subjects
 ]
 
