@@ -1,0 +1,34 @@
+import time
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from adverse_events.ctcae import CtcaeFileError, load_ctcae
+
+
+class Command(BaseCommand):
+    help = (
+        "Load the CTCAE v5.0 dictionary from NCI's workbook (.xlsx, sheet 'CTCAE v5.0 Clean "
+        "Copy') or the cleaned .csv. Idempotent: an upsert keyed on the MedDRA code. A malformed "
+        "or incomplete file is refused and nothing is loaded."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", help="CTCAE_v5.0.xlsx or ctcae_v5.csv")
+        parser.add_argument(
+            "--user", help="username recorded in the audit trail (default: none, i.e. system)"
+        )
+
+    def handle(self, *args, path, user=None, **options):
+        actor = None
+        if user:
+            actor = get_user_model().objects.filter(username=user).first()
+            if actor is None:
+                raise CommandError(f"There is no user {user!r}.")
+        started = time.monotonic()
+        try:
+            result = load_ctcae(path, user=actor)
+        except CtcaeFileError as exc:
+            raise CommandError(str(exc)) from exc
+        elapsed = time.monotonic() - started
+        self.stdout.write(self.style.SUCCESS(f"{result.summary()} ({elapsed:.1f} s)"))
