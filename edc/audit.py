@@ -54,15 +54,28 @@ def attached_reason(instance: models.Model, user, reason: str):
         del instance._change_reason
 
 
-def audited_save(instance: models.Model, *, user, reason: str | None = None, **save_kwargs):
+def audited_save(
+    instance: models.Model,
+    *,
+    user,
+    reason: str | None = None,
+    validate_only: Iterable[str] | None = None,
+    **save_kwargs,
+):
     """Validate and save ``instance``, recording ``user`` and ``reason`` in its history.
 
     A new record may be saved without a reason; a change to an existing one may not.
+    ``validate_only`` names the fields a service changed (and checked itself): only they are
+    validated, sparing full_clean's lookups of references and uniqueness on a hot path.
     """
     reason = clean_reason(reason)
     if not instance._state.adding and not reason:
         raise ReasonRequired()
-    instance.full_clean()
+    if validate_only is None:
+        instance.full_clean()
+    else:
+        keep = set(validate_only)
+        instance.clean_fields(exclude=[f.name for f in instance._meta.fields if f.name not in keep])
     with attached_reason(instance, user, reason):
         instance.save(**save_kwargs)
     return instance

@@ -172,6 +172,10 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ACKS_LATE = True
 
+# --- Randomization -----------------------------------------------------------------------------
+# The balance report warns when a stratum has this many free slots or fewer.
+RANDOMIZATION_LOW_SLOTS_WARNING = int(os.environ.get("RANDOMIZATION_LOW_SLOTS_WARNING", "20"))
+
 # --- Reference data ----------------------------------------------------------------------------
 EDC_REFERENCE_DATA = os.environ.get("EDC_REFERENCE_DATA", "")
 

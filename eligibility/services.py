@@ -373,13 +373,17 @@ class StratificationFactors:
     prior_locoregional_therapy: bool
 
 
-def stratification_factors(subject: Subject) -> StratificationFactors:
+def stratification_factors(
+    subject: Subject, *, assessment: EligibilityAssessment | None = None
+) -> StratificationFactors:
     """The three stratification factors, from the eligibility CRF.
 
     Both macrovascular invasion and extrahepatic spread must be answered (the factor is "either
-    present"); ECOG must be 0 or 1 (the only strata).
+    present"); ECOG must be 0 or 1 (the only strata). Pass the subject's ``assessment`` when it
+    is already loaded (randomization does) to spare the query.
     """
-    assessment = get_assessment(subject)
+    if assessment is None:
+        assessment = get_assessment(subject)
     if assessment is None:
         raise StratificationIncomplete(
             f"{subject} has no eligibility assessment: the stratification factors come from it."
@@ -449,7 +453,7 @@ def check_randomizable(subject: Subject, on_date: date) -> EligibilityAssessment
             f"{subject} is not eligible on {on_date:%Y-%m-%d}: {details or evaluation.summary()}"
         )
     try:
-        stratification_factors(subject)
+        stratification_factors(subject, assessment=assessment)
     except StratificationIncomplete as exc:
         raise NotRandomizable(str(exc)) from exc
     return assessment

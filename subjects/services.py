@@ -146,7 +146,13 @@ def _transition(subject: Subject, new_status: str, *, user, reason: str, on_date
         raise DomainError("The status change cannot be dated before the informed consent.")
     subject.status = new_status
     subject.status_date = on_date
-    return audited_save(subject, user=user, reason=reason)
+    return audited_save(
+        subject,
+        user=user,
+        reason=reason,
+        validate_only=("status", "status_date"),
+        update_fields=["status", "status_date", "updated"],
+    )
 
 
 def change_status(subject: Subject, new_status: str, *, user, reason: str, on_date: date):

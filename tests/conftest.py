@@ -7,15 +7,13 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from django.db import connection
 
 from accounts.roles import Role
 
 from . import factories
+from .reference import reference_path
 
 
 def pytest_collection_modifyitems(config, items):
@@ -29,16 +27,13 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def reference_file():
-    def find(name: str) -> Path:
-        folder = os.environ.get("EDC_REFERENCE_DATA")
-        if not folder:
-            pytest.skip("EDC_REFERENCE_DATA is not set")
-        path = Path(folder) / name
-        if not path.exists():
-            pytest.fail(f"EDC_REFERENCE_DATA={folder} has no {name}")
-        return path
+    return reference_path
 
-    return find
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Tests create many users and e-signatures: hash passwords quickly (never in production)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -83,3 +78,4 @@ def subject(site, coordinator):
 
 
 from .browser import browser, page  # noqa: E402,F401  (fixtures for the browser tests)
+from .ctcae_fixtures import ctcae, ctcae_dictionary  # noqa: E402,F401  (CTCAE dictionary)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-import pytest
 from django.utils import timezone
 
 from accounts.roles import Role
@@ -26,12 +25,6 @@ from eligibility.models import (
 )
 
 from .factories import PASSWORD, make_user
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """Import into a test module to hash passwords cheaply there (signatures check passwords)."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def eligible_data(subject, **overrides) -> dict:

@@ -8,7 +8,6 @@ from eligibility import services
 from eligibility.models import SignatureKind
 from eligibility.services import NotRandomizable, StratificationFactors, StratificationIncomplete
 from tests.eligibility_factories import (  # noqa: F401
-    fast_password_hashing,
     make_eligible_assessment,
 )
 from tests.factories import days_ago, make_subject

@@ -22,7 +22,7 @@ from eligibility.criteria import (
 )
 from eligibility.models import EligibilityAssessment
 from eligibility.services import Status, evaluate_eligibility
-from tests.eligibility_factories import eligible_data, fast_password_hashing  # noqa: F401
+from tests.eligibility_factories import eligible_data
 from tests.factories import make_subject
 
 P, F, M = Outcome.PASS, Outcome.FAIL, Outcome.MISSING

@@ -18,7 +18,6 @@ from subjects.models import SubjectStatus
 from subjects.services import ConsentRequired
 from tests.eligibility_factories import (  # noqa: F401
     eligible_data,
-    fast_password_hashing,
     make_eligible_assessment,
 )
 from tests.factories import PASSWORD, days_ago, make_subject, make_user
