@@ -5,21 +5,13 @@ services), and the dictionary is loaded by ``manage.py load_ctcae``."""
 from django.contrib import admin
 from django.utils import timezone
 
-from edc.admin import AuditedAdmin, ScopedAdminMixin
+from edc.admin import ReadOnlyAuditedAdmin, ScopedAdminMixin
 
 from .models import SERIOUS_CRITERIA_FIELDS, AdverseEvent, AeCausality, CtcaeTerm
 
 
-class ReadOnlyAdminMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(CtcaeTerm)
-class CtcaeTermAdmin(ReadOnlyAdminMixin, AuditedAdmin):
+class CtcaeTermAdmin(ReadOnlyAuditedAdmin):
     list_display = ("term", "meddra_code", "soc", "grades", "is_other_specify")
     list_filter = ("soc", "is_other_specify")
     search_fields = ("term", "meddra_code")
@@ -77,7 +69,7 @@ class CausalityInline(admin.TabularInline):
 
 
 @admin.register(AdverseEvent)
-class AdverseEventAdmin(ReadOnlyAdminMixin, AuditedAdmin):
+class AdverseEventAdmin(ReadOnlyAuditedAdmin):
     list_display = (
         "subject",
         "ae_number",
@@ -147,7 +139,7 @@ class AdverseEventAdmin(ReadOnlyAdminMixin, AuditedAdmin):
 
 
 @admin.register(AeCausality)
-class AeCausalityAdmin(ReadOnlyAdminMixin, AuditedAdmin):
+class AeCausalityAdmin(ReadOnlyAuditedAdmin):
     list_display = ("adverse_event", "drug", "causality", "related", "action_taken")
     list_filter = ("drug", "causality", "related", "action_taken")
     search_fields = ("adverse_event__subject__subject_identifier",)

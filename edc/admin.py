@@ -55,7 +55,8 @@ class ReasonForChangeAdminMixin:
 
     def get_fields(self, request, obj=None):
         fields = list(super().get_fields(request, obj))
-        if obj is not None and "change_reason" not in fields:
+        can_change = obj is not None and self.has_change_permission(request, obj)
+        if can_change and "change_reason" not in fields:
             fields.append("change_reason")
         return fields
 
@@ -124,3 +125,16 @@ class AuditedAdmin(
 admin.site.site_header = "mini-EDC: toripalimab + bevacizumab vs sorafenib (HCC, phase III)"
 admin.site.site_title = "mini-EDC admin"
 admin.site.index_title = "Study administration"
+
+
+class ReadOnlyAuditedAdmin(AuditedAdmin):
+    """Records nobody adds or changes in the admin: services and commands write them."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def save_through_service(self, request, obj, form, change, reason):
+        raise PermissionDenied("Read-only.")

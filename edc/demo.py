@@ -1,6 +1,7 @@
 """The demo study built by ``manage.py seed_demo``.
 
-Each app contributes a ``demo.seed(ctx)`` function; ``SEEDERS`` runs them in order, each building
+Each app contributes a ``demo.seed(ctx)`` function (``"module"`` in ``SEEDERS``, or
+``"module:function"`` for another function); ``SEEDERS`` runs them in order, each building
 on what the earlier ones left in the shared ``DemoContext`` (sites, users by role, subjects).
 All data go through the apps' services, so the demo has a real audit trail.
 """
@@ -18,6 +19,7 @@ SEEDERS = [
     "eligibility.demo",
     "randomization.demo",
     "adverse_events.demo",  # after "randomization.demo": AEs go to randomized subjects
+    "subjects.demo:seed_follow_up",  # last: some randomized subjects move on along the path
 ]
 
 
@@ -47,5 +49,5 @@ class DemoContext:
 
 def run_seeders(ctx: DemoContext) -> None:
     for name in SEEDERS:
-        module = importlib.import_module(name)
-        module.seed(ctx)
+        module_name, _, function = name.partition(":")
+        getattr(importlib.import_module(module_name), function or "seed")(ctx)

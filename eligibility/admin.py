@@ -7,9 +7,8 @@ signature voided). Signatures are read-only for everyone: only the sign-off page
 """
 
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
 
-from edc.admin import AuditedAdmin
+from edc.admin import AuditedAdmin, ReadOnlyAuditedAdmin
 
 from . import services
 from .forms import SECTIONS
@@ -59,20 +58,10 @@ class EligibilityAssessmentAdmin(AuditedAdmin):
 
 
 @admin.register(EligibilitySignature)
-class EligibilitySignatureAdmin(AuditedAdmin):
+class EligibilitySignatureAdmin(ReadOnlyAuditedAdmin):
+    """Signatures are made only on the sign-off page."""
+
     list_display = ("assessment", "kind", "signer_name", "signed_at", "void")
     list_filter = ("kind", "void", "assessment__subject__site")
     search_fields = ("assessment__subject__subject_identifier", "signer_name")
     list_select_related = ("assessment__subject",)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def get_fields(self, request, obj=None):
-        return [f for f in super().get_fields(request, obj) if f != "change_reason"]
-
-    def save_through_service(self, request, obj, form, change, reason):
-        raise PermissionDenied("Signatures are made only on the sign-off page.")

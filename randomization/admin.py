@@ -17,27 +17,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from edc.admin import AuditedAdmin
+from edc.admin import ReadOnlyAuditedAdmin
 
 from . import services
 from .models import Allocation, RandomizationList, Slot, Stratum
-
-
-class ReadOnlyAuditedAdmin(AuditedAdmin):
-    """Nothing here is added or changed in the admin: the services and commands do that."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def get_fields(self, request, obj=None):
-        # No "reason for change" on a page where nothing can be changed.
-        return [f for f in super().get_fields(request, obj) if f != "change_reason"]
-
-    def save_through_service(self, request, obj, form, change, reason):
-        raise PermissionDenied("Read-only.")
 
 
 class StatisticianOnlyAdmin(ReadOnlyAuditedAdmin):

@@ -90,3 +90,25 @@ def seed(ctx):
         f"{len(ctx.subjects)} subjects registered "
         f"({sum(1 for s in ctx.subjects if s.status == SubjectStatus.SCREENING)} in screening)"
     )
+
+
+def seed_follow_up(ctx):
+    """After randomization: one subject's treatment ended, one withdrew (the rest continue)."""
+    randomized = [s for s in ctx.subjects if s.status == SubjectStatus.RANDOMIZED]
+    moves = [
+        (SubjectStatus.TREATMENT_ENDED, "Treatment discontinued: radiological progression"),
+        (SubjectStatus.WITHDRAWN, "Subject withdrew consent for further participation"),
+    ]
+    for subject, (status, reason) in zip(randomized[-len(moves) :], moves, strict=False):
+        services.change_status(
+            subject,
+            status,
+            user=ctx.site_user(Role.SITE_STAFF, subject.site),
+            reason=reason,
+            on_date=ctx.today,
+        )
+    counts = {}
+    for subject in ctx.subjects:
+        subject.refresh_from_db()
+        counts[subject.get_status_display()] = counts.get(subject.get_status_display(), 0) + 1
+    ctx.write("Subjects by status: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
