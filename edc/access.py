@@ -36,6 +36,17 @@ def sees_all_sites(user) -> bool:
     )
 
 
+# Direct identifiers of a subject: never shown to the sponsor (the API gives the age instead).
+DIRECT_IDENTIFIER_FIELDS = ("initials", "date_of_birth")
+
+
+def sees_direct_identifiers(user) -> bool:
+    """May ``user`` see a subject's initials and date of birth? Not a sponsor (pages, admin)."""
+    if not user or not user.is_authenticated:
+        return False
+    return user.is_superuser or not has_role(user, Role.SPONSOR)
+
+
 def member_site_ids(user, *roles: str) -> set[int]:
     """Ids of the active sites where the user has an active membership (in one of ``roles``)."""
     from subjects.models import SiteMembership

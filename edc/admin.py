@@ -2,7 +2,7 @@
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import flatten_fieldsets, unquote
+from django.contrib.admin.utils import flatten_fieldsets, get_fields_from_path, unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
 from simple_history.admin import SimpleHistoryAdmin
@@ -18,6 +18,20 @@ class ScopedAdminMixin:
 
     def get_queryset(self, request):
         return scope_to_user(super().get_queryset(request), request.user)
+
+    def get_list_filter(self, request):
+        """A filter on a site (or a subject) offers only the values of the visible records:
+        Django's plain related filter would list every site of the study."""
+        return [self._scoped_filter(entry) for entry in super().get_list_filter(request)]
+
+    def _scoped_filter(self, entry):
+        if not isinstance(entry, str):
+            return entry
+        field = get_fields_from_path(self.model, entry)[-1]
+        related = getattr(field, "related_model", None)
+        if related is Site or hasattr(related, "site_lookup"):
+            return (entry, admin.RelatedOnlyFieldListFilter)
+        return entry
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         related = db_field.related_model

@@ -190,8 +190,15 @@ def display_value(field, value):
     return value
 
 
-def history_rows(records) -> list[dict]:
-    """History records as rows for people: when, who, what, reason, and each old → new value."""
+HIDDEN_VALUE = "(not shown to your role)"
+
+
+def history_rows(records, *, hidden: Iterable[str] = ()) -> list[dict]:
+    """History records as rows for people: when, who, what, reason, and each old → new value.
+
+    The values of the ``hidden`` fields are masked (e.g. direct identifiers for the sponsor).
+    """
+    hidden = set(hidden)
     rows = []
     for record in records:
         changes = []
@@ -200,11 +207,12 @@ def history_rows(records) -> list[dict]:
             delta = record.diff_against(previous)
             for change in delta.changes:
                 field = record.instance_type._meta.get_field(change.field)
+                masked = change.field in hidden
                 changes.append(
                     {
                         "field": capfirst(str(field.verbose_name)),
-                        "old": display_value(field, change.old),
-                        "new": display_value(field, change.new),
+                        "old": HIDDEN_VALUE if masked else display_value(field, change.old),
+                        "new": HIDDEN_VALUE if masked else display_value(field, change.new),
                     }
                 )
         rows.append(

@@ -139,7 +139,11 @@ def months_before(day: date, months: int) -> date:
 
 
 def window_start(ref: date, *, days: int | None = None, months: int | None = None) -> date:
-    return months_before(ref, months) if months is not None else ref - timedelta(days=days)
+    """The first day of the window; a window reaching before year 1 starts on ``date.min``."""
+    try:
+        return months_before(ref, months) if months is not None else ref - timedelta(days=days)
+    except (OverflowError, ValueError):
+        return date.min
 
 
 def within(event: date, ref: date, *, days: int | None = None, months: int | None = None) -> bool:

@@ -79,7 +79,9 @@ def edit(request, identifier):
         messages.error(request, "Record the informed consent before entering any CRF data.")
         return redirect(subject)
     existing = services.get_assessment(subject)
-    instance = existing or EligibilityAssessment(subject=subject)
+    # The form gets its own copy: validating a ModelForm writes the input into its instance, and
+    # the evaluation shown beside a refused form is the one of the saved data, not of the input.
+    instance = services.get_assessment(subject) or EligibilityAssessment(subject=subject)
     form = AssessmentForm(request.POST or None, instance=instance, subject=subject)
     if request.method == "POST" and form.is_valid():
         data = {name: form.cleaned_data[name] for name in form.crf_field_names}

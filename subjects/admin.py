@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from edc.access import DIRECT_IDENTIFIER_FIELDS, sees_direct_identifiers
 from edc.admin import AuditedAdmin
 
 from . import services
@@ -11,6 +12,10 @@ class SiteAdmin(AuditedAdmin):
     list_display = ("code", "name", "country", "active")
     list_filter = ("active", "country")
     search_fields = ("code", "name")
+
+    def get_readonly_fields(self, request, obj=None):
+        # The code is part of every subject identifier of the site, which never changes.
+        return ("code",) if obj is not None else ()
 
     def save_through_service(self, request, obj, form, change, reason):
         from edc.audit import audited_save
@@ -49,6 +54,20 @@ class SubjectAdmin(AuditedAdmin):
         "consent_date",
         "consent_version",
     )
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if sees_direct_identifiers(request.user):
+            return fields
+        return [f for f in fields if f not in DIRECT_IDENTIFIER_FIELDS]
+
+    def lookup_allowed(self, lookup, value, request):
+        """No filtering by a direct identifier (``?date_of_birth__year=``) for the sponsor."""
+        if lookup.split("__")[0] in DIRECT_IDENTIFIER_FIELDS and not sees_direct_identifiers(
+            request.user
+        ):
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:

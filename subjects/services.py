@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date
 
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from accounts.roles import DATA_ENTRY_ROLES
@@ -175,9 +176,18 @@ def mark_randomized(subject: Subject, *, user, on_date: date, reason: str) -> Su
 
 
 def delete_subject(subject: Subject, *, user, reason: str) -> None:
-    """Delete a subject registered in error (only while still in screening)."""
+    """Delete a subject registered in error (only while still in screening, and before any CRF
+    data refer to it: CRF records are never deleted along with their subject)."""
     require_data_entry(user, subject.site)
-    audited_delete(subject, user=user, reason=reason)
+    try:
+        with transaction.atomic():
+            audited_delete(subject, user=user, reason=reason)
+    except ProtectedError as exc:
+        kinds = sorted({str(obj._meta.verbose_name) for obj in exc.protected_objects})
+        raise DomainError(
+            f"{subject.subject_identifier} has CRF data ({', '.join(kinds)}): a subject with "
+            "CRF data cannot be deleted. Correct the data, or record a screen failure."
+        ) from exc
 
 
 def save_membership(membership, *, user, reason: str = ""):

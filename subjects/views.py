@@ -7,8 +7,14 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 
 from accounts.roles import DATA_ENTRY_ROLES
-from edc.access import has_role, scope_to_user
+from edc.access import (
+    DIRECT_IDENTIFIER_FIELDS,
+    has_role,
+    scope_to_user,
+    sees_direct_identifiers,
+)
 from edc.audit import history_rows
+from edc.errors import AccessDenied
 from edc.forms import run_service
 
 from . import services
@@ -57,8 +63,10 @@ def subject_list(request):
 @login_required
 def subject_detail(request, identifier):
     subject = visible_subject(request, identifier)
+    identifiers = sees_direct_identifiers(request.user)
     history = history_rows(
-        subject.history.select_related("history_user").order_by("-history_date")[:50]
+        subject.history.select_related("history_user").order_by("-history_date")[:50],
+        hidden=() if identifiers else DIRECT_IDENTIFIER_FIELDS,
     )
     return render(
         request,
@@ -67,6 +75,7 @@ def subject_detail(request, identifier):
             "subject": subject,
             "history": history,
             "can_edit": has_role(request.user, *DATA_ENTRY_ROLES),
+            "show_identifiers": identifiers,
         },
     )
 
@@ -128,6 +137,11 @@ def consent(request, identifier):
 @login_required
 def edit_demographics(request, identifier):
     subject = visible_subject(request, identifier)
+    try:  # the form shows the direct identifiers: only those who may change them see it
+        services.require_data_entry(request.user, subject.site)
+    except AccessDenied as exc:
+        messages.error(request, exc.message)
+        return redirect(subject)
     form = DemographicsForm(request.POST or None, instance=subject)
     if request.method == "POST" and form.is_valid():
         changes = {f: form.cleaned_data[f] for f in form.changed_data if f != "reason"}

@@ -118,3 +118,36 @@ def test_admin_filters_by_site_and_status_and_searches_identifier(client, subjec
     assert subject.subject_identifier in client.get(url, {"q": "101-0001"}).text
     assert subject.subject_identifier not in client.get(url, {"status__exact": "died"}).text
     assert subject.subject_identifier in client.get(url, {"site__id__exact": subject.site_id}).text
+
+
+def test_sponsor_does_not_see_initials_or_date_of_birth_in_the_admin(
+    client, subject, sponsor, coordinator
+):
+    from subjects import services as subject_services
+
+    subject_services.update_demographics(
+        subject, user=coordinator, reason="Late entry", initials="QX"
+    )
+    sponsor.is_staff = True  # the demo opens the admin to every role
+    sponsor.save()
+    login(client, sponsor)
+    response = client.get(change_url(subject))
+    assert response.status_code == 200
+    assert subject.subject_identifier in response.text
+    assert "QX" not in response.text and "1965-05-17" not in response.text
+    assert 'name="initials"' not in response.text
+    changelist = reverse("admin:subjects_subject_changelist")
+    response = client.get(changelist, {"date_of_birth__year": "1965"})
+    assert response.status_code == 400  # no filtering by a direct identifier either
+
+
+def test_a_sites_code_cannot_be_changed_in_the_admin(client, subject, site, data_manager):
+    """The code is in the identifiers of the site's subjects (101-0001), which never change."""
+    login(client, data_manager)
+    url = reverse("admin:subjects_site_change", args=[site.pk])
+    data = {"code": "909", "name": "Renamed", "country": "China", "active": "on"}
+    response = client.post(url, {**data, "change_reason": "Rename"})
+    assert response.status_code == 302
+    site.refresh_from_db()
+    assert (site.code, site.name) == ("101", "Renamed")
+    assert subject.subject_identifier.startswith(f"{site.code}-")

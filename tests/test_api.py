@@ -1,5 +1,7 @@
 """The sponsor API: token auth, read-only, scoped, no direct identifiers, a schema."""
 
+import base64
+
 import pytest
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
@@ -67,6 +69,27 @@ def test_pagination_is_stable_cursor(site, coordinator, sponsor):
     assert len(first["results"]) == 2 and "cursor=" in first["next"]
     second = api(sponsor).get(first["next"]).json()
     assert [r["subject_identifier"] for r in second["results"]] == ["101-0003", "101-0004"]
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",
+        base64.b64encode(b"p=abc").decode(),  # well-formed, but the position is not a key
+        base64.b64encode(b"o=1&p=1.5").decode(),
+    ],
+)
+def test_a_malformed_cursor_is_a_404_with_a_message(subject, sponsor, cursor):
+    for endpoint in ("subjects", "adverse-events", "allocations"):
+        response = api(sponsor).get(f"/api/v1/{endpoint}/", {"cursor": cursor})
+        assert response.status_code == 404, endpoint
+        assert response.json() == {"detail": "Invalid cursor"}
+
+
+def test_a_cursor_past_the_largest_key_is_an_empty_page(subject, sponsor):
+    cursor = base64.b64encode(b"p=" + b"9" * 30).decode()
+    response = api(sponsor).get("/api/v1/subjects/", {"cursor": cursor})
+    assert response.status_code == 200 and response.json()["results"] == []
 
 
 def test_schema_and_token_command(sponsor, capsys):

@@ -83,6 +83,31 @@ def test_bad_input_in_the_form_saves_nothing(logged_in, subject, change, field, 
     assert not EligibilityAssessment.objects.exists()
 
 
+def test_refused_change_shows_the_evaluation_of_the_saved_data(logged_in, subject, coordinator):
+    """A refused edit (here a planned date at the very start of the calendar, before consent) is
+    a form error; the evaluation beside the form is the saved one, not the refused input (whose
+    windows would reach before year 1)."""
+    make_eligible_assessment(subject, by=coordinator, sign=False)
+    response = logged_in.post(
+        url(subject, "edit/"),
+        as_post(eligible_data(subject), planned_randomization_date="0001-01-01", reason="Typo"),
+    )
+    assert response.status_code == 200
+    assert "before the informed consent" in " ".join(
+        response.context["form"].errors["planned_randomization_date"]
+    )
+    assert response.context["evaluation"].reference_date == subject.consent_date
+    saved = EligibilityAssessment.objects.get(subject=subject)
+    assert saved.planned_randomization_date == subject.consent_date
+
+
+def test_a_window_reaching_before_year_one_is_evaluated_not_a_crash():
+    from eligibility.criteria import window_start
+
+    assert window_start(date(1, 1, 5), days=28) == date.min
+    assert window_start(date(1, 3, 5), months=6) == date.min
+
+
 def test_future_date_of_birth_in_the_subject_form(logged_in, subject):
     response = logged_in.post(
         f"/subjects/{subject.subject_identifier}/edit/",

@@ -20,7 +20,7 @@ from adverse_events.starter_terms import load_starter_terms
 from randomization.arms import DRUGS_OF_ARM
 from randomization.services import arm_of
 
-from .factories import PASSWORD, make_user
+from .factories import PASSWORD, make_site, make_user
 from .randomization_factories import make_randomized_subject
 
 pytestmark = pytest.mark.django_db
@@ -140,3 +140,23 @@ def test_admin_pages_hold_only_the_users_sites(client, site, foreign):
             assert response.status_code in (302, 403, 404), f"{label} {name}"
         checked += 1
     assert checked == len(foreign_objects)
+
+
+@pytest.mark.parametrize("role", [Role.SITE_STAFF, Role.MONITOR])
+def test_admin_list_filters_offer_only_the_users_sites(client, site, foreign, role):
+    """The "By site" filter of a changelist lists the user's sites, not every site of the study."""
+    subject, _ = foreign
+    third = make_site("303")
+    user = make_user(role, site, third, is_staff=True)
+    for own in (site, third):
+        make_randomized_subject(own)
+    assert client.login(username=user.username, password=PASSWORD)
+    checked = 0
+    for model, _ in scoped_admins():
+        info = (model._meta.app_label, model._meta.model_name)
+        listing = client.get(reverse(f"admin:{info[0]}_{info[1]}_changelist"))
+        if listing.status_code != 200:
+            continue  # no view permission for this role
+        assert str(subject.site) not in listing.text, model._meta.label_lower
+        checked += str(third) in listing.text
+    assert checked >= 3  # the filters do list the user's own sites

@@ -108,3 +108,37 @@ def test_other_sites_subjects_are_invisible(client, other_site, coordinator):
 def test_pages_need_login(client, subject):
     response = client.get(subject.get_absolute_url())
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_deleting_a_subject_with_crf_data_is_refused_with_a_message(
+    staff_client, site, coordinator
+):
+    """A screening subject with an eligibility assessment: a form error, not a 500."""
+    from .eligibility_factories import make_eligible_assessment
+
+    subject = make_subject(site, by=coordinator)
+    make_eligible_assessment(subject, by=coordinator, sign=False)
+    url = reverse("subjects:delete", args=[subject.subject_identifier])
+    response = staff_client.post(url, {"reason": "Registered in error"})
+    assert response.status_code == 200
+    assert "has CRF data (eligibility assessment)" in response.text
+    assert Subject.objects.filter(pk=subject.pk).exists()
+    assert not Subject.history.filter(history_type="-").exists()
+
+
+def test_sponsor_does_not_see_initials_or_date_of_birth_on_the_pages(
+    client, subject, sponsor, coordinator
+):
+    from subjects import services
+
+    services.update_demographics(subject, user=coordinator, reason="Late entry", initials="QX")
+    client.force_login(sponsor)
+    page = client.get(subject.get_absolute_url())
+    assert page.status_code == 200
+    assert subject.subject_identifier in page.text
+    assert "QX" not in page.text and "1965-05-17" not in page.text
+    assert "Initials: (not shown to your role) → (not shown to your role)" in page.text
+    response = client.get(reverse("subjects:edit", args=[subject.subject_identifier]), follow=True)
+    assert response.redirect_chain[-1][0] == subject.get_absolute_url()
+    assert "at site 101." in response.text  # why the form is refused
+    assert "QX" not in response.text and "1965-05-17" not in response.text
