@@ -41,10 +41,11 @@ DIRECT_IDENTIFIER_FIELDS = ("initials", "date_of_birth")
 
 
 def sees_direct_identifiers(user) -> bool:
-    """May ``user`` see a subject's initials and date of birth? Not a sponsor (pages, admin)."""
+    """May ``user`` see a subject's initials and date of birth? Not the sponsor's people
+    (sponsor, statistician): they work on pseudonymized data (pages, admin, API)."""
     if not user or not user.is_authenticated:
         return False
-    return user.is_superuser or not has_role(user, Role.SPONSOR)
+    return user.is_superuser or not has_role(user, Role.SPONSOR, Role.STATISTICIAN)
 
 
 def member_site_ids(user, *roles: str) -> set[int]:
@@ -80,5 +81,15 @@ def scope_to_user(queryset: QuerySet, user) -> QuerySet:
 def require_site_role(user, site, *roles: str) -> None:
     """Refuse unless ``user`` holds one of ``roles`` at ``site`` (an active membership)."""
     if site.pk not in member_site_ids(user, *roles):
-        names = " or ".join(Role(r).label.lower() for r in roles) or "member"
-        raise AccessDenied(f"You are not a {names} at site {site.code}.")
+        names = " or ".join(ROLE_AS_NOUN[r] for r in Role if r in roles) or "a member"
+        raise AccessDenied(f"You are not {names} at site {site.code}.")
+
+
+ROLE_AS_NOUN = {
+    Role.SITE_STAFF: "site staff",
+    Role.INVESTIGATOR: "an investigator",
+    Role.MONITOR: "a monitor",
+    Role.DATA_MANAGER: "a data manager",
+    Role.SPONSOR: "the sponsor",
+    Role.STATISTICIAN: "a statistician",
+}

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
-from accounts.roles import DATA_ENTRY_ROLES
+from accounts.roles import DATA_ENTRY_ROLES, STUDY_WIDE_ROLES
 from edc.access import require_site_role
 from edc.audit import audited_delete, audited_save
 from edc.errors import DomainError
@@ -143,8 +143,15 @@ def _transition(subject: Subject, new_status: str, *, user, reason: str, on_date
         )
     if on_date is None or on_date > timezone.localdate():
         raise DomainError("Give the date of the status change; it cannot be in the future.")
-    if subject.consent_date and on_date < subject.consent_date and new_status != S.SCREEN_FAILED:
-        raise DomainError("The status change cannot be dated before the informed consent.")
+    if on_date < subject.screening_date:
+        raise DomainError(
+            f"The status change cannot be dated before screening ({subject.screening_date})."
+        )
+    if subject.consent_date and on_date < subject.consent_date:
+        raise DomainError(
+            f"The status change cannot be dated before the informed consent "
+            f"({subject.consent_date})."
+        )
     subject.status = new_status
     subject.status_date = on_date
     return audited_save(
@@ -196,6 +203,14 @@ def save_membership(membership, *, user, reason: str = ""):
 
     from .models import SiteMembership
 
+    member = membership.user
+    if membership.active and membership.role in DATA_ENTRY_ROLES:
+        study_wide = set(member.groups.values_list("name", flat=True)) & STUDY_WIDE_ROLES
+        if study_wide:
+            raise DomainError(
+                f"{member} is a {', '.join(sorted(study_wide)).replace('_', ' ')}: a study-wide "
+                "role does not enter clinical data at a site."
+            )
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -204,7 +219,6 @@ def save_membership(membership, *, user, reason: str = ""):
             raise DomainError(
                 f"{membership.user} already has a membership at site {membership.site.code}."
             ) from exc
-        member = membership.user
         held = set(
             SiteMembership.objects.filter(user=member, active=True).values_list("role", flat=True)
         )

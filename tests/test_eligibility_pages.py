@@ -158,7 +158,7 @@ def test_site_staff_cannot_sign_on_the_page(logged_in, subject, coordinator):
     make_eligible_assessment(subject, by=coordinator, sign=False)
     response = logged_in.post(url(subject, "sign/"), {"password": PASSWORD})
     assert response.status_code == 200
-    assert "not a investigator at site 101" in response.content.decode()
+    assert "not an investigator at site 101" in response.content.decode()
     assert not EligibilitySignature.objects.exists()
 
 

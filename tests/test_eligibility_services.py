@@ -143,7 +143,7 @@ def test_sign_records_who_when_meaning_and_hash(subject, coordinator, investigat
     "who, error, words",
     [
         ("wrong_password", SignatureRefused, "password is not correct"),
-        ("coordinator", AccessDenied, "not a investigator at site 101"),
+        ("coordinator", AccessDenied, "not an investigator at site 101"),
         ("other_site_investigator", AccessDenied, "site 101"),
         ("data_manager", AccessDenied, "site 101"),
     ],

@@ -235,3 +235,29 @@ def test_identifiers_unique_under_concurrent_enrollment():
         t.join()
     assert errors == []
     assert sorted(identifiers) == [f"301-{n:04d}" for n in range(1, 13)]
+
+
+def test_status_change_cannot_predate_screening(subject, coordinator):
+    with pytest.raises(DomainError, match="before screening"):
+        services.change_status(
+            subject,
+            S.SCREEN_FAILED,
+            user=coordinator,
+            reason="r",
+            on_date=subject.screening_date - timedelta(days=400),
+        )
+
+
+def test_refusal_names_the_roles_needed(site, other_coordinator):
+    with pytest.raises(AccessDenied, match="You are not site staff or an investigator at site 101"):
+        make_subject(site, by=other_coordinator)
+
+
+def test_study_wide_roles_get_no_data_entry_membership(site, data_manager):
+    from subjects.models import SiteMembership
+
+    with pytest.raises(DomainError, match="does not enter clinical data"):
+        services.save_membership(
+            SiteMembership(user=data_manager, site=site, role=Role.SITE_STAFF), user=data_manager
+        )
+    assert not SiteMembership.objects.filter(user=data_manager).exists()
