@@ -83,7 +83,6 @@ class SubjectAdmin(AuditedAdmin):
         created = services.register_subject(
             site=form.cleaned_data["site"],
             user=request.user,
-            screening_date=form.cleaned_data.get("screening_date"),
             **{**data, "initials": data["initials"] or ""},
         )
         obj.pk = created.pk

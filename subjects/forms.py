@@ -40,8 +40,15 @@ class DemographicsForm(InitialsMixin, forms.ModelForm):
 
     class Meta:
         model = Subject
-        fields = ["screening_number", "initials", "date_of_birth", "age_at_screening", "sex"]
-        widgets = {"date_of_birth": DateInput()}
+        fields = [
+            "screening_number",
+            "screening_date",
+            "initials",
+            "date_of_birth",
+            "age_at_screening",
+            "sex",
+        ]
+        widgets = {"screening_date": DateInput(), "date_of_birth": DateInput()}
 
 
 class ConsentForm(forms.Form):

@@ -30,7 +30,14 @@ ALLOWED_TRANSITIONS: dict[str, set[str]] = {
     S.DIED: set(),
     S.COMPLETED: set(),
 }
-DEMOGRAPHIC_FIELDS = ("screening_number", "initials", "date_of_birth", "age_at_screening", "sex")
+DEMOGRAPHIC_FIELDS = (
+    "screening_number",
+    "screening_date",
+    "initials",
+    "date_of_birth",
+    "age_at_screening",
+    "sex",
+)
 
 
 class TransitionNotAllowed(DomainError):

@@ -151,3 +151,21 @@ def test_a_sites_code_cannot_be_changed_in_the_admin(client, subject, site, data
     site.refresh_from_db()
     assert (site.code, site.name) == ("101", "Renamed")
     assert subject.subject_identifier.startswith(f"{site.code}-")
+
+
+def test_site_user_registers_a_subject_in_the_admin(client, site, coordinator):
+    login(client, coordinator)
+    response = client.post(
+        reverse("admin:subjects_subject_add"),
+        {
+            "site": site.pk,
+            "screening_number": "A-1",
+            "screening_date": "2026-01-05",
+            "sex": "F",
+            "age_at_screening": 58,
+        },
+    )
+    assert response.status_code == 302
+    subject = Subject.objects.get()
+    assert (subject.subject_identifier, str(subject.screening_date)) == ("101-0001", "2026-01-05")
+    assert subject.history.get().history_user == coordinator

@@ -401,7 +401,11 @@ def test_grade_5_refused_when_the_subject_cannot_die_leaves_nothing(early_subjec
 
 @pytest.fixture
 def died_two_days_ago(arm_a, coordinator):
-    """An arm A subject (consent corrected to 10 days ago) recorded as died 2 days ago."""
+    """An arm A subject (screening and consent corrected to 10 days ago) recorded as died 2 days
+    ago."""
+    subject_services.update_demographics(
+        arm_a, user=coordinator, reason="Screening date from the log", screening_date=days_ago(10)
+    )
     subject_services.record_consent(
         arm_a,
         user=coordinator,

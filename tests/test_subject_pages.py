@@ -82,6 +82,7 @@ def test_edit_demographics_records_reason(staff_client, subject):
         reverse("subjects:edit", args=[subject.subject_identifier]),
         {
             "screening_number": subject.screening_number,
+            "screening_date": subject.screening_date.isoformat(),
             "initials": "",
             "date_of_birth": subject.date_of_birth.isoformat(),
             "sex": "F",
