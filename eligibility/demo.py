@@ -17,6 +17,7 @@ from subjects.models import SubjectStatus
 
 from . import services
 from .models import (
+    NO_EXCLUSION_FINDINGS,
     Ascites,
     BCLCStage,
     DiagnosisBasis,
@@ -83,29 +84,7 @@ def _eligible_data(ctx, subject) -> dict:
         "last_local_therapy_date": today - timedelta(days=rng.randint(45, 400))
         if locoregional
         else None,
-        "bone_radiotherapy_received": False,
-        "chinese_medicine_received": False,
-        "treatment_toxicity_unrecovered": False,
-        "prior_anti_pd1_therapy": False,
-        "uncontrolled_effusion": False,
-        "gi_hemorrhage_history": False,
-        "high_bleeding_risk": False,
-        "fistula_grade3": False,
-        "excluded_tumor_thrombus": False,
-        "serious_cardiovascular_disease": False,
-        "bleeding_disorder": False,
-        "major_surgery_received": False,
-        "cns_metastases": False,
-        "non_healing_wound": False,
-        "live_vaccine_received": False,
-        "active_autoimmune_disease": False,
-        "ild_pneumonitis_or_tb": False,
-        "serious_infection": False,
-        "hiv": False,
-        "transplant": False,
-        "gi_absorption_problem": False,
-        "antibody_allergy": False,
-        "investigator_judges_unsuitable": False,
+        **NO_EXCLUSION_FINDINGS,
         "macrovascular_invasion": rng.random() < 0.3,
         "extrahepatic_spread": rng.random() < 0.4,
         "prior_locoregional_therapy": locoregional,

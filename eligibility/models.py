@@ -426,3 +426,35 @@ class EligibilitySignature(models.Model):
         state = " (void)" if self.void else ""
         when = f"{self.signed_at:%Y-%m-%d %H:%M} UTC"
         return f"{self.get_kind_display()} — {self.signer_name}, {when}{state}"
+
+
+# The exclusion questions a subject with none of those findings answers "no" to (the demo and the
+# test data start from these).
+NO_EXCLUSION_FINDINGS = dict.fromkeys(
+    (
+        "bone_radiotherapy_received",
+        "chinese_medicine_received",
+        "treatment_toxicity_unrecovered",
+        "prior_anti_pd1_therapy",
+        "uncontrolled_effusion",
+        "gi_hemorrhage_history",
+        "high_bleeding_risk",
+        "fistula_grade3",
+        "excluded_tumor_thrombus",
+        "serious_cardiovascular_disease",
+        "bleeding_disorder",
+        "major_surgery_received",
+        "cns_metastases",
+        "non_healing_wound",
+        "live_vaccine_received",
+        "active_autoimmune_disease",
+        "ild_pneumonitis_or_tb",
+        "serious_infection",
+        "hiv",
+        "transplant",
+        "gi_absorption_problem",
+        "antibody_allergy",
+        "investigator_judges_unsuitable",
+    ),
+    False,
+)
