@@ -18,9 +18,7 @@ class SiteAdmin(AuditedAdmin):
         return ("code",) if obj is not None else ()
 
     def save_through_service(self, request, obj, form, change, reason):
-        from edc.audit import audited_save
-
-        audited_save(obj, user=request.user, reason=reason)
+        services.save_site(obj, user=request.user, reason=reason)
 
 
 @admin.register(SiteMembership)
@@ -28,7 +26,6 @@ class SiteMembershipAdmin(AuditedAdmin):
     list_display = ("user", "site", "role", "active")
     list_filter = ("role", "active", "site")
     search_fields = ("user__username", "user__last_name", "site__code")
-    autocomplete_fields = ()
 
     def save_through_service(self, request, obj, form, change, reason):
         services.save_membership(obj, user=request.user, reason=reason)

@@ -204,6 +204,17 @@ def delete_subject(subject: Subject, *, user, reason: str) -> None:
         ) from exc
 
 
+def save_site(site: Site, *, user, reason: str = "") -> Site:
+    """Open or change a site. Its code is part of every subject identifier: it never changes."""
+    if not site._state.adding:
+        saved_code = Site.objects.filter(pk=site.pk).values_list("code", flat=True).get()
+        if site.code != saved_code:
+            raise DomainError(
+                f"Site {saved_code}'s code cannot change: it is part of its subject identifiers."
+            )
+    return audited_save(site, user=user, reason=reason)
+
+
 def save_membership(membership, *, user, reason: str = ""):
     """Create or change a site membership and keep the user's role groups in step with it."""
     from django.contrib.auth.models import Group

@@ -261,3 +261,13 @@ def test_study_wide_roles_get_no_data_entry_membership(site, data_manager):
             SiteMembership(user=data_manager, site=site, role=Role.SITE_STAFF), user=data_manager
         )
     assert not SiteMembership.objects.filter(user=data_manager).exists()
+
+
+def test_a_sites_code_never_changes(site, data_manager):
+    site.code = "909"
+    with pytest.raises(DomainError, match="code cannot change"):
+        services.save_site(site, user=data_manager, reason="Renumbered")
+    site.refresh_from_db()
+    site.name = "Renamed hospital"
+    services.save_site(site, user=data_manager, reason="Hospital renamed")
+    assert site.history.first().history_change_reason == "Hospital renamed"
