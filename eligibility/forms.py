@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from edc.forms import DateInput, reason_field
 
+from .criteria import LAB_FIELDS
 from .models import EligibilityAssessment
 from .services import CRF_FIELDS
 
@@ -47,19 +48,7 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
     (
         "Screening laboratory (IN09)",
         "SI units. Either creatinine or creatinine clearance within its limit suffices.",
-        [
-            "lab_date",
-            "anc",
-            "platelets",
-            "hemoglobin",
-            "total_bilirubin",
-            "alt",
-            "ast",
-            "creatinine",
-            "creatinine_clearance",
-            "inr",
-            "albumin",
-        ],
+        ["lab_date", *LAB_FIELDS],
     ),
     (
         "Hepatitis B and C (IN10)",

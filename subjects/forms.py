@@ -5,6 +5,7 @@ from edc.access import member_site_ids
 from edc.forms import DateInput, ModelErrorsOnFormMixin, reason_field
 
 from .models import Site, Subject, SubjectStatus
+from .services import DEMOGRAPHIC_FIELDS
 
 
 class InitialsMixin(ModelErrorsOnFormMixin):
@@ -15,15 +16,7 @@ class InitialsMixin(ModelErrorsOnFormMixin):
 class RegisterSubjectForm(InitialsMixin, forms.ModelForm):
     class Meta:
         model = Subject
-        fields = [
-            "site",
-            "screening_number",
-            "screening_date",
-            "initials",
-            "date_of_birth",
-            "age_at_screening",
-            "sex",
-        ]
+        fields = ["site", *DEMOGRAPHIC_FIELDS]
         widgets = {"screening_date": DateInput(), "date_of_birth": DateInput()}
 
     def __init__(self, *args, user, **kwargs):
@@ -40,14 +33,7 @@ class DemographicsForm(InitialsMixin, forms.ModelForm):
 
     class Meta:
         model = Subject
-        fields = [
-            "screening_number",
-            "screening_date",
-            "initials",
-            "date_of_birth",
-            "age_at_screening",
-            "sex",
-        ]
+        fields = list(DEMOGRAPHIC_FIELDS)
         widgets = {"screening_date": DateInput(), "date_of_birth": DateInput()}
 
 
