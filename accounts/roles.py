@@ -1,27 +1,11 @@
-"""The six roles of the study, as Django groups, and the permissions each one holds.
+"""The permissions each of the six roles (``core.roles``) holds, as Django groups.
 
 Groups are created by a data migration; ``sync_role_permissions`` (run after every ``migrate``)
 gives each group exactly the permissions listed here, so an app that adds models adds its
 permissions to this table and nowhere else.
 """
 
-from django.db import models
-
-
-class Role(models.TextChoices):
-    SITE_STAFF = "site_staff", "Site staff"
-    INVESTIGATOR = "investigator", "Investigator"
-    DATA_MANAGER = "data_manager", "Data manager"
-    MONITOR = "monitor", "Monitor"
-    SPONSOR = "sponsor", "Sponsor"
-    STATISTICIAN = "statistician", "Statistician"
-
-
-# Roles held at a site (a SiteMembership) and roles that see the whole study.
-SITE_ROLES = {Role.SITE_STAFF, Role.INVESTIGATOR, Role.MONITOR}
-STUDY_WIDE_ROLES = {Role.DATA_MANAGER, Role.SPONSOR, Role.STATISTICIAN}
-# Roles that enter clinical data at their sites.
-DATA_ENTRY_ROLES = {Role.SITE_STAFF, Role.INVESTIGATOR}
+from core.roles import Role
 
 
 def _view(*models_):

@@ -5,7 +5,7 @@ services), and the dictionary is loaded by ``manage.py load_ctcae``."""
 from django.contrib import admin
 from django.utils import timezone
 
-from edc.admin import ReadOnlyAuditedAdmin, ScopedAdminMixin
+from core.admin import ReadOnlyAuditedAdmin, ScopedAdminMixin
 
 from .models import SERIOUS_CRITERIA_FIELDS, AdverseEvent, AeCausality, CtcaeTerm
 

@@ -7,7 +7,7 @@ No direct identifiers: the subject appears by its pseudonymous identifier only. 
 import django_filters
 from rest_framework import serializers
 
-from exports.views import ScopedReadOnlyViewSet
+from core.api import ScopedReadOnlyViewSet
 
 from .models import SERIOUS_CRITERIA_FIELDS, AdverseEvent, AeCausality
 
@@ -78,3 +78,6 @@ class AdverseEventViewSet(ScopedReadOnlyViewSet):
     )
     serializer_class = AdverseEventSerializer
     filterset_class = AdverseEventFilter
+
+
+ROUTES = [("adverse-events", AdverseEventViewSet, "adverse-event")]

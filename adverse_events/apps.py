@@ -1,7 +1,7 @@
-from django.apps import AppConfig
+from core.apps import ProjectAppConfig
 
 
-class AdverseEventsConfig(AppConfig):
-    default_auto_field = "django.db.models.BigAutoField"
+class AdverseEventsConfig(ProjectAppConfig):
+    default = True
     name = "adverse_events"
     verbose_name = "Adverse events"

@@ -26,8 +26,8 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from edc.audit import audited_save
-from edc.errors import DomainError
+from core.audit import audited_save
+from core.errors import DomainError
 
 from .models import GRADES, OTHER_SPECIFY_SUFFIX, CtcaeTerm
 

@@ -11,7 +11,7 @@ from datetime import datetime, time, timedelta
 
 from django.utils import timezone
 
-from accounts.roles import Role
+from core.roles import Role
 from randomization.arms import Arm, StudyDrug
 
 from . import services

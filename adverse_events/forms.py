@@ -8,7 +8,7 @@ from itertools import groupby
 
 from django import forms
 
-from edc.forms import DateInput, reason_field
+from core.forms import DateInput, reason_field
 from randomization.arms import StudyDrug
 
 from .models import (

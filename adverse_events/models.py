@@ -1,6 +1,6 @@
 """The CTCAE v5.0 dictionary and the adverse event CRF (with causality per study drug).
 
-Rules that concern one record live in ``clean()`` (run by ``edc.audit.audited_save``); rules that
+Rules that concern one record live in ``clean()`` (run by ``core.audit.audited_save``); rules that
 need the subject's arm or act on other records (causality rows, the subject's death) live in
 ``services``. Clinical dates are dates; the SAE clock uses UTC date-times.
 """
@@ -16,7 +16,7 @@ from django.db.models import ExpressionWrapper, F, Q
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from edc.audit import AuditedManager, AuditedQuerySet
+from core.audit import AuditedManager, AuditedQuerySet
 from randomization.arms import StudyDrug
 from subjects.models import SubjectStatus
 

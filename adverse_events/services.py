@@ -36,8 +36,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from edc.audit import audited_save
-from edc.errors import DomainError
+from core.access import require_data_entry
+from core.audit import audited_save
+from core.errors import DomainError
 from randomization.arms import DRUGS_OF_ARM, Arm, StudyDrug
 from subjects import services as subject_services
 from subjects.models import Subject, SubjectStatus
@@ -216,7 +217,7 @@ def _record_death(ae: AdverseEvent, subject: Subject, *, user, reason: str) -> N
 
 
 def _guard(subject: Subject, user) -> None:
-    subject_services.require_data_entry(user, subject.site)
+    require_data_entry(user, subject)
     subject_services.ensure_consented(subject)
 
 

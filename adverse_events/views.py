@@ -13,10 +13,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.roles import DATA_ENTRY_ROLES
-from edc.access import has_role, scope_to_user
-from edc.audit import history_rows
-from edc.forms import run_service
+from core.access import can_enter_data, scope_to_user
+from core.audit import history_rows
+from core.forms import run_service
 from randomization.arms import StudyDrug
 from subjects.views import visible_subject
 
@@ -94,7 +93,7 @@ def ae_list(request, identifier):
         {
             "subject": subject,
             "events": _events(subject),
-            "can_edit": has_role(request.user, *DATA_ENTRY_ROLES),
+            "can_edit": can_enter_data(request.user, subject),
             "now": timezone.now(),
         },
     )

@@ -79,7 +79,7 @@ def setup_django(bench_url: str) -> None:
 
 def build_study(n: int) -> list[tuple[int, int]]:
     """The list and ``n`` randomizable subjects; returns (subject id, user id) pairs."""
-    from accounts.roles import Role
+    from core.roles import Role
     from randomization import listgen, services
     from tests.eligibility_factories import make_eligible_assessment
     from tests.factories import make_site, make_subject, make_user

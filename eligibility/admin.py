@@ -8,7 +8,7 @@ signature voided). Signatures are read-only for everyone: only the sign-off page
 
 from django.contrib import admin
 
-from edc.admin import AuditedAdmin, ReadOnlyAuditedAdmin
+from core.admin import AuditedAdmin, ReadOnlyAuditedAdmin
 
 from . import services
 from .forms import SECTIONS

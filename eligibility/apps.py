@@ -1,7 +1,7 @@
-from django.apps import AppConfig
+from core.apps import ProjectAppConfig
 
 
-class EligibilityConfig(AppConfig):
-    default_auto_field = "django.db.models.BigAutoField"
+class EligibilityConfig(ProjectAppConfig):
+    default = True
     name = "eligibility"
     verbose_name = "Eligibility"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from accounts.roles import Role
+from core.roles import Role
 from subjects.models import SubjectStatus
 
 from . import services

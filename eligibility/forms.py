@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils import timezone
 
-from edc.forms import DateInput, reason_field
+from core.forms import DateInput, reason_field
 
 from .criteria import LAB_FIELDS
 from .models import EligibilityAssessment

@@ -16,7 +16,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from edc.audit import AuditedManager
+from core.audit import AuditedManager
 from subjects.models import not_in_future
 
 from . import settings as elig_settings

@@ -9,10 +9,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 
-from accounts.roles import DATA_ENTRY_ROLES, Role
-from edc.access import member_site_ids
-from edc.audit import history_rows
-from edc.forms import run_service
+from core.access import can_enter_data, can_sign_eligibility
+from core.audit import history_rows
+from core.forms import run_service
 from subjects.models import SubjectStatus
 from subjects.views import form_page, visible_subject
 
@@ -23,8 +22,8 @@ from .models import EligibilityAssessment, EligibilitySignature
 
 def _roles_at_site(user, subject) -> dict[str, bool]:
     return {
-        "can_edit": subject.site_id in member_site_ids(user, *DATA_ENTRY_ROLES),
-        "can_sign": subject.site_id in member_site_ids(user, Role.INVESTIGATOR),
+        "can_edit": can_enter_data(user, subject),
+        "can_sign": can_sign_eligibility(user, subject),
     }
 
 

@@ -1,7 +1,7 @@
-from django.apps import AppConfig
+from core.apps import ProjectAppConfig
 
 
-class ExportsConfig(AppConfig):
-    default_auto_field = "django.db.models.BigAutoField"
+class ExportsConfig(ProjectAppConfig):
+    default = True
     name = "exports"
     verbose_name = "Sponsor exports"

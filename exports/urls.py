@@ -1,21 +1,16 @@
+"""The sponsor API ``/api/v1/``: the OpenAPI schema, its docs page, and the routes every project
+app publishes in its ``api.ROUTES`` (``core.api.discovered_routes``). Only the URLconf imports
+this module; no app imports ``exports``."""
+
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from adverse_events.api import AdverseEventViewSet
-from randomization import api as randomization_api
-
-from . import views
+from core.api import discovered_routes
 
 router = DefaultRouter()
-router.register("subjects", views.SubjectViewSet, basename="subject")
-router.register("adverse-events", AdverseEventViewSet, basename="adverse-event")
-router.register("allocations", randomization_api.AllocationViewSet, basename="allocation")
-router.register(
-    "randomization-balance",
-    randomization_api.BalanceReportViewSet,
-    basename="randomization-balance",
-)
+for prefix, viewset, basename in discovered_routes():
+    router.register(prefix, viewset, basename=basename)
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -17,7 +17,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from edc.admin import ReadOnlyAuditedAdmin
+from core.access import can_read_exports, is_statistician
+from core.admin import ReadOnlyAuditedAdmin
 
 from . import services
 from .models import Allocation, RandomizationList, Slot, Stratum
@@ -27,7 +28,7 @@ class StatisticianOnlyAdmin(ReadOnlyAuditedAdmin):
     """Concealed material: statisticians and superusers only."""
 
     def _allowed(self, request) -> bool:
-        return services.is_statistician(request.user)
+        return is_statistician(request.user)
 
     def has_module_permission(self, request):
         return self._allowed(request) and super().has_module_permission(request)
@@ -221,12 +222,12 @@ class AllocationAdmin(ReadOnlyAuditedAdmin):
     def changelist_view(self, request, extra_context=None):
         extra_context = {
             **(extra_context or {}),
-            "can_see_balance": services.can_see_balance_report(request.user),
+            "can_see_balance": can_read_exports(request.user),
         }
         return super().changelist_view(request, extra_context)
 
     def balance_view(self, request):
-        if not services.can_see_balance_report(request.user):
+        if not can_read_exports(request.user):
             raise PermissionDenied
         report = services.balance_report(request.user)
         context = {

@@ -1,4 +1,4 @@
-"""Sponsor API endpoints of randomization (registered in ``exports/urls.py``).
+"""Sponsor API endpoints of randomization (published in ``ROUTES``).
 
 * ``/api/v1/allocations/``: allocations, scoped to the user's sites; never a slot, a block or
   a seed (those stay with the statistician).
@@ -11,8 +11,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.response import Response
 
-from exports.permissions import CanReadExports
-from exports.views import ScopedReadOnlyViewSet
+from core.api import CanReadExports, ScopedReadOnlyViewSet
 
 from . import services
 from .arms import Arm
@@ -74,3 +73,9 @@ class BalanceReportViewSet(viewsets.ViewSet):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def list(self, request):
         return Response(services.balance_report(request.user))
+
+
+ROUTES = [
+    ("allocations", AllocationViewSet, "allocation"),
+    ("randomization-balance", BalanceReportViewSet, "randomization-balance"),
+]

@@ -1,7 +1,7 @@
-from django.apps import AppConfig
+from core.apps import ProjectAppConfig
 
 
-class RandomizationConfig(AppConfig):
-    default_auto_field = "django.db.models.BigAutoField"
+class RandomizationConfig(ProjectAppConfig):
+    default = True
     name = "randomization"
     verbose_name = "Randomization"

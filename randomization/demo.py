@@ -12,8 +12,8 @@ randomized by their site's staff.
 
 from __future__ import annotations
 
-from accounts.roles import Role
-from edc.errors import DomainError
+from core.errors import DomainError
+from core.roles import Role
 
 from . import listgen, services
 

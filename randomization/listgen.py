@@ -24,7 +24,7 @@ import random
 from dataclasses import dataclass
 from itertools import product
 
-from edc.errors import DomainError
+from core.errors import DomainError
 
 from .arms import Arm
 

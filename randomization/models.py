@@ -18,7 +18,7 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from edc.audit import AuditedManager
+from core.audit import AuditedManager
 
 from .arms import Arm
 

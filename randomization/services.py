@@ -29,10 +29,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from accounts.roles import Role
-from edc.access import has_role, scope_to_user, sees_all_sites
-from edc.audit import attached_reason, audited_save
-from edc.errors import AccessDenied, DomainError
+from core.access import (
+    can_read_exports,
+    require_data_entry,
+    require_statistician,
+    scope_to_user,
+    sees_all_sites,
+)
+from core.audit import attached_reason, audited_save
+from core.errors import AccessDenied, DomainError
 from subjects import services as subject_services
 from subjects.models import Subject, SubjectStatus
 
@@ -77,23 +82,6 @@ def low_slots_threshold() -> int:
     return settings.RANDOMIZATION_LOW_SLOTS_WARNING
 
 
-def is_statistician(user) -> bool:
-    """Slots, block sizes, seeds and lists are for statisticians (and superusers) only."""
-    return bool(user and user.is_authenticated) and (
-        user.is_superuser or has_role(user, Role.STATISTICIAN)
-    )
-
-
-BALANCE_ROLES = (Role.STATISTICIAN, Role.DATA_MANAGER, Role.SPONSOR, Role.MONITOR)
-
-
-def can_see_balance_report(user) -> bool:
-    """The study team sees the balance report (monitors for their sites); site users do not."""
-    return bool(user and user.is_authenticated) and (
-        user.is_superuser or has_role(user, *BALANCE_ROLES)
-    )
-
-
 # --- The list ------------------------------------------------------------------------------------
 
 
@@ -125,8 +113,7 @@ def generate_randomization_list(
     slots_per_stratum = listgen.parse_slots_per_stratum(slots_per_stratum)
     sizes = listgen.parse_block_sizes(block_sizes)
     listgen.check_parameters(slots_per_stratum, sizes)
-    if user is not None and not is_statistician(user):
-        raise AccessDenied(f"{user} is not a statistician: only a statistician generates the list.")
+    require_statistician(user, "generates the list")
     slot_defs = listgen.generate(seed, slots_per_stratum, sizes)
     reason = "Randomization list generated"
     with transaction.atomic():
@@ -194,8 +181,7 @@ def retire_randomization_list(rlist: RandomizationList, *, user=None, reason: st
     A list from which anyone was randomized is never retired: its allocations stand and their
     numbers must stay unique.
     """
-    if user is not None and not is_statistician(user):
-        raise AccessDenied(f"{user} is not a statistician: only a statistician retires a list.")
+    require_statistician(user, "retires a list")
     with transaction.atomic():
         rlist = RandomizationList.objects.select_for_update().get(pk=rlist.pk)
         if not rlist.active:
@@ -409,7 +395,7 @@ class Preview:
 
 def preview_randomization(subject: Subject, user) -> Preview:
     """Check (without locking or allocating) that ``user`` can randomize ``subject`` now."""
-    subject_services.require_data_entry(user, subject.site)
+    require_data_entry(user, subject)
     key = _check_randomizable(subject, timezone.localdate())
     if active_list() is None:
         raise _no_active_list()
@@ -418,7 +404,7 @@ def preview_randomization(subject: Subject, user) -> Preview:
 
 def randomize(subject: Subject, user) -> Allocation:
     """Allocate ``subject`` the next free slot of its stratum; returns the allocation."""
-    subject_services.require_data_entry(user, subject.site)
+    require_data_entry(user, subject)
     today = timezone.localdate()
     with transaction.atomic():
         locked = Subject.objects.select_for_update().get(pk=subject.pk)
@@ -566,7 +552,7 @@ def balance_report(user) -> dict:
     low-slot warnings are study-wide and shown to users who see all sites. Raises AccessDenied
     for site users (they see their own allocations only).
     """
-    if not can_see_balance_report(user):
+    if not can_read_exports(user):
         raise AccessDenied("The balance report is for the study team, not for site users.")
     allocations = scope_to_user(Allocation.objects.all(), user)
     study_wide = sees_all_sites(user)

@@ -5,10 +5,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 
-from accounts.roles import DATA_ENTRY_ROLES
-from edc.access import member_site_ids
-from edc.errors import DomainError
-from edc.forms import run_service
+from core.access import can_randomize
+from core.errors import DomainError
+from core.forms import run_service
 from subjects.views import visible_subject
 
 from . import services
@@ -25,7 +24,7 @@ def randomize(request, identifier):
             request, "randomization/randomize.html", {**context, "allocation": allocation}
         )
 
-    if subject.site_id not in member_site_ids(request.user, *DATA_ENTRY_ROLES):
+    if not can_randomize(request.user, subject):
         context["problem"] = (
             f"Only site staff and investigators of site {subject.site.code} can randomize "
             "this subject."

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from edc.access import DIRECT_IDENTIFIER_FIELDS, sees_direct_identifiers
-from edc.admin import AuditedAdmin
+from core.access import DIRECT_IDENTIFIER_FIELDS, sees_direct_identifiers
+from core.admin import AuditedAdmin
 
 from . import services
 from .models import Site, SiteMembership, Subject

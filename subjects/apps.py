@@ -1,7 +1,7 @@
-from django.apps import AppConfig
+from core.apps import ProjectAppConfig
 
 
-class SubjectsConfig(AppConfig):
-    default_auto_field = "django.db.models.BigAutoField"
+class SubjectsConfig(ProjectAppConfig):
+    default = True
     name = "subjects"
     verbose_name = "Sites and subjects"

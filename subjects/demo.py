@@ -5,8 +5,8 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from accounts.roles import SITE_ROLES, STUDY_WIDE_ROLES, Role
-from edc.audit import audited_save
+from core.audit import audited_save
+from core.roles import SITE_ROLES, STUDY_WIDE_ROLES, Role
 
 from . import services
 from .models import Sex, Site, SiteMembership, SubjectStatus

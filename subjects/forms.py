@@ -1,8 +1,7 @@
 from django import forms
 
-from accounts.roles import DATA_ENTRY_ROLES
-from edc.access import member_site_ids
-from edc.forms import DateInput, ModelErrorsOnFormMixin, reason_field
+from core.access import data_entry_site_ids
+from core.forms import DateInput, ModelErrorsOnFormMixin, reason_field
 
 from .models import Site, Subject, SubjectStatus
 from .services import DEMOGRAPHIC_FIELDS
@@ -22,7 +21,7 @@ class RegisterSubjectForm(InitialsMixin, forms.ModelForm):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["site"].queryset = Site.objects.filter(
-            pk__in=member_site_ids(user, *DATA_ENTRY_ROLES), active=True
+            pk__in=data_entry_site_ids(user), active=True
         )
         if self.fields["site"].queryset.count() == 1:
             self.fields["site"].initial = self.fields["site"].queryset.get()

@@ -13,9 +13,9 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from accounts.roles import SITE_ROLES, Role
-from edc.audit import AuditedManager, AuditedQuerySet
-from edc.errors import DomainError
+from core.audit import AuditedManager, AuditedQuerySet
+from core.errors import DomainError
+from core.roles import SITE_ROLES, Role
 
 
 def not_in_future(value: date):

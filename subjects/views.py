@@ -6,16 +6,15 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 
-from accounts.roles import DATA_ENTRY_ROLES
-from edc.access import (
+from core.access import (
     DIRECT_IDENTIFIER_FIELDS,
-    has_role,
+    can_enter_data,
+    can_register_subjects,
     scope_to_user,
     sees_direct_identifiers,
 )
-from edc.audit import history_rows
-from edc.errors import AccessDenied
-from edc.forms import run_service
+from core.audit import history_rows
+from core.forms import run_service
 
 from . import services
 from .forms import ConsentForm, DeleteSubjectForm, DemographicsForm, RegisterSubjectForm, StatusForm
@@ -55,7 +54,7 @@ def subject_list(request):
             "statuses": SubjectStatus.choices,
             "status": status,
             "q": q,
-            "can_register": has_role(request.user, *DATA_ENTRY_ROLES),
+            "can_register": can_register_subjects(request.user),
         },
     )
 
@@ -74,7 +73,7 @@ def subject_detail(request, identifier):
         {
             "subject": subject,
             "history": history,
-            "can_edit": has_role(request.user, *DATA_ENTRY_ROLES),
+            "can_edit": can_enter_data(request.user, subject),
             "show_identifiers": identifiers,
         },
     )
@@ -137,10 +136,10 @@ def consent(request, identifier):
 @login_required
 def edit_demographics(request, identifier):
     subject = visible_subject(request, identifier)
-    try:  # the form shows the direct identifiers: only those who may change them see it
-        services.require_data_entry(request.user, subject.site)
-    except AccessDenied as exc:
-        messages.error(request, exc.message)
+    if not can_enter_data(request.user, subject):  # the form shows the direct identifiers
+        messages.error(
+            request, f"You are not site staff or an investigator at site {subject.site.code}."
+        )
         return redirect(subject)
     form = DemographicsForm(request.POST or None, instance=subject)
     if request.method == "POST" and form.is_valid():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from accounts.roles import Role
+from core.roles import Role
 
 from . import factories
 from .reference import reference_path

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from accounts.roles import Role
+from core.roles import Role
 from eligibility import services
 from eligibility.models import (
     NO_EXCLUSION_FINDINGS,

@@ -9,8 +9,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from accounts.roles import SITE_ROLES, Role
-from edc.audit import audited_save
+from core.audit import audited_save
+from core.roles import SITE_ROLES, Role
 from subjects import services
 from subjects.models import Site, SiteMembership, Subject
 

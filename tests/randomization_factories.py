@@ -6,7 +6,7 @@ eligible assessment (any CRF field can be overridden), randomized through the se
 
 from __future__ import annotations
 
-from accounts.roles import Role
+from core.roles import Role
 from randomization import services
 from randomization.models import RandomizationList
 from subjects.models import Site, Subject

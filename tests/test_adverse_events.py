@@ -6,12 +6,12 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from accounts.roles import Role
 from adverse_events import services
 from adverse_events.models import AdverseEvent, AeCausality, CtcaeTerm
 from adverse_events.services import record_adverse_event, update_adverse_event
-from edc.audit import history_rows
-from edc.errors import AccessDenied, DomainError
+from core.audit import history_rows
+from core.errors import AccessDenied, DomainError
+from core.roles import Role
 from randomization.arms import Arm
 from subjects import services as subject_services
 from subjects.models import SubjectStatus
@@ -677,7 +677,7 @@ def test_causality_follow_up_keeps_the_other_drug_and_is_audited(arm_a, coordina
 
 
 def test_bulk_changes_cannot_bypass_the_audit_trail(early_subject, coordinator):
-    from edc.errors import BulkChangeRefused
+    from core.errors import BulkChangeRefused
 
     record_adverse_event(early_subject, user=coordinator, **ae_data())
     with pytest.raises(BulkChangeRefused):

@@ -9,10 +9,10 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from accounts.roles import Role
 from adverse_events import services
 from adverse_events.models import AdverseEvent, CtcaeTerm
 from adverse_events.services import record_adverse_event
+from core.roles import Role
 from randomization.arms import Arm
 
 from .factories import days_ago, make_subject, make_user
@@ -353,11 +353,10 @@ def test_api_is_scoped_and_read_only(other_site, sae, coordinator):
 
 def test_demo_seeder_adds_typical_aes_and_one_sae(site, coordinator):
     from adverse_events import demo
-    from edc.demo import SEEDERS, DemoContext
+    from core.demo import DemoContext, seeders
 
-    assert SEEDERS.index("adverse_events.demo") == len(SEEDERS) - 1 or (
-        SEEDERS.index("adverse_events.demo") > SEEDERS.index("randomization.demo")
-    )
+    order = [f"{seed.__module__}.{seed.__name__}" for seed in seeders()]
+    assert order.index("adverse_events.demo.seed") > order.index("randomization.demo.seed")
     subjects = [make_randomized_subject(site, by=coordinator) for _ in range(6)]
     subjects.append(make_subject(site, by=coordinator))  # not randomized: no AE
     lines = []

@@ -5,8 +5,9 @@ from django.apps import apps
 from django.db import DatabaseError, connection, transaction
 from simple_history.models import HistoricalChanges
 
-from edc.audit import PROJECT_APPS, AuditedQuerySet, audited_save
-from edc.errors import BulkChangeRefused, ReasonRequired
+from core.apps import project_app_labels
+from core.audit import AuditedQuerySet, audited_save
+from core.errors import BulkChangeRefused, ReasonRequired
 from subjects import services
 from subjects.models import Site, Subject
 
@@ -20,7 +21,7 @@ def project_models():
     return [
         m
         for m in apps.get_models()
-        if m._meta.app_label in PROJECT_APPS
+        if m._meta.app_label in project_app_labels()
         and not issubclass(m, HistoricalChanges)
         and m._meta.label not in NOT_AUDITED
     ]

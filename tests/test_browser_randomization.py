@@ -2,7 +2,7 @@
 
 import pytest
 
-from accounts.roles import Role
+from core.roles import Role
 from randomization.models import Allocation
 
 from .browser import log_in

@@ -128,7 +128,7 @@ def test_loading_twice_changes_nothing(ctcae, reference_file):
 
 
 def test_a_changed_term_is_updated_with_an_audited_reason(ctcae, reference_file):
-    from edc.audit import audited_save
+    from core.audit import audited_save
 
     fatigue = CtcaeTerm.objects.get(term="Fatigue")
     fatigue.definition = "edited by hand"

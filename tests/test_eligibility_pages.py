@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from accounts.roles import Role
+from core.roles import Role
 from eligibility import services
 from eligibility.models import EligibilityAssessment, EligibilitySignature
 from subjects.models import SubjectStatus

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from accounts.roles import Role
-from edc.errors import AccessDenied, DomainError, ReasonRequired
+from core.errors import AccessDenied, DomainError, ReasonRequired
+from core.roles import Role
 from eligibility import services
 from eligibility.models import EligibilityAssessment, EligibilitySignature, SignatureKind
 from eligibility.services import NotRandomizable, SignatureRefused

@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from accounts.roles import Role
-from edc.errors import AccessDenied, DomainError
+from core.errors import AccessDenied, DomainError
+from core.roles import Role
 from eligibility import services as eligibility_services
 from randomization import listgen, services
 from randomization.arms import Arm

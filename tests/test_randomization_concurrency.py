@@ -6,7 +6,7 @@ import time
 import pytest
 from django.db import connection, transaction
 
-from accounts.roles import Role
+from core.roles import Role
 from randomization import services
 from randomization.models import Allocation, Slot
 from subjects.models import Subject, SubjectStatus

@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 from django.core.management import CommandError, call_command
 
-from accounts.roles import Role
-from edc.errors import AccessDenied, BulkChangeRefused, ReasonRequired
+from core.errors import AccessDenied, BulkChangeRefused, ReasonRequired
+from core.roles import Role
 from randomization import listgen, services
 from randomization.listgen import InvalidListParameters
 from randomization.models import RandomizationList, Slot, Stratum

@@ -8,7 +8,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from accounts.roles import Role
+from core.roles import Role
 from randomization.models import Allocation, RandomizationList, Slot
 from subjects.models import SubjectStatus
 

@@ -1,7 +1,8 @@
 import pytest
 from django.contrib.auth.models import Group, Permission
 
-from accounts.roles import ROLE_PERMISSIONS, Role
+from accounts.roles import ROLE_PERMISSIONS
+from core.roles import Role
 
 pytestmark = pytest.mark.django_db
 

@@ -13,10 +13,10 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from accounts.roles import Role
 from adverse_events.models import AdverseEvent, CtcaeTerm
 from adverse_events.services import record_adverse_event
 from adverse_events.starter_terms import load_starter_terms
+from core.roles import Role
 from randomization.arms import DRUGS_OF_ARM
 from randomization.services import arm_of
 

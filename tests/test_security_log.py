@@ -5,7 +5,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from accounts.models import AuthEvent
-from accounts.roles import Role
+from core.roles import Role
 from subjects import services
 from subjects.models import SiteMembership
 

@@ -1,7 +1,7 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from accounts.roles import Role
+from core.roles import Role
 from subjects.models import Site, Subject
 
 pytestmark = pytest.mark.django_db

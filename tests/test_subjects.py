@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
-from accounts.roles import Role
-from edc.errors import AccessDenied, DomainError, ReasonRequired
+from core.errors import AccessDenied, DomainError, ReasonRequired
+from core.roles import Role
 from subjects import services
 from subjects.models import Subject, SubjectStatus
 from subjects.services import TransitionNotAllowed

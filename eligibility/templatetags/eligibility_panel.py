@@ -2,8 +2,7 @@
 
 from django import template
 
-from accounts.roles import DATA_ENTRY_ROLES
-from edc.access import member_site_ids
+from core.access import can_enter_data
 
 from .. import services
 
@@ -19,5 +18,5 @@ def eligibility_panel(context, subject):
         "assessment": assessment,
         "evaluation": services.evaluate_eligibility(assessment) if assessment else None,
         "signature": services.active_signature(assessment) if assessment else None,
-        "can_edit": subject.site_id in member_site_ids(user, *DATA_ENTRY_ROLES),
+        "can_edit": can_enter_data(user, subject),
     }

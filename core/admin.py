@@ -7,8 +7,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
 from simple_history.admin import SimpleHistoryAdmin
 
-from subjects.models import Site
-
 from .access import scope_to_user
 from .errors import DomainError
 
@@ -29,13 +27,13 @@ class ScopedAdminMixin:
             return entry
         field = get_fields_from_path(self.model, entry)[-1]
         related = getattr(field, "related_model", None)
-        if related is Site or hasattr(related, "site_lookup"):
+        if hasattr(related, "site_lookup"):
             return (entry, admin.RelatedOnlyFieldListFilter)
         return entry
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         related = db_field.related_model
-        if related is Site or hasattr(related, "site_lookup"):
+        if hasattr(related, "site_lookup"):
             kwargs["queryset"] = scope_to_user(related._default_manager.all(), request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 

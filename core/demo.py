@@ -1,9 +1,11 @@
 """The demo study built by ``manage.py seed_demo``.
 
-Each app contributes a ``demo.seed(ctx)`` function (``"module"`` in ``SEEDERS``, or
-``"module:function"`` for another function); ``SEEDERS`` runs them in order, each building
-on what the earlier ones left in the shared ``DemoContext`` (sites, users by role, subjects).
-All data go through the apps' services, so the demo has a real audit trail.
+Each project app may have a ``demo`` module with ``seed(ctx)`` and, for what happens later in
+the trial, ``seed_follow_up(ctx)``. ``run_seeders`` runs every app's ``seed`` in the order of
+``INSTALLED_APPS`` (the order of the layers: subjects before eligibility before randomization
+before adverse events), then every ``seed_follow_up``; each builds on what the earlier ones left in
+the shared ``DemoContext`` (sites, users by role, subjects). All data go through the apps'
+services, so the demo has a real audit trail.
 """
 
 from __future__ import annotations
@@ -13,14 +15,11 @@ import random
 import secrets
 from dataclasses import dataclass, field
 from datetime import date
+from importlib.util import find_spec
 
-SEEDERS = [
-    "subjects.demo",
-    "eligibility.demo",
-    "randomization.demo",
-    "adverse_events.demo",  # after "randomization.demo": AEs go to randomized subjects
-    "subjects.demo:seed_follow_up",  # last: some randomized subjects move on along the path
-]
+from .apps import project_app_configs
+
+PASSES = ("seed", "seed_follow_up")
 
 
 @dataclass
@@ -47,7 +46,16 @@ class DemoContext:
         raise LookupError(f"no {role} at site {site.code} in the demo")
 
 
+def seeders() -> list:
+    """The seed functions of every project app's ``demo`` module, in the order they run."""
+    modules = [
+        importlib.import_module(f"{config.name}.demo")
+        for config in project_app_configs()
+        if find_spec(f"{config.name}.demo") is not None
+    ]
+    return [getattr(m, name) for name in PASSES for m in modules if hasattr(m, name)]
+
+
 def run_seeders(ctx: DemoContext) -> None:
-    for name in SEEDERS:
-        module_name, _, function = name.partition(":")
-        getattr(importlib.import_module(module_name), function or "seed")(ctx)
+    for seed in seeders():
+        seed(ctx)

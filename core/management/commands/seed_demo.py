@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from edc.demo import DemoContext, run_seeders
+from core.demo import DemoContext, run_seeders
 
 
 def credentials_file():

@@ -24,18 +24,8 @@ from django.db import connection, models
 from django.utils.text import capfirst
 from simple_history.models import HistoricalChanges
 
+from .apps import project_app_labels
 from .errors import BulkChangeRefused, ReasonRequired
-
-# Apps whose audited models need a reason on every change (django.contrib models are not ours).
-PROJECT_APPS = {
-    "accounts",
-    "subjects",
-    "eligibility",
-    "randomization",
-    "adverse_events",
-    "queries",
-    "exports",
-}
 
 
 def clean_reason(reason: str | None) -> str:
@@ -91,7 +81,7 @@ def audited_delete(instance: models.Model, *, user, reason: str | None):
 
 def refuse_change_without_reason(sender, instance, history_instance, **kwargs):
     """simple-history signal receiver: no change or deletion of project data without a reason."""
-    if sender._meta.app_label not in PROJECT_APPS:
+    if sender._meta.app_label not in project_app_labels():
         return
     if history_instance.history_type in ("~", "-") and not clean_reason(
         history_instance.history_change_reason
@@ -148,8 +138,9 @@ $$ LANGUAGE plpgsql;
 def append_only_models() -> list[type[models.Model]]:
     """History models of the project, and models that declare ``append_only = True``."""
     found = []
+    labels = project_app_labels()
     for model in apps.get_models():
-        if model._meta.app_label not in PROJECT_APPS:
+        if model._meta.app_label not in labels:
             continue
         if issubclass(model, HistoricalChanges) or getattr(model, "append_only", False):
             found.append(model)

@@ -1,3 +1,6 @@
+"""Cursor pagination of the API (its own module: DRF's settings import it while the view
+classes are being defined)."""
+
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 

@@ -1,0 +1,219 @@
+"""Who may do what: the one access module. Services, views, templates (``{% load access %}``),
+admin pages and API permissions all ask these functions; none answers the question itself.
+
+Scoping. Site staff, investigators and monitors see the records of the sites where they hold an
+active membership; data managers, sponsors, statisticians and superusers see all sites. A model
+says how to reach its site with the class attribute ``site_lookup`` (``"pk"`` for the site model,
+``"site"`` for a subject, ``"subject__site"`` for a CRF, ...): that is all this module knows of it.
+
+Memberships. The membership table is named by the setting ``EDC_SITE_MEMBERSHIP_MODEL``
+(``"app_label.Model"``, like ``AUTH_USER_MODEL``) and needs the fields ``user``, ``site``,
+``role`` and ``active``, and a site with ``active``. The bottom layer never imports the app that
+holds it. A user's active memberships are read once and kept on the user object (a request's
+user, a task's user), as its groups are.
+
+Questions (each has one answer here):
+
+* ``can_view(user, obj)``: the record's site is visible to the user.
+* ``can_enter_data(user, obj)``: site staff or investigator at the record's site.
+* ``can_randomize(user, subject)``: the same people as data entry.
+* ``can_sign_eligibility(user, obj)``: an investigator at the record's site.
+* ``can_raise_query(user, obj)``: a data manager, or a monitor of the record's site.
+* ``can_read_exports(user)``: the study team (sponsor, statistician, data manager, monitor) for
+  the sponsor API and the reports built for it (the balance report).
+* ``is_statistician(user)``: concealed randomization material (lists, slots, seeds).
+* ``sees_direct_identifiers(user)``: initials and date of birth (not the sponsor's people).
+* ``data_entry_site_ids(user)``: the sites where the user may register subjects.
+
+``require_*`` raise ``AccessDenied`` with a sentence for services to refuse with.
+"""
+
+from __future__ import annotations
+
+from django.apps import apps
+from django.conf import settings
+from django.db.models import Model, QuerySet
+
+from .errors import AccessDenied
+from .roles import (
+    DATA_ENTRY_ROLES,
+    PSEUDONYMIZED_ROLES,
+    ROLE_AS_NOUN,
+    STUDY_TEAM_ROLES,
+    STUDY_WIDE_ROLES,
+    Role,
+)
+
+# Direct identifiers of a subject: never shown to the sponsor (the API gives the age instead).
+DIRECT_IDENTIFIER_FIELDS = ("initials", "date_of_birth")
+
+
+def _authenticated(user) -> bool:
+    return bool(user is not None and user.is_authenticated)
+
+
+def membership_model() -> type[Model]:
+    return apps.get_model(settings.EDC_SITE_MEMBERSHIP_MODEL)
+
+
+def user_roles(user) -> set[str]:
+    """The names of the user's role groups (read once per user object)."""
+    if not _authenticated(user):
+        return set()
+    cached = getattr(user, "_edc_roles", None)
+    if cached is None:
+        cached = set(user.groups.values_list("name", flat=True))
+        user._edc_roles = cached
+    return cached
+
+
+def has_role(user, *roles: str) -> bool:
+    return bool(user_roles(user) & set(roles))
+
+
+def _memberships(user) -> tuple[tuple[int, str], ...]:
+    """(site id, role) of the user's active memberships at active sites (read once per user)."""
+    cached = getattr(user, "_edc_memberships", None)
+    if cached is None:
+        rows = membership_model().objects.filter(user=user, active=True, site__active=True)
+        cached = tuple(rows.values_list("site_id", "role"))
+        user._edc_memberships = cached
+    return cached
+
+
+def forget_cached_access(user) -> None:
+    """Drop what this user object remembers of its roles and memberships (after a change)."""
+    for name in ("_edc_roles", "_edc_memberships"):
+        user.__dict__.pop(name, None)
+
+
+def member_site_ids(user, *roles: str) -> set[int]:
+    """Ids of the active sites where the user has an active membership (in one of ``roles``)."""
+    if not _authenticated(user):
+        return set()
+    return {site_id for site_id, role in _memberships(user) if not roles or role in roles}
+
+
+def sees_all_sites(user) -> bool:
+    return _authenticated(user) and (user.is_superuser or bool(user_roles(user) & STUDY_WIDE_ROLES))
+
+
+# --- records and their site ----------------------------------------------------------------------
+
+
+def site_lookup_of(model) -> str:
+    lookup = getattr(model, "site_lookup", None)
+    if lookup is None:
+        raise TypeError(f"{model.__name__} has no site_lookup: it cannot be scoped")
+    return lookup
+
+
+def site_id_of(obj: Model) -> int:
+    """The id of the site ``obj`` belongs to, following its model's ``site_lookup``."""
+    lookup = site_lookup_of(type(obj))
+    if lookup == "pk":
+        return obj.pk
+    *path, last = lookup.split("__")
+    for name in path:
+        obj = getattr(obj, name)
+    return getattr(obj, f"{last}_id")
+
+
+def _site_code(obj: Model) -> str:
+    lookup = site_lookup_of(type(obj))
+    if lookup == "pk":
+        return obj.code
+    for name in lookup.split("__"):
+        obj = getattr(obj, name)
+    return obj.code
+
+
+def scope_to_user(queryset: QuerySet, user) -> QuerySet:
+    """Narrow ``queryset`` to the records ``user`` may see."""
+    if not _authenticated(user):
+        return queryset.none()
+    if sees_all_sites(user):
+        return queryset
+    lookup = site_lookup_of(queryset.model)
+    return queryset.filter(**{f"{lookup}__in": member_site_ids(user)})
+
+
+# --- the questions -------------------------------------------------------------------------------
+
+
+def can_view(user, obj: Model) -> bool:
+    return sees_all_sites(user) or site_id_of(obj) in member_site_ids(user)
+
+
+def can_enter_data(user, obj: Model) -> bool:
+    """Site staff and investigators enter clinical data at their own sites, nobody else."""
+    return site_id_of(obj) in member_site_ids(user, *DATA_ENTRY_ROLES)
+
+
+def can_randomize(user, subject: Model) -> bool:
+    return can_enter_data(user, subject)
+
+
+def can_sign_eligibility(user, obj: Model) -> bool:
+    return site_id_of(obj) in member_site_ids(user, Role.INVESTIGATOR)
+
+
+def can_raise_query(user, obj: Model) -> bool:
+    """Data managers (study-wide) and the monitors of the record's site raise manual queries."""
+    return has_role(user, Role.DATA_MANAGER) or site_id_of(obj) in member_site_ids(
+        user, Role.MONITOR
+    )
+
+
+def can_read_exports(user) -> bool:
+    return _authenticated(user) and (user.is_superuser or has_role(user, *STUDY_TEAM_ROLES))
+
+
+def is_statistician(user) -> bool:
+    """Slots, block sizes, seeds and lists are for statisticians (and superusers) only."""
+    return _authenticated(user) and (user.is_superuser or has_role(user, Role.STATISTICIAN))
+
+
+def sees_direct_identifiers(user) -> bool:
+    """May ``user`` see a subject's initials and date of birth? Not the sponsor's people
+    (sponsor, statistician): they work on pseudonymized data (pages, admin, API)."""
+    return _authenticated(user) and (user.is_superuser or not has_role(user, *PSEUDONYMIZED_ROLES))
+
+
+def data_entry_site_ids(user) -> set[int]:
+    return member_site_ids(user, *DATA_ENTRY_ROLES)
+
+
+def can_register_subjects(user) -> bool:
+    return bool(data_entry_site_ids(user))
+
+
+# --- refusals for services -----------------------------------------------------------------------
+
+
+def _refuse(obj: Model, *roles: str) -> AccessDenied:
+    names = " or ".join(ROLE_AS_NOUN[r] for r in Role if r in roles) or "a member"
+    return AccessDenied(f"You are not {names} at site {_site_code(obj)}.")
+
+
+def require_data_entry(user, obj: Model) -> None:
+    if not can_enter_data(user, obj):
+        raise _refuse(obj, *DATA_ENTRY_ROLES)
+
+
+def require_investigator(user, obj: Model) -> None:
+    if not can_sign_eligibility(user, obj):
+        raise _refuse(obj, Role.INVESTIGATOR)
+
+
+def require_statistician(user, action: str) -> None:
+    """``user`` None is an operator at the server's shell (management commands)."""
+    if user is not None and not is_statistician(user):
+        raise AccessDenied(f"{user} is not a statistician: only a statistician {action}.")
+
+
+def require_raise_query(user, obj: Model) -> None:
+    if not can_raise_query(user, obj):
+        raise AccessDenied(
+            f"Only data managers and the monitors of site {_site_code(obj)} raise queries here."
+        )

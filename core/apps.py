@@ -1,0 +1,55 @@
+"""The bottom layer's app config, and the flag that makes an app one of the project's.
+
+Every app of the project has an AppConfig derived from ``ProjectAppConfig``; the list of project
+apps (audit rules, the API routes, the demo seeders, the layering test) is derived from
+``INSTALLED_APPS`` through that flag, never kept by hand.
+"""
+
+from django.apps import AppConfig, apps
+from django.db.models.signals import post_migrate
+
+
+class ProjectAppConfig(AppConfig):
+    """Base of every project app's config. A subclass says ``default = True``: its apps.py holds
+    this class too, and Django picks the one config marked default."""
+
+    default_auto_field = "django.db.models.BigAutoField"
+    edc_project_app = True
+
+
+def project_app_configs() -> list[AppConfig]:
+    """The project's apps, in ``INSTALLED_APPS`` order (the order of the layers)."""
+    return [c for c in apps.get_app_configs() if getattr(c, "edc_project_app", False)]
+
+
+def project_app_labels() -> set[str]:
+    return {c.label for c in project_app_configs()}
+
+
+def after_last_app_migrated(receiver):
+    """Wrap a post_migrate receiver so it acts once per migrate, after the last app with models
+    (post_migrate is sent once per app; the permissions and tables of all apps exist by then)."""
+
+    def wrapped(sender, using="default", **kwargs):
+        with_models = [a for a in apps.get_app_configs() if a.models_module is not None]
+        if sender.label == with_models[-1].label:
+            receiver(using=using)
+
+    return wrapped
+
+
+class CoreConfig(ProjectAppConfig):
+    default = True
+    name = "core"
+    verbose_name = "Core"
+
+    def ready(self):
+        from simple_history.signals import pre_create_historical_record
+
+        from .audit import install_append_only_triggers, refuse_change_without_reason
+
+        pre_create_historical_record.connect(
+            refuse_change_without_reason, dispatch_uid="edc_reason_required"
+        )
+        self._install_triggers = after_last_app_migrated(install_append_only_triggers)
+        post_migrate.connect(self._install_triggers, dispatch_uid="edc_append_only_triggers")
