@@ -186,6 +186,7 @@ class AdverseEvent(models.Model):
     """The AE CRF: one event of one subject, coded to CTCAE v5.0."""
 
     site_lookup = "subject__site"
+    subject_lookup = "subject"
 
     subject = models.ForeignKey(
         "subjects.Subject", on_delete=models.PROTECT, related_name="adverse_events"
@@ -429,6 +430,7 @@ class AeCausality(models.Model):
     """Causality and action taken for one study drug of the subject's arm."""
 
     site_lookup = "adverse_event__subject__site"
+    subject_lookup = "adverse_event__subject"
 
     adverse_event = models.ForeignKey(
         AdverseEvent, on_delete=models.PROTECT, related_name="causalities"

@@ -17,7 +17,7 @@ from core.access import can_enter_data, scope_to_user
 from core.audit import history_rows
 from core.forms import run_service
 from randomization.arms import StudyDrug
-from subjects.views import visible_subject
+from subjects.selectors import visible_subject
 
 from . import services
 from .forms import AdverseEventForm, SaeReportForm
@@ -34,7 +34,7 @@ def _events(subject):
 
 
 def _event(request, identifier, number):
-    subject = visible_subject(request, identifier)
+    subject = visible_subject(request.user, identifier)
     return subject, get_object_or_404(_events(subject), ae_number=number)
 
 
@@ -84,9 +84,14 @@ def ae_history(ae: AdverseEvent) -> list[dict]:
     return sorted(rows, key=lambda r: r["when"], reverse=True)
 
 
+def subject_panel(request, subject):
+    """The adverse events panel of the subject page (``core.panels``)."""
+    return "adverse_events/_subject_panel.html", {"subject": subject, "events": _events(subject)}
+
+
 @login_required
 def ae_list(request, identifier):
-    subject = visible_subject(request, identifier)
+    subject = visible_subject(request.user, identifier)
     return render(
         request,
         "adverse_events/ae_list.html",
@@ -101,7 +106,7 @@ def ae_list(request, identifier):
 
 @login_required
 def ae_new(request, identifier):
-    subject = visible_subject(request, identifier)
+    subject = visible_subject(request.user, identifier)
     drugs = services.study_drugs_of(subject)
     form = AdverseEventForm(request.POST or None, drugs=drugs)
     if request.method == "POST" and form.is_valid():

@@ -11,6 +11,11 @@ Every model that holds trial data or configuration has ``HistoricalRecords()`` a
   which simple-history cannot see; ``bulk_create_with_history`` is the audited bulk path.
 * On PostgreSQL a trigger makes history tables (and other append-only logs) refuse UPDATE and
   DELETE, installed after every ``migrate``.
+* ``subject_history_rows(subject)`` is a subject's whole audit trail: every history record of
+  every model that declares ``subject_lookup`` (how to reach the subject, as ``site_lookup``
+  reaches the site: ``"pk"`` for the subject model, ``"subject"`` for a CRF,
+  ``"adverse_event__subject"`` for a child record). A CRF added later joins it by declaring it.
+  A model may name each of its records for people with ``audit_label(historical_record)``.
 """
 
 from __future__ import annotations
@@ -184,6 +189,13 @@ def display_value(field, value):
 HIDDEN_VALUE = "(not shown to your role)"
 
 
+def record_label(record) -> str:
+    """How a history record's row is named for people: the model's ``audit_label`` or its name."""
+    model = record.instance_type
+    label = getattr(model, "audit_label", None)
+    return label(record) if label else capfirst(str(model._meta.verbose_name))
+
+
 def history_rows(records, *, hidden: Iterable[str] = ()) -> list[dict]:
     """History records as rows for people: when, who, what, reason, and each old → new value.
 
@@ -208,6 +220,7 @@ def history_rows(records, *, hidden: Iterable[str] = ()) -> list[dict]:
                 )
         rows.append(
             {
+                "record": record_label(record),
                 "when": record.history_date,
                 "who": record.history_user,
                 "what": record.get_history_type_display(),
@@ -216,3 +229,39 @@ def history_rows(records, *, hidden: Iterable[str] = ()) -> list[dict]:
             }
         )
     return rows
+
+
+def subject_models() -> list[type[models.Model]]:
+    """The project's audited models that belong to a subject (they declare ``subject_lookup``)."""
+    labels = project_app_labels()
+    return [
+        model
+        for model in apps.get_models()
+        if model._meta.app_label in labels
+        and hasattr(model, "subject_lookup")
+        and hasattr(model, "history")
+    ]
+
+
+def subject_history(model: type[models.Model], subject_pk) -> models.QuerySet:
+    """The history records of ``model`` that belong to the subject with ``subject_pk``."""
+    history = model.history.all()
+    lookup = model.subject_lookup
+    if lookup == "pk":
+        return history.filter(**{model._meta.pk.attname: subject_pk})
+    first, _, rest = lookup.partition("__")
+    if not rest:
+        return history.filter(**{f"{first}_id": subject_pk})
+    parent = model._meta.get_field(first).related_model
+    parents = parent._base_manager.filter(**{f"{rest}_id": subject_pk}).values("pk")
+    return history.filter(**{f"{first}_id__in": parents})
+
+
+def subject_history_rows(subject, *, hidden: Iterable[str] = (), limit: int = 200) -> list[dict]:
+    """The subject's audit trail across every record of it, newest first (at most ``limit``)."""
+    rows = []
+    for model in subject_models():
+        records = subject_history(model, subject.pk).select_related("history_user")
+        rows += history_rows(records.order_by("-history_date")[:limit], hidden=hidden)
+    rows.sort(key=lambda row: row["when"], reverse=True)
+    return rows[:limit]

@@ -94,6 +94,7 @@ class ExcludedHistology(models.TextChoices):
 
 class EligibilityAssessment(models.Model):
     site_lookup = "subject__site"
+    subject_lookup = "subject"
 
     subject = models.OneToOneField(
         "subjects.Subject", on_delete=models.PROTECT, related_name="eligibility"
@@ -400,6 +401,7 @@ class EligibilitySignature(models.Model):
     """
 
     site_lookup = "assessment__subject__site"
+    subject_lookup = "assessment__subject"
 
     assessment = models.ForeignKey(
         EligibilityAssessment, on_delete=models.PROTECT, related_name="signatures"

@@ -12,8 +12,9 @@ from django.shortcuts import redirect, render
 from core.access import can_enter_data, can_sign_eligibility
 from core.audit import history_rows
 from core.forms import run_service
+from core.pages import form_page
 from subjects.models import SubjectStatus
-from subjects.views import form_page, visible_subject
+from subjects.selectors import visible_subject
 
 from . import services
 from .forms import AssessmentForm, ScreenFailureForm, SignatureForm
@@ -40,9 +41,20 @@ def _audit_trail(assessment: EligibilityAssessment) -> list[dict]:
     return sorted(rows, key=lambda r: r["when"], reverse=True)
 
 
+def subject_panel(request, subject):
+    """The eligibility panel of the subject page (``core.panels``)."""
+    assessment = services.get_assessment(subject)
+    return "eligibility/_subject_panel.html", {
+        "subject": subject,
+        "assessment": assessment,
+        "evaluation": services.evaluate_eligibility(assessment) if assessment else None,
+        "signature": services.active_signature(assessment) if assessment else None,
+    }
+
+
 @login_required
 def detail(request, identifier):
-    subject = visible_subject(request, identifier)
+    subject = visible_subject(request.user, identifier)
     assessment = services.get_assessment(subject)
     context = {
         "subject": subject,
@@ -70,7 +82,7 @@ def detail(request, identifier):
 
 @login_required
 def edit(request, identifier):
-    subject = visible_subject(request, identifier)
+    subject = visible_subject(request.user, identifier)
     if not _roles_at_site(request.user, subject)["can_edit"]:
         messages.error(request, "Only site staff and investigators of this site enter CRF data.")
         return redirect("eligibility:detail", identifier)
@@ -107,7 +119,7 @@ def edit(request, identifier):
 
 @login_required
 def sign(request, identifier):
-    subject = visible_subject(request, identifier)
+    subject = visible_subject(request.user, identifier)
     assessment = services.get_assessment(subject)
     if assessment is None:
         messages.error(request, "There is no eligibility assessment to sign yet.")
@@ -137,7 +149,7 @@ def sign(request, identifier):
 
 @login_required
 def screen_failure(request, identifier):
-    subject = visible_subject(request, identifier)
+    subject = visible_subject(request.user, identifier)
     assessment = services.get_assessment(subject)
     if assessment is None:
         messages.error(request, "There is no eligibility assessment to confirm yet.")

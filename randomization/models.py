@@ -161,6 +161,7 @@ class Slot(models.Model):
 
 class Allocation(models.Model):
     site_lookup = "subject__site"
+    subject_lookup = "subject"
 
     subject = models.OneToOneField(
         "subjects.Subject", on_delete=models.PROTECT, related_name="allocation"

@@ -8,15 +8,23 @@ from django.shortcuts import redirect, render
 from core.access import can_randomize
 from core.errors import DomainError
 from core.forms import run_service
-from subjects.views import visible_subject
+from subjects.selectors import visible_subject
 
 from . import services
 from .forms import ConfirmRandomizationForm
 
 
+def subject_panel(request, subject):
+    """The randomization panel of the subject page (``core.panels``)."""
+    return "randomization/_subject_panel.html", {
+        "subject": subject,
+        "allocation": services.allocation_of(subject),
+    }
+
+
 @login_required
 def randomize(request, identifier):
-    subject = visible_subject(request, identifier)
+    subject = visible_subject(request.user, identifier)
     context = {"subject": subject, "cancel_url": subject.get_absolute_url()}
     allocation = services.allocation_of(subject)
     if allocation is not None:

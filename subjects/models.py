@@ -97,6 +97,7 @@ class SubjectQuerySet(AuditedQuerySet):
 
 class Subject(models.Model):
     site_lookup = "site"
+    subject_lookup = "pk"
 
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="subjects")
     sequence = models.PositiveIntegerField(editable=False)

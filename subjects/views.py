@@ -3,78 +3,45 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Q
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 
 from core.access import (
-    DIRECT_IDENTIFIER_FIELDS,
     can_enter_data,
-    can_register_subjects,
-    scope_to_user,
-    sees_direct_identifiers,
 )
-from core.audit import history_rows
 from core.forms import run_service
+from core.pages import form_page
+from core.panels import subject_panels
 
-from . import services
+from . import selectors, services
 from .forms import ConsentForm, DeleteSubjectForm, DemographicsForm, RegisterSubjectForm, StatusForm
 from .models import Subject, SubjectStatus
-
-
-def visible_subject(request, identifier) -> Subject:
-    """The subject, if the user may see it: another site's subject is a 404, not a 403."""
-    subjects = scope_to_user(Subject.objects.select_related("site"), request.user)
-    return get_object_or_404(subjects, subject_identifier=identifier)
-
-
-def form_page(request, form, heading, subject=None, **extra):
-    context = {"form": form, "heading": heading, "subject": subject, **extra}
-    if subject is not None:
-        context.setdefault("cancel_url", subject.get_absolute_url())
-    return render(request, "form_page.html", context)
+from .selectors import visible_subject
 
 
 @login_required
 def subject_list(request):
-    subjects = scope_to_user(Subject.objects.select_related("site"), request.user)
     status = request.GET.get("status", "")
-    if status in SubjectStatus.values:
-        subjects = subjects.filter(status=status)
     q = request.GET.get("q", "").strip()
-    if q:
-        subjects = subjects.filter(
-            Q(subject_identifier__icontains=q) | Q(screening_number__icontains=q)
-        )
+    subjects = selectors.subject_list(request.user, status=status, q=q)
     page = Paginator(subjects, 50).get_page(request.GET.get("page"))
     return render(
         request,
         "subjects/subject_list.html",
-        {
-            "page": page,
-            "statuses": SubjectStatus.choices,
-            "status": status,
-            "q": q,
-            "can_register": can_register_subjects(request.user),
-        },
+        {"page": page, "statuses": SubjectStatus.choices, "status": status, "q": q},
     )
 
 
 @login_required
 def subject_detail(request, identifier):
-    subject = visible_subject(request, identifier)
-    identifiers = sees_direct_identifiers(request.user)
-    history = history_rows(
-        subject.history.select_related("history_user").order_by("-history_date")[:50],
-        hidden=() if identifiers else DIRECT_IDENTIFIER_FIELDS,
-    )
+    """The subject, the panels of the CRF apps above (``core.panels``), the whole audit trail."""
+    subject = visible_subject(request.user, identifier)
     return render(
         request,
         "subjects/subject_detail.html",
         {
             "subject": subject,
-            "history": history,
-            "can_edit": can_enter_data(request.user, subject),
-            "show_identifiers": identifiers,
+            "panels": subject_panels(request, subject),
+            "history": selectors.subject_audit_trail(subject, request.user),
         },
     )
 
@@ -111,7 +78,7 @@ def register(request):
 
 @login_required
 def consent(request, identifier):
-    subject = visible_subject(request, identifier)
+    subject = visible_subject(request.user, identifier)
     correcting = subject.is_consented
     initial = {"consent_date": subject.consent_date, "consent_version": subject.consent_version}
     form = ConsentForm(request.POST or None, initial=initial, correcting=correcting)
@@ -135,7 +102,7 @@ def consent(request, identifier):
 
 @login_required
 def edit_demographics(request, identifier):
-    subject = visible_subject(request, identifier)
+    subject = visible_subject(request.user, identifier)
     if not can_enter_data(request.user, subject):  # the form shows the direct identifiers
         messages.error(
             request, f"You are not site staff or an investigator at site {subject.site.code}."
@@ -159,7 +126,7 @@ def edit_demographics(request, identifier):
 
 @login_required
 def change_status(request, identifier):
-    subject = visible_subject(request, identifier)
+    subject = visible_subject(request.user, identifier)
     form = StatusForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -187,7 +154,7 @@ def change_status(request, identifier):
 
 @login_required
 def delete(request, identifier):
-    subject = visible_subject(request, identifier)
+    subject = visible_subject(request.user, identifier)
     form = DeleteSubjectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         identifier = subject.subject_identifier
