@@ -6,8 +6,8 @@
 * ``mark_sae_reported(ae, *, user, reported_at, reason="")`` records when a serious AE was
   reported to the sponsor (a correction of that time needs a reason).
 
-Who: only site staff and investigators of the subject's site (``require_data_entry``), and only
-for a consented subject (``ensure_consented``).
+Who: only site staff and investigators of the subject's site (``access.require_data_entry``),
+and only for a consented subject (``ensure_consented``).
 
 Causality: ``causality`` is a mapping ``{drug: {"causality": ..., "action_taken": ...}}`` with one
 entry for each study drug of the subject's arm (``randomization.arms.DRUGS_OF_ARM``): toripalimab
@@ -36,7 +36,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from core.access import require_data_entry
+from core import access
 from core.audit import audited_save
 from core.errors import DomainError
 from randomization.arms import DRUGS_OF_ARM, Arm, StudyDrug
@@ -217,7 +217,7 @@ def _record_death(ae: AdverseEvent, subject: Subject, *, user, reason: str) -> N
 
 
 def _guard(subject: Subject, user) -> None:
-    require_data_entry(user, subject)
+    access.require_data_entry(user, subject)
     subject_services.ensure_consented(subject)
 
 

@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from core.access import can_enter_data, scope_to_user
+from core import access
 from core.audit import history_rows
 from core.forms import run_service
 from randomization.arms import StudyDrug
@@ -98,7 +98,7 @@ def ae_list(request, identifier):
         {
             "subject": subject,
             "events": _events(subject),
-            "can_edit": can_enter_data(request.user, subject),
+            "can_edit": access.can_enter_data(request.user, subject),
             "now": timezone.now(),
         },
     )
@@ -196,7 +196,7 @@ def sae_due(request):
     """Unreported serious AEs of the user's sites: overdue first, then by due time."""
     now = timezone.now()
     pending = (
-        scope_to_user(AdverseEvent.objects.all(), request.user)
+        access.scope_to_user(AdverseEvent.objects.all(), request.user)
         .sae_unreported()
         .with_sae_due()
         .select_related("term", "subject__site")

@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
 from simple_history.admin import SimpleHistoryAdmin
 
-from .access import scope_to_user
+from . import access
 from .errors import DomainError
 
 
@@ -15,7 +15,7 @@ class ScopedAdminMixin:
     """Each admin page lists and offers only the records of the user's sites."""
 
     def get_queryset(self, request):
-        return scope_to_user(super().get_queryset(request), request.user)
+        return access.scope_to_user(super().get_queryset(request), request.user)
 
     def get_list_filter(self, request):
         """A filter on a site (or a subject) offers only the values of the visible records:
@@ -34,7 +34,7 @@ class ScopedAdminMixin:
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         related = db_field.related_model
         if hasattr(related, "site_lookup"):
-            kwargs["queryset"] = scope_to_user(related._default_manager.all(), request.user)
+            kwargs["queryset"] = access.scope_to_user(related._default_manager.all(), request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 

@@ -17,7 +17,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from .access import can_read_exports, scope_to_user
+from . import access
 from .apps import project_app_configs
 from .errors import AccessDenied, DomainError
 
@@ -40,7 +40,7 @@ class CanReadExports(BasePermission):
     message = "Your role does not give access to the sponsor exports."
 
     def has_permission(self, request, view):
-        return can_read_exports(request.user)
+        return access.can_read_exports(request.user)
 
 
 class ScopedReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
@@ -49,7 +49,7 @@ class ScopedReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [CanReadExports]
 
     def get_queryset(self):
-        return scope_to_user(super().get_queryset(), self.request.user)
+        return access.scope_to_user(super().get_queryset(), self.request.user)
 
 
 def discovered_routes() -> list[tuple[str, type, str]]:

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from accounts.events import log_event
 from accounts.models import AuthEvent
-from core.access import require_data_entry, require_investigator
+from core import access
 from core.audit import audited_save
 from core.errors import DomainError
 from subjects import services as subject_services
@@ -92,7 +92,7 @@ def save_assessment(
     The record is validated as a whole (``full_clean``) before anything is written: bad input
     saves nothing. A change to the signed data voids the active signature, with the same reason.
     """
-    require_data_entry(user, subject)
+    access.require_data_entry(user, subject)
     subject_services.ensure_consented(subject)
     unknown = set(data) - set(CRF_FIELDS)
     if unknown:
@@ -261,7 +261,7 @@ def active_signature(assessment: EligibilityAssessment) -> EligibilitySignature 
 
 def _authenticate_investigator(assessment, user, password: str) -> None:
     """The signer must be an investigator at the subject's site and re-enter the password."""
-    require_investigator(user, assessment.subject)
+    access.require_investigator(user, assessment.subject)
     if not password or not user.check_password(password):
         log_event(
             AuthEvent.Kind.SIGNATURE_REFUSED,

@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 
-from core.access import can_enter_data, can_sign_eligibility
+from core import access
 from core.audit import history_rows
 from core.forms import run_service
 from core.pages import form_page
@@ -23,8 +23,8 @@ from .models import EligibilityAssessment, EligibilitySignature
 
 def _roles_at_site(user, subject) -> dict[str, bool]:
     return {
-        "can_edit": can_enter_data(user, subject),
-        "can_sign": can_sign_eligibility(user, subject),
+        "can_edit": access.can_enter_data(user, subject),
+        "can_sign": access.can_sign_eligibility(user, subject),
     }
 
 

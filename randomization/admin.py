@@ -17,7 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from core.access import can_read_exports, is_statistician
+from core import access
 from core.admin import ReadOnlyAuditedAdmin
 
 from . import services
@@ -28,7 +28,7 @@ class StatisticianOnlyAdmin(ReadOnlyAuditedAdmin):
     """Concealed material: statisticians and superusers only."""
 
     def _allowed(self, request) -> bool:
-        return is_statistician(request.user)
+        return access.is_statistician(request.user)
 
     def has_module_permission(self, request):
         return self._allowed(request) and super().has_module_permission(request)
@@ -222,12 +222,12 @@ class AllocationAdmin(ReadOnlyAuditedAdmin):
     def changelist_view(self, request, extra_context=None):
         extra_context = {
             **(extra_context or {}),
-            "can_see_balance": can_read_exports(request.user),
+            "can_see_balance": access.can_read_exports(request.user),
         }
         return super().changelist_view(request, extra_context)
 
     def balance_view(self, request):
-        if not can_read_exports(request.user):
+        if not access.can_read_exports(request.user):
             raise PermissionDenied
         report = services.balance_report(request.user)
         context = {

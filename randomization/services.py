@@ -29,13 +29,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from core.access import (
-    can_read_exports,
-    require_data_entry,
-    require_statistician,
-    scope_to_user,
-    sees_all_sites,
-)
+from core import access
 from core.audit import attached_reason, audited_save
 from core.errors import AccessDenied, DomainError
 from subjects import services as subject_services
@@ -113,7 +107,7 @@ def generate_randomization_list(
     slots_per_stratum = listgen.parse_slots_per_stratum(slots_per_stratum)
     sizes = listgen.parse_block_sizes(block_sizes)
     listgen.check_parameters(slots_per_stratum, sizes)
-    require_statistician(user, "generates the list")
+    access.require_statistician(user, "generates the list")
     slot_defs = listgen.generate(seed, slots_per_stratum, sizes)
     reason = "Randomization list generated"
     with transaction.atomic():
@@ -181,7 +175,7 @@ def retire_randomization_list(rlist: RandomizationList, *, user=None, reason: st
     A list from which anyone was randomized is never retired: its allocations stand and their
     numbers must stay unique.
     """
-    require_statistician(user, "retires a list")
+    access.require_statistician(user, "retires a list")
     with transaction.atomic():
         rlist = RandomizationList.objects.select_for_update().get(pk=rlist.pk)
         if not rlist.active:
@@ -395,7 +389,7 @@ class Preview:
 
 def preview_randomization(subject: Subject, user) -> Preview:
     """Check (without locking or allocating) that ``user`` can randomize ``subject`` now."""
-    require_data_entry(user, subject)
+    access.require_data_entry(user, subject)
     key = _check_randomizable(subject, timezone.localdate())
     if active_list() is None:
         raise _no_active_list()
@@ -404,7 +398,7 @@ def preview_randomization(subject: Subject, user) -> Preview:
 
 def randomize(subject: Subject, user) -> Allocation:
     """Allocate ``subject`` the next free slot of its stratum; returns the allocation."""
-    require_data_entry(user, subject)
+    access.require_data_entry(user, subject)
     today = timezone.localdate()
     with transaction.atomic():
         locked = Subject.objects.select_for_update().get(pk=subject.pk)
@@ -548,14 +542,14 @@ def _arm_counts() -> dict:
 def balance_report(user) -> dict:
     """Counts per arm per stratum, per site and per factor level; free slots per stratum.
 
-    Counts are over the allocations the user may see (``scope_to_user``); free slots and the
+    Counts are over the allocations the user may see (``access.scope_to_user``); free slots and the
     low-slot warnings are study-wide and shown to users who see all sites. Raises AccessDenied
     for site users (they see their own allocations only).
     """
-    if not can_read_exports(user):
+    if not access.can_read_exports(user):
         raise AccessDenied("The balance report is for the study team, not for site users.")
-    allocations = scope_to_user(Allocation.objects.all(), user)
-    study_wide = sees_all_sites(user)
+    allocations = access.scope_to_user(Allocation.objects.all(), user)
+    study_wide = access.sees_all_sites(user)
     threshold = low_slots_threshold()
 
     by_key = defaultdict(lambda: {"A": 0, "B": 0})

@@ -5,7 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 
-from core.access import can_randomize
+from core import access
 from core.errors import DomainError
 from core.forms import run_service
 from subjects.selectors import visible_subject
@@ -32,7 +32,7 @@ def randomize(request, identifier):
             request, "randomization/randomize.html", {**context, "allocation": allocation}
         )
 
-    if not can_randomize(request.user, subject):
+    if not access.can_randomize(request.user, subject):
         context["problem"] = (
             f"Only site staff and investigators of site {subject.site.code} can randomize "
             "this subject."

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from core.access import DIRECT_IDENTIFIER_FIELDS, sees_direct_identifiers
+from core import access
 from core.admin import AuditedAdmin
 
 from . import services
@@ -54,13 +54,14 @@ class SubjectAdmin(AuditedAdmin):
 
     def get_fields(self, request, obj=None):
         fields = super().get_fields(request, obj)
-        if sees_direct_identifiers(request.user):
+        if access.sees_direct_identifiers(request.user):
             return fields
-        return [f for f in fields if f not in DIRECT_IDENTIFIER_FIELDS]
+        return [f for f in fields if f not in access.DIRECT_IDENTIFIER_FIELDS]
 
     def lookup_allowed(self, lookup, value, request):
         """No filtering by a direct identifier (``?date_of_birth__year=``) for the sponsor."""
-        if lookup.split("__")[0] in DIRECT_IDENTIFIER_FIELDS and not sees_direct_identifiers(
+        field = lookup.split("__")[0]
+        if field in access.DIRECT_IDENTIFIER_FIELDS and not access.sees_direct_identifiers(
             request.user
         ):
             return False

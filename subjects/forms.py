@@ -1,6 +1,6 @@
 from django import forms
 
-from core.access import data_entry_site_ids
+from core import access
 from core.forms import DateInput, ModelErrorsOnFormMixin, reason_field
 
 from .models import Site, Subject, SubjectStatus
@@ -21,7 +21,7 @@ class RegisterSubjectForm(InitialsMixin, forms.ModelForm):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["site"].queryset = Site.objects.filter(
-            pk__in=data_entry_site_ids(user), active=True
+            pk__in=access.data_entry_site_ids(user), active=True
         )
         if self.fields["site"].queryset.count() == 1:
             self.fields["site"].initial = self.fields["site"].queryset.get()

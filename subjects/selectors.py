@@ -5,14 +5,14 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 
-from core.access import DIRECT_IDENTIFIER_FIELDS, scope_to_user, sees_direct_identifiers
+from core import access
 from core.audit import subject_history_rows
 
 from .models import Subject, SubjectStatus
 
 
 def visible_subjects(user) -> QuerySet:
-    return scope_to_user(Subject.objects.select_related("site"), user)
+    return access.scope_to_user(Subject.objects.select_related("site"), user)
 
 
 def visible_subject(user, identifier: str) -> Subject:
@@ -35,5 +35,5 @@ def subject_list(user, *, status: str = "", q: str = "") -> QuerySet:
 def subject_audit_trail(subject: Subject, user) -> list[dict]:
     """Every change to every record of the subject, newest first; the direct identifiers'
     values masked for users who may not see them."""
-    hidden = () if sees_direct_identifiers(user) else DIRECT_IDENTIFIER_FIELDS
+    hidden = () if access.sees_direct_identifiers(user) else access.DIRECT_IDENTIFIER_FIELDS
     return subject_history_rows(subject, hidden=hidden)

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
-from core.access import require_data_entry
+from core import access
 from core.audit import audited_delete, audited_save
 from core.errors import DomainError
 from core.roles import DATA_ENTRY_ROLES, STUDY_WIDE_ROLES
@@ -64,7 +64,7 @@ def register_subject(
     The site row is locked for the transaction, so two coordinators registering at once get
     consecutive numbers, never the same one.
     """
-    require_data_entry(user, site)
+    access.require_data_entry(user, site)
     if not site.active:
         raise DomainError(f"Site {site.code} is not active: it cannot register subjects.")
     with transaction.atomic():
@@ -98,7 +98,7 @@ def record_consent(
     subject: Subject, *, user, consent_date: date, consent_version: str, reason: str = ""
 ) -> Subject:
     """Record (or, with a reason, correct) the informed consent."""
-    require_data_entry(user, subject)
+    access.require_data_entry(user, subject)
     if subject.is_consented and not reason.strip():
         raise DomainError("Consent is already recorded: give a reason to correct it.")
     subject.consent_date = consent_date
@@ -117,7 +117,7 @@ def ensure_consented(subject: Subject) -> None:
 
 
 def update_demographics(subject: Subject, *, user, reason: str, **changes) -> Subject:
-    require_data_entry(user, subject)
+    access.require_data_entry(user, subject)
     unknown = set(changes) - set(DEMOGRAPHIC_FIELDS)
     if unknown:
         raise DomainError(f"These fields cannot be changed here: {', '.join(sorted(unknown))}.")
@@ -168,7 +168,7 @@ def _transition(subject: Subject, new_status: str, *, user, reason: str, on_date
 
 def change_status(subject: Subject, new_status: str, *, user, reason: str, on_date: date):
     """Move the subject along the trial path; refuses transitions the path does not allow."""
-    require_data_entry(user, subject)
+    access.require_data_entry(user, subject)
     if new_status == S.RANDOMIZED:
         raise TransitionNotAllowed(
             "Subjects become randomized only through randomization, not by a status change."
@@ -188,7 +188,7 @@ def mark_randomized(subject: Subject, *, user, on_date: date, reason: str) -> Su
 def delete_subject(subject: Subject, *, user, reason: str) -> None:
     """Delete a subject registered in error (only while still in screening, and before any CRF
     data refer to it: CRF records are never deleted along with their subject)."""
-    require_data_entry(user, subject)
+    access.require_data_entry(user, subject)
     try:
         with transaction.atomic():
             audited_delete(subject, user=user, reason=reason)

@@ -5,9 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 
-from core.access import (
-    can_enter_data,
-)
+from core import access
 from core.forms import run_service
 from core.pages import form_page
 from core.panels import subject_panels
@@ -103,7 +101,7 @@ def consent(request, identifier):
 @login_required
 def edit_demographics(request, identifier):
     subject = visible_subject(request.user, identifier)
-    if not can_enter_data(request.user, subject):  # the form shows the direct identifiers
+    if not access.can_enter_data(request.user, subject):  # the form shows the direct identifiers
         messages.error(
             request, f"You are not site staff or an investigator at site {subject.site.code}."
         )
