@@ -39,6 +39,7 @@ from django.utils import timezone
 from core import access
 from core.audit import audited_save
 from core.errors import DomainError
+from randomization import selectors as randomization_selectors
 from randomization.arms import DRUGS_OF_ARM, Arm, StudyDrug
 from subjects import services as subject_services
 from subjects.models import Subject, SubjectStatus
@@ -78,9 +79,7 @@ class AdverseEventError(DomainError):
 
 def arm_of(subject: Subject) -> Arm | None:
     """The subject's arm (None before randomization), from the randomization app."""
-    from randomization.services import arm_of as randomization_arm_of
-
-    arm = randomization_arm_of(subject)
+    arm = randomization_selectors.arm_of(subject)
     return Arm(arm) if arm else None
 
 

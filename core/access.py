@@ -9,8 +9,8 @@ says how to reach its site with the class attribute ``site_lookup`` (``"pk"`` fo
 Memberships. The membership table is named by the setting ``EDC_SITE_MEMBERSHIP_MODEL``
 (``"app_label.Model"``, like ``AUTH_USER_MODEL``) and needs the fields ``user``, ``site``,
 ``role`` and ``active``, and a site with ``active``. The bottom layer never imports the app that
-holds it. A user's active memberships are read once and kept on the user object (a request's
-user, a task's user), as its groups are.
+holds it. A user's role groups and active memberships are read once, in one query, and kept on
+the user object (a request's user, a task's user).
 
 Questions (each has one answer here):
 
@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from django.apps import apps
 from django.conf import settings
-from django.db.models import Model, QuerySet
+from django.db.models import BigIntegerField, Model, QuerySet, Value
 
 from .errors import AccessDenied
 from .roles import (
@@ -56,15 +56,32 @@ def membership_model() -> type[Model]:
     return apps.get_model(settings.EDC_SITE_MEMBERSHIP_MODEL)
 
 
+def _load_access_facts(user) -> None:
+    """Read the user's role groups and active memberships at active sites in one query (a
+    UNION), and keep them on the user object."""
+    from django.contrib.auth.models import Group
+
+    roles = Group.objects.filter(user=user).annotate(
+        site=Value(None, output_field=BigIntegerField())
+    )
+    memberships = membership_model().objects.filter(user=user, active=True, site__active=True)
+    rows = (
+        roles.order_by()
+        .values_list("name", "site")
+        .union(memberships.order_by().values_list("role", "site_id"), all=True)
+    )
+    facts = list(rows)
+    user._edc_roles = {name for name, site_id in facts if site_id is None}
+    user._edc_memberships = tuple((site_id, role) for role, site_id in facts if site_id)
+
+
 def user_roles(user) -> set[str]:
     """The names of the user's role groups (read once per user object)."""
     if not _authenticated(user):
         return set()
-    cached = getattr(user, "_edc_roles", None)
-    if cached is None:
-        cached = set(user.groups.values_list("name", flat=True))
-        user._edc_roles = cached
-    return cached
+    if getattr(user, "_edc_roles", None) is None:
+        _load_access_facts(user)
+    return user._edc_roles
 
 
 def has_role(user, *roles: str) -> bool:
@@ -73,12 +90,9 @@ def has_role(user, *roles: str) -> bool:
 
 def _memberships(user) -> tuple[tuple[int, str], ...]:
     """(site id, role) of the user's active memberships at active sites (read once per user)."""
-    cached = getattr(user, "_edc_memberships", None)
-    if cached is None:
-        rows = membership_model().objects.filter(user=user, active=True, site__active=True)
-        cached = tuple(rows.values_list("site_id", "role"))
-        user._edc_memberships = cached
-    return cached
+    if getattr(user, "_edc_memberships", None) is None:
+        _load_access_facts(user)
+    return user._edc_memberships
 
 
 def forget_cached_access(user) -> None:

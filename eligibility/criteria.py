@@ -3,8 +3,8 @@ uses and its evaluation.
 
 Representation of results (read this before using them)
 -------------------------------------------------------
-Every evaluation returns an ``Outcome`` **in the sense of eligibility**, the same for inclusions
-and exclusions, so it is never ambiguous:
+Every evaluation returns a ``CriterionOutcome`` **in the sense of eligibility**, the same for
+inclusions and exclusions, so it is never ambiguous:
 
 * ``PASS``    — this criterion does not stand in the way of enrolment
                 (an inclusion criterion is met; an exclusion criterion is absent);
@@ -42,7 +42,7 @@ from .models import (
 )
 
 
-class Outcome(StrEnum):
+class CriterionOutcome(StrEnum):
     PASS = "pass"
     FAIL = "fail"
     MISSING = "missing"
@@ -82,8 +82,8 @@ def label(field: str) -> str:
     return str(EligibilityAssessment._meta.get_field(field).verbose_name)
 
 
-def missing(names: list[str]) -> tuple[Outcome, str]:
-    return Outcome.MISSING, "Missing: " + "; ".join(names) + "."
+def missing(names: list[str]) -> tuple[CriterionOutcome, str]:
+    return CriterionOutcome.MISSING, "Missing: " + "; ".join(names) + "."
 
 
 @dataclass(frozen=True)
@@ -91,19 +91,19 @@ class CriterionResult:
     code: str
     kind: str
     text: str
-    outcome: Outcome
+    outcome: CriterionOutcome
     reason: str
 
     @property
     def passes(self) -> bool:
-        return self.outcome == Outcome.PASS
+        return self.outcome == CriterionOutcome.PASS
 
     @property
     def met(self) -> bool | None:
         """The protocol's wording: is the criterion (inclusion or exclusion) fulfilled?"""
-        if self.outcome == Outcome.MISSING:
+        if self.outcome == CriterionOutcome.MISSING:
             return None
-        return (self.outcome == Outcome.PASS) == (self.kind == INCLUSION)
+        return (self.outcome == CriterionOutcome.PASS) == (self.kind == INCLUSION)
 
     @property
     def met_label(self) -> str:
@@ -120,7 +120,7 @@ class Criterion:
     kind: str
     text: str
     fields: tuple[str, ...]
-    check: Callable[[Context], tuple[Outcome, str]]
+    check: Callable[[Context], tuple[CriterionOutcome, str]]
     windowed: bool = False
 
     def evaluate(self, ctx: Context) -> CriterionResult:
@@ -157,13 +157,13 @@ def describe_window(days: int | None = None, months: int | None = None) -> str:
 
 def dated_exclusion(
     ctx: Context, flag: str, date_field: str, what: str, *, days=None, months=None
-) -> tuple[Outcome, str]:
+) -> tuple[CriterionOutcome, str]:
     """An exclusion that applies when the most recent ``what`` falls in the window."""
     received = ctx.value(flag)
     if received is None:
         return missing([label(flag)])
     if received is False:
-        return Outcome.PASS, f"No {what} ever."
+        return CriterionOutcome.PASS, f"No {what} ever."
     when = ctx.value(date_field)
     if when is None:
         return missing([label(date_field)])
@@ -172,12 +172,12 @@ def dated_exclusion(
     window = describe_window(days, months)
     if within(when, ctx.reference_date, days=days, months=months):
         return (
-            Outcome.FAIL,
+            CriterionOutcome.FAIL,
             f"The most recent {what} ({when:%Y-%m-%d}) is within {window} before the reference "
             f"date {ctx.reference_date:%Y-%m-%d}.",
         )
     return (
-        Outcome.PASS,
+        CriterionOutcome.PASS,
         f"The most recent {what} ({when:%Y-%m-%d}) is more than {window} before the reference "
         f"date {ctx.reference_date:%Y-%m-%d}.",
     )
@@ -186,22 +186,22 @@ def dated_exclusion(
 def simple_exclusion(field: str, present: str, absent: str):
     """An exclusion decided by one yes/no fact."""
 
-    def check(ctx: Context) -> tuple[Outcome, str]:
+    def check(ctx: Context) -> tuple[CriterionOutcome, str]:
         value = ctx.value(field)
         if value is None:
             return missing([label(field)])
-        return (Outcome.FAIL, present) if value else (Outcome.PASS, absent)
+        return (CriterionOutcome.FAIL, present) if value else (CriterionOutcome.PASS, absent)
 
     return check
 
 
-def combine(parts: list[tuple[Outcome, str]]) -> tuple[Outcome, str]:
+def combine(parts: list[tuple[CriterionOutcome, str]]) -> tuple[CriterionOutcome, str]:
     """FAIL if any part fails (its reasons), else MISSING if any misses, else PASS (all reasons)."""
-    for wanted in (Outcome.FAIL, Outcome.MISSING):
+    for wanted in (CriterionOutcome.FAIL, CriterionOutcome.MISSING):
         chosen = [reason for outcome, reason in parts if outcome == wanted]
         if chosen:
             return wanted, " ".join(chosen)
-    return Outcome.PASS, " ".join(reason for _, reason in parts)
+    return CriterionOutcome.PASS, " ".join(reason for _, reason in parts)
 
 
 # --- Child-Pugh ---------------------------------------------------------------------------------
@@ -250,8 +250,8 @@ def in01_age(ctx: Context):
         return missing(["date of birth or age of the subject"])
     low, high = ctx.protocol["age_min"], ctx.protocol["age_max"]
     if low <= age <= high:
-        return Outcome.PASS, f"Aged {age} at consent, within {low}-{high}."
-    return Outcome.FAIL, f"Aged {age} at consent, outside {low}-{high} (inclusive)."
+        return CriterionOutcome.PASS, f"Aged {age} at consent, within {low}-{high}."
+    return CriterionOutcome.FAIL, f"Aged {age} at consent, outside {low}-{high} (inclusive)."
 
 
 def in02_diagnosis(ctx: Context):
@@ -259,14 +259,14 @@ def in02_diagnosis(ctx: Context):
     if not basis:
         return missing([label("diagnosis_basis")])
     if basis != DiagnosisBasis.CLINICAL:
-        return Outcome.PASS, f"{DiagnosisBasis(basis).label} diagnosis of HCC."
+        return CriterionOutcome.PASS, f"{DiagnosisBasis(basis).label} diagnosis of HCC."
     cirrhosis = ctx.value("cirrhosis")
     if cirrhosis is None:
         return missing([label("cirrhosis") + " (a clinical diagnosis needs cirrhosis)"])
     if cirrhosis:
-        return Outcome.PASS, "Clinical diagnosis of HCC per AASLD in a cirrhotic patient."
+        return CriterionOutcome.PASS, "Clinical diagnosis of HCC per AASLD in a cirrhotic patient."
     return (
-        Outcome.FAIL,
+        CriterionOutcome.FAIL,
         "A clinical diagnosis is accepted only in cirrhosis; without cirrhosis the diagnosis must "
         "be histological or cytological.",
     )
@@ -278,18 +278,21 @@ def in03_bclc(ctx: Context):
         return missing([label("bclc_stage")])
     accepted = ctx.protocol["bclc_stages"]
     if stage not in accepted:
-        return Outcome.FAIL, f"BCLC stage {stage}; the protocol requires {' or '.join(accepted)}."
+        return (
+            CriterionOutcome.FAIL,
+            f"BCLC stage {stage}; the protocol requires {' or '.join(accepted)}.",
+        )
     unsuitable = ctx.value("unsuitable_for_radical_therapy")
     progressed = ctx.value("progressed_after_local_therapy")
     if unsuitable or progressed:
         why = "unsuitable for radical therapy" if unsuitable else "progressed after such therapy"
-        return Outcome.PASS, f"BCLC stage {stage}, {why}."
+        return CriterionOutcome.PASS, f"BCLC stage {stage}, {why}."
     if unsuitable is None or progressed is None:
         return missing(
             ctx.unanswered("unsuitable_for_radical_therapy", "progressed_after_local_therapy")
         )
     return (
-        Outcome.FAIL,
+        CriterionOutcome.FAIL,
         f"BCLC stage {stage}, but neither unsuitable for radical surgical/local therapy nor "
         "progressed after it.",
     )
@@ -300,8 +303,8 @@ def in04_no_systemic(ctx: Context):
     if prior is None:
         return missing([label("prior_systemic_therapy")])
     if prior:
-        return Outcome.FAIL, "Prior systemic therapy for HCC."
-    return Outcome.PASS, "No prior systemic therapy for HCC."
+        return CriterionOutcome.FAIL, "Prior systemic therapy for HCC."
+    return CriterionOutcome.PASS, "No prior systemic therapy for HCC."
 
 
 def in05_measurable(ctx: Context):
@@ -311,24 +314,27 @@ def in05_measurable(ctx: Context):
     needed = ctx.protocol["measurable_lesions_min"]
     if count < needed:
         return (
-            Outcome.FAIL,
+            CriterionOutcome.FAIL,
             f"{count} measurable lesion(s) per RECIST 1.1; at least {needed} needed.",
         )
     treated = ctx.value("target_lesion_locally_treated")
     if treated is None:
         return missing([label("target_lesion_locally_treated")])
     if not treated:
-        return Outcome.PASS, f"{count} measurable lesion(s); target lesion not treated locally."
+        return (
+            CriterionOutcome.PASS,
+            f"{count} measurable lesion(s); target lesion not treated locally.",
+        )
     progressed = ctx.value("target_lesion_progressed")
     if progressed is None:
         return missing([label("target_lesion_progressed")])
     if progressed:
         return (
-            Outcome.PASS,
+            CriterionOutcome.PASS,
             f"{count} measurable lesion(s); target lesion treated locally, since PD.",
         )
     return (
-        Outcome.FAIL,
+        CriterionOutcome.FAIL,
         "The target lesion was treated locally and has not progressed radiologically since: "
         "choose another target lesion.",
     )
@@ -340,12 +346,12 @@ def in06_child_pugh(ctx: Context):
     history = ctx.value("hepatic_encephalopathy_history")
     required = ctx.protocol["child_pugh_class"]
     if cp is not None and cp.grade != required:
-        return Outcome.FAIL, f"{cp} (score {cp.score}); class {required} required."
+        return CriterionOutcome.FAIL, f"{cp} (score {cp.score}); class {required} required."
     if history:
-        return Outcome.FAIL, "History of hepatic encephalopathy."
+        return CriterionOutcome.FAIL, "History of hepatic encephalopathy."
     if names:
         return missing(names)
-    return Outcome.PASS, f"{cp} (score {cp.score}), no history of hepatic encephalopathy."
+    return CriterionOutcome.PASS, f"{cp} (score {cp.score}), no history of hepatic encephalopathy."
 
 
 def in07_ecog(ctx: Context):
@@ -354,8 +360,8 @@ def in07_ecog(ctx: Context):
         return missing([label("ecog")])
     accepted = ctx.protocol["ecog_accepted"]
     if ecog in accepted:
-        return Outcome.PASS, f"ECOG {ecog}."
-    return Outcome.FAIL, f"ECOG {ecog}; {' or '.join(map(str, accepted))} required."
+        return CriterionOutcome.PASS, f"ECOG {ecog}."
+    return CriterionOutcome.FAIL, f"ECOG {ecog}; {' or '.join(map(str, accepted))} required."
 
 
 def in08_life_expectancy(ctx: Context):
@@ -364,8 +370,11 @@ def in08_life_expectancy(ctx: Context):
         return missing([label("life_expectancy_weeks")])
     needed = ctx.protocol["life_expectancy_min_weeks"]
     if weeks >= needed:
-        return Outcome.PASS, f"Predicted life expectancy {weeks} weeks (≥ {needed})."
-    return Outcome.FAIL, f"Predicted life expectancy {weeks} weeks; at least {needed} needed."
+        return CriterionOutcome.PASS, f"Predicted life expectancy {weeks} weeks (≥ {needed})."
+    return (
+        CriterionOutcome.FAIL,
+        f"Predicted life expectancy {weeks} weeks; at least {needed} needed.",
+    )
 
 
 LAB_FIELDS = (
@@ -422,129 +431,145 @@ def in09_labs(ctx: Context):
         else:
             absent.append(f"{label('creatinine')} or {label('creatinine_clearance')}")
     if failures:
-        return Outcome.FAIL, "Inadequate organ function: " + "; ".join(failures) + "."
+        return CriterionOutcome.FAIL, "Inadequate organ function: " + "; ".join(failures) + "."
     if absent:
         return missing(absent)
-    return Outcome.PASS, "All screening labs within the protocol limits."
+    return CriterionOutcome.PASS, "All screening labs within the protocol limits."
+
+
+def _hbv(ctx: Context) -> list[tuple[CriterionOutcome, str]]:
+    """IN10, hepatitis B: with HBsAg or HBcAb positive, HBV DNA below the limit and effective
+    anti-HBV therapy throughout."""
+    hbsag, hbcab = ctx.value("hbsag"), ctx.value("hbcab")
+    dna, antiviral = ctx.value("hbv_dna_iu_ml"), ctx.value("anti_hbv_therapy")
+    if Serology.POSITIVE not in (hbsag, hbcab):
+        if hbsag and hbcab:
+            return [(CriterionOutcome.PASS, "HBsAg and HBcAb negative.")]
+        return [missing(ctx.unanswered("hbsag", "hbcab"))]
+    parts = []
+    limit = ctx.protocol["hbv_dna_below_iu_ml"]
+    if dna is None:
+        parts.append(missing([label("hbv_dna_iu_ml") + " (HBsAg or HBcAb positive)"]))
+    elif dna >= limit:
+        parts.append((CriterionOutcome.FAIL, f"HBV DNA {dna} IU/mL; must be below {limit} IU/mL."))
+    else:
+        parts.append((CriterionOutcome.PASS, f"HBV DNA {dna} IU/mL (< {limit})."))
+    if antiviral is None:
+        parts.append(missing([label("anti_hbv_therapy")]))
+    elif not antiviral:
+        parts.append(
+            (
+                CriterionOutcome.FAIL,
+                "HBV marker positive without effective anti-HBV therapy throughout.",
+            )
+        )
+    else:
+        parts.append((CriterionOutcome.PASS, "On effective anti-HBV therapy throughout."))
+    return parts
+
+
+def _hcv(ctx: Context) -> tuple[CriterionOutcome, str]:
+    """IN10, hepatitis C: anti-HCV negative, or positive with HCV RNA at most the limit."""
+    anti_hcv, rna = ctx.value("anti_hcv"), ctx.value("hcv_rna_copies_ml")
+    if not anti_hcv:
+        return missing([label("anti_hcv")])
+    if anti_hcv != Serology.POSITIVE:
+        return CriterionOutcome.PASS, "Anti-HCV negative."
+    limit = ctx.protocol["hcv_rna_max_copies_ml"]
+    if rna is None:
+        return missing([label("hcv_rna_copies_ml") + " (anti-HCV positive)"])
+    if rna > limit:
+        return (
+            CriterionOutcome.FAIL,
+            f"Anti-HCV positive with HCV RNA {rna} copies/mL (> {limit}).",
+        )
+    return CriterionOutcome.PASS, f"Anti-HCV positive, HCV RNA {rna} copies/mL (≤ {limit})."
 
 
 def in10_hepatitis(ctx: Context):
-    p = ctx.protocol
-    parts: list[tuple[Outcome, str]] = []
-    hbsag, hbcab, anti_hcv = ctx.value("hbsag"), ctx.value("hbcab"), ctx.value("anti_hcv")
-    dna, antiviral = ctx.value("hbv_dna_iu_ml"), ctx.value("anti_hbv_therapy")
-    rna = ctx.value("hcv_rna_copies_ml")
-    # HBV
-    if (not hbsag or not hbcab) and Serology.POSITIVE not in (hbsag, hbcab):
-        parts.append(missing(ctx.unanswered("hbsag", "hbcab")))
-    if Serology.POSITIVE in (hbsag, hbcab):
-        limit = p["hbv_dna_below_iu_ml"]
-        if dna is None:
-            parts.append(missing([label("hbv_dna_iu_ml") + " (HBsAg or HBcAb positive)"]))
-        elif dna >= limit:
-            parts.append((Outcome.FAIL, f"HBV DNA {dna} IU/mL; must be below {limit} IU/mL."))
-        else:
-            parts.append((Outcome.PASS, f"HBV DNA {dna} IU/mL (< {limit})."))
-        if antiviral is None:
-            parts.append(missing([label("anti_hbv_therapy")]))
-        elif not antiviral:
-            parts.append(
-                (Outcome.FAIL, "HBV marker positive without effective anti-HBV therapy throughout.")
-            )
-        else:
-            parts.append((Outcome.PASS, "On effective anti-HBV therapy throughout."))
-    elif hbsag and hbcab:
-        parts.append((Outcome.PASS, "HBsAg and HBcAb negative."))
-    # HCV
-    if not anti_hcv:
-        parts.append(missing([label("anti_hcv")]))
-    elif anti_hcv == Serology.POSITIVE:
-        limit = p["hcv_rna_max_copies_ml"]
-        if rna is None:
-            parts.append(missing([label("hcv_rna_copies_ml") + " (anti-HCV positive)"]))
-        elif rna > limit:
-            parts.append(
-                (Outcome.FAIL, f"Anti-HCV positive with HCV RNA {rna} copies/mL (> {limit}).")
-            )
-        else:
-            parts.append((Outcome.PASS, f"Anti-HCV positive, HCV RNA {rna} copies/mL (≤ {limit})."))
-    else:
-        parts.append((Outcome.PASS, "Anti-HCV negative."))
+    parts = [*_hbv(ctx), _hcv(ctx)]
     # Co-infection: HBsAg positive and HCV RNA positive. HCV RNA is asked for only when anti-HCV
     # is positive; with anti-HCV negative the subject is taken as HCV RNA negative.
+    rna = ctx.value("hcv_rna_copies_ml")
     if (
-        hbsag == Serology.POSITIVE
+        ctx.value("hbsag") == Serology.POSITIVE
         and rna is not None
-        and rna > p["hcv_rna_positive_above_copies_ml"]
+        and rna > ctx.protocol["hcv_rna_positive_above_copies_ml"]
     ):
-        parts.append((Outcome.FAIL, "HBV/HCV co-infection (HBsAg and HCV RNA positive)."))
+        parts.append((CriterionOutcome.FAIL, "HBV/HCV co-infection (HBsAg and HCV RNA positive)."))
     return combine(parts)
 
 
-def in11_pregnancy(ctx: Context):
-    sex = ctx.subject.sex
+def _male_contraception(ctx: Context) -> tuple[CriterionOutcome, str]:
+    """IN11 for a man: contraception agreed when the partner is of childbearing potential."""
+    partner = ctx.value("partner_childbearing_potential")
     agreed = ctx.value("contraception_agreed")
-    if sex == "M":
-        partner = ctx.value("partner_childbearing_potential")
-        if partner is None:
-            return missing([label("partner_childbearing_potential")])
-        if not partner:
-            return Outcome.PASS, "Male subject; partner not of childbearing potential."
-        if agreed is None:
-            return missing([label("contraception_agreed")])
-        if agreed:
-            return (
-                Outcome.PASS,
-                "Male subject with a partner of childbearing potential agrees to contraception.",
-            )
-        return Outcome.FAIL, "Partner of childbearing potential and no agreement to contraception."
+    if partner is None:
+        return missing([label("partner_childbearing_potential")])
+    if not partner:
+        return CriterionOutcome.PASS, "Male subject; partner not of childbearing potential."
+    if agreed is None:
+        return missing([label("contraception_agreed")])
+    if agreed:
+        return (
+            CriterionOutcome.PASS,
+            "Male subject with a partner of childbearing potential agrees to contraception.",
+        )
+    return (
+        CriterionOutcome.FAIL,
+        "Partner of childbearing potential and no agreement to contraception.",
+    )
+
+
+def _pregnancy_test(ctx: Context) -> tuple[CriterionOutcome, str]:
+    """IN11 for a woman of childbearing potential: a negative serum pregnancy test within the
+    window before the reference date."""
+    result, tested = ctx.value("pregnancy_test_result"), ctx.value("pregnancy_test_date")
+    window = ctx.protocol["pregnancy_test_window_days"]
+    if result == Serology.POSITIVE:
+        return CriterionOutcome.FAIL, "Positive serum pregnancy test."
+    if not result or tested is None:
+        return missing(ctx.unanswered("pregnancy_test_date", "pregnancy_test_result"))
+    if ctx.reference_date is None:
+        return missing(["planned randomization date (the test window is counted from it)"])
+    days = (ctx.reference_date - tested).days
+    if 0 <= days <= window:
+        return (
+            CriterionOutcome.PASS,
+            f"Negative serum pregnancy test {days} day(s) before the reference date.",
+        )
+    if days < 0:
+        return (
+            CriterionOutcome.FAIL,
+            "The pregnancy test is dated after the reference date: it must be "
+            f"done within {window} days before randomization.",
+        )
+    return (
+        CriterionOutcome.FAIL,
+        f"The serum pregnancy test ({tested:%Y-%m-%d}) is {days} days before "
+        f"the reference date {ctx.reference_date:%Y-%m-%d}; it must be within "
+        f"{window} days: repeat it.",
+    )
+
+
+def _contraception_agreed(ctx: Context) -> tuple[CriterionOutcome, str]:
+    agreed = ctx.value("contraception_agreed")
+    if agreed is None:
+        return missing([label("contraception_agreed")])
+    if not agreed:
+        return CriterionOutcome.FAIL, "No agreement to reliable contraception."
+    return CriterionOutcome.PASS, "Agrees to reliable contraception."
+
+
+def in11_pregnancy(ctx: Context):
+    if ctx.subject.sex == "M":
+        return _male_contraception(ctx)
     wocbp = ctx.value("childbearing_potential")
     if wocbp is None:
         return missing([label("childbearing_potential")])
     if not wocbp:
-        return Outcome.PASS, "Female subject not of childbearing potential."
-    parts: list[tuple[Outcome, str]] = []
-    result, tested = ctx.value("pregnancy_test_result"), ctx.value("pregnancy_test_date")
-    window = ctx.protocol["pregnancy_test_window_days"]
-    if result == Serology.POSITIVE:
-        parts.append((Outcome.FAIL, "Positive serum pregnancy test."))
-    elif not result or tested is None:
-        parts.append(missing(ctx.unanswered("pregnancy_test_date", "pregnancy_test_result")))
-    elif ctx.reference_date is None:
-        parts.append(missing(["planned randomization date (the test window is counted from it)"]))
-    else:
-        days = (ctx.reference_date - tested).days
-        if 0 <= days <= window:
-            parts.append(
-                (
-                    Outcome.PASS,
-                    f"Negative serum pregnancy test {days} day(s) before the reference date.",
-                )
-            )
-        elif days < 0:
-            parts.append(
-                (
-                    Outcome.FAIL,
-                    "The pregnancy test is dated after the reference date: it must be "
-                    f"done within {window} days before randomization.",
-                )
-            )
-        else:
-            parts.append(
-                (
-                    Outcome.FAIL,
-                    f"The serum pregnancy test ({tested:%Y-%m-%d}) is {days} days before "
-                    f"the reference date {ctx.reference_date:%Y-%m-%d}; it must be within "
-                    f"{window} days: repeat it.",
-                )
-            )
-    if agreed is None:
-        parts.append(missing([label("contraception_agreed")]))
-    elif not agreed:
-        parts.append((Outcome.FAIL, "No agreement to reliable contraception."))
-    else:
-        parts.append((Outcome.PASS, "Agrees to reliable contraception."))
-    return combine(parts)
+        return CriterionOutcome.PASS, "Female subject not of childbearing potential."
+    return combine([_pregnancy_test(ctx), _contraception_agreed(ctx)])
 
 
 def in12_consent(ctx: Context):
@@ -555,11 +580,11 @@ def in12_consent(ctx: Context):
     if compliance is None:
         return missing([label("good_compliance_expected")])
     if ctx.reference_date is not None and s.consent_date > ctx.reference_date:
-        return Outcome.FAIL, "Informed consent is dated after the reference date."
+        return CriterionOutcome.FAIL, "Informed consent is dated after the reference date."
     if not compliance:
-        return Outcome.FAIL, "The investigator does not expect good compliance."
+        return CriterionOutcome.FAIL, "The investigator does not expect good compliance."
     return (
-        Outcome.PASS,
+        CriterionOutcome.PASS,
         f"Written informed consent signed {s.consent_date:%Y-%m-%d} (version {s.consent_version}).",
     )
 
@@ -572,8 +597,8 @@ def ex01_histology(ctx: Context):
     if not histology:
         return missing([label("excluded_histology")])
     if histology == ExcludedHistology.NONE:
-        return Outcome.PASS, "No excluded histology known."
-    return Outcome.FAIL, f"Known {ExcludedHistology(histology).label.lower()}."
+        return CriterionOutcome.PASS, "No excluded histology known."
+    return CriterionOutcome.FAIL, f"Known {ExcludedHistology(histology).label.lower()}."
 
 
 def ex02_other_malignancy(ctx: Context):
@@ -581,14 +606,17 @@ def ex02_other_malignancy(ctx: Context):
     if other is None:
         return missing([label("other_malignancy_5y")])
     if not other:
-        return Outcome.PASS, "No other malignancy within 5 years."
+        return CriterionOutcome.PASS, "No other malignancy within 5 years."
     cured = ctx.value("other_malignancy_cured_in_situ")
     if cured is None:
         return missing([label("other_malignancy_cured_in_situ")])
     if cured:
-        return Outcome.PASS, "Other malignancy within 5 years, a cured localized one (allowed)."
+        return (
+            CriterionOutcome.PASS,
+            "Other malignancy within 5 years, a cured localized one (allowed).",
+        )
     return (
-        Outcome.FAIL,
+        CriterionOutcome.FAIL,
         "Other malignancy within 5 years that is not an allowed cured localized one.",
     )
 
@@ -623,10 +651,13 @@ def ex03_recent_therapy(ctx: Context):
         parts.append(missing([label("treatment_toxicity_unrecovered")]))
     elif unrecovered:
         parts.append(
-            (Outcome.FAIL, "Not recovered to grade ≤ 1 from side effects of prior treatment.")
+            (
+                CriterionOutcome.FAIL,
+                "Not recovered to grade ≤ 1 from side effects of prior treatment.",
+            )
         )
     else:
-        parts.append((Outcome.PASS, "Recovered from side effects of prior treatment."))
+        parts.append((CriterionOutcome.PASS, "Recovered from side effects of prior treatment."))
     return combine(parts)
 
 
@@ -642,7 +673,7 @@ def ex06_gi_hemorrhage(ctx: Context):
     ]
     risk, red = ctx.value("high_bleeding_risk"), ctx.value("red_sign_history")
     if red:
-        parts.append((Outcome.FAIL, "History of red sign at gastroscopy."))
+        parts.append((CriterionOutcome.FAIL, "History of red sign at gastroscopy."))
     elif risk is None:
         parts.append(missing([label("high_bleeding_risk")]))
     elif risk and red is None:
@@ -652,7 +683,7 @@ def ex06_gi_hemorrhage(ctx: Context):
     else:
         parts.append(
             (
-                Outcome.PASS,
+                CriterionOutcome.PASS,
                 "No red sign at gastroscopy." if red is False else "No high bleeding risk.",
             )
         )
@@ -685,10 +716,10 @@ def ex22_investigator(ctx: Context):
         return missing([label("investigator_judges_unsuitable")])
     if value:
         return (
-            Outcome.FAIL,
+            CriterionOutcome.FAIL,
             f"Unsuitable in the investigator's view: {ctx.value('unsuitable_reason')}",
         )
-    return Outcome.PASS, "Not otherwise unsuitable in the investigator's view."
+    return CriterionOutcome.PASS, "Not otherwise unsuitable in the investigator's view."
 
 
 # --- the registry -------------------------------------------------------------------------------

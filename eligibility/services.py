@@ -8,8 +8,9 @@ Public functions (views, admin, demo, other apps call these; the rules live nowh
 * ``evaluate_eligibility(assessment, on_date=None)`` — every criterion, and the overall result.
 * ``sign_eligibility(assessment, user=, password=)`` — the investigator's e-signature (eligible).
 * ``confirm_screen_failure(assessment, user=, password=, on_date=)`` — signed screen failure.
-* ``stratification_factors(subject)`` and ``check_randomizable(subject, on_date)`` — for
-  randomization.
+* ``randomization_factors(subject, on_date)`` — for randomization: every eligibility rule about
+  randomizing on that date, returning the stratification factors; ``stratification_factors``
+  reads them from the CRF as it is now.
 * ``signed_data(assessment)`` / ``data_hash(assessment)`` — what a signature covers.
 """
 
@@ -34,7 +35,7 @@ from subjects import services as subject_services
 from subjects.models import Subject, SubjectStatus
 
 from . import settings as elig_settings
-from .criteria import CRITERIA, ChildPugh, Context, CriterionResult, Outcome, child_pugh
+from .criteria import CRITERIA, ChildPugh, Context, CriterionOutcome, CriterionResult, child_pugh
 from .models import EligibilityAssessment, EligibilitySignature, SignatureKind
 
 # The CRF fields: everything the site enters (the signature covers them all).
@@ -157,11 +158,11 @@ class Evaluation:
 
     @property
     def failed(self) -> list[CriterionResult]:
-        return [r for r in self.results if r.outcome == Outcome.FAIL]
+        return [r for r in self.results if r.outcome == CriterionOutcome.FAIL]
 
     @property
     def missing(self) -> list[CriterionResult]:
-        return [r for r in self.results if r.outcome == Outcome.MISSING]
+        return [r for r in self.results if r.outcome == CriterionOutcome.MISSING]
 
     @property
     def inclusions(self) -> list[CriterionResult]:
@@ -210,9 +211,9 @@ def evaluate_eligibility(
         for f in STRATIFICATION_FIELDS
         if getattr(assessment, f) is None
     )
-    if any(r.outcome == Outcome.FAIL for r in results):
+    if any(r.outcome == CriterionOutcome.FAIL for r in results):
         status = Status.NOT_ELIGIBLE
-    elif strat_missing or any(r.outcome == Outcome.MISSING for r in results):
+    elif strat_missing or any(r.outcome == CriterionOutcome.MISSING for r in results):
         status = Status.INCOMPLETE
     else:
         status = Status.ELIGIBLE
@@ -368,7 +369,7 @@ def confirm_screen_failure(
 @dataclass(frozen=True)
 class StratificationFactors:
     macrovascular_or_extrahepatic: bool
-    ecog: int  # 0 or 1
+    ecog: int  # one of the protocol's ``ecog_accepted`` (0 or 1)
     prior_locoregional_therapy: bool
 
 
@@ -378,11 +379,10 @@ def stratification_factors(
     """The three stratification factors, from the eligibility CRF.
 
     Both macrovascular invasion and extrahepatic spread must be answered (the factor is "either
-    present"); ECOG must be 0 or 1 (the only strata). Pass the subject's ``assessment`` when it
-    is already loaded (randomization does) to spare the query.
+    present"); ECOG must be one the protocol accepts (IN07, ``ecog_accepted``: the strata are
+    ECOG 0 and 1). Pass the subject's ``assessment`` when it is already loaded.
     """
-    if assessment is None:
-        assessment = get_assessment(subject)
+    assessment = assessment or get_assessment(subject)
     if assessment is None:
         raise StratificationIncomplete(
             f"{subject} has no eligibility assessment: the stratification factors come from it."
@@ -396,10 +396,11 @@ def stratification_factors(
         raise StratificationIncomplete(
             f"Stratification data missing for {subject}: {', '.join(absent)}."
         )
-    if assessment.ecog not in (0, 1):
+    accepted = elig_settings.protocol()["ecog_accepted"]
+    if assessment.ecog not in accepted:
         raise StratificationIncomplete(
-            f"{subject} has ECOG {assessment.ecog}: only ECOG 0 or 1 can be stratified "
-            "(and randomized)."
+            f"{subject} has ECOG {assessment.ecog}: only ECOG "
+            f"{' or '.join(map(str, accepted))} can be stratified (and randomized)."
         )
     return StratificationFactors(
         macrovascular_or_extrahepatic=bool(
@@ -410,13 +411,37 @@ def stratification_factors(
     )
 
 
-def check_randomizable(subject: Subject, on_date: date) -> EligibilityAssessment:
-    """Refuse (``NotRandomizable``) unless ``subject`` may be randomized on ``on_date``.
+def _signed_assessment(subject: Subject) -> tuple[EligibilityAssessment, EligibilitySignature]:
+    """The subject's assessment and its active signature, read in one query; refuses when there
+    is no assessment or no valid eligible signature (with why)."""
+    signature = (
+        EligibilitySignature.objects.filter(assessment__subject=subject, void=False)
+        .select_related("assessment")
+        .order_by("-signed_at", "-pk")
+        .first()
+    )
+    if signature is not None and signature.kind == SignatureKind.ELIGIBLE:
+        assessment = signature.assessment
+        assessment.subject = subject  # the caller's (locked) subject: no query, its current data
+        return assessment, signature
+    assessment = get_assessment(subject)
+    if assessment is None:
+        raise NotRandomizable(f"{subject} has no eligibility assessment.")
+    voided = assessment.signatures.filter(void=True).exists()
+    raise NotRandomizable(
+        f"The eligibility of {subject} is not signed off by an investigator"
+        + (" (the last signature was voided by a change)." if voided else ".")
+    )
 
-    That is: consented, in screening, with an assessment signed eligible whose signature is not
-    void and still matches the data (nothing, not even the subject's demographics or consent,
-    changed since), that evaluates eligible with its windows counted back from ``on_date``, and
-    whose stratification factors are complete.
+
+def randomization_factors(subject: Subject, on_date: date) -> StratificationFactors:
+    """The stratification factors of ``subject`` if it may be randomized on ``on_date``; else
+    ``NotRandomizable`` with a sentence. Every rule of eligibility about randomizing, in one check:
+
+    consented, in screening, with an assessment signed eligible whose signature is not void and
+    still matches the data (nothing, not even the subject's demographics or consent, changed
+    since), that evaluates eligible with its windows counted back from ``on_date``, and whose
+    stratification factors are complete.
     """
     if on_date is None:
         raise NotRandomizable("Give the randomization date.")
@@ -427,19 +452,7 @@ def check_randomizable(subject: Subject, on_date: date) -> EligibilityAssessment
             f"{subject} is {subject.get_status_display().lower()}: only a subject in screening "
             "can be randomized."
         )
-    assessment = get_assessment(subject)
-    if assessment is None:
-        raise NotRandomizable(f"{subject} has no eligibility assessment.")
-    signature = active_signature(assessment)
-    if signature is None or signature.kind != SignatureKind.ELIGIBLE:
-        raise NotRandomizable(
-            f"The eligibility of {subject} is not signed off by an investigator"
-            + (
-                " (the last signature was voided by a change)."
-                if assessment.signatures.filter(void=True).exists()
-                else "."
-            )
-        )
+    assessment, signature = _signed_assessment(subject)
     if signature.data_hash != data_hash(assessment):
         raise NotRandomizable(
             f"The data of {subject} changed after the investigator signed eligibility: "
@@ -452,7 +465,6 @@ def check_randomizable(subject: Subject, on_date: date) -> EligibilityAssessment
             f"{subject} is not eligible on {on_date:%Y-%m-%d}: {details or evaluation.summary()}"
         )
     try:
-        stratification_factors(subject, assessment=assessment)
+        return stratification_factors(subject, assessment=assessment)
     except StratificationIncomplete as exc:
         raise NotRandomizable(str(exc)) from exc
-    return assessment

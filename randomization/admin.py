@@ -20,7 +20,7 @@ from django.utils.html import format_html
 from core import access
 from core.admin import ReadOnlyAuditedAdmin
 
-from . import services
+from . import selectors, services
 from .models import Allocation, RandomizationList, Slot, Stratum
 
 
@@ -206,7 +206,7 @@ class AllocationAdmin(ReadOnlyAuditedAdmin):
 
     @admin.display(description="CRF now")
     def crf_now(self, obj):
-        found = services.stratification_mismatches(Allocation.objects.filter(pk=obj.pk))
+        found = selectors.stratification_mismatches(Allocation.objects.filter(pk=obj.pk))
         return format_html("<strong>differs:</strong> {}", found[0].mismatch) if found else "same"
 
     def get_urls(self):
@@ -229,7 +229,7 @@ class AllocationAdmin(ReadOnlyAuditedAdmin):
     def balance_view(self, request):
         if not access.can_read_exports(request.user):
             raise PermissionDenied
-        report = services.balance_report(request.user)
+        report = selectors.balance_report(request.user)
         context = {
             **self.admin_site.each_context(request),
             "title": "Randomization balance report",

@@ -2,7 +2,7 @@
 
 * ``/api/v1/allocations/``: allocations, scoped to the user's sites; never a slot, a block or
   a seed (those stay with the statistician).
-* ``/api/v1/randomization-balance/``: the balance report (``services.balance_report``).
+* ``/api/v1/randomization-balance/``: the balance report (``selectors.balance_report``).
 """
 
 import django_filters
@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from core.api import CanReadExports, ScopedReadOnlyViewSet
 
-from . import services
+from . import selectors
 from .arms import Arm
 from .models import Allocation
 
@@ -72,7 +72,7 @@ class BalanceReportViewSet(viewsets.ViewSet):
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def list(self, request):
-        return Response(services.balance_report(request.user))
+        return Response(selectors.balance_report(request.user))
 
 
 ROUTES = [

@@ -3,7 +3,7 @@ randomized by their site's staff.
 
 * The list: seed ``DEMO_SEED``, blocks of 4 and 6, enough slots per stratum for the demo's size.
 * Every subject the eligibility seeder left randomizable today
-  (``eligibility.services.check_randomizable``) is randomized through ``services.randomize``,
+  (``eligibility.services.randomization_factors``) is randomized through ``services.randomize``,
   alternately by the site's coordinator and investigator, except the last one, left waiting so
   that the "Randomize" action can be tried in the demo.
 * One randomized subject's ECOG is then corrected in the CRF (with a reason), so the balance
@@ -33,7 +33,7 @@ def seed(ctx):
     ready = []
     for subject in ctx.subjects:
         try:
-            eligibility_services.check_randomizable(subject, ctx.today)
+            eligibility_services.randomization_factors(subject, ctx.today)
         except DomainError:
             continue
         ready.append(subject)

@@ -7,10 +7,10 @@ from django.shortcuts import redirect, render
 
 from core import access
 from core.errors import DomainError
-from core.forms import run_service
+from subjects.models import SubjectStatus
 from subjects.selectors import visible_subject
 
-from . import services
+from . import selectors, services
 from .forms import ConfirmRandomizationForm
 
 
@@ -18,52 +18,70 @@ def subject_panel(request, subject):
     """The randomization panel of the subject page (``core.panels``)."""
     return "randomization/_subject_panel.html", {
         "subject": subject,
-        "allocation": services.allocation_of(subject),
+        "allocation": selectors.allocation_of(subject),
     }
 
 
 @login_required
 def randomize(request, identifier):
+    """GET: the stratum derived from the CRF, to confirm. POST: the service randomizes, checking
+    everything once, under its locks, including that the confirmed stratum still holds."""
     subject = visible_subject(request.user, identifier)
     context = {"subject": subject, "cancel_url": subject.get_absolute_url()}
-    allocation = services.allocation_of(subject)
-    if allocation is not None:
-        return render(
-            request, "randomization/randomize.html", {**context, "allocation": allocation}
-        )
-
+    if subject.status != SubjectStatus.SCREENING:
+        allocation = selectors.allocation_of(subject)
+        if allocation is not None:
+            return render(
+                request, "randomization/randomize.html", {**context, "allocation": allocation}
+            )
     if not access.can_randomize(request.user, subject):
         context["problem"] = (
             f"Only site staff and investigators of site {subject.site.code} can randomize "
             "this subject."
         )
         return render(request, "randomization/randomize.html", context, status=403)
-
+    if request.method == "POST":
+        return _confirmed(request, subject, context)
     try:
         preview = services.preview_randomization(subject, request.user)
     except DomainError as exc:
         context["problem"] = str(exc)
         return render(request, "randomization/randomize.html", context)
+    form = ConfirmRandomizationForm(initial={"stratum": preview.stratum})
+    return render(
+        request, "randomization/randomize.html", {**context, "preview": preview, "form": form}
+    )
 
-    form = ConfirmRandomizationForm(request.POST or None, initial={"stratum": preview.stratum})
-    if request.method == "POST" and form.is_valid():
-        if form.cleaned_data["stratum"] != preview.stratum:
-            form.add_error(
-                None,
-                f"The stratification data changed since this page was opened: the stratum is "
-                f"now {preview.stratum} ({preview.label}). Check it and confirm again.",
+
+def _confirmed(request, subject, context):
+    form = ConfirmRandomizationForm(request.POST)
+    preview = None
+    if form.is_valid():
+        try:
+            allocation = services.randomize(
+                subject, request.user, confirmed_stratum=form.cleaned_data["stratum"]
             )
+        except services.StratumChanged as exc:
+            form.add_error(None, exc.message)
             form.data = form.data.copy()  # the confirmation is now for the current stratum
-            form.data["stratum"] = preview.stratum
+            form.data["stratum"] = exc.stratum
+            preview = services.Preview(exc.stratum, exc.label)
+        except DomainError as exc:
+            context["problem"] = str(exc)
+            return render(request, "randomization/randomize.html", context)
         else:
-            allocation = run_service(form, lambda: services.randomize(subject, request.user))
-            if allocation is not None:
-                messages.success(
-                    request,
-                    f"{subject} randomized: number {allocation.randomization_number}, "
-                    f"arm {allocation.arm} ({allocation.arm_label}).",
-                )
-                return redirect("randomization:randomize", identifier=subject.subject_identifier)
+            messages.success(
+                request,
+                f"{subject} randomized: number {allocation.randomization_number}, "
+                f"arm {allocation.arm} ({allocation.arm_label}).",
+            )
+            return redirect("randomization:randomize", identifier=subject.subject_identifier)
+    if preview is None:  # the confirmation box was not ticked: show the stratum again
+        try:
+            preview = services.preview_randomization(subject, request.user)
+        except DomainError as exc:
+            context["problem"] = str(exc)
+            return render(request, "randomization/randomize.html", context)
     return render(
         request, "randomization/randomize.html", {**context, "preview": preview, "form": form}
     )

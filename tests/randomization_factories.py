@@ -7,7 +7,7 @@ eligible assessment (any CRF field can be overridden), randomized through the se
 from __future__ import annotations
 
 from core.roles import Role
-from randomization import services
+from randomization import selectors, services
 from randomization.models import RandomizationList
 from subjects.models import Site, Subject
 
@@ -19,7 +19,7 @@ TEST_SEED = 20240601
 
 def ensure_active_list(*, seed: int = TEST_SEED, slots_per_stratum: int = 40) -> RandomizationList:
     """The active list, generated (seed ``TEST_SEED``) if there is none."""
-    return services.active_list() or services.generate_randomization_list(
+    return selectors.active_list() or services.generate_randomization_list(
         seed=seed, slots_per_stratum=slots_per_stratum, block_sizes=(4, 6)
     )
 

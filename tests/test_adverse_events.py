@@ -21,8 +21,6 @@ from .randomization_factories import make_eligible_subject, make_randomized_subj
 
 pytestmark = pytest.mark.usefixtures("ctcae")
 
-TODAY = timezone.localdate
-
 
 def term(name):
     return CtcaeTerm.objects.get(term=name)
@@ -32,7 +30,7 @@ def ae_data(**overrides):
     data = {
         "term": term("Hypertension"),
         "grade": 2,
-        "onset_date": TODAY(),
+        "onset_date": timezone.localdate(),
         "ongoing": True,
         "outcome": "not_recovered",
     }
@@ -45,8 +43,8 @@ def fatal_data(**overrides):
         term=term("Upper gastrointestinal hemorrhage"),
         grade=5,
         ongoing=False,
-        end_date=TODAY(),
-        death_date=TODAY(),
+        end_date=timezone.localdate(),
+        death_date=timezone.localdate(),
         outcome="fatal",
         serious=True,
         sc_death=True,
@@ -231,7 +229,7 @@ def test_end_date_or_ongoing_exactly_one(early_subject, coordinator):
 
     refused(record(ongoing=False), "Give the end date, or mark the event ongoing.")
     refused(
-        record(ongoing=True, end_date=TODAY(), outcome="recovered"),
+        record(ongoing=True, end_date=timezone.localdate(), outcome="recovered"),
         "Give an end date or mark the event ongoing, not both.",
     )
     refused(
@@ -261,7 +259,7 @@ def test_outcome_agrees_with_end_date(early_subject, coordinator):
         lambda: record_adverse_event(
             early_subject,
             user=coordinator,
-            **ae_data(ongoing=False, end_date=TODAY(), outcome="recovering"),
+            **ae_data(ongoing=False, end_date=timezone.localdate(), outcome="recovering"),
         ),
         'An event with outcome "Recovering/resolving" is ongoing',
     )
@@ -300,7 +298,11 @@ def test_serious_needs_a_criterion_and_the_awareness_time(early_subject, coordin
     def record(**kw):
         return lambda: record_adverse_event(early_subject, user=coordinator, **ae_data(**kw))
 
-    refused(record(serious=True, site_aware_at=aware), "needs at least one seriousness criterion")
+    onset = timezone.localdate(aware)  # never after the awareness, whatever the time of day
+    refused(
+        record(onset_date=onset, serious=True, site_aware_at=aware),
+        "needs at least one seriousness criterion",
+    )
     refused(
         record(sc_hospitalization=True),
         "Seriousness criteria are given but the event is not marked serious",
@@ -326,7 +328,11 @@ def test_serious_needs_a_criterion_and_the_awareness_time(early_subject, coordin
         early_subject,
         user=coordinator,
         **ae_data(
-            serious=True, sc_life_threatening=True, sc_other_important=True, site_aware_at=aware
+            onset_date=onset,
+            serious=True,
+            sc_life_threatening=True,
+            sc_other_important=True,
+            site_aware_at=aware,
         ),
     )
     assert ae.serious_criteria == ["Life-threatening", "Other important medical event"]
@@ -369,7 +375,9 @@ def test_grade_5_needs_fatal_outcome_death_date_and_death_criterion(arm_a, coord
     )
     refused(
         lambda: record_adverse_event(
-            arm_a, user=coordinator, **ae_data(death_date=TODAY(), causality=CAUSALITY_A)
+            arm_a,
+            user=coordinator,
+            **ae_data(death_date=timezone.localdate(), causality=CAUSALITY_A),
         ),
         "A date of death is given only for a fatal (grade 5) event.",
     )
@@ -647,11 +655,11 @@ def test_every_rule_is_checked_again_on_update(early_subject, coordinator, other
         user=coordinator,
         reason="Resolved at visit",
         ongoing=False,
-        end_date=TODAY(),
+        end_date=timezone.localdate(),
         outcome="recovered",
     )
     ae.refresh_from_db()
-    assert (ae.ongoing, ae.end_date, ae.outcome) == (False, TODAY(), "recovered")
+    assert (ae.ongoing, ae.end_date, ae.outcome) == (False, timezone.localdate(), "recovered")
 
 
 def test_causality_follow_up_keeps_the_other_drug_and_is_audited(arm_a, coordinator):
@@ -690,6 +698,8 @@ def test_bulk_changes_cannot_bypass_the_audit_trail(early_subject, coordinator):
 
 
 def sae(subject, user, aware, **kw):
+    """A serious AE the site became aware of at ``aware`` (by default, with its onset that day)."""
+    kw.setdefault("onset_date", timezone.localdate(aware))
     return record_adverse_event(
         subject,
         user=user,

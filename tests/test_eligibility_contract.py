@@ -1,4 +1,4 @@
-"""The contract randomization codes against: factors, randomizable check, the test factory."""
+"""The contract randomization codes against: factors, the randomization check, the test factory."""
 
 from datetime import timedelta
 
@@ -19,7 +19,9 @@ def test_factory_makes_signed_eligible_assessment(subject, coordinator):
     signature = assessment.active_signature
     assert signature.kind == SignatureKind.ELIGIBLE
     assert signature.data_hash == services.data_hash(assessment)
-    assert services.check_randomizable(subject, days_ago(0)) == assessment
+    assert services.randomization_factors(subject, days_ago(0)) == services.stratification_factors(
+        subject
+    )
 
 
 @pytest.mark.parametrize(
@@ -55,10 +57,10 @@ def test_stratification_missing_factor_and_ecog2(subject, coordinator):
 
 def test_not_randomizable_without_assessment_or_signature(subject, coordinator):
     with pytest.raises(NotRandomizable, match="no eligibility assessment"):
-        services.check_randomizable(subject, days_ago(0))
+        services.randomization_factors(subject, days_ago(0))
     make_eligible_assessment(subject, by=coordinator, sign=False)
     with pytest.raises(NotRandomizable, match="not signed off"):
-        services.check_randomizable(subject, days_ago(0))
+        services.randomization_factors(subject, days_ago(0))
 
 
 def test_not_randomizable_when_windows_no_longer_hold(subject, coordinator):
@@ -66,4 +68,4 @@ def test_not_randomizable_when_windows_no_longer_hold(subject, coordinator):
     make_eligible_assessment(subject, by=coordinator)
     later = days_ago(0) + timedelta(days=12)
     with pytest.raises(NotRandomizable, match="IN09"):
-        services.check_randomizable(subject, later)
+        services.randomization_factors(subject, later)

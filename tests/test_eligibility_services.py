@@ -192,11 +192,13 @@ def test_edit_voids_the_signature_with_reason(subject, coordinator, investigator
     )
     assert services.active_signature(assessment) is None
     with pytest.raises(NotRandomizable, match="voided by a change"):
-        services.check_randomizable(subject, days_ago(0))
+        services.randomization_factors(subject, days_ago(0))
     # The investigator signs the changed data again.
     again = services.sign_eligibility(assessment, user=investigator, password=PASSWORD)
     assert again.data_hash != signature.data_hash
-    assert services.check_randomizable(subject, days_ago(0)) == assessment
+    assert services.randomization_factors(subject, days_ago(0)) == services.stratification_factors(
+        subject
+    )
 
 
 def test_saving_unchanged_data_keeps_the_signature(subject, coordinator):
@@ -216,7 +218,7 @@ def test_subject_change_after_signing_blocks_randomization(subject, coordinator)
         date_of_birth=subject.date_of_birth - timedelta(days=400),
     )
     with pytest.raises(NotRandomizable, match="changed after the investigator signed"):
-        services.check_randomizable(subject, days_ago(0))
+        services.randomization_factors(subject, days_ago(0))
 
 
 def test_randomizable_refuses_other_statuses(subject, coordinator, investigator):
@@ -229,7 +231,7 @@ def test_randomizable_refuses_other_statuses(subject, coordinator, investigator)
         on_date=days_ago(0),
     )
     with pytest.raises(NotRandomizable, match="screen failed"):
-        services.check_randomizable(subject, days_ago(0))
+        services.randomization_factors(subject, days_ago(0))
 
 
 def test_randomizable_rechecks_windows_on_the_actual_date(site, coordinator):
@@ -241,9 +243,9 @@ def test_randomizable_rechecks_windows_on_the_actual_date(site, coordinator):
         pregnancy_test_date=days_ago(6),
         pregnancy_test_result="negative",
     )
-    assert services.check_randomizable(subject, days_ago(-1))  # 7 days: still within
+    assert services.randomization_factors(subject, days_ago(-1))  # 7 days: still within
     with pytest.raises(NotRandomizable, match="IN11.*8 days"):
-        services.check_randomizable(subject, days_ago(-2))
+        services.randomization_factors(subject, days_ago(-2))
 
 
 # --- screen failure ------------------------------------------------------------------------------

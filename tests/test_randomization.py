@@ -9,7 +9,7 @@ from django.utils import timezone
 from core.errors import AccessDenied, DomainError
 from core.roles import Role
 from eligibility import services as eligibility_services
-from randomization import listgen, services
+from randomization import listgen, selectors, services
 from randomization.arms import Arm
 from randomization.models import Allocation, Slot
 from subjects import services as subject_services
@@ -86,9 +86,9 @@ def test_investigator_can_randomize(rlist, site, investigator):
 
 def test_arm_of(rlist, site, coordinator):
     subject = make_eligible_subject(site, by=coordinator)
-    assert services.arm_of(subject) is None
+    assert selectors.arm_of(subject) is None
     allocation = services.randomize(subject, coordinator)
-    arm = services.arm_of(subject)
+    arm = selectors.arm_of(subject)
     assert isinstance(arm, Arm) and arm == allocation.arm
 
 
@@ -96,7 +96,7 @@ def test_randomized_subject_factory(site, coordinator):
     subject = make_randomized_subject(site, by=coordinator, ecog=1)
     assert subject.status == SubjectStatus.RANDOMIZED
     assert subject.allocation.ecog == 1
-    assert services.arm_of(subject) in (Arm.A, Arm.B)
+    assert selectors.arm_of(subject) in (Arm.A, Arm.B)
 
 
 # --- Refusals ------------------------------------------------------------------------------------
@@ -241,7 +241,7 @@ def test_mismatch_flagged_when_crf_changes_after_randomization(rlist, site, coor
         data={"ecog": 1, "extrahepatic_spread": True},
         reason="Source data verification",
     )
-    found = services.stratification_mismatches()
+    found = selectors.stratification_mismatches()
     assert [a.subject for a in found] == [changed]
     assert found[0].mismatch == (
         "Macrovascular invasion and/or extrahepatic spread: absent at randomization, present "
@@ -251,7 +251,7 @@ def test_mismatch_flagged_when_crf_changes_after_randomization(rlist, site, coor
     # The allocation stands.
     changed.refresh_from_db()
     assert changed.allocation.ecog == 0 and changed.status == SubjectStatus.RANDOMIZED
-    assert services.stratification_mismatches(Allocation.objects.filter(subject=same)) == []
+    assert selectors.stratification_mismatches(Allocation.objects.filter(subject=same)) == []
 
 
 # --- Balance report ------------------------------------------------------------------------------
@@ -263,7 +263,7 @@ def test_balance_report_counts_per_stratum_site_and_factor(site, other_site, coo
     subjects = [make_randomized_subject(site, by=coordinator) for _ in range(3)]
     subjects.append(make_randomized_subject(other_site, by=other_staff, ecog=1))
     statistician = make_user(Role.STATISTICIAN)
-    report = services.balance_report(statistician)
+    report = selectors.balance_report(statistician)
     arms = [s.allocation.arm for s in subjects]
     assert report["totals"] == {"A": arms.count("A"), "B": arms.count("B"), "total": 4}
     s2 = next(r for r in report["strata"] if r["stratum"] == "S2")
@@ -281,7 +281,7 @@ def test_balance_report_warns_when_a_stratum_runs_low(site, coordinator, setting
     settings.RANDOMIZATION_LOW_SLOTS_WARNING = 3
     ensure_active_list(slots_per_stratum=4)
     make_randomized_subject(site, by=coordinator)
-    report = services.balance_report(make_user(Role.DATA_MANAGER))
+    report = selectors.balance_report(make_user(Role.DATA_MANAGER))
     assert report["low_slots_threshold"] == 3
     assert report["warnings"] == [
         "Stratum S2 (MVI/EHS absent · ECOG 0 · prior LRT: yes) has 3 free slots left "
@@ -296,15 +296,15 @@ def test_balance_report_for_monitor_is_scoped_and_site_users_are_refused(
     make_randomized_subject(site, by=coordinator)
     make_randomized_subject(other_site)
     monitor = make_user(Role.MONITOR, other_site)
-    report = services.balance_report(monitor)
+    report = selectors.balance_report(monitor)
     assert report["totals"]["total"] == 1 and report["scope"] == "your sites"
     assert [r["site"] for r in report["sites"]] == ["202"]
     assert "slots_left" not in report["strata"][0] and not report["slots_shown"]
     with pytest.raises(AccessDenied, match="not for site users"):
-        services.balance_report(coordinator)
+        selectors.balance_report(coordinator)
 
 
 def test_balance_report_without_list(db):
-    report = services.balance_report(make_user(Role.SPONSOR))
+    report = selectors.balance_report(make_user(Role.SPONSOR))
     assert report["active_list"] is None
     assert report["warnings"][0].startswith("There is no active randomization list")

@@ -97,6 +97,22 @@ def test_same_subject_from_ten_threads_is_allocated_exactly_once():
     assert statuses.count() == 1
 
 
+def waits_on_a_lock(outcome: dict, pid_key: str, timeout: float = 30) -> bool:
+    """Has the backend whose pid the thread put in ``outcome[pid_key]`` been seen waiting on a
+    row lock (pg_stat_activity), within ``timeout`` seconds?"""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            pid = outcome.get(pid_key)
+            if pid is not None:
+                cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
+                row = cursor.fetchone()
+                if row and row[0] == "Lock":
+                    return True
+            time.sleep(0.02)
+    return False
+
+
 def test_rolled_back_transaction_leaves_its_slot_free_for_the_waiting_request():
     ensure_active_list()
     site = make_site("T2")
@@ -125,6 +141,8 @@ def test_rolled_back_transaction_leaves_its_slot_free_for_the_waiting_request():
     def waiter():
         try:
             taken.wait(timeout=30)
+            connection.ensure_connection()
+            outcome["waiter_pid"] = connection.connection.info.backend_pid
             outcome["waiter"] = services.randomize(second, staff).randomization_number
         except Exception as exc:
             outcome["waiter"] = exc
@@ -135,8 +153,8 @@ def test_rolled_back_transaction_leaves_its_slot_free_for_the_waiting_request():
     for thread in threads:
         thread.start()
     assert taken.wait(timeout=30)
-    time.sleep(0.5)
-    assert "waiter" not in outcome  # blocked on the stratum lock while the slot is held
+    assert waits_on_a_lock(outcome, "waiter_pid")  # queued behind the held stratum lock
+    assert "waiter" not in outcome
     release.set()
     for thread in threads:
         thread.join(timeout=60)

@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 
 from core.errors import AccessDenied, BulkChangeRefused, ReasonRequired
 from core.roles import Role
-from randomization import listgen, services
+from randomization import listgen, selectors, services
 from randomization.listgen import InvalidListParameters
 from randomization.models import RandomizationList, Slot, Stratum
 
@@ -171,7 +171,7 @@ def test_retire_needs_a_reason_and_an_unused_list(statistician):
     with pytest.raises(ReasonRequired):
         services.retire_randomization_list(rlist, user=statistician, reason=" ")
     services.retire_randomization_list(rlist, user=statistician, reason="Wrong block sizes")
-    assert services.active_list() is None
+    assert selectors.active_list() is None
     assert rlist.history.first().history_change_reason == "Wrong block sizes"
     with pytest.raises(services.RandomizationError, match="already inactive"):
         services.retire_randomization_list(rlist, user=statistician, reason="again")

@@ -18,7 +18,7 @@ from adverse_events.services import record_adverse_event
 from adverse_events.starter_terms import load_starter_terms
 from core.roles import Role
 from randomization.arms import DRUGS_OF_ARM
-from randomization.services import arm_of
+from randomization.selectors import arm_of
 
 from .factories import PASSWORD, make_site, make_user
 from .randomization_factories import make_randomized_subject

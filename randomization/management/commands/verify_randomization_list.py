@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from randomization import services
+from randomization import selectors, services
 from randomization.models import RandomizationList
 
 
@@ -23,7 +23,7 @@ class Command(BaseCommand):
 
 def _find_list(list_id) -> RandomizationList:
     if list_id is None:
-        rlist = services.active_list()
+        rlist = selectors.active_list()
         if rlist is None:
             raise CommandError("There is no active randomization list; give --list ID.")
         return rlist

@@ -1,0 +1,199 @@
+"""Allocation: the subject takes the next free slot of its stratum, exactly once.
+
+``randomize`` runs in one transaction:
+
+1. the user must be site staff or an investigator at the subject's site;
+2. the subject row is locked (``select_for_update``), then re-read: it must not be randomized
+   yet; the eligibility app confirms (``eligibility.services.randomization_factors``) that it is
+   consented, in screening, with a signed, eligible assessment whose time windows hold today,
+   and returns the stratification factors, from which the stratum is derived;
+3. if the caller confirmed a stratum (the page shows it before the user confirms), it must still
+   be the stratum derived now;
+4. the stratum's row of the active list is locked, and the lowest free slot of the stratum
+   (a slot no allocation points at) is taken;
+5. the allocation is recorded (number, arm, time in UTC, user, stratification values used) and the
+   subject becomes randomized (``subjects.services.mark_randomized``) before the commit.
+
+Locks are always taken in the order subject -> stratum, so two requests never deadlock; the
+``OneToOne`` constraints (one allocation per subject, one per slot) are the database's last word.
+A transaction that fails after step 4 rolls back and leaves the slot free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from core import access
+from core.audit import attached_reason
+from eligibility import services as eligibility
+from subjects import services as subject_services
+from subjects.models import Subject, SubjectStatus
+
+from .. import listgen
+from ..models import Allocation, Slot, Stratum, factor_labels
+from ..selectors import active_list
+from .errors import (
+    AlreadyRandomized,
+    NoActiveList,
+    NotEligibleForRandomization,
+    RandomizationError,
+    StratumChanged,
+    StratumExhausted,
+)
+
+
+def _stratum_key_of(subject: Subject, today) -> tuple:
+    """Every rule about the subject, checked once: returns its stratum key (the factors), or
+    raises. The caller checks the list (``NoActiveList``) and takes the slot."""
+    identifier = subject.subject_identifier
+    subject_services.ensure_consented(subject)
+    if subject.status != SubjectStatus.SCREENING:
+        # An allocation moves the subject out of screening in the same transaction.
+        existing = Allocation.objects.filter(subject=subject).first()
+        if existing is not None:
+            raise AlreadyRandomized(
+                f"{identifier} is already randomized: randomization number "
+                f"{existing.randomization_number}, arm {existing.arm} ({existing.arm_label}), "
+                f"on {existing.allocated_at:%Y-%m-%d %H:%M} UTC."
+            )
+    try:
+        factors = eligibility.randomization_factors(subject, today)
+    except eligibility.NotRandomizable as exc:
+        raise NotEligibleForRandomization(f"{identifier} cannot be randomized: {exc}") from exc
+    key = (
+        bool(factors.macrovascular_or_extrahepatic),
+        int(factors.ecog),
+        bool(factors.prior_locoregional_therapy),
+    )
+    if key not in listgen.STRATUM_BY_KEY:  # the protocol and the list's design disagree
+        raise NotEligibleForRandomization(
+            f"{identifier} cannot be randomized: the list has no stratum {factor_labels(*key)}."
+        )
+    return key
+
+
+def _no_active_list() -> NoActiveList:
+    return NoActiveList(
+        "There is no active randomization list: the statistician must generate one "
+        "(manage.py generate_randomization_list) before anyone can be randomized."
+    )
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What the confirmation page shows before randomizing: the stratum derived from the CRF."""
+
+    stratum: str  # e.g. "S3"
+    label: str
+
+    @classmethod
+    def of(cls, key: tuple) -> Preview:
+        return cls(f"S{listgen.STRATUM_BY_KEY[key].number}", factor_labels(*key))
+
+
+def preview_randomization(subject: Subject, user) -> Preview:
+    """Check (without locking or allocating) that ``user`` can randomize ``subject`` now."""
+    access.require_data_entry(user, subject)
+    key = _stratum_key_of(subject, timezone.localdate())
+    if active_list() is None:
+        raise _no_active_list()
+    return Preview.of(key)
+
+
+def _confirm_stratum(subject: Subject, key: tuple, confirmed_stratum: str | None) -> None:
+    derived = Preview.of(key)
+    if confirmed_stratum is not None and confirmed_stratum != derived.stratum:
+        raise StratumChanged(
+            f"The stratification data changed since this page was opened: the stratum is now "
+            f"{derived.stratum} ({derived.label}). Check it and confirm again. "
+            f"{subject.subject_identifier} was not randomized.",
+            stratum=derived.stratum,
+            label=derived.label,
+        )
+
+
+def _lock_free_slot(key: tuple, identifier: str) -> Slot:
+    """Lock the stratum row of the active list (only that row: ``of=self``), then take the
+    lowest free slot of the stratum. Requests for the same stratum queue at the lock."""
+    stratum = (
+        Stratum.objects.select_for_update(of=("self",))
+        .filter(
+            rlist__active=True,
+            macrovascular_or_extrahepatic=key[0],
+            ecog=key[1],
+            prior_locoregional_therapy=key[2],
+        )
+        .order_by("pk")
+        .first()
+    )
+    if stratum is None:
+        raise _no_active_list()
+    # A new statement after the lock is granted: under READ COMMITTED it sees the slots taken
+    # by the transaction that held the lock before us (a subquery in the locking statement
+    # would not).
+    slot = Slot.objects.filter(stratum=stratum, allocation__isnull=True).order_by("sequence")
+    slot = slot.first()
+    if slot is None:
+        raise StratumExhausted(
+            f"Stratum {stratum.code} ({stratum.label}) has no free slot left in "
+            f"randomization list #{stratum.rlist_id}: the statistician must extend the list. "
+            f"{identifier} was not randomized."
+        )
+    slot.stratum = stratum
+    return slot
+
+
+def randomize(subject: Subject, user, *, confirmed_stratum: str | None = None) -> Allocation:
+    """Allocate ``subject`` the next free slot of its stratum; returns the allocation.
+
+    ``confirmed_stratum`` is the stratum code the user saw and confirmed (e.g. "S3"): if the CRF
+    changed meanwhile, ``StratumChanged`` refuses under the lock and nothing is allocated.
+    """
+    access.require_data_entry(user, subject)
+    today = timezone.localdate()
+    with transaction.atomic():
+        locked = Subject.objects.select_for_update().get(pk=subject.pk)
+        identifier = locked.subject_identifier
+        key = _stratum_key_of(locked, today)
+        _confirm_stratum(locked, key, confirmed_stratum)
+        slot = _lock_free_slot(key, identifier)
+        allocation = Allocation(
+            subject=locked,
+            slot=slot,
+            stratum=slot.stratum,
+            randomization_number=slot.randomization_number,
+            arm=slot.arm,
+            allocated_at=timezone.now(),
+            allocated_by=user,
+            macrovascular_or_extrahepatic=key[0],
+            ecog=key[1],
+            prior_locoregional_therapy=key[2],
+        )
+        # A new record (no reason needed). Its field values are checked; its references and
+        # uniqueness need no extra queries here: the rows were just read under lock, and the
+        # database's OneToOne constraints are the last word.
+        allocation.clean_fields(exclude=["subject", "slot", "stratum", "allocated_by"])
+        try:
+            with attached_reason(allocation, user, ""):
+                allocation.save()  # an error rolls the whole transaction back
+        except IntegrityError as exc:  # only without row locks (SQLite)
+            raise RandomizationError(
+                f"{identifier} was not randomized: another randomization took place at the "
+                "same moment. Reload the page and try again."
+            ) from exc
+        subject_services.mark_randomized(
+            locked,
+            user=user,
+            on_date=today,
+            reason=f"Randomized: number {slot.randomization_number}, arm {slot.arm}",
+        )
+    # The caller's instance reflects the new status (no extra query).
+    subject.status, subject.status_date, subject.updated = (
+        locked.status,
+        locked.status_date,
+        locked.updated,
+    )
+    return allocation
