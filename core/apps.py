@@ -7,6 +7,7 @@ apps (audit rules, the API routes, the demo seeders, the layering test) is deriv
 
 from django.apps import AppConfig, apps
 from django.db.models.signals import post_migrate
+from django.utils.module_loading import import_string
 
 
 class ProjectAppConfig(AppConfig):
@@ -24,6 +25,17 @@ def project_app_configs() -> list[AppConfig]:
 
 def project_app_labels() -> set[str]:
     return {c.label for c in project_app_configs()}
+
+
+def app_hooks(name: str) -> list:
+    """The functions project apps name in their AppConfig attribute ``name`` (a dotted path), in
+    layer order. This is how a lower app calls into the apps above it without importing them
+    (``subject_panel``, ``on_subject_data_change``): a registry as data, not a signal."""
+    return [
+        import_string(path)
+        for config in project_app_configs()
+        if (path := getattr(config, name, None))
+    ]
 
 
 def after_last_app_migrated(receiver):

@@ -9,18 +9,15 @@ without a change to ``subjects``.
 from __future__ import annotations
 
 from django.template.loader import render_to_string
-from django.utils.module_loading import import_string
 from django.utils.safestring import SafeString
 
-from .apps import project_app_configs
+from .apps import app_hooks
 
 
 def subject_panels(request, subject) -> list[SafeString]:
     """The rendered panels of every app that contributes one."""
     rendered = []
-    for config in project_app_configs():
-        path = getattr(config, "subject_panel", None)
-        if path:
-            template_name, context = import_string(path)(request, subject)
-            rendered.append(render_to_string(template_name, context, request=request))
+    for panel in app_hooks("subject_panel"):
+        template_name, context = panel(request, subject)
+        rendered.append(render_to_string(template_name, context, request=request))
     return rendered

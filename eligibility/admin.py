@@ -10,9 +10,10 @@ from django.contrib import admin
 
 from core.admin import AuditedAdmin, ReadOnlyAuditedAdmin
 
-from . import services
+from . import selectors, services
 from .forms import SECTIONS
 from .models import EligibilityAssessment, EligibilitySignature
+from .signed_data import CRF_FIELDS
 
 
 @admin.register(EligibilityAssessment)
@@ -44,14 +45,14 @@ class EligibilityAssessmentAdmin(AuditedAdmin):
 
     @admin.display(description="Signed", boolean=True)
     def signed(self, obj):
-        return services.active_signature(obj) is not None
+        return selectors.valid_signature(obj) is not None
 
     @admin.display(description="Evaluation")
     def evaluation_summary(self, obj):
         return services.evaluate_eligibility(obj).summary()
 
     def save_through_service(self, request, obj, form, change, reason):
-        data = {f: form.cleaned_data[f] for f in services.CRF_FIELDS if f in form.cleaned_data}
+        data = {f: form.cleaned_data[f] for f in CRF_FIELDS if f in form.cleaned_data}
         saved = services.save_assessment(obj.subject, user=request.user, data=data, reason=reason)
         obj.pk = saved.pk
         obj._state.adding = False

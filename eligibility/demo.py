@@ -17,13 +17,43 @@ from subjects.models import SubjectStatus
 
 from . import services
 from .models import (
-    NO_EXCLUSION_FINDINGS,
     Ascites,
     BCLCStage,
     DiagnosisBasis,
     Encephalopathy,
     ExcludedHistology,
     Serology,
+)
+
+# The exclusion questions a subject with none of those findings answers "no" to (the demo and the
+# test data start from these).
+NO_EXCLUSION_FINDINGS = dict.fromkeys(
+    (
+        "bone_radiotherapy_received",
+        "chinese_medicine_received",
+        "treatment_toxicity_unrecovered",
+        "prior_anti_pd1_therapy",
+        "uncontrolled_effusion",
+        "gi_hemorrhage_history",
+        "high_bleeding_risk",
+        "fistula_grade3",
+        "excluded_tumor_thrombus",
+        "serious_cardiovascular_disease",
+        "bleeding_disorder",
+        "major_surgery_received",
+        "cns_metastases",
+        "non_healing_wound",
+        "live_vaccine_received",
+        "active_autoimmune_disease",
+        "ild_pneumonitis_or_tb",
+        "serious_infection",
+        "hiv",
+        "transplant",
+        "gi_absorption_problem",
+        "antibody_allergy",
+        "investigator_judges_unsuitable",
+    ),
+    False,
 )
 
 # Why demo screen failures fail: CRF changes over an eligible record.

@@ -332,59 +332,83 @@ class EligibilityAssessment(models.Model):
     )
 
     def clean(self):
-        """Consistency of answers with each other and with the subject (entry-time checks)."""
+        """Consistency of answers with each other and with the subject (entry-time checks): each
+        rule of ``ASSESSMENT_RULES`` says which field is wrong and why."""
         errors: dict[str, str] = {}
-        for flag, date_field in self.DATED_FACTS:
-            if getattr(self, flag) is False and getattr(self, date_field) is not None:
-                errors[date_field] = "Leave the date empty when the answer is no."
-        if (
-            self.target_lesion_locally_treated is False
-            and self.target_lesion_progressed is not None
-        ):
-            errors["target_lesion_progressed"] = (
-                "Answer only when the target lesion was treated locally."
-            )
-        if self.other_malignancy_5y is False and self.other_malignancy_cured_in_situ is not None:
-            errors["other_malignancy_cured_in_situ"] = (
-                "Answer only when there was another malignancy within 5 years."
-            )
-        if self.investigator_judges_unsuitable and not self.unsuitable_reason.strip():
-            errors["unsuitable_reason"] = "Say why the subject is unsuitable."
-        if self.pregnancy_test_result and not self.pregnancy_test_date:
-            errors["pregnancy_test_date"] = "Give the date of the pregnancy test."
-        subject = getattr(self, "subject", None) if self.subject_id else None
-        if subject is not None:
-            female_only = ("childbearing_potential", "pregnancy_test_date", "pregnancy_test_result")
-            if subject.sex == "M":
-                for name in female_only:
-                    if getattr(self, name) not in (None, ""):
-                        errors[name] = "This applies to female subjects only."
-            elif self.partner_childbearing_potential is not None:
-                errors["partner_childbearing_potential"] = "This applies to male subjects only."
-            if (
-                self.planned_randomization_date
-                and subject.consent_date
-                and self.planned_randomization_date < subject.consent_date
-            ):
-                errors["planned_randomization_date"] = (
-                    "The planned randomization date is before the informed consent."
-                )
+        for rule in ASSESSMENT_RULES:
+            errors.update(rule(self))
         if errors:
             raise ValidationError(errors)
 
-    @property
-    def evaluation(self):
-        """The evaluation against the planned randomization date (for templates)."""
-        from .services import evaluate_eligibility
 
-        cached = getattr(self, "_evaluation", None)
-        if cached is None:
-            cached = self._evaluation = evaluate_eligibility(self)
-        return cached
+# --- the entry-time rules of the assessment: each returns {field: message} ---------------------
 
-    @property
-    def active_signature(self):
-        return self.signatures.filter(void=False).order_by("-signed_at").first()
+
+def _no_date_when_answer_is_no(a: EligibilityAssessment) -> dict[str, str]:
+    return {
+        date_field: "Leave the date empty when the answer is no."
+        for flag, date_field in a.DATED_FACTS
+        if getattr(a, flag) is False and getattr(a, date_field) is not None
+    }
+
+
+def _follow_up_only_when_asked(a: EligibilityAssessment) -> dict[str, str]:
+    errors = {}
+    if a.target_lesion_locally_treated is False and a.target_lesion_progressed is not None:
+        errors["target_lesion_progressed"] = (
+            "Answer only when the target lesion was treated locally."
+        )
+    if a.other_malignancy_5y is False and a.other_malignancy_cured_in_situ is not None:
+        errors["other_malignancy_cured_in_situ"] = (
+            "Answer only when there was another malignancy within 5 years."
+        )
+    return errors
+
+
+def _reasons_and_dates_given(a: EligibilityAssessment) -> dict[str, str]:
+    errors = {}
+    if a.investigator_judges_unsuitable and not a.unsuitable_reason.strip():
+        errors["unsuitable_reason"] = "Say why the subject is unsuitable."
+    if a.pregnancy_test_result and not a.pregnancy_test_date:
+        errors["pregnancy_test_date"] = "Give the date of the pregnancy test."
+    return errors
+
+
+FEMALE_ONLY_FIELDS = ("childbearing_potential", "pregnancy_test_date", "pregnancy_test_result")
+
+
+def _fits_the_subjects_sex(a: EligibilityAssessment) -> dict[str, str]:
+    if not a.subject_id:
+        return {}
+    if a.subject.sex == "M":
+        return {
+            name: "This applies to female subjects only."
+            for name in FEMALE_ONLY_FIELDS
+            if getattr(a, name) not in (None, "")
+        }
+    if a.partner_childbearing_potential is not None:
+        return {"partner_childbearing_potential": "This applies to male subjects only."}
+    return {}
+
+
+def _planned_after_consent(a: EligibilityAssessment) -> dict[str, str]:
+    consent = a.subject.consent_date if a.subject_id else None
+    if a.planned_randomization_date and consent and a.planned_randomization_date < consent:
+        return {
+            "planned_randomization_date": (
+                "The planned randomization date is before the informed consent."
+            )
+        }
+    return {}
+
+
+ASSESSMENT_RULES = (
+    _no_date_when_answer_is_no,
+    _follow_up_only_when_asked,
+    _reasons_and_dates_given,
+    _fits_the_subjects_sex,
+    _planned_after_consent,
+)
 
 
 class SignatureKind(models.TextChoices):
@@ -428,35 +452,3 @@ class EligibilitySignature(models.Model):
         state = " (void)" if self.void else ""
         when = f"{self.signed_at:%Y-%m-%d %H:%M} UTC"
         return f"{self.get_kind_display()} — {self.signer_name}, {when}{state}"
-
-
-# The exclusion questions a subject with none of those findings answers "no" to (the demo and the
-# test data start from these).
-NO_EXCLUSION_FINDINGS = dict.fromkeys(
-    (
-        "bone_radiotherapy_received",
-        "chinese_medicine_received",
-        "treatment_toxicity_unrecovered",
-        "prior_anti_pd1_therapy",
-        "uncontrolled_effusion",
-        "gi_hemorrhage_history",
-        "high_bleeding_risk",
-        "fistula_grade3",
-        "excluded_tumor_thrombus",
-        "serious_cardiovascular_disease",
-        "bleeding_disorder",
-        "major_surgery_received",
-        "cns_metastases",
-        "non_healing_wound",
-        "live_vaccine_received",
-        "active_autoimmune_disease",
-        "ild_pneumonitis_or_tb",
-        "serious_infection",
-        "hiv",
-        "transplant",
-        "gi_absorption_problem",
-        "antibody_allergy",
-        "investigator_judges_unsuitable",
-    ),
-    False,
-)

@@ -11,16 +11,15 @@ Public functions (views, admin, demo, other apps call these; the rules live nowh
 * ``randomization_factors(subject, on_date)`` — for randomization: every eligibility rule about
   randomizing on that date, returning the stratification factors; ``stratification_factors``
   reads them from the CRF as it is now.
-* ``signed_data(assessment)`` / ``data_hash(assessment)`` — what a signature covers.
+
+What a signature covers is ``signed_data``; the reads (the assessment, its signatures and their
+validity) are in ``selectors``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from enum import StrEnum
 
 from django.db import transaction
@@ -37,22 +36,9 @@ from subjects.models import Subject, SubjectStatus
 from . import settings as elig_settings
 from .criteria import CRITERIA, ChildPugh, Context, CriterionOutcome, CriterionResult, child_pugh
 from .models import EligibilityAssessment, EligibilitySignature, SignatureKind
+from .selectors import active_signature, get_assessment
+from .signed_data import CRF_FIELDS, data_hash
 
-# The CRF fields: everything the site enters (the signature covers them all).
-CRF_FIELDS: tuple[str, ...] = tuple(
-    f.name
-    for f in EligibilityAssessment._meta.concrete_fields
-    if f.name not in ("id", "subject", "created", "updated")
-)
-# Facts of the subject the criteria use: also covered by the signature.
-SUBJECT_FACTS = (
-    "subject_identifier",
-    "sex",
-    "date_of_birth",
-    "age_at_screening",
-    "consent_date",
-    "consent_version",
-)
 STRATIFICATION_FIELDS = (
     "macrovascular_invasion",
     "extrahepatic_spread",
@@ -78,10 +64,6 @@ class NotRandomizable(DomainError):
 
 
 # --- entering data -------------------------------------------------------------------------------
-
-
-def get_assessment(subject: Subject) -> EligibilityAssessment | None:
-    return EligibilityAssessment.objects.filter(subject=subject).select_related("subject").first()
 
 
 def save_assessment(
@@ -127,6 +109,24 @@ def void_signature(signature: EligibilitySignature, *, user, reason: str) -> Eli
     signature.voided_at = timezone.now()
     signature.void_reason = reason
     return audited_save(signature, user=user, reason=reason)
+
+
+def void_signatures_if_subject_data_changed(subject: Subject, *, user, reason: str) -> None:
+    """Called by ``subjects.services`` (``on_subject_data_change``), in the transaction that
+    changed the subject: a signature covering the subject's age, sex, date of birth or consent
+    no longer matches, and is voided with that change's reason."""
+    signatures = EligibilitySignature.objects.select_for_update().filter(
+        assessment__subject=subject, void=False
+    )
+    for signature in signatures.select_related("assessment"):
+        assessment = signature.assessment
+        assessment.subject = subject  # the changed subject, as it is about to be saved
+        if signature.data_hash != data_hash(assessment):
+            void_signature(
+                signature,
+                user=user,
+                reason=f"The subject's data were changed: {reason.strip()}",
+            )
 
 
 # --- evaluation ----------------------------------------------------------------------------------
@@ -223,43 +223,6 @@ def evaluate_eligibility(
 # --- signatures ----------------------------------------------------------------------------------
 
 
-def _canonical(value, field=None):
-    if value is None:
-        return None
-    if isinstance(value, Decimal):
-        places = getattr(field, "decimal_places", None)
-        if places is not None:
-            value = value.quantize(Decimal(1).scaleb(-places))
-        return format(value, "f")
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def signed_data(assessment: EligibilityAssessment) -> dict:
-    """What a signature covers: the CRF fields and the subject facts the criteria use."""
-    meta = EligibilityAssessment._meta
-    subject = assessment.subject
-    return {
-        "assessment": {
-            name: _canonical(getattr(assessment, name), meta.get_field(name)) for name in CRF_FIELDS
-        },
-        "subject": {name: _canonical(getattr(subject, name)) for name in SUBJECT_FACTS},
-    }
-
-
-def data_hash(assessment: EligibilityAssessment) -> str:
-    """SHA-256 (hex) of the canonical JSON (sorted keys, no spaces, UTF-8) of ``signed_data``."""
-    text = json.dumps(
-        signed_data(assessment), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def active_signature(assessment: EligibilityAssessment) -> EligibilitySignature | None:
-    return assessment.signatures.filter(void=False).order_by("-signed_at", "-pk").first()
-
-
 def _authenticate_investigator(assessment, user, password: str) -> None:
     """The signer must be an investigator at the subject's site and re-enter the password."""
     access.require_investigator(user, assessment.subject)
@@ -288,31 +251,55 @@ def _sign(assessment, *, user, kind, meaning, evaluation) -> EligibilitySignatur
     return audited_save(signature, user=user, reason=meaning)
 
 
+def sign_off_refusal(
+    assessment: EligibilityAssessment, evaluation: Evaluation, kind: SignatureKind
+) -> str | None:
+    """Why the investigator may not sign ``kind`` now, or ``None``: the one statement of the
+    sign-off preconditions (the services enforce it under the lock; pages offer only the sign-offs
+    it allows)."""
+    subject = assessment.subject
+    if subject.status != SubjectStatus.SCREENING:
+        return (
+            f"{subject} is {subject.get_status_display().lower()}: eligibility is signed "
+            "during screening only."
+        )
+    if kind == SignatureKind.ELIGIBLE:
+        if active_signature(assessment) is not None:
+            return "The assessment is already signed; any change voids it."
+        if not evaluation.is_eligible:
+            return (
+                "Only a complete, eligible assessment can be signed as eligible. "
+                + evaluation.summary()
+            )
+    elif evaluation.status != Status.NOT_ELIGIBLE:
+        return (
+            "Only a not-eligible assessment can be confirmed as a screen failure. "
+            + evaluation.summary()
+        )
+    return None
+
+
+def _lock_for_sign_off(assessment, kind) -> tuple[EligibilityAssessment, Evaluation]:
+    """The assessment locked, evaluated, and checked against ``sign_off_refusal``."""
+    assessment = (
+        EligibilityAssessment.objects.select_for_update()
+        .select_related("subject__site")
+        .get(pk=assessment.pk)
+    )
+    evaluation = evaluate_eligibility(assessment)
+    refusal = sign_off_refusal(assessment, evaluation, kind)
+    if refusal:
+        raise SignatureRefused(refusal)
+    return assessment, evaluation
+
+
 def sign_eligibility(
     assessment: EligibilityAssessment, *, user, password: str
 ) -> EligibilitySignature:
     """The investigator signs a complete, eligible assessment: "meets all eligibility criteria"."""
     _authenticate_investigator(assessment, user, password)
     with transaction.atomic():
-        assessment = (
-            EligibilityAssessment.objects.select_for_update()
-            .select_related("subject__site")
-            .get(pk=assessment.pk)
-        )
-        subject = assessment.subject
-        if subject.status != SubjectStatus.SCREENING:
-            raise SignatureRefused(
-                f"{subject} is {subject.get_status_display().lower()}: eligibility is signed "
-                "during screening only."
-            )
-        if active_signature(assessment) is not None:
-            raise SignatureRefused("The assessment is already signed; any change voids it.")
-        evaluation = evaluate_eligibility(assessment)
-        if not evaluation.is_eligible:
-            raise SignatureRefused(
-                "Only a complete, eligible assessment can be signed as eligible. "
-                + evaluation.summary()
-            )
+        assessment, evaluation = _lock_for_sign_off(assessment, SignatureKind.ELIGIBLE)
         return _sign(
             assessment,
             user=user,
@@ -333,17 +320,7 @@ def confirm_screen_failure(
     _authenticate_investigator(assessment, user, password)
     on_date = on_date or timezone.localdate()
     with transaction.atomic():
-        assessment = (
-            EligibilityAssessment.objects.select_for_update()
-            .select_related("subject__site")
-            .get(pk=assessment.pk)
-        )
-        evaluation = evaluate_eligibility(assessment)
-        if evaluation.status != Status.NOT_ELIGIBLE:
-            raise SignatureRefused(
-                "Only a not-eligible assessment can be confirmed as a screen failure. "
-                + evaluation.summary()
-            )
+        assessment, evaluation = _lock_for_sign_off(assessment, SignatureKind.SCREEN_FAILURE)
         failed = "; ".join(f"{r.code}: {r.reason}" for r in evaluation.failed)
         signature = _sign(
             assessment,

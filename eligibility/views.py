@@ -10,72 +10,55 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 
 from core import access
-from core.audit import history_rows
 from core.forms import run_service
-from core.pages import form_page
-from subjects.models import SubjectStatus
+from core.pages import form_page, refuse_read_only
 from subjects.selectors import visible_subject
 
-from . import services
+from . import selectors, services
 from .forms import AssessmentForm, ScreenFailureForm, SignatureForm
-from .models import EligibilityAssessment, EligibilitySignature
-
-
-def _roles_at_site(user, subject) -> dict[str, bool]:
-    return {
-        "can_edit": access.can_enter_data(user, subject),
-        "can_sign": access.can_sign_eligibility(user, subject),
-    }
-
-
-def _audit_trail(assessment: EligibilityAssessment) -> list[dict]:
-    rows = history_rows(
-        assessment.history.select_related("history_user").order_by("-history_date")[:100]
-    )
-    signature_history = EligibilitySignature.history.filter(
-        assessment_id=assessment.pk
-    ).select_related("history_user")
-    rows += history_rows(signature_history.order_by("-history_date")[:100])
-    for row in rows:
-        row.setdefault("what", "")
-    return sorted(rows, key=lambda r: r["when"], reverse=True)
+from .models import EligibilityAssessment, SignatureKind
 
 
 def subject_panel(request, subject):
     """The eligibility panel of the subject page (``core.panels``)."""
-    assessment = services.get_assessment(subject)
+    assessment = selectors.get_assessment(subject)
     return "eligibility/_subject_panel.html", {
         "subject": subject,
         "assessment": assessment,
         "evaluation": services.evaluate_eligibility(assessment) if assessment else None,
-        "signature": services.active_signature(assessment) if assessment else None,
+        "signature": selectors.valid_signature(assessment) if assessment else None,
     }
+
+
+def _may_sign(user, assessment, evaluation, kind) -> bool:
+    return (
+        access.can_sign_eligibility(user, assessment.subject)
+        and services.sign_off_refusal(assessment, evaluation, kind) is None
+    )
 
 
 @login_required
 def detail(request, identifier):
     subject = visible_subject(request.user, identifier)
-    assessment = services.get_assessment(subject)
+    assessment = selectors.get_assessment(subject)
     context = {
         "subject": subject,
         "assessment": assessment,
-        **_roles_at_site(request.user, subject),
+        "can_edit": access.can_enter_data(request.user, subject),
     }
     if assessment is not None:
         evaluation = services.evaluate_eligibility(assessment)
-        signature = services.active_signature(assessment)
         context.update(
             evaluation=evaluation,
-            signature=signature,
-            signatures=assessment.signatures.select_related("signer"),
-            history=_audit_trail(assessment),
-            can_sign_eligible=context["can_sign"]
-            and evaluation.is_eligible
-            and signature is None
-            and subject.status == SubjectStatus.SCREENING,
-            can_confirm_failure=context["can_sign"]
-            and evaluation.status == services.Status.NOT_ELIGIBLE
-            and subject.status == SubjectStatus.SCREENING,
+            signature=selectors.valid_signature(assessment),
+            signatures=selectors.signature_history(assessment),
+            history=selectors.assessment_audit_trail(assessment),
+            can_sign_eligible=_may_sign(
+                request.user, assessment, evaluation, SignatureKind.ELIGIBLE
+            ),
+            can_confirm_failure=_may_sign(
+                request.user, assessment, evaluation, SignatureKind.SCREEN_FAILURE
+            ),
         )
     return render(request, "eligibility/detail.html", context)
 
@@ -83,16 +66,15 @@ def detail(request, identifier):
 @login_required
 def edit(request, identifier):
     subject = visible_subject(request.user, identifier)
-    if not _roles_at_site(request.user, subject)["can_edit"]:
-        messages.error(request, "Only site staff and investigators of this site enter CRF data.")
-        return redirect("eligibility:detail", identifier)
+    if refused := refuse_read_only(request, subject, access.require_data_entry):
+        return refused
     if not subject.is_consented:
         messages.error(request, "Record the informed consent before entering any CRF data.")
         return redirect(subject)
-    existing = services.get_assessment(subject)
+    existing = selectors.get_assessment(subject)
     # The form gets its own copy: validating a ModelForm writes the input into its instance, and
     # the evaluation shown beside a refused form is the one of the saved data, not of the input.
-    instance = services.get_assessment(subject) or EligibilityAssessment(subject=subject)
+    instance = selectors.get_assessment(subject) or EligibilityAssessment(subject=subject)
     form = AssessmentForm(request.POST or None, instance=instance, subject=subject)
     if request.method == "POST" and form.is_valid():
         data = {name: form.cleaned_data[name] for name in form.crf_field_names}
@@ -120,7 +102,9 @@ def edit(request, identifier):
 @login_required
 def sign(request, identifier):
     subject = visible_subject(request.user, identifier)
-    assessment = services.get_assessment(subject)
+    if refused := refuse_read_only(request, subject, access.require_investigator):
+        return refused
+    assessment = selectors.get_assessment(subject)
     if assessment is None:
         messages.error(request, "There is no eligibility assessment to sign yet.")
         return redirect("eligibility:detail", identifier)
@@ -150,7 +134,9 @@ def sign(request, identifier):
 @login_required
 def screen_failure(request, identifier):
     subject = visible_subject(request.user, identifier)
-    assessment = services.get_assessment(subject)
+    if refused := refuse_read_only(request, subject, access.require_investigator):
+        return refused
+    assessment = selectors.get_assessment(subject)
     if assessment is None:
         messages.error(request, "There is no eligibility assessment to confirm yet.")
         return redirect("eligibility:detail", identifier)

@@ -3,7 +3,7 @@ from django import forms
 from core import access
 from core.forms import DateInput, ModelErrorsOnFormMixin, reason_field
 
-from .models import Site, Subject, SubjectStatus
+from .models import Site, Subject
 from .services import DEMOGRAPHIC_FIELDS
 
 
@@ -47,14 +47,16 @@ class ConsentForm(forms.Form):
 
 
 class StatusForm(forms.Form):
-    CHOICES = [
-        (s.value, s.label)
-        for s in SubjectStatus
-        if s not in (SubjectStatus.SCREENING, SubjectStatus.RANDOMIZED)
-    ]
-    status = forms.ChoiceField(choices=CHOICES, label="New status")
+    """Offers only the changes the service allows from the subject's status
+    (``services.allowed_status_changes``)."""
+
+    status = forms.ChoiceField(label="New status")
     on_date = forms.DateField(widget=DateInput(), label="Date of the change")
     reason = reason_field()
+
+    def __init__(self, *args, choices, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["status"].choices = [(s.value, s.label) for s in choices]
 
 
 class DeleteSubjectForm(forms.Form):

@@ -12,23 +12,32 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 
 from core import access
+from core.apps import app_hooks
 from core.audit import audited_delete, audited_save
 from core.errors import DomainError
 from core.roles import DATA_ENTRY_ROLES, STUDY_WIDE_ROLES
 
 from .models import Site, Subject, SubjectStatus
 
-S = SubjectStatus
 # The subject's path through the trial. Randomization is reached only through
 # ``mark_randomized`` (called by the randomization service), never by a plain status change.
 ALLOWED_TRANSITIONS: dict[str, set[str]] = {
-    S.SCREENING: {S.SCREEN_FAILED, S.RANDOMIZED},
-    S.RANDOMIZED: {S.TREATMENT_ENDED, S.WITHDRAWN, S.DIED, S.COMPLETED},
-    S.TREATMENT_ENDED: {S.WITHDRAWN, S.DIED, S.COMPLETED},
-    S.SCREEN_FAILED: set(),
-    S.WITHDRAWN: set(),
-    S.DIED: set(),
-    S.COMPLETED: set(),
+    SubjectStatus.SCREENING: {SubjectStatus.SCREEN_FAILED, SubjectStatus.RANDOMIZED},
+    SubjectStatus.RANDOMIZED: {
+        SubjectStatus.TREATMENT_ENDED,
+        SubjectStatus.WITHDRAWN,
+        SubjectStatus.DIED,
+        SubjectStatus.COMPLETED,
+    },
+    SubjectStatus.TREATMENT_ENDED: {
+        SubjectStatus.WITHDRAWN,
+        SubjectStatus.DIED,
+        SubjectStatus.COMPLETED,
+    },
+    SubjectStatus.SCREEN_FAILED: set(),
+    SubjectStatus.WITHDRAWN: set(),
+    SubjectStatus.DIED: set(),
+    SubjectStatus.COMPLETED: set(),
 }
 DEMOGRAPHIC_FIELDS = (
     "screening_number",
@@ -38,6 +47,25 @@ DEMOGRAPHIC_FIELDS = (
     "age_at_screening",
     "sex",
 )
+
+
+def _save_subject_data(subject: Subject, *, user, reason: str) -> Subject:
+    """Save a change to the subject's own data and, in the same transaction, tell the apps above
+    that keep something derived from it (an AppConfig's ``on_subject_data_change``: eligibility
+    voids a signature that covered the old data), whatever path made the change."""
+    with transaction.atomic():
+        for dependent in app_hooks("on_subject_data_change"):
+            dependent(subject, user=user, reason=reason)
+        return audited_save(subject, user=user, reason=reason)
+
+
+def allowed_status_changes(subject: Subject) -> list[SubjectStatus]:
+    """The statuses a user may move the subject to by a status change (randomization apart)."""
+    return [
+        status
+        for status in SubjectStatus
+        if status in ALLOWED_TRANSITIONS[subject.status] and status != SubjectStatus.RANDOMIZED
+    ]
 
 
 class TransitionNotAllowed(DomainError):
@@ -104,7 +132,8 @@ def record_consent(
     subject.consent_date = consent_date
     subject.consent_version = consent_version.strip()
     # A first consent is new information on an existing record: it carries its own reason.
-    return audited_save(subject, user=user, reason=reason.strip() or "Informed consent recorded")
+    reason = reason.strip() or "Informed consent recorded"
+    return _save_subject_data(subject, user=user, reason=reason)
 
 
 def ensure_consented(subject: Subject) -> None:
@@ -125,7 +154,7 @@ def update_demographics(subject: Subject, *, user, reason: str, **changes) -> Su
         setattr(subject, field, value)
     try:
         with transaction.atomic():
-            return audited_save(subject, user=user, reason=reason)
+            return _save_subject_data(subject, user=user, reason=reason)
     except IntegrityError as exc:
         raise DomainError(
             f"Screening number {subject.screening_number} is already used at this site."
@@ -137,9 +166,9 @@ def _transition(subject: Subject, new_status: str, *, user, reason: str, on_date
     if new_status not in allowed:
         raise TransitionNotAllowed(
             f"{subject.subject_identifier} is {subject.get_status_display().lower()}: it cannot "
-            f"become {S(new_status).label.lower()}."
+            f"become {SubjectStatus(new_status).label.lower()}."
             + (
-                f" Allowed: {', '.join(sorted(S(s).label.lower() for s in allowed))}."
+                f" Allowed: {', '.join(sorted(SubjectStatus(s).label.lower() for s in allowed))}."
                 if allowed
                 else " That status is final."
             )
@@ -169,7 +198,7 @@ def _transition(subject: Subject, new_status: str, *, user, reason: str, on_date
 def change_status(subject: Subject, new_status: str, *, user, reason: str, on_date: date):
     """Move the subject along the trial path; refuses transitions the path does not allow."""
     access.require_data_entry(user, subject)
-    if new_status == S.RANDOMIZED:
+    if new_status == SubjectStatus.RANDOMIZED:
         raise TransitionNotAllowed(
             "Subjects become randomized only through randomization, not by a status change."
         )
@@ -182,7 +211,7 @@ def change_status(subject: Subject, new_status: str, *, user, reason: str, on_da
 
 def mark_randomized(subject: Subject, *, user, on_date: date, reason: str) -> Subject:
     """For the randomization service only, inside its transaction (it holds the locks)."""
-    return _transition(subject, S.RANDOMIZED, user=user, reason=reason, on_date=on_date)
+    return _transition(subject, SubjectStatus.RANDOMIZED, user=user, reason=reason, on_date=on_date)
 
 
 def delete_subject(subject: Subject, *, user, reason: str) -> None:

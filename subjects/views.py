@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 
 from core import access
 from core.forms import run_service
-from core.pages import form_page
+from core.pages import form_page, refuse_read_only
 from core.panels import subject_panels
 
 from . import selectors, services
@@ -39,6 +39,7 @@ def subject_detail(request, identifier):
         {
             "subject": subject,
             "panels": subject_panels(request, subject),
+            "status_changes": services.allowed_status_changes(subject),
             "history": selectors.subject_audit_trail(subject, request.user),
         },
     )
@@ -46,6 +47,9 @@ def subject_detail(request, identifier):
 
 @login_required
 def register(request):
+    if not access.can_register_subjects(request.user):
+        messages.error(request, "Only site staff and investigators register subjects.")
+        return redirect("subjects:list")
     form = RegisterSubjectForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -77,6 +81,8 @@ def register(request):
 @login_required
 def consent(request, identifier):
     subject = visible_subject(request.user, identifier)
+    if refused := refuse_read_only(request, subject, access.require_data_entry):
+        return refused
     correcting = subject.is_consented
     initial = {"consent_date": subject.consent_date, "consent_version": subject.consent_version}
     form = ConsentForm(request.POST or None, initial=initial, correcting=correcting)
@@ -101,11 +107,9 @@ def consent(request, identifier):
 @login_required
 def edit_demographics(request, identifier):
     subject = visible_subject(request.user, identifier)
-    if not access.can_enter_data(request.user, subject):  # the form shows the direct identifiers
-        messages.error(
-            request, f"You are not site staff or an investigator at site {subject.site.code}."
-        )
-        return redirect(subject)
+    # The form shows the direct identifiers: only the site's own staff see it.
+    if refused := refuse_read_only(request, subject, access.require_data_entry):
+        return refused
     form = DemographicsForm(request.POST or None, instance=subject)
     if request.method == "POST" and form.is_valid():
         changes = {f: form.cleaned_data[f] for f in form.changed_data if f != "reason"}
@@ -125,7 +129,13 @@ def edit_demographics(request, identifier):
 @login_required
 def change_status(request, identifier):
     subject = visible_subject(request.user, identifier)
-    form = StatusForm(request.POST or None)
+    if refused := refuse_read_only(request, subject, access.require_data_entry):
+        return refused
+    choices = services.allowed_status_changes(subject)
+    if not choices:
+        messages.error(request, f"{subject} is {subject.get_status_display().lower()}: final.")
+        return redirect(subject)
+    form = StatusForm(request.POST or None, choices=choices)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         done = run_service(
@@ -153,6 +163,8 @@ def change_status(request, identifier):
 @login_required
 def delete(request, identifier):
     subject = visible_subject(request.user, identifier)
+    if refused := refuse_read_only(request, subject, access.require_data_entry):
+        return refused
     form = DeleteSubjectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         identifier = subject.subject_identifier

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from core.roles import Role
 from eligibility import services
+from eligibility.demo import NO_EXCLUSION_FINDINGS
 from eligibility.models import (
-    NO_EXCLUSION_FINDINGS,
     Ascites,
     BCLCStage,
     DiagnosisBasis,

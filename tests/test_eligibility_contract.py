@@ -4,9 +4,10 @@ from datetime import timedelta
 
 import pytest
 
-from eligibility import services
+from eligibility import selectors, services
 from eligibility.models import SignatureKind
 from eligibility.services import NotRandomizable, StratificationFactors, StratificationIncomplete
+from eligibility.signed_data import data_hash
 from tests.eligibility_factories import (  # noqa: F401
     make_eligible_assessment,
 )
@@ -15,10 +16,12 @@ from tests.factories import days_ago, make_subject
 
 def test_factory_makes_signed_eligible_assessment(subject, coordinator):
     assessment = make_eligible_assessment(subject, by=coordinator)
-    assert assessment.evaluation.is_eligible, assessment.evaluation.summary()
-    signature = assessment.active_signature
+    assert services.evaluate_eligibility(assessment).is_eligible, services.evaluate_eligibility(
+        assessment
+    ).summary()
+    signature = selectors.active_signature(assessment)
     assert signature.kind == SignatureKind.ELIGIBLE
-    assert signature.data_hash == services.data_hash(assessment)
+    assert signature.data_hash == data_hash(assessment)
     assert services.randomization_factors(subject, days_ago(0)) == services.stratification_factors(
         subject
     )

@@ -4,9 +4,10 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 
 from core.roles import Role
-from eligibility import services
+from eligibility import selectors, services
 from eligibility.models import EligibilityAssessment, EligibilitySignature
 from subjects.models import SubjectStatus
 from tests.eligibility_factories import (  # noqa: F401
@@ -59,7 +60,7 @@ def test_enter_the_crf_through_the_form(logged_in, subject):
     assert response.status_code == 302, response.content.decode()[:2000]
     assessment = EligibilityAssessment.objects.get(subject=subject)
     assert assessment.platelets == Decimal("160") and assessment.cirrhosis is True
-    assert assessment.evaluation.is_eligible
+    assert services.evaluate_eligibility(assessment).is_eligible
     detail = logged_in.get(url(subject)).content.decode()
     assert "Eligible: all 34 criteria pass" in detail
     assert "EX22" in detail and "Aged" in detail
@@ -156,8 +157,9 @@ def test_investigator_signs_on_the_page(client, subject, coordinator, investigat
 
 def test_site_staff_cannot_sign_on_the_page(logged_in, subject, coordinator):
     make_eligible_assessment(subject, by=coordinator, sign=False)
-    response = logged_in.post(url(subject, "sign/"), {"password": PASSWORD})
-    assert response.status_code == 200
+    assert "Sign: eligible" not in logged_in.get(url(subject)).content.decode()
+    response = logged_in.post(url(subject, "sign/"), {"password": PASSWORD}, follow=True)
+    assert response.redirect_chain[-1][0] == subject.get_absolute_url()
     assert "not an investigator at site 101" in response.content.decode()
     assert not EligibilitySignature.objects.exists()
 
@@ -195,7 +197,9 @@ def test_monitor_reads_but_does_not_edit(client, subject, site, coordinator):
     client.force_login(monitor)
     assert client.get(url(subject)).status_code == 200
     response = client.get(url(subject, "edit/"), follow=True)
-    assert "Only site staff and investigators" in response.content.decode()
+    html = response.content.decode()
+    assert "You are not site staff or an investigator at site 101" in html
+    assert 'name="ecog"' not in html
 
 
 def test_panel_on_the_subject_page(logged_in, subject, coordinator):
@@ -249,13 +253,66 @@ def test_admin_change_needs_reason_and_goes_through_service(client, subject, coo
     response = client.post(change_url, {**data, "change_reason": "ECOG corrected"})
     assert response.status_code == 302
     assert EligibilityAssessment.objects.get().ecog == 1
-    assert services.active_signature(assessment) is None  # voided by the change
+    assert selectors.active_signature(assessment) is None  # voided by the change
 
 
 def test_signatures_read_only_in_admin(client, subject, coordinator, investigator):
     assessment = make_eligible_assessment(subject, by=coordinator, investigator=investigator)
     client.force_login(investigator)
-    signature = services.active_signature(assessment)
+    signature = selectors.active_signature(assessment)
     assert client.get("/admin/eligibility/eligibilitysignature/add/").status_code == 403
     page = client.get(f"/admin/eligibility/eligibilitysignature/{signature.pk}/change/")
     assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+
+
+def _dob_making_the_subject_17(subject) -> str:
+    today = days_ago(0)
+    return today.replace(year=today.year - 17, day=min(today.day, 28)).isoformat()
+
+
+def test_editing_the_date_of_birth_on_the_subject_page_voids_the_signature(
+    client, subject, coordinator, investigator
+):
+    assessment = make_eligible_assessment(subject, by=coordinator)
+    client.force_login(coordinator)
+    response = client.post(
+        reverse("subjects:edit", args=[subject.subject_identifier]),
+        {
+            "screening_number": subject.screening_number,
+            "screening_date": subject.screening_date.isoformat(),
+            "initials": subject.initials,
+            "date_of_birth": _dob_making_the_subject_17(subject),
+            "sex": subject.sex,
+            "reason": "DOB misread from the ID card",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()
+    assert selectors.active_signature(assessment) is None
+    page = client.get(subject.get_absolute_url()).content.decode()
+    assert "Not eligible" in page and "IN01" in page
+    assert "Not signed by an investigator" in page
+    detail = client.get(url(subject)).content.decode()
+    assert "The subject&#x27;s data were changed: DOB misread from the ID card" in detail
+    assert ">Valid<" not in detail
+
+
+def test_editing_the_date_of_birth_in_the_admin_voids_the_signature(client, subject, coordinator):
+    assessment = make_eligible_assessment(subject, by=coordinator)
+    client.force_login(coordinator)
+    response = client.post(
+        reverse("admin:subjects_subject_change", args=[subject.pk]),
+        {
+            "screening_number": subject.screening_number,
+            "screening_date": subject.screening_date.isoformat(),
+            "initials": subject.initials,
+            "date_of_birth": _dob_making_the_subject_17(subject),
+            "age_at_screening": "",
+            "sex": subject.sex,
+            "change_reason": "DOB corrected in the admin",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()
+    signature = EligibilitySignature.objects.get(assessment=assessment)
+    assert signature.void
+    assert signature.void_reason == "The subject's data were changed: DOB corrected in the admin"
+    assert selectors.valid_signature(assessment) is None

@@ -10,9 +10,10 @@ from django.core.exceptions import ValidationError
 
 from core.errors import AccessDenied, DomainError, ReasonRequired
 from core.roles import Role
-from eligibility import services
+from eligibility import selectors, services
 from eligibility.models import EligibilityAssessment, EligibilitySignature, SignatureKind
 from eligibility.services import NotRandomizable, SignatureRefused
+from eligibility.signed_data import signed_data
 from subjects import services as subject_services
 from subjects.models import SubjectStatus
 from subjects.services import ConsentRequired
@@ -52,7 +53,7 @@ def test_other_site_staff_cannot_enter_data(subject, other_coordinator):
 
 def test_partial_save_then_change_needs_reason(subject, coordinator):
     assessment = save(subject, coordinator, ecog=0, bclc_stage="C")
-    assert assessment.evaluation.status == services.Status.INCOMPLETE
+    assert services.evaluate_eligibility(assessment).status == services.Status.INCOMPLETE
     with pytest.raises(ReasonRequired):
         save(subject, coordinator, ecog=1)
     assert EligibilityAssessment.objects.get().ecog == 0
@@ -106,7 +107,7 @@ def test_bad_input_on_change_keeps_the_saved_data(subject, coordinator):
         save(subject, coordinator, reason="typo", measurable_lesions=-2)
     assessment.refresh_from_db()
     assert assessment.measurable_lesions == 2
-    assert services.active_signature(assessment) is not None  # nothing saved, nothing voided
+    assert selectors.active_signature(assessment) is not None  # nothing saved, nothing voided
 
 
 def test_future_date_of_birth_refused(subject, coordinator):
@@ -132,10 +133,10 @@ def test_sign_records_who_when_meaning_and_hash(subject, coordinator, investigat
     assert signature.meaning == "I confirm this subject meets all eligibility criteria."
     assert signature.signed_at.utcoffset() == timedelta(0)
     expected = hashlib.sha256(
-        json.dumps(services.signed_data(assessment), sort_keys=True, separators=(",", ":")).encode()
+        json.dumps(signed_data(assessment), sort_keys=True, separators=(",", ":")).encode()
     ).hexdigest()
     assert signature.data_hash == expected
-    assert services.signed_data(assessment)["assessment"]["inr"] == "1.10"
+    assert signed_data(assessment)["assessment"]["inr"] == "1.10"
     assert signature.history.get().history_user == investigator
 
 
@@ -179,7 +180,7 @@ def test_signing_twice_refused(subject, coordinator, investigator):
 
 def test_edit_voids_the_signature_with_reason(subject, coordinator, investigator):
     assessment = make_eligible_assessment(subject, by=coordinator, investigator=investigator)
-    signature = services.active_signature(assessment)
+    signature = selectors.active_signature(assessment)
     save(subject, coordinator, reason="Platelets re-tested", platelets=Decimal("150"))
     signature.refresh_from_db()
     assert signature.void and signature.voided_at
@@ -190,7 +191,7 @@ def test_edit_voids_the_signature_with_reason(subject, coordinator, investigator
         and last.void
         and "Platelets re-tested" in (last.history_change_reason)
     )
-    assert services.active_signature(assessment) is None
+    assert selectors.active_signature(assessment) is None
     with pytest.raises(NotRandomizable, match="voided by a change"):
         services.randomization_factors(subject, days_ago(0))
     # The investigator signs the changed data again.
@@ -205,20 +206,61 @@ def test_saving_unchanged_data_keeps_the_signature(subject, coordinator):
     assessment = make_eligible_assessment(subject, by=coordinator)
     before = assessment.history.count()
     save(subject, coordinator, **eligible_data(subject))  # same values: not a change
-    assert services.active_signature(assessment) is not None
+    assert selectors.active_signature(assessment) is not None
     assert assessment.history.count() == before
 
 
-def test_subject_change_after_signing_blocks_randomization(subject, coordinator):
-    make_eligible_assessment(subject, by=coordinator)
+def test_a_change_to_the_subjects_signed_data_voids_the_signature_with_its_reason(
+    subject, coordinator
+):
+    assessment = make_eligible_assessment(subject, by=coordinator)
+    signature = selectors.active_signature(assessment)
     subject_services.update_demographics(
         subject,
         user=coordinator,
-        reason="DOB corrected",
+        reason="DOB corrected from the ID card",
         date_of_birth=subject.date_of_birth - timedelta(days=400),
     )
-    with pytest.raises(NotRandomizable, match="changed after the investigator signed"):
+    signature.refresh_from_db()
+    assert signature.void
+    assert (
+        signature.void_reason == "The subject's data were changed: DOB corrected from the ID card"
+    )
+    assert signature.history.first().history_change_reason == signature.void_reason
+    assert selectors.valid_signature(assessment) is None
+    with pytest.raises(NotRandomizable, match="voided by a change"):
         services.randomization_factors(subject, days_ago(0))
+
+
+def test_a_consent_correction_voids_the_signature(subject, coordinator):
+    assessment = make_eligible_assessment(subject, by=coordinator)
+    subject_services.record_consent(
+        subject,
+        user=coordinator,
+        consent_date=subject.consent_date,
+        consent_version="v2.1",
+        reason="Version misread",
+    )
+    assert selectors.active_signature(assessment) is None
+
+
+def test_a_change_the_signature_does_not_cover_keeps_it(subject, coordinator):
+    assessment = make_eligible_assessment(subject, by=coordinator)
+    subject_services.update_demographics(subject, user=coordinator, reason="Typo", initials="QZ")
+    assert selectors.valid_signature(assessment) is not None
+
+
+def test_a_signature_that_no_longer_matches_is_never_shown_valid(subject, coordinator):
+    """Even when data change by a path that bypassed the services (a raw update)."""
+    assessment = make_eligible_assessment(subject, by=coordinator)
+    type(subject)._base_manager.filter(pk=subject.pk).update(sex="M" if subject.sex == "F" else "F")
+    assessment = selectors.get_assessment(subject)
+    assert selectors.active_signature(assessment) is not None
+    assert selectors.valid_signature(assessment) is None
+    [row] = selectors.signature_history(assessment)
+    assert row.state.startswith("No longer matches the data")
+    with pytest.raises(NotRandomizable, match="changed after the investigator signed"):
+        services.randomization_factors(assessment.subject, days_ago(0))
 
 
 def test_randomizable_refuses_other_statuses(subject, coordinator, investigator):

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from core.errors import AccessDenied, DomainError
 from core.roles import Role
+from eligibility import selectors as eligibility_selectors
 from eligibility import services as eligibility_services
 from randomization import listgen, selectors, services
 from randomization.arms import Arm
@@ -166,7 +167,7 @@ def test_refused_when_a_window_no_longer_holds_today(rlist, site, coordinator):
 
 def test_refused_when_data_changed_after_signature(rlist, site, coordinator):
     subject = make_eligible_subject(site, by=coordinator)
-    assessment = eligibility_services.get_assessment(subject)
+    assessment = eligibility_selectors.get_assessment(subject)
     eligibility_services.save_assessment(
         subject, user=coordinator, data={"ecog": 1}, reason="Corrected ECOG"
     )

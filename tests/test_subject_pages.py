@@ -66,15 +66,32 @@ def test_consent_then_correction_needs_reason(staff_client, site, coordinator):
     assert subject.consent_date == timezone.localdate()
 
 
-def test_status_change_refusal_is_a_form_error(staff_client, subject):
+def test_status_form_offers_only_the_changes_the_service_allows(staff_client, subject):
+    page = staff_client.get(reverse("subjects:status", args=[subject.subject_identifier]))
+    assert '<option value="screen_failed">' in page.text
+    assert 'value="completed"' not in page.text and 'value="randomized"' not in page.text
     response = staff_client.post(
         reverse("subjects:status", args=[subject.subject_identifier]),
         {"status": "completed", "on_date": timezone.localdate().isoformat(), "reason": "done"},
     )
     assert response.status_code == 200
-    assert "it cannot become completed" in response.text
+    assert "Select a valid choice" in response.text
     subject.refresh_from_db()
     assert subject.status == "screening"
+
+
+def test_a_final_status_offers_no_status_change(staff_client, subject, coordinator):
+    from subjects import services
+
+    services.change_status(
+        subject, "screen_failed", user=coordinator, reason="ECOG 3", on_date=subject.screening_date
+    )
+    assert "Change status" not in staff_client.get(subject.get_absolute_url()).text
+    response = staff_client.get(
+        reverse("subjects:status", args=[subject.subject_identifier]), follow=True
+    )
+    assert response.redirect_chain[-1][0] == subject.get_absolute_url()
+    assert "screen failed: final" in response.text
 
 
 def test_edit_demographics_records_reason(staff_client, subject):

@@ -1,0 +1,71 @@
+"""Reads of the eligibility CRF and its signatures. Pages, admin, API and the apps above read
+through these; ``services`` writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.audit import history_rows
+from subjects.models import Subject
+
+from .models import EligibilityAssessment, EligibilitySignature
+from .signed_data import data_hash
+
+
+def get_assessment(subject: Subject) -> EligibilityAssessment | None:
+    return EligibilityAssessment.objects.filter(subject=subject).select_related("subject").first()
+
+
+def active_signature(assessment: EligibilityAssessment) -> EligibilitySignature | None:
+    """The latest signature not voided (whether it still matches the data: ``valid_signature``)."""
+    return assessment.signatures.filter(void=False).order_by("-signed_at", "-pk").first()
+
+
+def signature_matches(signature: EligibilitySignature, assessment: EligibilityAssessment) -> bool:
+    """Not void, and the data it covers are still the ones signed."""
+    return not signature.void and signature.data_hash == data_hash(assessment)
+
+
+def valid_signature(assessment: EligibilityAssessment) -> EligibilitySignature | None:
+    """The active signature if it still matches the data, computed now: a page never shows a
+    signature as valid beside data it did not sign."""
+    signature = active_signature(assessment)
+    if signature is not None and signature_matches(signature, assessment):
+        return signature
+    return None
+
+
+@dataclass(frozen=True)
+class SignatureRow:
+    signature: EligibilitySignature
+    state: str
+
+
+def signature_history(assessment: EligibilityAssessment) -> list[SignatureRow]:
+    """Every signature on the assessment, newest first, with its state as of now."""
+    current = data_hash(assessment)
+    rows = []
+    for signature in assessment.signatures.select_related("signer").order_by("-signed_at", "-pk"):
+        if signature.void:
+            when = f" {signature.voided_at:%Y-%m-%d %H:%M} UTC" if signature.voided_at else ""
+            state = f"Void{when}: {signature.void_reason}"
+        elif signature.data_hash != current:
+            state = "No longer matches the data: the investigator must sign again"
+        else:
+            state = "Valid"
+        rows.append(SignatureRow(signature, state))
+    return rows
+
+
+def assessment_audit_trail(assessment: EligibilityAssessment) -> list[dict]:
+    """The last 100 changes to the assessment and to its signatures, newest first."""
+    rows = history_rows(
+        assessment.history.select_related("history_user").order_by("-history_date")[:100]
+    )
+    signature_history = EligibilitySignature.history.filter(
+        assessment_id=assessment.pk
+    ).select_related("history_user")
+    rows += history_rows(signature_history.order_by("-history_date")[:100])
+    for row in rows:
+        row.setdefault("what", "")
+    return sorted(rows, key=lambda r: r["when"], reverse=True)
