@@ -3,11 +3,11 @@ their history. Read-only: AEs are entered and changed by the sites on the AE for
 services), and the dictionary is loaded by ``manage.py load_ctcae``."""
 
 from django.contrib import admin
-from django.utils import timezone
 
 from core.admin import ReadOnlyAuditedAdmin, ScopedAdminMixin
 
 from .models import SERIOUS_CRITERIA_FIELDS, AdverseEvent, AeCausality, CtcaeTerm
+from .sae_clock import SaeClock
 
 
 @admin.register(CtcaeTerm)
@@ -26,31 +26,20 @@ class CtcaeTermAdmin(ReadOnlyAuditedAdmin):
 
 
 class SaeClockFilter(admin.SimpleListFilter):
+    """The states of ``sae_clock`` (the same rule as the pages), and "not yet reported"."""
+
     title = "SAE report"
     parameter_name = "sae_clock"
+    UNREPORTED = "unreported"
 
     def lookups(self, request, model_admin):
-        return [
-            ("overdue", "Overdue (over 24 h, not reported)"),
-            ("due_soon", "Due within 6 hours"),
-            ("unreported", "Not yet reported"),
-            ("late", "Reported late"),
-            ("reported", "Reported"),
-        ]
+        return [*SaeClock.choices, (self.UNREPORTED, "Not yet reported (any)")]
 
     def queryset(self, request, queryset):
-        now = timezone.now()
-        match self.value():
-            case "overdue":
-                return queryset.sae_overdue(now)
-            case "due_soon":
-                return queryset.sae_due_soon(now)
-            case "unreported":
-                return queryset.sae_unreported()
-            case "late":
-                return queryset.sae_reported_late()
-            case "reported":
-                return queryset.filter(serious=True, sae_reported_at__isnull=False)
+        if self.value() == self.UNREPORTED:
+            return queryset.sae_unreported()
+        if self.value() in SaeClock.values:
+            return queryset.in_sae_clock(SaeClock(self.value()))
         return queryset
 
 
@@ -135,7 +124,8 @@ class AdverseEventAdmin(ReadOnlyAuditedAdmin):
 
     @admin.display(description="SAE report")
     def sae_clock_display(self, obj):
-        return obj.sae_clock() or "—"
+        clock = obj.sae_clock()
+        return clock.label if clock else "—"
 
 
 @admin.register(AeCausality)

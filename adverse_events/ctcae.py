@@ -158,11 +158,8 @@ def _rows_from_csv(path: Path) -> list[tuple[int, list]]:
 READERS = {".xlsx": _rows_from_xlsx, ".csv": _rows_from_csv}
 
 
-def read_ctcae_file(path) -> list[dict]:
-    """The terms of a CTCAE v5.0 file as dicts of model fields; refuses a malformed file."""
-    path = Path(path)
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
+def _checked_path(path: Path) -> Path:
+    if path.suffix.lower() not in READERS:
         raise CtcaeFileError(
             f"{path.name}: load_ctcae reads NCI's CTCAE workbook (.xlsx) or the cleaned CSV "
             f"(.csv), not {path.suffix or 'a file without an extension'}."
@@ -171,47 +168,63 @@ def read_ctcae_file(path) -> list[dict]:
         raise CtcaeFileError(f"There is no file {path}.")
     if path.stat().st_size == 0:
         raise CtcaeFileError(f"{path.name} is empty.")
+    return path
 
+
+def _term_of_row(cells) -> dict:
+    """One row as model fields: cells cleaned, the MedDRA code as digits, the grades derived."""
+    values = dict(zip(FIELDS, (clean_cell(c) for c in cells), strict=True))
+    code = values["meddra_code"]
+    if code.endswith(".0") and code[:-2].isdigit():  # a number cell read as float
+        values["meddra_code"] = code[:-2]
+    values["grades"] = "".join(str(g) for g in GRADES if values[f"grade{g}"])
+    values["is_other_specify"] = values["term"].endswith(OTHER_SPECIFY_SUFFIX)
+    return values
+
+
+def _row_errors(values: dict, where: str) -> list[str]:
+    code = values["meddra_code"]
+    errors = []
+    if not re.fullmatch(r"\d{8}", code):
+        errors.append(f"{where}: the MedDRA code {code!r} is not 8 digits")
+    if not values["soc"]:
+        errors.append(f"{where}: no SOC")
+    if not values["term"]:
+        errors.append(f"{where}: no term")
+    if not values["grades"]:
+        errors.append(f"{where} ({values['term'] or code}): no grade exists for the term")
+    return errors
+
+
+def _refuse_errors(path: Path, errors: list[str]) -> None:
+    if not errors:
+        return
+    shown = "; ".join(errors[:MAX_ERRORS_SHOWN])
+    more = len(errors) - MAX_ERRORS_SHOWN
+    raise CtcaeFileError(
+        f"{path.name} has {len(errors)} error{'s' if len(errors) > 1 else ''}: {shown}"
+        + (f"; and {more} more" if more > 0 else "")
+        + ". Nothing was loaded."
+    )
+
+
+def read_ctcae_file(path) -> list[dict]:
+    """The terms of a CTCAE v5.0 file as dicts of model fields; refuses a malformed file."""
+    path = _checked_path(Path(path))
     errors: list[str] = []
     terms: list[dict] = []
-    codes: dict[str, int] = {}
-    names: dict[str, int] = {}
-    for number, cells in reader(path):
-        values = dict(zip(FIELDS, (clean_cell(c) for c in cells), strict=True))
+    first_row = {"meddra_code": {}, "term": {}}  # value -> the row it first appeared on
+    for number, cells in READERS[path.suffix.lower()](path):
+        values = _term_of_row(cells)
         where = f"row {number}"
-        code = values["meddra_code"]
-        if code.endswith(".0") and code[:-2].isdigit():  # a number cell read as float
-            code = code[:-2]
-        values["meddra_code"] = code
-        if not re.fullmatch(r"\d{8}", code):
-            errors.append(f"{where}: the MedDRA code {code!r} is not 8 digits")
-        if not values["soc"]:
-            errors.append(f"{where}: no SOC")
-        if not values["term"]:
-            errors.append(f"{where}: no term")
-        grades = "".join(str(g) for g in GRADES if values[f"grade{g}"])
-        if not grades:
-            errors.append(f"{where} ({values['term'] or code}): no grade exists for the term")
-        if code in codes:
-            errors.append(f"{where}: MedDRA code {code} already on row {codes[code]}")
-        if values["term"] in names:
-            errors.append(
-                f"{where}: term {values['term']!r} already on row {names[values['term']]}"
-            )
-        codes.setdefault(code, number)
-        names.setdefault(values["term"], number)
-        values["grades"] = grades
-        values["is_other_specify"] = values["term"].endswith(OTHER_SPECIFY_SUFFIX)
+        errors += _row_errors(values, where)
+        for name, label in (("meddra_code", "MedDRA code"), ("term", "term")):
+            seen = first_row[name].setdefault(values[name], number)
+            if seen != number:
+                shown = values[name] if name == "meddra_code" else repr(values[name])
+                errors.append(f"{where}: {label} {shown} already on row {seen}")
         terms.append(values)
-
-    if errors:
-        shown = "; ".join(errors[:MAX_ERRORS_SHOWN])
-        more = len(errors) - MAX_ERRORS_SHOWN
-        raise CtcaeFileError(
-            f"{path.name} has {len(errors)} error{'s' if len(errors) > 1 else ''}: {shown}"
-            + (f"; and {more} more" if more > 0 else "")
-            + ". Nothing was loaded."
-        )
+    _refuse_errors(path, errors)
     if not terms:
         raise CtcaeFileError(f"{path.name} has no terms.")
     socs = {t["soc"] for t in terms}

@@ -15,10 +15,9 @@ from core.roles import Role
 from randomization.arms import Arm, StudyDrug
 
 from . import services
-from .models import ActionTaken, Causality, CtcaeTerm, Outcome
+from .models import ActionTaken, AeOutcome, Causality, CtcaeTerm
 from .starter_terms import load_starter_terms
 
-C, A, OUT = Causality, ActionTaken, Outcome
 TORI, BEV, SORA = StudyDrug.TORIPALIMAB, StudyDrug.BEVACIZUMAB, StudyDrug.SORAFENIB
 
 
@@ -33,37 +32,49 @@ TYPICAL_AES = {
             "Hypertension",
             2,
             True,
-            OUT.NOT_RECOVERED,
+            AeOutcome.NOT_RECOVERED,
             False,
             "Amlodipine 5 mg daily",
-            {TORI: _c(C.UNLIKELY, A.DOSE_NOT_CHANGED), BEV: _c(C.PROBABLE, A.DOSE_NOT_CHANGED)},
+            {
+                TORI: _c(Causality.UNLIKELY, ActionTaken.DOSE_NOT_CHANGED),
+                BEV: _c(Causality.PROBABLE, ActionTaken.DOSE_NOT_CHANGED),
+            },
         ),
         (
             "Proteinuria",
             2,
             False,
-            OUT.RECOVERED,
+            AeOutcome.RECOVERED,
             False,
             "",
-            {TORI: _c(C.UNLIKELY, A.DOSE_NOT_CHANGED), BEV: _c(C.PROBABLE, A.DRUG_INTERRUPTED)},
+            {
+                TORI: _c(Causality.UNLIKELY, ActionTaken.DOSE_NOT_CHANGED),
+                BEV: _c(Causality.PROBABLE, ActionTaken.DRUG_INTERRUPTED),
+            },
         ),
         (
             "Hypothyroidism",
             2,
             True,
-            OUT.NOT_RECOVERED,
+            AeOutcome.NOT_RECOVERED,
             True,
             "Levothyroxine 50 micrograms daily",
-            {TORI: _c(C.PROBABLE, A.DOSE_NOT_CHANGED), BEV: _c(C.NOT_RELATED, A.DOSE_NOT_CHANGED)},
+            {
+                TORI: _c(Causality.PROBABLE, ActionTaken.DOSE_NOT_CHANGED),
+                BEV: _c(Causality.NOT_RELATED, ActionTaken.DOSE_NOT_CHANGED),
+            },
         ),
         (
             "Aspartate aminotransferase increased",
             1,
             False,
-            OUT.RECOVERED,
+            AeOutcome.RECOVERED,
             True,
             "",
-            {TORI: _c(C.POSSIBLE, A.DOSE_NOT_CHANGED), BEV: _c(C.UNLIKELY, A.DOSE_NOT_CHANGED)},
+            {
+                TORI: _c(Causality.POSSIBLE, ActionTaken.DOSE_NOT_CHANGED),
+                BEV: _c(Causality.UNLIKELY, ActionTaken.DOSE_NOT_CHANGED),
+            },
         ),
     ],
     Arm.B: [
@@ -71,43 +82,46 @@ TYPICAL_AES = {
             "Palmar-plantar erythrodysesthesia syndrome",
             2,
             True,
-            OUT.RECOVERING,
+            AeOutcome.RECOVERING,
             False,
             "Urea 10% cream twice daily",
-            {SORA: _c(C.DEFINITE, A.DOSE_REDUCED)},
+            {SORA: _c(Causality.DEFINITE, ActionTaken.DOSE_REDUCED)},
         ),
         (
             "Diarrhea",
             1,
             False,
-            OUT.RECOVERED,
+            AeOutcome.RECOVERED,
             False,
             "Loperamide",
-            {SORA: _c(C.PROBABLE, A.DOSE_NOT_CHANGED)},
+            {SORA: _c(Causality.PROBABLE, ActionTaken.DOSE_NOT_CHANGED)},
         ),
         (
             "Hypertension",
             1,
             True,
-            OUT.NOT_RECOVERED,
+            AeOutcome.NOT_RECOVERED,
             False,
             "",
-            {SORA: _c(C.POSSIBLE, A.DOSE_NOT_CHANGED)},
+            {SORA: _c(Causality.POSSIBLE, ActionTaken.DOSE_NOT_CHANGED)},
         ),
         (
             "Aspartate aminotransferase increased",
             2,
             False,
-            OUT.RECOVERED,
+            AeOutcome.RECOVERED,
             False,
             "",
-            {SORA: _c(C.POSSIBLE, A.DRUG_INTERRUPTED)},
+            {SORA: _c(Causality.POSSIBLE, ActionTaken.DRUG_INTERRUPTED)},
         ),
     ],
 }
 SAE_CAUSALITY = {
-    Arm.A: {TORI: _c(C.UNLIKELY, A.DOSE_NOT_CHANGED), BEV: _c(C.PROBABLE, A.DRUG_WITHDRAWN)},
-    Arm.B: {SORA: _c(C.POSSIBLE, A.DRUG_INTERRUPTED)},
+    Arm.A: {
+        TORI: _c(Causality.UNLIKELY, ActionTaken.DOSE_NOT_CHANGED),
+        BEV: _c(Causality.PROBABLE, ActionTaken.DRUG_WITHDRAWN),
+    },
+    Arm.B: {SORA: _c(Causality.POSSIBLE, ActionTaken.DRUG_INTERRUPTED)},
 }
 
 
@@ -173,7 +187,7 @@ def seed(ctx):
         grade=3,
         onset_date=onset,
         ongoing=True,
-        outcome=OUT.RECOVERING,
+        outcome=AeOutcome.RECOVERING,
         serious=True,
         sc_hospitalization=True,
         site_aware_at=aware,

@@ -9,7 +9,7 @@ from itertools import groupby
 from django import forms
 
 from core.forms import DateInput, reason_field
-from randomization.arms import StudyDrug
+from randomization.arms import drug_name
 
 from .models import (
     GRADES,
@@ -82,7 +82,7 @@ class AdverseEventForm(forms.Form):
         self.order_fields(order)
         self.drugs = tuple(drugs)
         for drug in self.drugs:
-            label = StudyDrug(drug).name.title()
+            label = drug_name(drug)
             self.fields[f"causality_{drug}"] = forms.ChoiceField(
                 choices=[("", "—"), *Causality.choices], label=f"Causality to {label}"
             )

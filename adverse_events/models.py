@@ -7,8 +7,6 @@ need the subject's arm or act on other records (causality rows, the subject's de
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
@@ -17,15 +15,14 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from core.audit import AuditedManager, AuditedQuerySet
-from randomization.arms import StudyDrug
+from randomization.arms import StudyDrug, drug_name
 from subjects.models import SubjectStatus
+
+from . import sae_clock
+from .sae_clock import SaeClock
 
 GRADES = (1, 2, 3, 4, 5)
 OTHER_SPECIFY_SUFFIX = " - Other, specify"
-# A serious AE must reach the sponsor within this time of the site becoming aware of it.
-SAE_REPORTING_WINDOW = timedelta(hours=24)
-# "Due soon": the clock has less than this left.
-SAE_DUE_SOON = timedelta(hours=6)
 
 
 def grades_text(grades) -> str:
@@ -123,7 +120,7 @@ class ActionTaken(models.TextChoices):
     NOT_APPLICABLE = "not_applicable", "Not applicable"
 
 
-class Outcome(models.TextChoices):
+class AeOutcome(models.TextChoices):
     RECOVERED = "recovered", "Recovered/resolved"
     RECOVERING = "recovering", "Recovering/resolving"
     NOT_RECOVERED = "not_recovered", "Not recovered/not resolved"
@@ -133,8 +130,8 @@ class Outcome(models.TextChoices):
 
 
 # Outcomes that mean the event has ended (an end date), and those that mean it goes on.
-ENDED_OUTCOMES = {Outcome.RECOVERED, Outcome.RECOVERED_WITH_SEQUELAE, Outcome.FATAL}
-ONGOING_OUTCOMES = {Outcome.RECOVERING, Outcome.NOT_RECOVERED}
+ENDED_OUTCOMES = {AeOutcome.RECOVERED, AeOutcome.RECOVERED_WITH_SEQUELAE, AeOutcome.FATAL}
+ONGOING_OUTCOMES = {AeOutcome.RECOVERING, AeOutcome.NOT_RECOVERED}
 
 # The seriousness criteria (ICH E2A), as (field name, label).
 SERIOUS_CRITERIA = (
@@ -149,37 +146,23 @@ SERIOUS_CRITERIA_FIELDS = tuple(name for name, _ in SERIOUS_CRITERIA)
 
 
 class AdverseEventQuerySet(AuditedQuerySet):
-    """Helpers for the SAE reporting clock (24 hours from site awareness to the sponsor)."""
+    """The SAE reporting clock as filters (its one definition: ``sae_clock``)."""
 
     def with_sae_due(self):
         return self.annotate(
             sae_due=ExpressionWrapper(
-                F("site_aware_at") + SAE_REPORTING_WINDOW, output_field=models.DateTimeField()
+                F("site_aware_at") + sae_clock.REPORTING_WINDOW,
+                output_field=models.DateTimeField(),
             )
         )
 
-    def sae_unreported(self):
-        """Serious events not yet reported to the sponsor."""
-        return self.filter(serious=True, sae_reported_at__isnull=True)
+    def in_sae_clock(self, *clocks: SaeClock, now=None):
+        """Events whose SAE clock is one of ``clocks`` at ``now``."""
+        return self.filter(sae_clock.any_of(clocks, now or timezone.now()))
 
-    def sae_overdue(self, now=None):
-        """Unreported serious events whose 24 hours have run out."""
-        now = now or timezone.now()
-        return self.sae_unreported().filter(site_aware_at__lte=now - SAE_REPORTING_WINDOW)
-
-    def sae_due_soon(self, now=None, within=SAE_DUE_SOON):
-        """Unreported serious events still in time, with less than ``within`` left."""
-        now = now or timezone.now()
-        return self.sae_unreported().filter(
-            site_aware_at__gt=now - SAE_REPORTING_WINDOW,
-            site_aware_at__lte=now - SAE_REPORTING_WINDOW + within,
-        )
-
-    def sae_reported_late(self):
-        """Serious events that reached the sponsor more than 24 hours after site awareness."""
-        return self.filter(serious=True, sae_reported_at__isnull=False).filter(
-            sae_reported_at__gt=F("site_aware_at") + SAE_REPORTING_WINDOW
-        )
+    def sae_unreported(self, now=None):
+        """Serious events not yet reported to the sponsor (pending, due soon or overdue)."""
+        return self.in_sae_clock(*sae_clock.UNREPORTED, now=now)
 
 
 class AdverseEvent(models.Model):
@@ -226,7 +209,7 @@ class AdverseEvent(models.Model):
         "SAE reported to sponsor", null=True, blank=True, editable=False
     )
 
-    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    outcome = models.CharField(max_length=20, choices=AeOutcome.choices)
     death_date = models.DateField("date of death", null=True, blank=True)
     immune_related = models.BooleanField(
         "immune-related", default=False, help_text="An immune-related adverse event (irAE)."
@@ -262,21 +245,16 @@ class AdverseEvent(models.Model):
     # --- SAE clock ------------------------------------------------------------------------
     @property
     def sae_due_at(self):
-        if not self.serious or self.site_aware_at is None:
-            return None
-        return self.site_aware_at + SAE_REPORTING_WINDOW
+        return sae_clock.due_at(self.site_aware_at) if self.serious else None
 
-    def sae_clock(self, now=None) -> str:
-        """'' (not serious), 'reported', 'reported late', 'overdue', 'due soon' or 'pending'."""
-        due = self.sae_due_at
-        if due is None:
-            return ""
-        if self.sae_reported_at:
-            return "reported late" if self.sae_reported_at > due else "reported"
-        now = now or timezone.now()
-        if now >= due:
-            return "overdue"
-        return "due soon" if due - now <= SAE_DUE_SOON else "pending"
+    def sae_clock(self, now=None) -> SaeClock | None:
+        """The SAE reporting clock at ``now`` (``None``: not serious); see ``sae_clock``."""
+        return sae_clock.state(
+            serious=self.serious,
+            site_aware_at=self.site_aware_at,
+            reported_at=self.sae_reported_at,
+            now=now or timezone.now(),
+        )
 
     @property
     def serious_criteria(self) -> list[str]:
@@ -284,146 +262,178 @@ class AdverseEvent(models.Model):
 
     # --- rules on this record ---------------------------------------------------------------
     def clean(self):
+        """Every rule of ``AE_RULES`` on this record; each names the field it refuses."""
         errors: dict[str, list[str]] = {}
-
-        def refuse(field, message):
-            errors.setdefault(field, []).append(message)
-
-        today = timezone.localdate()
-        term = self.term if self.term_id else None
-        subject = self.subject if self.subject_id else None
-
-        if term is not None:
-            if term.is_other_specify and not self.verbatim_term.strip():
-                refuse(
-                    "verbatim_term",
-                    f'"{term.term}" is an "Other, specify" term: give the verbatim name of '
-                    "the event.",
-                )
-            if self.grade is not None and self.grade not in term.allowed_grades:
-                refuse(
-                    "grade",
-                    f"{term.term} has no grade {self.grade}: its grades are "
-                    f"{grades_text(term.allowed_grades)}.",
-                )
-
-        if self.onset_date:
-            if self.onset_date > today:
-                refuse("onset_date", "The onset date is in the future.")
-            if (
-                subject is not None
-                and subject.consent_date
-                and (self.onset_date < subject.consent_date)
-            ):
-                refuse(
-                    "onset_date",
-                    f"The onset date is before the informed consent "
-                    f"({subject.consent_date:%Y-%m-%d}): events before consent are medical "
-                    "history, not adverse events.",
-                )
-            if (
-                subject is not None
-                and subject.status == SubjectStatus.DIED
-                and subject.status_date
-                and self.onset_date > subject.status_date
-            ):
-                refuse(
-                    "onset_date",
-                    f"The onset date is after {subject}'s death ({subject.status_date:%Y-%m-%d}).",
-                )
-
-        if self.ongoing and self.end_date:
-            refuse("end_date", "Give an end date or mark the event ongoing, not both.")
-        elif not self.ongoing and not self.end_date:
-            refuse("end_date", "Give the end date, or mark the event ongoing.")
-        if self.end_date:
-            if self.onset_date and self.end_date < self.onset_date:
-                refuse("end_date", "The end date is before the onset date.")
-            if self.end_date > today:
-                refuse("end_date", "The end date is in the future.")
-
-        criteria = [name for name in SERIOUS_CRITERIA_FIELDS if getattr(self, name)]
-        if self.serious and not criteria:
-            refuse("serious", "A serious event needs at least one seriousness criterion.")
-        if not self.serious and criteria:
-            refuse(
-                "serious",
-                "Seriousness criteria are given but the event is not marked serious: mark it "
-                "serious or clear the criteria.",
-            )
-        if self.serious and self.site_aware_at is None:
-            refuse(
-                "site_aware_at",
-                "Give the date and time the site became aware of the serious event: the "
-                "24-hour reporting clock starts then.",
-            )
-        if self.site_aware_at is not None:
-            if self.site_aware_at > timezone.now():
-                refuse("site_aware_at", "The time the site became aware is in the future.")
-            if self.onset_date and timezone.localdate(self.site_aware_at) < self.onset_date:
-                refuse("site_aware_at", "The site cannot have become aware before the onset.")
-        if self.sae_reported_at is not None:
-            if not self.serious:
-                refuse("sae_reported_at", "Only a serious event is reported to the sponsor.")
-            elif self.site_aware_at and self.sae_reported_at < self.site_aware_at:
-                refuse(
-                    "sae_reported_at",
-                    "The report to the sponsor cannot be before the site became aware.",
-                )
-            if self.sae_reported_at > timezone.now():
-                refuse("sae_reported_at", "The report time is in the future.")
-
-        fatal = self.outcome == Outcome.FATAL
-        if self.grade == 5 and self.outcome and not fatal:
-            refuse("outcome", "A grade 5 event is fatal: its outcome must be fatal.")
-        if fatal and self.grade is not None and self.grade != 5:
-            refuse("grade", "A fatal outcome means grade 5 (death related to the event).")
-        if self.grade == 5 or fatal:
-            if not self.death_date:
-                refuse("death_date", "A fatal (grade 5) event needs the date of death.")
-            if not (self.serious and self.sc_death):
-                refuse(
-                    "sc_death",
-                    'A fatal (grade 5) event is serious with the criterion "results in death".',
-                )
-            if self.end_date and self.death_date and self.end_date != self.death_date:
-                refuse("end_date", "A fatal event ends on the date of death.")
-        else:
-            if self.death_date:
-                refuse("death_date", "A date of death is given only for a fatal (grade 5) event.")
-            if self.sc_death:
-                refuse(
-                    "sc_death",
-                    '"Results in death" applies only to a fatal (grade 5) event.',
-                )
-        if self.death_date:
-            if self.onset_date and self.death_date < self.onset_date:
-                refuse("death_date", "The date of death is before the onset date.")
-            if self.death_date > today:
-                refuse("death_date", "The date of death is in the future.")
-
-        if self.outcome in ENDED_OUTCOMES and self.ongoing:
-            refuse(
-                "ongoing",
-                f'An event with outcome "{Outcome(self.outcome).label}" has ended: give its end '
-                "date instead of marking it ongoing.",
-            )
-        if self.outcome in ONGOING_OUTCOMES and self.end_date:
-            refuse(
-                "outcome",
-                f'An event with outcome "{Outcome(self.outcome).label}" is ongoing: clear the '
-                "end date, or choose the outcome of an ended event.",
-            )
-
-        if self.treatment_given and not self.treatment_details.strip():
-            refuse("treatment_details", "Describe the treatment given for the event.")
-        if not self.treatment_given and self.treatment_details.strip():
-            refuse(
-                "treatment_given",
-                "A treatment is described: tick 'treatment given' or clear the description.",
-            )
+        for rule in AE_RULES:
+            for field, message in rule(self):
+                errors.setdefault(field, []).append(message)
         if errors:
             raise ValidationError(errors)
+
+
+# --- the rules of one AE record: each yields (field, message) for what it refuses ---------------
+
+
+def _coded_to_its_term(ae: AdverseEvent):
+    term = ae.term if ae.term_id else None
+    if term is None:
+        return
+    if term.is_other_specify and not ae.verbatim_term.strip():
+        yield (
+            "verbatim_term",
+            f'"{term.term}" is an "Other, specify" term: give the verbatim name of the event.',
+        )
+    if ae.grade is not None and ae.grade not in term.allowed_grades:
+        yield (
+            "grade",
+            f"{term.term} has no grade {ae.grade}: its grades are "
+            f"{grades_text(term.allowed_grades)}.",
+        )
+
+
+def _onset_within_the_subjects_trial(ae: AdverseEvent):
+    if not ae.onset_date:
+        return
+    if ae.onset_date > timezone.localdate():
+        yield "onset_date", "The onset date is in the future."
+    subject = ae.subject if ae.subject_id else None
+    if subject is None:
+        return
+    if subject.consent_date and ae.onset_date < subject.consent_date:
+        yield (
+            "onset_date",
+            f"The onset date is before the informed consent ({subject.consent_date:%Y-%m-%d}): "
+            "events before consent are medical history, not adverse events.",
+        )
+    died = subject.status == SubjectStatus.DIED and subject.status_date
+    if died and ae.onset_date > subject.status_date:
+        yield (
+            "onset_date",
+            f"The onset date is after {subject}'s death ({subject.status_date:%Y-%m-%d}).",
+        )
+
+
+def _ended_or_ongoing(ae: AdverseEvent):
+    if ae.ongoing and ae.end_date:
+        yield "end_date", "Give an end date or mark the event ongoing, not both."
+    elif not ae.ongoing and not ae.end_date:
+        yield "end_date", "Give the end date, or mark the event ongoing."
+    if ae.end_date:
+        if ae.onset_date and ae.end_date < ae.onset_date:
+            yield "end_date", "The end date is before the onset date."
+        if ae.end_date > timezone.localdate():
+            yield "end_date", "The end date is in the future."
+
+
+def _serious_with_criteria(ae: AdverseEvent):
+    criteria = [name for name in SERIOUS_CRITERIA_FIELDS if getattr(ae, name)]
+    if ae.serious and not criteria:
+        yield "serious", "A serious event needs at least one seriousness criterion."
+    if not ae.serious and criteria:
+        yield (
+            "serious",
+            "Seriousness criteria are given but the event is not marked serious: mark it "
+            "serious or clear the criteria.",
+        )
+
+
+def _sae_clock_times(ae: AdverseEvent):
+    now = timezone.now()
+    if ae.serious and ae.site_aware_at is None:
+        yield (
+            "site_aware_at",
+            "Give the date and time the site became aware of the serious event: the "
+            "24-hour reporting clock starts then.",
+        )
+    if ae.site_aware_at is not None:
+        if ae.site_aware_at > now:
+            yield "site_aware_at", "The time the site became aware is in the future."
+        if ae.onset_date and timezone.localdate(ae.site_aware_at) < ae.onset_date:
+            yield "site_aware_at", "The site cannot have become aware before the onset."
+    if ae.sae_reported_at is not None:
+        if not ae.serious:
+            yield "sae_reported_at", "Only a serious event is reported to the sponsor."
+        elif ae.site_aware_at and ae.sae_reported_at < ae.site_aware_at:
+            yield (
+                "sae_reported_at",
+                "The report to the sponsor cannot be before the site became aware.",
+            )
+        if ae.sae_reported_at > now:
+            yield "sae_reported_at", "The report time is in the future."
+
+
+def _fatal_means_grade_5(ae: AdverseEvent):
+    fatal = ae.outcome == AeOutcome.FATAL
+    if ae.grade == 5 and ae.outcome and not fatal:
+        yield "outcome", "A grade 5 event is fatal: its outcome must be fatal."
+    if fatal and ae.grade is not None and ae.grade != 5:
+        yield "grade", "A fatal outcome means grade 5 (death related to the event)."
+
+
+def _death_recorded_only_when_fatal(ae: AdverseEvent):
+    if ae.grade == 5 or ae.outcome == AeOutcome.FATAL:
+        if not ae.death_date:
+            yield "death_date", "A fatal (grade 5) event needs the date of death."
+        if not (ae.serious and ae.sc_death):
+            yield (
+                "sc_death",
+                'A fatal (grade 5) event is serious with the criterion "results in death".',
+            )
+        if ae.end_date and ae.death_date and ae.end_date != ae.death_date:
+            yield "end_date", "A fatal event ends on the date of death."
+        return
+    if ae.death_date:
+        yield "death_date", "A date of death is given only for a fatal (grade 5) event."
+    if ae.sc_death:
+        yield "sc_death", '"Results in death" applies only to a fatal (grade 5) event.'
+
+
+def _death_date_plausible(ae: AdverseEvent):
+    if not ae.death_date:
+        return
+    if ae.onset_date and ae.death_date < ae.onset_date:
+        yield "death_date", "The date of death is before the onset date."
+    if ae.death_date > timezone.localdate():
+        yield "death_date", "The date of death is in the future."
+
+
+def _outcome_fits_the_end(ae: AdverseEvent):
+    if ae.outcome in ENDED_OUTCOMES and ae.ongoing:
+        yield (
+            "ongoing",
+            f'An event with outcome "{AeOutcome(ae.outcome).label}" has ended: give its end '
+            "date instead of marking it ongoing.",
+        )
+    if ae.outcome in ONGOING_OUTCOMES and ae.end_date:
+        yield (
+            "outcome",
+            f'An event with outcome "{AeOutcome(ae.outcome).label}" is ongoing: clear the '
+            "end date, or choose the outcome of an ended event.",
+        )
+
+
+def _treatment_described(ae: AdverseEvent):
+    if ae.treatment_given and not ae.treatment_details.strip():
+        yield "treatment_details", "Describe the treatment given for the event."
+    if not ae.treatment_given and ae.treatment_details.strip():
+        yield (
+            "treatment_given",
+            "A treatment is described: tick 'treatment given' or clear the description.",
+        )
+
+
+AE_RULES = (
+    _coded_to_its_term,
+    _onset_within_the_subjects_trial,
+    _ended_or_ongoing,
+    _serious_with_criteria,
+    _sae_clock_times,
+    _fatal_means_grade_5,
+    _death_recorded_only_when_fatal,
+    _death_date_plausible,
+    _outcome_fits_the_end,
+    _treatment_described,
+)
 
 
 class AeCausality(models.Model):
@@ -458,7 +468,7 @@ class AeCausality(models.Model):
         ]
 
     def __str__(self):
-        return f"{StudyDrug(self.drug).name.title()}: {self.get_causality_display().lower()}"
+        return f"{drug_name(self.drug)}: {self.get_causality_display().lower()}"
 
     def save(self, *args, **kwargs):
         self.related = self.causality in RELATED_CAUSALITIES

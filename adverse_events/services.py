@@ -23,7 +23,7 @@ as died, the dates must agree. Lowering the grade of a fatal AE later does not b
 back: the status is corrected on its own, with its own reason.
 
 SAE clock: a serious AE needs the time the site became aware of it; the sponsor must have the
-report within 24 hours (``models.SAE_REPORTING_WINDOW``). When an AE stops being serious, its
+report within 24 hours (``sae_clock.REPORTING_WINDOW``). When an AE stops being serious, its
 report time is cleared (the audit trail keeps it).
 """
 
@@ -40,7 +40,7 @@ from core import access
 from core.audit import audited_save
 from core.errors import DomainError
 from randomization import selectors as randomization_selectors
-from randomization.arms import DRUGS_OF_ARM, Arm, StudyDrug
+from randomization.arms import DRUGS_OF_ARM, Arm, StudyDrug, drug_name
 from subjects import services as subject_services
 from subjects.models import Subject, SubjectStatus
 
@@ -89,10 +89,6 @@ def study_drugs_of(subject: Subject) -> tuple[str, ...]:
     return tuple(DRUGS_OF_ARM[arm]) if arm else ()
 
 
-def _drug_label(drug: str) -> str:
-    return StudyDrug(drug).name.title()
-
-
 def _check_fields(data: Mapping) -> None:
     unknown = set(data) - set(AE_FIELDS) - {"causality"}
     if unknown:
@@ -126,26 +122,25 @@ def _clean_causality(subject: Subject, given: Mapping | None, current: dict) -> 
                     "assessed."
                 )
             raise AdverseEventError(
-                f"{_drug_label(drug)} is not a study drug of {subject}'s arm "
+                f"{drug_name(drug)} is not a study drug of {subject}'s arm "
                 f"({Arm(arm_of(subject)).label}): assess "
-                f"{' and '.join(_drug_label(d) for d in drugs)}."
+                f"{' and '.join(drug_name(d) for d in drugs)}."
             )
         assessment = dict(assessment or {})
         causality = assessment.pop("causality", None)
         action = assessment.pop("action_taken", None)
         if assessment:
             raise AdverseEventError(
-                f"Unknown causality fields for {_drug_label(drug)}: "
-                f"{', '.join(sorted(assessment))}."
+                f"Unknown causality fields for {drug_name(drug)}: {', '.join(sorted(assessment))}."
             )
         if causality not in Causality.values:
             raise AdverseEventError(
-                f"Give the causality of the event to {_drug_label(drug)} (not related, unlikely, "
+                f"Give the causality of the event to {drug_name(drug)} (not related, unlikely, "
                 "possible, probable or definite)."
             )
         if action not in ActionTaken.values:
             raise AdverseEventError(
-                f"Give the action taken with {_drug_label(drug)} (dose not changed, reduced, "
+                f"Give the action taken with {drug_name(drug)} (dose not changed, reduced, "
                 "interrupted, withdrawn, or not applicable)."
             )
         merged[drug] = {"causality": causality, "action_taken": action}
@@ -153,13 +148,13 @@ def _clean_causality(subject: Subject, given: Mapping | None, current: dict) -> 
     if missing:
         raise AdverseEventError(
             "Give the causality and action taken for "
-            f"{' and '.join(_drug_label(d) for d in missing)} "
+            f"{' and '.join(drug_name(d) for d in missing)} "
             f"(the study drug{'s' if len(missing) > 1 else ''} of {subject}'s arm)."
         )
     extra = [d for d in merged if d not in drugs]
     if extra:
         raise AdverseEventError(
-            f"{subject} does not take {' or '.join(_drug_label(d) for d in extra)}: "
+            f"{subject} does not take {' or '.join(drug_name(d) for d in extra)}: "
             "its causality cannot be kept on this event."
         )
     return merged

@@ -1,41 +1,27 @@
 """Site-staff pages of the AE CRF and the "SAE reports due" list. Rules live in ``services``.
 
-Every page finds the subject through ``subjects.views.visible_subject`` (scoped to the user's
-sites): another site's subject or AE is a 404.
+Every page finds the subject through ``subjects.selectors.visible_subject`` (scoped to the user's
+sites): another site's subject or AE is a 404. A user who may view but not enter data sees the
+AE read-only (``ae_detail.html``), never a form.
 """
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Prefetch
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
 from core import access
-from core.audit import history_rows
 from core.forms import run_service
-from randomization.arms import StudyDrug
+from core.pages import refuse_read_only
 from subjects.selectors import visible_subject
 
-from . import services
+from . import selectors, services
 from .forms import AdverseEventForm, SaeReportForm
-from .models import AdverseEvent, AeCausality, CtcaeTerm
-
-
-def _events(subject):
-    return (
-        AdverseEvent.objects.filter(subject=subject)
-        .select_related("term", "subject__site")
-        .prefetch_related(Prefetch("causalities", queryset=AeCausality.objects.order_by("drug")))
-        .order_by("ae_number")
-    )
-
-
-def _event(request, identifier, number):
-    subject = visible_subject(request.user, identifier)
-    return subject, get_object_or_404(_events(subject), ae_number=number)
+from .models import CtcaeTerm
+from .sae_clock import SaeClock
 
 
 def _list_url(subject):
@@ -63,30 +49,16 @@ def _render_form(request, form, heading, subject, ae=None, **extra):
         **extra,
     }
     if ae is not None:
-        context["history"] = ae_history(ae)
+        context["history"] = selectors.event_audit_trail(ae)
     return render(request, "adverse_events/ae_form.html", context)
-
-
-def ae_history(ae: AdverseEvent) -> list[dict]:
-    """The AE's audit trail with its causality rows' trails, newest first."""
-    rows = history_rows(ae.history.select_related("history_user").order_by("-history_date"))
-    records = list(
-        AeCausality.history.filter(adverse_event_id=ae.pk)
-        .select_related("history_user")
-        .order_by("-history_date")
-    )
-    for row, record in zip(history_rows(records), records, strict=True):
-        drug = StudyDrug(record.drug).name.title()
-        row["what"] = f"{row['what']} ({drug})"
-        for change in row["changes"]:
-            change["field"] = f"{drug} {change['field']}"
-        rows.append(row)
-    return sorted(rows, key=lambda r: r["when"], reverse=True)
 
 
 def subject_panel(request, subject):
     """The adverse events panel of the subject page (``core.panels``)."""
-    return "adverse_events/_subject_panel.html", {"subject": subject, "events": _events(subject)}
+    return "adverse_events/_subject_panel.html", {
+        "subject": subject,
+        "events": selectors.subject_events(subject),
+    }
 
 
 @login_required
@@ -97,7 +69,7 @@ def ae_list(request, identifier):
         "adverse_events/ae_list.html",
         {
             "subject": subject,
-            "events": _events(subject),
+            "events": selectors.subject_events(subject),
             "can_edit": access.can_enter_data(request.user, subject),
             "now": timezone.now(),
         },
@@ -107,6 +79,8 @@ def ae_list(request, identifier):
 @login_required
 def ae_new(request, identifier):
     subject = visible_subject(request.user, identifier)
+    if refused := refuse_read_only(request, subject, access.require_data_entry):
+        return refused
     drugs = services.study_drugs_of(subject)
     form = AdverseEventForm(request.POST or None, drugs=drugs)
     if request.method == "POST" and form.is_valid():
@@ -124,7 +98,13 @@ def ae_new(request, identifier):
 
 @login_required
 def ae_edit(request, identifier, number):
-    subject, ae = _event(request, identifier, number)
+    subject, ae = selectors.visible_event(request.user, identifier, number)
+    if not access.can_enter_data(request.user, subject):
+        return render(
+            request,
+            "adverse_events/ae_detail.html",
+            {"subject": subject, "ae": ae, "history": selectors.event_audit_trail(ae)},
+        )
     drugs = services.study_drugs_of(subject)
     form = AdverseEventForm(
         request.POST or None,
@@ -152,7 +132,9 @@ def ae_edit(request, identifier, number):
 
 @login_required
 def ae_report(request, identifier, number):
-    subject, ae = _event(request, identifier, number)
+    subject, ae = selectors.visible_event(request.user, identifier, number)
+    if refused := refuse_read_only(request, subject, access.require_data_entry):
+        return refused
     correcting = ae.sae_reported_at is not None
     form = SaeReportForm(
         request.POST or None,
@@ -195,26 +177,14 @@ def ae_report(request, identifier, number):
 def sae_due(request):
     """Unreported serious AEs of the user's sites: overdue first, then by due time."""
     now = timezone.now()
-    pending = (
-        access.scope_to_user(AdverseEvent.objects.all(), request.user)
-        .sae_unreported()
-        .with_sae_due()
-        .select_related("term", "subject__site")
-        .order_by("sae_due", "pk")
-    )
-    overdue = set(pending.sae_overdue(now).values_list("pk", flat=True))
-    due_soon = set(pending.sae_due_soon(now).values_list("pk", flat=True))
-    rows = [
-        {
-            "ae": ae,
-            "state": "overdue" if ae.pk in overdue else "due soon" if ae.pk in due_soon else "",
-            "hours_left": (ae.sae_due - now).total_seconds() / 3600,
-            "hours_over": (now - ae.sae_due).total_seconds() / 3600,
-        }
-        for ae in pending
-    ]
+    rows = selectors.sae_due_rows(request.user, now)
     return render(
         request,
         "adverse_events/sae_due.html",
-        {"rows": rows, "now": now, "overdue": len(overdue), "due_soon": len(due_soon)},
+        {
+            "rows": rows,
+            "now": now,
+            "overdue": sum(row.clock == SaeClock.OVERDUE for row in rows),
+            "due_soon": sum(row.clock == SaeClock.DUE_SOON for row in rows),
+        },
     )

@@ -21,8 +21,6 @@ from decimal import Decimal
 
 from django.conf import settings as django_settings
 
-D = Decimal
-
 PROTOCOL: dict[str, object] = {
     # IN01: age at consent, inclusive both ends.
     "age_min": 18,
@@ -59,14 +57,14 @@ PROTOCOL: dict[str, object] = {
 # Child-Pugh points (standard table, SI units).
 CHILD_PUGH: dict[str, object] = {
     # total bilirubin, µmol/L: < 34 → 1 point, 34-50 → 2, > 50 → 3
-    "bilirubin_2_from": D("34"),
-    "bilirubin_3_above": D("50"),
+    "bilirubin_2_from": Decimal("34"),
+    "bilirubin_3_above": Decimal("50"),
     # albumin, g/L: > 35 → 1 point, 28-35 → 2, < 28 → 3
-    "albumin_2_at_most": D("35"),
-    "albumin_3_below": D("28"),
+    "albumin_2_at_most": Decimal("35"),
+    "albumin_3_below": Decimal("28"),
     # INR: < 1.7 → 1 point, 1.7-2.3 → 2, > 2.3 → 3
-    "inr_2_from": D("1.7"),
-    "inr_3_above": D("2.3"),
+    "inr_2_from": Decimal("1.7"),
+    "inr_3_above": Decimal("2.3"),
     # class by score: A 5-6, B 7-9, C 10-15
     "class_a_max": 6,
     "class_b_max": 9,
@@ -75,33 +73,36 @@ CHILD_PUGH: dict[str, object] = {
 # IN09 "adequate hematologic and end-organ function": documented defaults (see module docstring).
 # "min": the value must be at least this; "max": at most this (both inclusive).
 LAB_LIMITS: dict[str, dict] = {
-    "anc": {"min": D("1.5"), "basis": "ANC ≥ 1.5 × 10⁹/L"},
-    "platelets": {"min": D("75"), "basis": "platelets ≥ 75 × 10⁹/L"},
-    "hemoglobin": {"min": D("90"), "basis": "hemoglobin ≥ 90 g/L"},
-    "total_bilirubin": {"max": D("51.3"), "basis": "total bilirubin ≤ 3 × ULN (ULN 17.1 µmol/L)"},
-    "alt": {"max": D("200"), "basis": "ALT ≤ 5 × ULN (ULN 40 U/L)"},
-    "ast": {"max": D("200"), "basis": "AST ≤ 5 × ULN (ULN 40 U/L)"},
+    "anc": {"min": Decimal("1.5"), "basis": "ANC ≥ 1.5 × 10⁹/L"},
+    "platelets": {"min": Decimal("75"), "basis": "platelets ≥ 75 × 10⁹/L"},
+    "hemoglobin": {"min": Decimal("90"), "basis": "hemoglobin ≥ 90 g/L"},
+    "total_bilirubin": {
+        "max": Decimal("51.3"),
+        "basis": "total bilirubin ≤ 3 × ULN (ULN 17.1 µmol/L)",
+    },
+    "alt": {"max": Decimal("200"), "basis": "ALT ≤ 5 × ULN (ULN 40 U/L)"},
+    "ast": {"max": Decimal("200"), "basis": "AST ≤ 5 × ULN (ULN 40 U/L)"},
     # Renal function: creatinine ≤ 1.5 × ULN (ULN 106 µmol/L) OR creatinine clearance ≥ 50 mL/min.
-    "creatinine": {"max": D("159"), "basis": "creatinine ≤ 1.5 × ULN (ULN 106 µmol/L)"},
-    "creatinine_clearance": {"min": D("50"), "basis": "creatinine clearance ≥ 50 mL/min"},
-    "inr": {"max": D("2.0"), "basis": "INR ≤ 2.0"},
-    "albumin": {"min": D("28"), "basis": "albumin ≥ 28 g/L"},
+    "creatinine": {"max": Decimal("159"), "basis": "creatinine ≤ 1.5 × ULN (ULN 106 µmol/L)"},
+    "creatinine_clearance": {"min": Decimal("50"), "basis": "creatinine clearance ≥ 50 mL/min"},
+    "inr": {"max": Decimal("2.0"), "basis": "INR ≤ 2.0"},
+    "albumin": {"min": Decimal("28"), "basis": "albumin ≥ 28 g/L"},
 }
 # Screening labs must be this recent on the reference date (protocol silent: a setting).
 LAB_MAX_AGE_DAYS = 14
 
 # Values outside these cannot be right in the CRF's unit: refused at entry.
 PLAUSIBLE_RANGES: dict[str, tuple[Decimal, Decimal, str]] = {
-    "anc": (D("0"), D("100"), "× 10⁹/L"),
-    "platelets": (D("0"), D("2000"), "× 10⁹/L"),
-    "hemoglobin": (D("20"), D("250"), "g/L"),
-    "total_bilirubin": (D("0"), D("1000"), "µmol/L"),
-    "alt": (D("0"), D("10000"), "U/L"),
-    "ast": (D("0"), D("10000"), "U/L"),
-    "creatinine": (D("10"), D("2000"), "µmol/L"),
-    "creatinine_clearance": (D("0"), D("300"), "mL/min"),
-    "inr": (D("0.5"), D("10"), ""),
-    "albumin": (D("5"), D("70"), "g/L"),
+    "anc": (Decimal("0"), Decimal("100"), "× 10⁹/L"),
+    "platelets": (Decimal("0"), Decimal("2000"), "× 10⁹/L"),
+    "hemoglobin": (Decimal("20"), Decimal("250"), "g/L"),
+    "total_bilirubin": (Decimal("0"), Decimal("1000"), "µmol/L"),
+    "alt": (Decimal("0"), Decimal("10000"), "U/L"),
+    "ast": (Decimal("0"), Decimal("10000"), "U/L"),
+    "creatinine": (Decimal("10"), Decimal("2000"), "µmol/L"),
+    "creatinine_clearance": (Decimal("0"), Decimal("300"), "mL/min"),
+    "inr": (Decimal("0.5"), Decimal("10"), ""),
+    "albumin": (Decimal("5"), Decimal("70"), "g/L"),
 }
 
 

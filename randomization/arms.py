@@ -14,6 +14,12 @@ class StudyDrug(models.TextChoices):
     SORAFENIB = "sorafenib", "Sorafenib 400 mg PO bid"
 
 
+def drug_name(drug: str) -> str:
+    """How pages, messages and exports name a study drug: "Toripalimab" (its label adds the
+    dose)."""
+    return StudyDrug(drug).name.title()
+
+
 DRUGS_OF_ARM: dict[str, tuple[str, ...]] = {
     Arm.A: (StudyDrug.TORIPALIMAB, StudyDrug.BEVACIZUMAB),
     Arm.B: (StudyDrug.SORAFENIB,),

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from adverse_events import services
 from adverse_events.models import AdverseEvent, AeCausality, CtcaeTerm
+from adverse_events.sae_clock import SaeClock
 from adverse_events.services import record_adverse_event, update_adverse_event
 from core.audit import history_rows
 from core.errors import AccessDenied, DomainError
@@ -714,15 +715,50 @@ def test_sae_clock_overdue_and_due_soon(early_subject, coordinator):
     fresh = sae(early_subject, coordinator, now - timedelta(hours=1))
     not_serious = record_adverse_event(early_subject, user=coordinator, **ae_data())
     events = AdverseEvent.objects.all()
-    assert list(events.sae_overdue(now)) == [overdue]
-    assert list(events.sae_due_soon(now)) == [soon]
-    assert set(events.sae_unreported()) == {overdue, soon, fresh}
-    assert overdue.sae_clock(now) == "overdue"
-    assert soon.sae_clock(now) == "due soon"
-    assert fresh.sae_clock(now) == "pending"
-    assert not_serious.sae_clock(now) == ""
+    assert list(events.in_sae_clock(SaeClock.OVERDUE, now=now)) == [overdue]
+    assert list(events.in_sae_clock(SaeClock.DUE_SOON, now=now)) == [soon]
+    assert set(events.sae_unreported(now)) == {overdue, soon, fresh}
+    assert overdue.sae_clock(now) == SaeClock.OVERDUE
+    assert soon.sae_clock(now) == SaeClock.DUE_SOON
+    assert fresh.sae_clock(now) == SaeClock.PENDING
+    assert not_serious.sae_clock(now) is None
     later = now + timedelta(hours=5)
-    assert set(events.sae_overdue(later)) == {overdue, soon}
+    assert set(events.in_sae_clock(SaeClock.OVERDUE, now=later)) == {overdue, soon}
+
+
+def test_the_sae_clock_reads_the_same_in_python_and_in_the_database(early_subject, coordinator):
+    """One definition (``sae_clock``): the model's state and the queryset's filter agree for
+    every event at every moment, boundaries included (exactly 24 h, exactly 6 h left)."""
+    now = timezone.now().replace(microsecond=0)
+    aware_hours_ago = (30, 24, 23.5, 18, 17.5, 1)
+    events = [
+        sae(early_subject, coordinator, now - timedelta(hours=h), onset_date=days_ago(2))
+        for h in aware_hours_ago
+    ]
+    late, in_time = events[0], events[-1]
+    services.mark_sae_reported(late, user=coordinator, reported_at=now - timedelta(minutes=1))
+    services.mark_sae_reported(in_time, user=coordinator, reported_at=now - timedelta(minutes=1))
+    record_adverse_event(early_subject, user=coordinator, **ae_data())  # no clock
+    for moment in (now, now + timedelta(hours=0.5), now + timedelta(hours=6)):
+        in_python = {ae.pk: ae.sae_clock(moment) for ae in AdverseEvent.objects.all()}
+        for clock in SaeClock:
+            in_database = set(
+                AdverseEvent.objects.in_sae_clock(clock, now=moment).values_list("pk", flat=True)
+            )
+            assert in_database == {pk for pk, c in in_python.items() if c == clock}, (
+                clock,
+                moment,
+            )
+    states_now = [ae.sae_clock(now) for ae in AdverseEvent.objects.order_by("ae_number")]
+    assert states_now == [
+        SaeClock.REPORTED_LATE,
+        SaeClock.OVERDUE,  # exactly 24 hours: the time is up
+        SaeClock.DUE_SOON,
+        SaeClock.DUE_SOON,  # exactly 6 hours left
+        SaeClock.PENDING,
+        SaeClock.REPORTED,
+        None,
+    ]
 
 
 def test_mark_sae_reported(early_subject, coordinator):
@@ -742,9 +778,9 @@ def test_mark_sae_reported(early_subject, coordinator):
         "The report time is in the future.",
     )
     services.mark_sae_reported(ae, user=coordinator, reported_at=now - timedelta(hours=2))
-    assert ae.sae_clock() == "reported late"
-    assert list(AdverseEvent.objects.sae_reported_late()) == [ae]
-    assert not AdverseEvent.objects.sae_overdue().exists()
+    assert ae.sae_clock() == SaeClock.REPORTED_LATE
+    assert list(AdverseEvent.objects.in_sae_clock(SaeClock.REPORTED_LATE)) == [ae]
+    assert not AdverseEvent.objects.in_sae_clock(SaeClock.OVERDUE).exists()
     record = ae.history.latest("history_date")
     assert record.history_change_reason == "SAE reported to the sponsor (late)"
     refused(
@@ -757,8 +793,8 @@ def test_mark_sae_reported(early_subject, coordinator):
         reported_at=aware + timedelta(hours=3),
         reason="Fax confirmation shows the earlier time",
     )
-    assert ae.sae_clock() == "reported"
-    assert not AdverseEvent.objects.sae_reported_late().exists()
+    assert ae.sae_clock() == SaeClock.REPORTED
+    assert not AdverseEvent.objects.in_sae_clock(SaeClock.REPORTED_LATE).exists()
 
 
 def test_only_a_serious_ae_is_reported(early_subject, coordinator):

@@ -11,11 +11,12 @@ from rest_framework.test import APIClient
 
 from adverse_events import services
 from adverse_events.models import AdverseEvent, CtcaeTerm
+from adverse_events.sae_clock import SaeClock
 from adverse_events.services import record_adverse_event
 from core.roles import Role
 from randomization.arms import Arm
 
-from .factories import days_ago, make_subject, make_user
+from .factories import days_ago, make_subject, make_user, write_forms
 from .randomization_factories import make_randomized_subject
 
 pytestmark = pytest.mark.usefixtures("ctcae")
@@ -111,7 +112,7 @@ def test_pages_open_for_the_site(client, coordinator, sae):
         response = client.get(url)
         assert response.status_code == 200, url
     page = client.get(urls(sae)[0]).content.decode()
-    assert "AE 1" in page and "Hypertension" in page and "overdue" in page
+    assert "AE 1" in page and "Hypertension" in page and "Overdue" in page
 
 
 def test_another_sites_user_gets_404(client, other_coordinator, sae):
@@ -176,10 +177,19 @@ def test_monitor_sees_but_cannot_record(client, site, early_subject):
     monitor = make_user(Role.MONITOR, site)
     client.force_login(monitor)
     url = reverse("adverse_events:new", args=[early_subject.subject_identifier])
-    response = client.post(url, form_post())
-    assert response.status_code == 200
-    assert "at site 101." in response.content.decode()
+    response = client.post(url, form_post(), follow=True)
+    assert response.redirect_chain[-1][0] == early_subject.get_absolute_url()
+    assert "at site 101. You may view 101-0001, not change it." in response.content.decode()
     assert not AdverseEvent.objects.exists()
+
+
+def test_monitor_reads_an_ae_without_a_form(client, site, sae):
+    monitor = make_user(Role.MONITOR, site)
+    client.force_login(monitor)
+    page = client.get(urls(sae)[2]).content.decode()
+    assert "Read-only" in page and "Hypertension" in page and "Overdue" in page.title()
+    assert write_forms(page) == 0
+    assert 'name="grade"' not in page
 
 
 def test_edit_with_reason_shows_the_audit_trail(client, coordinator, sae):
@@ -212,7 +222,7 @@ def test_sae_report_page_records_the_report(client, coordinator, sae):
     response = client.post(urls(sae)[3], {"reported_at": reported.strftime("%Y-%m-%dT%H:%M")})
     assert response.status_code == 302
     sae.refresh_from_db()
-    assert sae.sae_clock() == "reported late"
+    assert sae.sae_clock() == SaeClock.REPORTED_LATE
 
 
 def test_sae_due_page_lists_own_sites_unreported_saes(client, coordinator, sae, foreign_sae):
@@ -244,7 +254,7 @@ def test_data_manager_reviews_aes_in_the_admin(client, data_manager, sae, foreig
     for query in (
         {"sae_clock": "overdue"},
         {"sae_clock": "due_soon"},
-        {"sae_clock": "late"},
+        {"sae_clock": "reported_late"},
         {"serious__exact": "1"},
         {"grade": "2"},
         {"term__soc": "Vascular disorders"},

@@ -12,33 +12,38 @@ from subjects.models import SiteMembership
 from .factories import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db
-K = AuthEvent.Kind
 
 
 def test_login_and_failed_login_are_logged(client, coordinator):
     client.post(reverse("login"), {"username": "coordinator", "password": "wrong"})
     client.post(reverse("login"), {"username": "coordinator", "password": PASSWORD})
-    events = list(AuthEvent.objects.filter(kind__in=[K.LOGIN, K.LOGIN_FAILED]).order_by("id"))
+    events = list(
+        AuthEvent.objects.filter(
+            kind__in=[AuthEvent.Kind.LOGIN, AuthEvent.Kind.LOGIN_FAILED]
+        ).order_by("id")
+    )
     assert [(e.kind, e.username) for e in events] == [
-        (K.LOGIN_FAILED, "coordinator"),
-        (K.LOGIN, "coordinator"),
+        (AuthEvent.Kind.LOGIN_FAILED, "coordinator"),
+        (AuthEvent.Kind.LOGIN, "coordinator"),
     ]
     assert events[1].ip_address == "127.0.0.1"
 
 
 def test_user_changes_and_role_changes_are_logged(data_manager):
     user = make_user(username="newcomer")
-    assert AuthEvent.objects.filter(kind=K.USER_CREATED, username="newcomer").exists()
+    assert AuthEvent.objects.filter(kind=AuthEvent.Kind.USER_CREATED, username="newcomer").exists()
     user.is_active = False
     user.save()
-    change = AuthEvent.objects.get(kind=K.USER_CHANGED, username="newcomer")
+    change = AuthEvent.objects.get(kind=AuthEvent.Kind.USER_CHANGED, username="newcomer")
     assert change.detail["changes"] == {"is_active": {"old": True, "new": False}}
     user.groups.add(Group.objects.get(name=Role.MONITOR))
-    roles = AuthEvent.objects.get(kind=K.ROLES_CHANGED, username="newcomer")
+    roles = AuthEvent.objects.get(kind=AuthEvent.Kind.ROLES_CHANGED, username="newcomer")
     assert roles.detail["groups"] == ["monitor"] and roles.detail["action"] == "add"
     user.set_password("another long passphrase")
     user.save()
-    assert AuthEvent.objects.filter(kind=K.PASSWORD_CHANGED, username="newcomer").exists()
+    assert AuthEvent.objects.filter(
+        kind=AuthEvent.Kind.PASSWORD_CHANGED, username="newcomer"
+    ).exists()
 
 
 def test_membership_changes_have_history_and_keep_groups_in_step(site, data_manager):
@@ -78,5 +83,5 @@ def test_refused_e_signature_is_logged(subject, investigator):
     assessment = make_eligible_assessment(subject, sign=False)
     with pytest.raises(SignatureRefused, match="password is not correct"):
         sign_eligibility(assessment, user=investigator, password="guess")
-    event = AuthEvent.objects.get(kind=K.SIGNATURE_REFUSED)
+    event = AuthEvent.objects.get(kind=AuthEvent.Kind.SIGNATURE_REFUSED)
     assert (event.username, event.detail) == ("investigator", {"subject": "101-0001"})

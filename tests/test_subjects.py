@@ -16,7 +16,6 @@ from subjects.services import TransitionNotAllowed
 
 from .factories import make_site, make_subject, make_user
 
-S = SubjectStatus
 pytestmark = pytest.mark.django_db
 
 
@@ -118,17 +117,17 @@ def test_future_consent_date_is_refused(site, coordinator):
 @pytest.mark.parametrize(
     "path",
     [
-        [S.SCREEN_FAILED],
-        [S.RANDOMIZED, S.TREATMENT_ENDED, S.COMPLETED],
-        [S.RANDOMIZED, S.TREATMENT_ENDED, S.DIED],
-        [S.RANDOMIZED, S.WITHDRAWN],
-        [S.RANDOMIZED, S.DIED],
+        [SubjectStatus.SCREEN_FAILED],
+        [SubjectStatus.RANDOMIZED, SubjectStatus.TREATMENT_ENDED, SubjectStatus.COMPLETED],
+        [SubjectStatus.RANDOMIZED, SubjectStatus.TREATMENT_ENDED, SubjectStatus.DIED],
+        [SubjectStatus.RANDOMIZED, SubjectStatus.WITHDRAWN],
+        [SubjectStatus.RANDOMIZED, SubjectStatus.DIED],
     ],
 )
 def test_allowed_transitions(subject, coordinator, path):
     today = timezone.localdate()
     for status in path:
-        if status == S.RANDOMIZED:
+        if status == SubjectStatus.RANDOMIZED:
             services.mark_randomized(subject, user=coordinator, on_date=today, reason="Randomized")
         else:
             services.change_status(
@@ -142,18 +141,30 @@ def test_allowed_transitions(subject, coordinator, path):
 @pytest.mark.parametrize(
     "start, target, message",
     [
-        ([], S.COMPLETED, "screening: it cannot become completed"),
-        ([], S.TREATMENT_ENDED, "Allowed: randomized, screen failed"),
-        ([S.SCREEN_FAILED], S.SCREENING, "That status is final"),
-        ([S.RANDOMIZED, S.DIED], S.COMPLETED, "That status is final"),
-        ([S.RANDOMIZED, S.WITHDRAWN], S.TREATMENT_ENDED, "That status is final"),
-        ([S.RANDOMIZED], S.SCREEN_FAILED, "randomized: it cannot become screen failed"),
+        ([], SubjectStatus.COMPLETED, "screening: it cannot become completed"),
+        ([], SubjectStatus.TREATMENT_ENDED, "Allowed: randomized, screen failed"),
+        ([SubjectStatus.SCREEN_FAILED], SubjectStatus.SCREENING, "That status is final"),
+        (
+            [SubjectStatus.RANDOMIZED, SubjectStatus.DIED],
+            SubjectStatus.COMPLETED,
+            "That status is final",
+        ),
+        (
+            [SubjectStatus.RANDOMIZED, SubjectStatus.WITHDRAWN],
+            SubjectStatus.TREATMENT_ENDED,
+            "That status is final",
+        ),
+        (
+            [SubjectStatus.RANDOMIZED],
+            SubjectStatus.SCREEN_FAILED,
+            "randomized: it cannot become screen failed",
+        ),
     ],
 )
 def test_refused_transitions(subject, coordinator, start, target, message):
     today = timezone.localdate()
     for status in start:
-        if status == S.RANDOMIZED:
+        if status == SubjectStatus.RANDOMIZED:
             services.mark_randomized(subject, user=coordinator, on_date=today, reason="Randomized")
         else:
             services.change_status(subject, status, user=coordinator, reason="r", on_date=today)
@@ -167,25 +178,33 @@ def test_refused_transitions(subject, coordinator, start, target, message):
 def test_randomized_only_through_randomization(subject, coordinator):
     with pytest.raises(TransitionNotAllowed, match="only through randomization"):
         services.change_status(
-            subject, S.RANDOMIZED, user=coordinator, reason="r", on_date=timezone.localdate()
+            subject,
+            SubjectStatus.RANDOMIZED,
+            user=coordinator,
+            reason="r",
+            on_date=timezone.localdate(),
         )
 
 
 def test_status_change_needs_reason_and_a_real_date(subject, coordinator):
     with pytest.raises(ReasonRequired):
         services.change_status(
-            subject, S.SCREEN_FAILED, user=coordinator, reason=" ", on_date=timezone.localdate()
+            subject,
+            SubjectStatus.SCREEN_FAILED,
+            user=coordinator,
+            reason=" ",
+            on_date=timezone.localdate(),
         )
     with pytest.raises(DomainError, match="cannot be in the future"):
         services.change_status(
             subject,
-            S.SCREEN_FAILED,
+            SubjectStatus.SCREEN_FAILED,
             user=coordinator,
             reason="r",
             on_date=timezone.localdate() + timedelta(days=3),
         )
     subject.refresh_from_db()
-    assert subject.status == S.SCREENING
+    assert subject.status == SubjectStatus.SCREENING
 
 
 def test_randomized_subject_is_never_deleted(subject, coordinator):
@@ -241,7 +260,7 @@ def test_status_change_cannot_predate_screening(subject, coordinator):
     with pytest.raises(DomainError, match="before screening"):
         services.change_status(
             subject,
-            S.SCREEN_FAILED,
+            SubjectStatus.SCREEN_FAILED,
             user=coordinator,
             reason="r",
             on_date=subject.screening_date - timedelta(days=400),
