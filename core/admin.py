@@ -12,10 +12,21 @@ from .errors import DomainError
 
 
 class ScopedAdminMixin:
-    """Each admin page lists and offers only the records of the user's sites."""
+    """Each admin page lists and offers only the records of the user's sites, and offers a change
+    form for a record only to a user the access module lets change it."""
+
+    #: The ``core.access`` question that decides, record by record, whether the user may change
+    #: it here; ``None``: the model permission alone (a data manager's sites and memberships).
+    change_question: str | None = None
 
     def get_queryset(self, request):
         return access.scope_to_user(super().get_queryset(request), request.user)
+
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj)
+        if allowed and obj is not None and self.change_question:
+            return getattr(access, self.change_question)(request.user, obj)
+        return allowed
 
     def get_list_filter(self, request):
         """A filter on a site (or a subject) offers only the values of the visible records:

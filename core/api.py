@@ -18,8 +18,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import access
-from .apps import project_app_configs
 from .errors import AccessDenied, DomainError
+from .registry import project_app_configs
 
 
 def exception_handler(exc, context):

@@ -1,13 +1,8 @@
-"""The bottom layer's app config, and the flag that makes an app one of the project's.
-
-Every app of the project has an AppConfig derived from ``ProjectAppConfig``; the list of project
-apps (audit rules, the API routes, the demo seeders, the layering test) is derived from
-``INSTALLED_APPS`` through that flag, never kept by hand.
-"""
+"""The bottom layer's app config, and the base config that makes an app one of the project's
+(``core.registry`` reads that flag)."""
 
 from django.apps import AppConfig, apps
 from django.db.models.signals import post_migrate
-from django.utils.module_loading import import_string
 
 
 class ProjectAppConfig(AppConfig):
@@ -16,26 +11,6 @@ class ProjectAppConfig(AppConfig):
 
     default_auto_field = "django.db.models.BigAutoField"
     edc_project_app = True
-
-
-def project_app_configs() -> list[AppConfig]:
-    """The project's apps, in ``INSTALLED_APPS`` order (the order of the layers)."""
-    return [c for c in apps.get_app_configs() if getattr(c, "edc_project_app", False)]
-
-
-def project_app_labels() -> set[str]:
-    return {c.label for c in project_app_configs()}
-
-
-def app_hooks(name: str) -> list:
-    """The functions project apps name in their AppConfig attribute ``name`` (a dotted path), in
-    layer order. This is how a lower app calls into the apps above it without importing them
-    (``subject_panel``, ``on_subject_data_change``): a registry as data, not a signal."""
-    return [
-        import_string(path)
-        for config in project_app_configs()
-        if (path := getattr(config, name, None))
-    ]
 
 
 def after_last_app_migrated(receiver):

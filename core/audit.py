@@ -29,8 +29,8 @@ from django.db import connection, models
 from django.utils.text import capfirst
 from simple_history.models import HistoricalChanges
 
-from .apps import project_app_labels
 from .errors import BulkChangeRefused, ReasonRequired
+from .registry import project_app_labels
 
 
 def clean_reason(reason: str | None) -> str:

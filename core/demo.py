@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from importlib.util import find_spec
 
-from .apps import project_app_configs
+from .registry import project_app_configs
 
 PASSES = ("seed", "seed_follow_up")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
-from .apps import app_hooks
+from .registry import app_hooks
 
 
 def subject_panels(request, subject) -> list[SafeString]:

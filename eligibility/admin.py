@@ -18,6 +18,7 @@ from .signed_data import CRF_FIELDS
 
 @admin.register(EligibilityAssessment)
 class EligibilityAssessmentAdmin(AuditedAdmin):
+    change_question = "can_enter_data"
     list_display = ("subject", "site_code", "result", "signed", "planned_randomization_date")
     list_filter = ("subject__site", "subject__status", "bclc_stage", "ecog")
     search_fields = ("subject__subject_identifier", "subject__screening_number")

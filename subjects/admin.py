@@ -33,6 +33,7 @@ class SiteMembershipAdmin(AuditedAdmin):
 
 @admin.register(Subject)
 class SubjectAdmin(AuditedAdmin):
+    change_question = "can_enter_data"
     list_display = (
         "subject_identifier",
         "site",

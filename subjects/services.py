@@ -12,9 +12,9 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 
 from core import access
-from core.apps import app_hooks
 from core.audit import audited_delete, audited_save
 from core.errors import DomainError
+from core.registry import app_hooks
 from core.roles import DATA_ENTRY_ROLES, STUDY_WIDE_ROLES
 
 from .models import Site, Subject, SubjectStatus

@@ -5,9 +5,9 @@ from django.apps import apps
 from django.db import DatabaseError, connection, transaction
 from simple_history.models import HistoricalChanges
 
-from core.apps import project_app_labels
 from core.audit import AuditedQuerySet, audited_save
 from core.errors import BulkChangeRefused, ReasonRequired
+from core.registry import project_app_labels
 from subjects import services
 from subjects.models import Site, Subject
 
