@@ -12,8 +12,8 @@ from django.db import connection
 
 from core.roles import Role
 
-from . import factories
-from .reference import reference_path
+from . import builders
+from .builders import reference_path
 
 
 def pytest_collection_modifyitems(config, items):
@@ -38,44 +38,44 @@ def fast_password_hashing(settings):
 
 @pytest.fixture
 def site(db):
-    return factories.make_site("101")
+    return builders.make_site("101")
 
 
 @pytest.fixture
 def other_site(db):
-    return factories.make_site("202")
+    return builders.make_site("202")
 
 
 @pytest.fixture
 def coordinator(site):
-    return factories.make_user(Role.SITE_STAFF, site, username="coordinator", is_staff=True)
+    return builders.make_user(Role.SITE_STAFF, site, username="coordinator", is_staff=True)
 
 
 @pytest.fixture
 def investigator(site):
-    return factories.make_user(Role.INVESTIGATOR, site, username="investigator", is_staff=True)
+    return builders.make_user(Role.INVESTIGATOR, site, username="investigator", is_staff=True)
 
 
 @pytest.fixture
 def other_coordinator(other_site):
-    return factories.make_user(Role.SITE_STAFF, other_site, username="other", is_staff=True)
+    return builders.make_user(Role.SITE_STAFF, other_site, username="other", is_staff=True)
 
 
 @pytest.fixture
 def data_manager(db):
-    return factories.make_user(Role.DATA_MANAGER, username="dm", is_staff=True)
+    return builders.make_user(Role.DATA_MANAGER, username="dm", is_staff=True)
 
 
 @pytest.fixture
 def sponsor(db):
-    return factories.make_user(Role.SPONSOR, username="sponsor")
+    return builders.make_user(Role.SPONSOR, username="sponsor")
 
 
 @pytest.fixture
 def subject(site, coordinator):
     """A consented subject in screening at site 101."""
-    return factories.make_subject(site, by=coordinator)
+    return builders.make_subject(site, by=coordinator)
 
 
-from .browser import browser, page  # noqa: E402,F401  (fixtures for the browser tests)
-from .ctcae_fixtures import ctcae, ctcae_dictionary  # noqa: E402,F401  (CTCAE dictionary)
+from .builders import ctcae, ctcae_dictionary  # noqa: E402,F401  (CTCAE dictionary)
+from .builders.browser import browser, page  # noqa: E402,F401  (fixtures for the browser tests)

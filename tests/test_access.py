@@ -25,8 +25,7 @@ from eligibility.models import EligibilitySignature
 from subjects import services as subject_services
 from subjects.models import SiteMembership, Subject
 
-from .eligibility_factories import make_eligible_assessment
-from .factories import PASSWORD, days_ago, make_user, write_forms
+from .builders import PASSWORD, days_ago, make_eligible_assessment, make_user, write_forms
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from subjects.models import Subject
 
-from .factories import PASSWORD, make_subject
+from .builders import PASSWORD, make_subject
 
 pytestmark = pytest.mark.django_db
 

@@ -17,8 +17,13 @@ from randomization.arms import Arm
 from subjects import services as subject_services
 from subjects.models import SubjectStatus
 
-from .factories import days_ago, make_subject, make_user
-from .randomization_factories import make_eligible_subject, make_randomized_subject
+from .builders import (
+    days_ago,
+    make_eligible_subject,
+    make_randomized_subject,
+    make_subject,
+    make_user,
+)
 
 pytestmark = pytest.mark.usefixtures("ctcae")
 
@@ -567,7 +572,7 @@ def test_no_causality_before_randomization(early_subject, coordinator):
 def test_ae_recorded_before_randomization_gets_causality_at_its_next_update(site, coordinator):
     from randomization.services import randomize
 
-    from .randomization_factories import ensure_active_list
+    from .builders import ensure_active_list
 
     ensure_active_list()
     subject = make_eligible_subject(site, by=coordinator)

@@ -5,8 +5,8 @@ from django.utils import timezone
 
 from adverse_events.models import AdverseEvent, CtcaeTerm
 
-from .browser import log_in
-from .factories import PASSWORD, days_ago, make_subject
+from .builders import PASSWORD, days_ago, make_subject
+from .builders.browser import log_in
 
 pytestmark = [
     pytest.mark.browser,

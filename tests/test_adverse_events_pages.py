@@ -16,8 +16,7 @@ from adverse_events.services import record_adverse_event
 from core.roles import Role
 from randomization.arms import Arm
 
-from .factories import days_ago, make_subject, make_user, write_forms
-from .randomization_factories import make_randomized_subject
+from .builders import days_ago, make_randomized_subject, make_subject, make_user, write_forms
 
 pytestmark = pytest.mark.usefixtures("ctcae")
 

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from core.roles import Role
 
-from .factories import make_subject, make_user
+from .builders import make_subject, make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -5,10 +5,14 @@ import pytest
 from core.roles import Role
 from randomization.models import Allocation
 
-from .browser import log_in
-from .eligibility_factories import make_eligible_assessment
-from .factories import PASSWORD, make_subject, make_user
-from .randomization_factories import ensure_active_list
+from .builders import (
+    PASSWORD,
+    ensure_active_list,
+    make_eligible_assessment,
+    make_subject,
+    make_user,
+)
+from .builders.browser import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from subjects.models import Subject
 
-from .browser import log_in
-from .factories import PASSWORD, make_subject
+from .builders import PASSWORD, make_subject
+from .builders.browser import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -8,10 +8,11 @@ from eligibility import selectors, services
 from eligibility.models import SignatureKind
 from eligibility.services import NotRandomizable, StratificationFactors, StratificationIncomplete
 from eligibility.signed_data import data_hash
-from tests.eligibility_factories import (  # noqa: F401
+from tests.builders import (  # noqa: F401
+    days_ago,
     make_eligible_assessment,
+    make_subject,
 )
-from tests.factories import days_ago, make_subject
 
 
 def test_factory_makes_signed_eligible_assessment(subject, coordinator):

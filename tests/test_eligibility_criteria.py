@@ -22,8 +22,7 @@ from eligibility.criteria import (
 )
 from eligibility.models import EligibilityAssessment
 from eligibility.services import Status, evaluate_eligibility
-from tests.eligibility_factories import eligible_data
-from tests.factories import make_subject
+from tests.builders import eligible_data, make_subject
 
 PASS, FAIL, MISSING = CriterionOutcome.PASS, CriterionOutcome.FAIL, CriterionOutcome.MISSING
 

@@ -10,11 +10,14 @@ from core.roles import Role
 from eligibility import selectors, services
 from eligibility.models import EligibilityAssessment, EligibilitySignature
 from subjects.models import SubjectStatus
-from tests.eligibility_factories import (  # noqa: F401
+from tests.builders import (  # noqa: F401
+    PASSWORD,
+    days_ago,
     eligible_data,
     make_eligible_assessment,
+    make_subject,
+    make_user,
 )
-from tests.factories import PASSWORD, days_ago, make_subject, make_user
 
 
 def as_post(data: dict, **extra) -> dict:

@@ -17,11 +17,14 @@ from eligibility.signed_data import signed_data
 from subjects import services as subject_services
 from subjects.models import SubjectStatus
 from subjects.services import ConsentRequired
-from tests.eligibility_factories import (  # noqa: F401
+from tests.builders import (  # noqa: F401
+    PASSWORD,
+    days_ago,
     eligible_data,
     make_eligible_assessment,
+    make_subject,
+    make_user,
 )
-from tests.factories import PASSWORD, days_ago, make_subject, make_user
 
 
 def save(subject, user, reason="", **data):

@@ -16,12 +16,13 @@ from randomization.models import Allocation, Slot
 from subjects import services as subject_services
 from subjects.models import Subject, SubjectStatus
 
-from .eligibility_factories import make_eligible_assessment
-from .factories import make_subject, make_user
-from .randomization_factories import (
+from .builders import (
     ensure_active_list,
+    make_eligible_assessment,
     make_eligible_subject,
     make_randomized_subject,
+    make_subject,
+    make_user,
 )
 
 pytestmark = pytest.mark.django_db

@@ -11,8 +11,7 @@ from randomization import services
 from randomization.models import Allocation, Slot
 from subjects.models import Subject, SubjectStatus
 
-from .factories import make_site, make_user
-from .randomization_factories import ensure_active_list, make_eligible_subject
+from .builders import ensure_active_list, make_eligible_subject, make_site, make_user
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -14,7 +14,7 @@ from randomization import listgen, selectors, services
 from randomization.listgen import InvalidListParameters
 from randomization.models import RandomizationList, Slot, Stratum
 
-from .factories import make_user
+from .builders import make_user
 
 # --- The algorithm (no database) -----------------------------------------------------------------
 

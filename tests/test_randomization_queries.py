@@ -12,8 +12,7 @@ from randomization import services
 from randomization.models import Allocation
 from subjects.models import Subject, SubjectStatus
 
-from .factories import PASSWORD
-from .randomization_factories import ensure_active_list, make_eligible_subject
+from .builders import PASSWORD, ensure_active_list, make_eligible_subject
 
 # session, user, the user's roles and memberships (one UNION), the visible subject; then in the
 # transaction: the locked subject, the signature with its assessment, the locked stratum, the

@@ -12,11 +12,12 @@ from core.roles import Role
 from randomization.models import Allocation, RandomizationList, Slot
 from subjects.models import SubjectStatus
 
-from .factories import PASSWORD, make_user
-from .randomization_factories import (
+from .builders import (
+    PASSWORD,
     ensure_active_list,
     make_eligible_subject,
     make_randomized_subject,
+    make_user,
 )
 
 pytestmark = pytest.mark.django_db

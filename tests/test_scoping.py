@@ -20,8 +20,7 @@ from core.roles import Role
 from randomization.arms import DRUGS_OF_ARM
 from randomization.selectors import arm_of
 
-from .factories import PASSWORD, make_site, make_user
-from .randomization_factories import make_randomized_subject
+from .builders import PASSWORD, make_randomized_subject, make_site, make_user
 
 pytestmark = pytest.mark.django_db
 

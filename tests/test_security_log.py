@@ -9,7 +9,7 @@ from core.roles import Role
 from subjects import services
 from subjects.models import SiteMembership
 
-from .factories import PASSWORD, make_user
+from .builders import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -78,7 +78,7 @@ def test_security_log_is_read_only_in_admin(client, data_manager, coordinator):
 def test_refused_e_signature_is_logged(subject, investigator):
     from eligibility.services import SignatureRefused, sign_eligibility
 
-    from .eligibility_factories import make_eligible_assessment
+    from .builders import make_eligible_assessment
 
     assessment = make_eligible_assessment(subject, sign=False)
     with pytest.raises(SignatureRefused, match="password is not correct"):

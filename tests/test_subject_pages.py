@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from subjects.models import Subject
 
-from .factories import PASSWORD, make_subject
+from .builders import PASSWORD, make_subject
 
 pytestmark = pytest.mark.django_db
 
@@ -132,7 +132,7 @@ def test_deleting_a_subject_with_crf_data_is_refused_with_a_message(
     staff_client, site, coordinator
 ):
     """A screening subject with an eligibility assessment: a form error, not a 500."""
-    from .eligibility_factories import make_eligible_assessment
+    from .builders import make_eligible_assessment
 
     subject = make_subject(site, by=coordinator)
     make_eligible_assessment(subject, by=coordinator, sign=False)

@@ -14,7 +14,7 @@ from subjects import services
 from subjects.models import Subject, SubjectStatus
 from subjects.services import TransitionNotAllowed
 
-from .factories import make_site, make_subject, make_user
+from .builders import make_site, make_subject, make_user
 
 pytestmark = pytest.mark.django_db
 

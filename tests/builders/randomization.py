@@ -11,8 +11,8 @@ from randomization import selectors, services
 from randomization.models import RandomizationList
 from subjects.models import Site, Subject
 
-from .eligibility_factories import make_eligible_assessment
-from .factories import make_subject, make_user
+from .eligibility import make_eligible_assessment
+from .subjects import make_subject, make_user
 
 TEST_SEED = 20240601
 

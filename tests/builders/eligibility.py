@@ -25,7 +25,7 @@ from eligibility.models import (
     Serology,
 )
 
-from .factories import PASSWORD, make_user
+from .subjects import PASSWORD, make_user
 
 
 def eligible_data(subject, **overrides) -> dict:
