@@ -7,7 +7,7 @@ No direct identifiers: the subject appears by its pseudonymous identifier only. 
 import django_filters
 from rest_framework import serializers
 
-from core.api import ScopedReadOnlyViewSet
+from core.api import ScopedReadOnlyViewSet, since_filter, site_code_filter
 
 from .models import SERIOUS_CRITERIA_FIELDS, AdverseEvent, AeCausality
 
@@ -59,12 +59,8 @@ class AdverseEventSerializer(serializers.ModelSerializer):
 
 
 class AdverseEventFilter(django_filters.FilterSet):
-    site = django_filters.CharFilter(
-        field_name="subject__site__code", help_text="Site code, e.g. 101."
-    )
-    updated_since = django_filters.IsoDateTimeFilter(
-        field_name="updated", lookup_expr="gte", help_text="ISO 8601 date-time, UTC."
-    )
+    site = site_code_filter("subject__site")
+    updated_since = since_filter("updated")
     serious = django_filters.BooleanFilter()
 
     class Meta:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 from importlib.util import find_spec
 
+import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status, viewsets
 from rest_framework.permissions import BasePermission
@@ -61,3 +62,20 @@ def discovered_routes() -> list[tuple[str, type, str]]:
             continue
         routes.extend(getattr(importlib.import_module(module_name), "ROUTES", []))
     return routes
+
+
+# --- filters every export offers -----------------------------------------------------------------
+
+
+def site_code_filter(site_path: str) -> django_filters.CharFilter:
+    """``?site=101``: the records of one site (``site_path`` leads to the site, e.g. "site")."""
+    return django_filters.CharFilter(
+        field_name=f"{site_path}__code", help_text="Site code, e.g. 101."
+    )
+
+
+def since_filter(field: str) -> django_filters.IsoDateTimeFilter:
+    """``?updated_since=``: records changed (or made) at or after an ISO 8601 date-time."""
+    return django_filters.IsoDateTimeFilter(
+        field_name=field, lookup_expr="gte", help_text="ISO 8601 date-time, UTC."
+    )

@@ -11,7 +11,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.response import Response
 
-from core.api import CanReadExports, ScopedReadOnlyViewSet
+from core.api import CanReadExports, ScopedReadOnlyViewSet, since_filter, site_code_filter
 
 from . import selectors
 from .arms import Arm
@@ -43,13 +43,9 @@ class AllocationSerializer(serializers.ModelSerializer):
 
 
 class AllocationFilter(django_filters.FilterSet):
-    site = django_filters.CharFilter(
-        field_name="subject__site__code", help_text="Site code, e.g. 101."
-    )
+    site = site_code_filter("subject__site")
     arm = django_filters.ChoiceFilter(choices=Arm.choices)
-    allocated_since = django_filters.IsoDateTimeFilter(
-        field_name="allocated_at", lookup_expr="gte", help_text="ISO 8601 date-time, UTC."
-    )
+    allocated_since = since_filter("allocated_at")
 
     class Meta:
         model = Allocation

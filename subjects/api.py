@@ -6,7 +6,7 @@ No direct identifiers: no initials and no date of birth, the age at consent inst
 import django_filters
 from rest_framework import serializers
 
-from core.api import ScopedReadOnlyViewSet
+from core.api import ScopedReadOnlyViewSet, since_filter, site_code_filter
 
 from .models import Subject, SubjectStatus
 
@@ -34,11 +34,9 @@ class SubjectSerializer(serializers.ModelSerializer):
 
 
 class SubjectFilter(django_filters.FilterSet):
-    site = django_filters.CharFilter(field_name="site__code", help_text="Site code, e.g. 101.")
+    site = site_code_filter("site")
     status = django_filters.ChoiceFilter(choices=SubjectStatus.choices)
-    updated_since = django_filters.IsoDateTimeFilter(
-        field_name="updated", lookup_expr="gte", help_text="ISO 8601 date-time, UTC."
-    )
+    updated_since = since_filter("updated")
 
     class Meta:
         model = Subject

@@ -268,9 +268,17 @@ def test_signatures_read_only_in_admin(client, subject, coordinator, investigato
     assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
 
 
-def _dob_making_the_subject_17(subject) -> str:
+def _subject_17(subject, **fields) -> dict:
+    """The subject's screening data as posted, with a date of birth that makes them 17."""
     today = days_ago(0)
-    return today.replace(year=today.year - 17, day=min(today.day, 28)).isoformat()
+    return {
+        "screening_number": subject.screening_number,
+        "screening_date": subject.screening_date.isoformat(),
+        "initials": subject.initials,
+        "date_of_birth": today.replace(year=today.year - 17, day=min(today.day, 28)).isoformat(),
+        "sex": subject.sex,
+        **fields,
+    }
 
 
 def test_editing_the_date_of_birth_on_the_subject_page_voids_the_signature(
@@ -280,14 +288,7 @@ def test_editing_the_date_of_birth_on_the_subject_page_voids_the_signature(
     client.force_login(coordinator)
     response = client.post(
         reverse("subjects:edit", args=[subject.subject_identifier]),
-        {
-            "screening_number": subject.screening_number,
-            "screening_date": subject.screening_date.isoformat(),
-            "initials": subject.initials,
-            "date_of_birth": _dob_making_the_subject_17(subject),
-            "sex": subject.sex,
-            "reason": "DOB misread from the ID card",
-        },
+        _subject_17(subject, reason="DOB misread from the ID card"),
     )
     assert response.status_code == 302, response.content.decode()
     assert selectors.active_signature(assessment) is None
@@ -304,15 +305,7 @@ def test_editing_the_date_of_birth_in_the_admin_voids_the_signature(client, subj
     client.force_login(coordinator)
     response = client.post(
         reverse("admin:subjects_subject_change", args=[subject.pk]),
-        {
-            "screening_number": subject.screening_number,
-            "screening_date": subject.screening_date.isoformat(),
-            "initials": subject.initials,
-            "date_of_birth": _dob_making_the_subject_17(subject),
-            "age_at_screening": "",
-            "sex": subject.sex,
-            "change_reason": "DOB corrected in the admin",
-        },
+        _subject_17(subject, age_at_screening="", change_reason="DOB corrected in the admin"),
     )
     assert response.status_code == 302, response.content.decode()
     signature = EligibilitySignature.objects.get(assessment=assessment)
