@@ -422,8 +422,10 @@ def randomization_factors(subject: Subject, on_date: date) -> StratificationFact
     """
     if on_date is None:
         raise NotRandomizable("Give the randomization date.")
-    if not subject.is_consented:
-        raise NotRandomizable(f"{subject} has no informed consent recorded.")
+    try:
+        subject_services.ensure_consented(subject)
+    except subject_services.ConsentRequired as exc:
+        raise NotRandomizable(exc.message) from exc
     if subject.status != SubjectStatus.SCREENING:
         raise NotRandomizable(
             f"{subject} is {subject.get_status_display().lower()}: only a subject in screening "

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from core import access
 from core.forms import run_service
 from core.pages import form_page, refuse_read_only
+from subjects import services as subject_services
 from subjects.selectors import visible_subject
 
 from . import selectors, services
@@ -68,8 +69,10 @@ def edit(request, identifier):
     subject = visible_subject(request.user, identifier)
     if refused := refuse_read_only(request, subject, access.require_data_entry):
         return refused
-    if not subject.is_consented:
-        messages.error(request, "Record the informed consent before entering any CRF data.")
+    try:
+        subject_services.ensure_consented(subject)
+    except subject_services.ConsentRequired as exc:
+        messages.error(request, exc.message)
         return redirect(subject)
     existing = selectors.get_assessment(subject)
     # The form gets its own copy: validating a ModelForm writes the input into its instance, and
