@@ -81,8 +81,7 @@ def build_study(n: int) -> list[tuple[int, int]]:
     """The list and ``n`` randomizable subjects; returns (subject id, user id) pairs."""
     from core.roles import Role
     from randomization import listgen, services
-    from tests.eligibility_factories import make_eligible_assessment
-    from tests.factories import make_site, make_subject, make_user
+    from tests.builders import make_eligible_assessment, make_site, make_subject, make_user
 
     per_stratum = -(-n // len(listgen.STRATA))
     slots = max(20, -(-per_stratum * 12 // 10 // 10) * 10)  # 20 % spare, a multiple of 10
