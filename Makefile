@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1:8000
 CHROMIUM ?= $(shell command -v chromium 2>/dev/null || echo /usr/bin/chromium)
 
-.PHONY: install demo test lint check browser worker clean
+.PHONY: install demo test lint check browser worker beat clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +41,13 @@ lint: install
 test: install browser lint
 	EDC_CHROMIUM=$(CHROMIUM) $(BIN)/pytest
 
+# The Celery worker with the beat scheduler embedded (the nightly edit-check sweep): one command.
 worker: install
-	$(BIN)/celery -A edc worker --loglevel=info
+	$(BIN)/celery -A edc worker --beat --loglevel=info
+
+# Beat alone, for a deployment that runs several workers.
+beat: install
+	$(BIN)/celery -A edc beat --loglevel=info
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache

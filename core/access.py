@@ -18,7 +18,9 @@ Questions (each has one answer here):
 * ``can_enter_data(user, obj)``: site staff or investigator at the record's site.
 * ``can_randomize(user, subject)``: the same people as data entry.
 * ``can_sign_eligibility(user, obj)``: an investigator at the record's site.
-* ``can_raise_query(user, obj)``: a data manager, or a monitor of the record's site.
+* ``can_raise_query(user, obj)``: a data manager, or a monitor of the record's site (raise,
+  close, reopen, cancel a data query).
+* ``can_answer_query(user, obj)``: site staff or investigator at the record's site.
 * ``can_read_exports(user)``: the study team (sponsor, statistician, data manager, monitor) for
   the sponsor API and the reports built for it (the balance report).
 * ``is_statistician(user)``: concealed randomization material (lists, slots, seeds).
@@ -173,10 +175,16 @@ def can_sign_eligibility(user, obj: Model) -> bool:
 
 
 def can_raise_query(user, obj: Model) -> bool:
-    """Data managers (study-wide) and the monitors of the record's site raise manual queries."""
+    """Data managers (study-wide) and the monitors of the record's site raise manual queries,
+    and close, reopen and cancel queries."""
     return has_role(user, Role.DATA_MANAGER) or site_id_of(obj) in member_site_ids(
         user, Role.MONITOR
     )
+
+
+def can_answer_query(user, obj: Model) -> bool:
+    """The site answers its data queries: site staff and investigators of the record's site."""
+    return can_enter_data(user, obj)
 
 
 def can_read_exports(user) -> bool:
@@ -229,5 +237,11 @@ def require_statistician(user, action: str) -> None:
 def require_raise_query(user, obj: Model) -> None:
     if not can_raise_query(user, obj):
         raise AccessDenied(
-            f"Only data managers and the monitors of site {_site_code(obj)} raise queries here."
+            f"Only data managers and the monitors of site {_site_code(obj)} raise, close, reopen "
+            "or cancel queries here."
         )
+
+
+def require_answer_query(user, obj: Model) -> None:
+    if not can_answer_query(user, obj):
+        raise _refuse(obj, *DATA_ENTRY_ROLES)

@@ -4,7 +4,9 @@ Every model that holds trial data or configuration has ``HistoricalRecords()`` a
 ``AuditedManager``. The rules kept here:
 
 * ``audited_save``/``audited_delete`` are how services write: they attach the user and the reason,
-  and refuse a change or deletion of an existing record without a reason.
+  and refuse a change or deletion of an existing record without a reason. A write to a record of
+  a subject tells the apps that follow subjects' data, after the transaction commits
+  (``core.registry.notify_subject_change``: the edit checks run for that subject).
 * A guard on simple-history's ``pre_create_historical_record`` signal refuses any history record
   of a change (``~``) or deletion (``-``) that carries no reason, whatever path made it.
 * ``AuditedQuerySet`` refuses ``update()``, ``delete()``, ``bulk_create()`` and ``bulk_update()``,
@@ -30,7 +32,7 @@ from django.utils.text import capfirst
 from simple_history.models import HistoricalChanges
 
 from .errors import BulkChangeRefused, ReasonRequired
-from .registry import project_app_labels
+from .registry import notify_subject_change, project_app_labels
 
 
 def clean_reason(reason: str | None) -> str:
@@ -73,6 +75,7 @@ def audited_save(
         instance.clean_fields(exclude=[f.name for f in instance._meta.fields if f.name not in keep])
     with attached_reason(instance, user, reason):
         instance.save(**save_kwargs)
+    notify_subject_change(subject_id_of(instance))
     return instance
 
 
@@ -80,8 +83,29 @@ def audited_delete(instance: models.Model, *, user, reason: str | None):
     reason = clean_reason(reason)
     if not reason:
         raise ReasonRequired("A reason is required to delete saved data.")
+    # A deleted subject has nothing left to check; a deleted record of a subject changes it.
+    is_the_subject = getattr(type(instance), "subject_lookup", None) == "pk"
+    subject_id = None if is_the_subject else subject_id_of(instance)
     with attached_reason(instance, user, reason):
         instance.delete()
+    notify_subject_change(subject_id)
+
+
+def subject_id_of(instance: models.Model) -> int | None:
+    """The id of the subject a record belongs to (its model's ``subject_lookup``), for the apps
+    that follow a subject's data; None for records of no subject, or of a model that says
+    ``triggers_edit_checks = False`` (the queries themselves)."""
+    model = type(instance)
+    lookup = getattr(model, "subject_lookup", None)
+    if lookup is None or not getattr(model, "triggers_edit_checks", True):
+        return None
+    if lookup == "pk":
+        return instance.pk
+    *path, last = lookup.split("__")
+    value = instance
+    for part in path:
+        value = getattr(value, part)
+    return getattr(value, f"{last}_id")
 
 
 def refuse_change_without_reason(sender, instance, history_instance, **kwargs):
@@ -122,6 +146,8 @@ class AuditedQuerySet(models.QuerySet):
         self.model.history.bulk_history_create(
             created, default_user=user, default_change_reason=clean_reason(reason)
         )
+        for subject_id in {subject_id_of(obj) for obj in created}:
+            notify_subject_change(subject_id)
         return created
 
 

@@ -5,7 +5,11 @@ of project apps (audit rules, the API routes, the demo seeders, the layering tes
 ``INSTALLED_APPS`` through its flag, never kept by hand.
 """
 
+import threading
+from contextlib import contextmanager
+
 from django.apps import AppConfig, apps
+from django.db import transaction
 from django.utils.module_loading import import_string
 
 
@@ -27,3 +31,42 @@ def app_hooks(name: str) -> list:
         for config in project_app_configs()
         if (path := getattr(config, name, None))
     ]
+
+
+def notify_subject_change(subject_id: int | None) -> None:
+    """After the current transaction commits, tell the apps that follow subjects' data (an
+    AppConfig's ``after_subject_change``: the edit checks) that this subject changed: once per
+    subject per transaction, however many of its records the transaction wrote. A failing
+    receiver is logged, never undoes or breaks the save (``robust``)."""
+    if subject_id is None or getattr(_quiet, "active", False):
+        return
+    hooks = app_hooks("after_subject_change")
+    if not hooks:
+        return
+    connection = transaction.get_connection()
+    # Django's list of this transaction's on-commit callbacks: (savepoint ids, callback, robust).
+    for _, callback, *_ in connection.run_on_commit:
+        if getattr(callback, "edc_subject_id", None) == subject_id:
+            return
+
+    def tell_the_apps():
+        for hook in hooks:
+            hook(subject_id)
+
+    tell_the_apps.edc_subject_id = subject_id
+    transaction.on_commit(tell_the_apps, robust=True)
+
+
+_quiet = threading.local()
+
+
+@contextmanager
+def subject_changes_unannounced():
+    """Bulk loads (the demo seeder) write many subjects and then run one sweep themselves: the
+    per-subject notifications are not made inside this block (this thread only)."""
+    previous = getattr(_quiet, "active", False)
+    _quiet.active = True
+    try:
+        yield
+    finally:
+        _quiet.active = previous

@@ -13,6 +13,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("EDC_VAR_DIR", BASE_DIR / "var"))
@@ -65,6 +66,7 @@ INSTALLED_APPS = [
     "eligibility",
     "randomization",
     "adverse_events",
+    "queries",
     "exports",
 ]
 
@@ -174,6 +176,29 @@ CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ACKS_LATE = True
+# A save never waits on a broker that is down: publishing fails fast and is logged (the next
+# sweep catches up).
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 0, "socket_connect_timeout": 2}
+# The nightly sweep of every edit check (cron syntax, UTC): EDIT_CHECK_SWEEP="30 1 * * *".
+EDIT_CHECK_SWEEP = os.environ.get("EDIT_CHECK_SWEEP", "0 2 * * *")
+_minute, _hour, _day, _month, _weekday = EDIT_CHECK_SWEEP.split()
+CELERY_BEAT_SCHEDULE = {
+    "edit-check-sweep": {
+        "task": "queries.sweep_study",
+        "schedule": crontab(
+            minute=_minute,
+            hour=_hour,
+            day_of_month=_day,
+            month_of_year=_month,
+            day_of_week=_weekday,
+        ),
+    }
+}
+
+# --- Edit checks -------------------------------------------------------------------------------
+# Overrides of queries.settings.DEFAULTS, e.g. {"screening_max_days": 35}.
+EDIT_CHECK_SETTINGS: dict = {}
 
 # --- Randomization -----------------------------------------------------------------------------
 # The balance report warns when a stratum has this many free slots or fewer.

@@ -95,6 +95,7 @@ def test_every_project_app_is_checked():
         "eligibility",
         "randomization",
         "adverse_events",
+        "queries",
         "exports",
     ]
     assert "core.access" in project_modules() and "eligibility.views" in project_modules()

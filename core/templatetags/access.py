@@ -16,6 +16,7 @@ ABOUT_A_RECORD = (
     "can_randomize",
     "can_sign_eligibility",
     "can_raise_query",
+    "can_answer_query",
 )
 ABOUT_THE_USER = (
     "can_read_exports",
