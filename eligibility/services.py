@@ -258,10 +258,20 @@ def sign_off_refusal(
     sign-off preconditions (the services enforce it under the lock; pages offer only the sign-offs
     it allows)."""
     subject = assessment.subject
-    if subject.status != SubjectStatus.SCREENING:
+    # In screening, either sign-off. After randomization the investigator signs eligible again
+    # when a correction voided the signature (a data query asks for it); a screen failure is
+    # final.
+    randomized = subject.status not in (SubjectStatus.SCREENING, SubjectStatus.SCREEN_FAILED)
+    if subject.status != SubjectStatus.SCREENING and not (
+        randomized and kind == SignatureKind.ELIGIBLE
+    ):
         return (
-            f"{subject} is {subject.get_status_display().lower()}: eligibility is signed "
-            "during screening only."
+            f"{subject} is {subject.get_status_display().lower()}: "
+            + (
+                "a screen failure is confirmed during screening only."
+                if kind == SignatureKind.SCREEN_FAILURE
+                else "its eligibility is not signed any more."
+            )
         )
     if kind == SignatureKind.ELIGIBLE:
         if active_signature(assessment) is not None:

@@ -468,7 +468,9 @@ _FACTOR_NAMES = {
 
 
 def _yes_no(value) -> str:
-    return {True: "yes", False: "no"}.get(value, str(value))
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 # --- adverse events ----------------------------------------------------------------------------

@@ -91,7 +91,10 @@ class DataQuery(models.Model):
     )
     message = models.TextField()
     value_snapshot = models.JSONField(
-        "offending values", default=dict, help_text="The values when the query was raised."
+        "offending values",
+        default=dict,
+        blank=True,
+        help_text="The offending values (an edit check's query; kept current while unresolved).",
     )
     value_key = models.CharField(
         max_length=64, blank=True, help_text="SHA-256 of the snapshot: same values, same key."

@@ -14,6 +14,7 @@ from .randomization import (
     ensure_active_list,
     make_eligible_subject,
     make_randomized_subject,
+    make_subject_in_arm,
 )
 from .reference import reference_path
 from .subjects import PASSWORD, days_ago, make_site, make_subject, make_user
@@ -32,6 +33,7 @@ __all__ = [
     "make_randomized_subject",
     "make_site",
     "make_subject",
+    "make_subject_in_arm",
     "make_user",
     "reference_path",
     "term",

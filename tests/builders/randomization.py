@@ -39,3 +39,12 @@ def make_randomized_subject(site: Site, *, by=None, **assessment_overrides) -> S
     subject = make_eligible_subject(site, by=by, **assessment_overrides)
     services.randomize(subject, by)
     return Subject.objects.get(pk=subject.pk)
+
+
+def make_subject_in_arm(arm: str, site: Site, *, by=None, **assessment_overrides) -> Subject:
+    """A randomized subject of ``arm`` (the list's blocks hold both arms: a few tries)."""
+    for _ in range(12):
+        subject = make_randomized_subject(site, by=by, **assessment_overrides)
+        if selectors.arm_of(subject) == arm:
+            return subject
+    raise AssertionError(f"no subject randomized to arm {arm} in 12 tries")
