@@ -118,6 +118,23 @@ for _role, _perms in {
 }.items():
     ROLE_PERMISSIONS[_role] = [*ROLE_PERMISSIONS[_role], *_perms]
 
+# Data queries. Every transition (raise, answer, close, reopen, cancel) goes through
+# ``queries.services`` (who may make it is asked of ``core.access``): no role adds, changes or
+# deletes a query or a message in the admin; the study team and the sites read them.
+_QUERIES_READ = _view("queries.dataquery", "queries.querymessage")
+_QUERIES_ALL = [
+    *_QUERIES_READ,
+    *_view("queries.historicaldataquery", "queries.historicalquerymessage"),
+]
+for _role, _perms in {
+    Role.SITE_STAFF: _QUERIES_ALL,
+    Role.INVESTIGATOR: _QUERIES_ALL,
+    Role.DATA_MANAGER: _QUERIES_ALL,
+    Role.MONITOR: _QUERIES_ALL,
+    Role.SPONSOR: _QUERIES_READ,
+}.items():
+    ROLE_PERMISSIONS[_role] = [*ROLE_PERMISSIONS[_role], *_perms]
+
 
 def sync_role_permissions(**kwargs) -> None:
     """post_migrate receiver: each role group holds exactly the permissions declared above."""

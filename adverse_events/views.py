@@ -16,6 +16,7 @@ from django.utils import timezone
 from core import access
 from core.forms import run_service
 from core.pages import refuse_read_only
+from core.panels import field_flags
 from subjects.selectors import visible_subject
 
 from . import selectors, services
@@ -50,6 +51,7 @@ def _render_form(request, form, heading, subject, ae=None, **extra):
     }
     if ae is not None:
         context["history"] = selectors.event_audit_trail(ae)
+        context["flags"] = field_flags(request, ae)
     return render(request, "adverse_events/ae_form.html", context)
 
 
@@ -103,7 +105,12 @@ def ae_edit(request, identifier, number):
         return render(
             request,
             "adverse_events/ae_detail.html",
-            {"subject": subject, "ae": ae, "history": selectors.event_audit_trail(ae)},
+            {
+                "subject": subject,
+                "ae": ae,
+                "history": selectors.event_audit_trail(ae),
+                "flags": field_flags(request, ae),
+            },
         )
     drugs = services.study_drugs_of(subject)
     form = AdverseEventForm(

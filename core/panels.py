@@ -4,12 +4,18 @@ An app contributes a panel by naming, in its AppConfig, ``subject_panel = "app.v
 a function ``(request, subject) -> (template name, context)``. Panels appear in the order of
 ``INSTALLED_APPS`` (the order of the layers), so a CRF added later shows on the subject page
 without a change to ``subjects``.
+
+A CRF page marks its fields the same way: ``field_flags(request, record)`` merges what each app
+names in its AppConfig as ``record_field_flags`` (a function ``(request, record) -> {field name:
+HTML}``, ``""`` for the record as a whole): the data queries' markers and in-place answers, shown
+by the CRF templates with ``{% load crf %}`` and ``{{ flags|flag_for:field.name }}``.
 """
 
 from __future__ import annotations
 
 from django.template.loader import render_to_string
-from django.utils.safestring import SafeString
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString, mark_safe
 
 from .registry import app_hooks
 
@@ -21,3 +27,15 @@ def subject_panels(request, subject) -> list[SafeString]:
         template_name, context = panel(request, subject)
         rendered.append(render_to_string(template_name, context, request=request))
     return rendered
+
+
+def field_flags(request, record) -> dict[str, SafeString]:
+    """What the apps above show beside each field of ``record`` on a CRF page (``""``: about the
+    record as a whole, shown at the top of the page). None (no record yet): nothing."""
+    if record is None or record.pk is None:
+        return {}
+    parts: dict[str, list[str]] = {}
+    for hook in app_hooks("record_field_flags"):
+        for name, html in hook(request, record).items():
+            parts.setdefault(name, []).append(conditional_escape(html))
+    return {name: mark_safe("".join(htmls)) for name, htmls in parts.items()}

@@ -11,6 +11,7 @@ urlpatterns = [
     path("subjects/<str:identifier>/eligibility/", include("eligibility.urls")),
     path("subjects/", include("subjects.urls")),
     path("", include("adverse_events.urls")),  # AE CRF pages and "SAE reports due"
+    path("queries/", include("queries.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("exports.urls")),
 ]

@@ -265,13 +265,10 @@ def sign_off_refusal(
     if subject.status != SubjectStatus.SCREENING and not (
         randomized and kind == SignatureKind.ELIGIBLE
     ):
-        return (
-            f"{subject} is {subject.get_status_display().lower()}: "
-            + (
-                "a screen failure is confirmed during screening only."
-                if kind == SignatureKind.SCREEN_FAILURE
-                else "its eligibility is not signed any more."
-            )
+        return f"{subject} is {subject.get_status_display().lower()}: " + (
+            "a screen failure is confirmed during screening only."
+            if kind == SignatureKind.SCREEN_FAILURE
+            else "its eligibility is not signed any more."
         )
     if kind == SignatureKind.ELIGIBLE:
         if active_signature(assessment) is not None:

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from core import access
 from core.forms import run_service
 from core.pages import form_page, refuse_read_only
+from core.panels import field_flags
 from subjects import services as subject_services
 from subjects.selectors import visible_subject
 
@@ -60,6 +61,7 @@ def detail(request, identifier):
             can_confirm_failure=_may_sign(
                 request.user, assessment, evaluation, SignatureKind.SCREEN_FAILURE
             ),
+            flags=field_flags(request, assessment),
         )
     return render(request, "eligibility/detail.html", context)
 
@@ -98,7 +100,13 @@ def edit(request, identifier):
     return render(
         request,
         "eligibility/assessment_form.html",
-        {"subject": subject, "form": form, "assessment": existing, "evaluation": evaluation},
+        {
+            "subject": subject,
+            "form": form,
+            "assessment": existing,
+            "evaluation": evaluation,
+            "flags": field_flags(request, existing),
+        },
     )
 
 

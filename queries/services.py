@@ -121,6 +121,25 @@ def _text(text: str, what: str) -> str:
     return text
 
 
+# --- what a user may do with a query now --------------------------------------------------------
+
+
+def allowed_actions(query: DataQuery, user) -> list[str]:
+    """The transitions this module would let ``user`` make on ``query`` now: pages offer these
+    and no other (a reader gets no form that would be refused)."""
+    actions = []
+    if query.status in AWAITING_SITE and access.can_answer_query(user, query.subject):
+        actions.append("answer")
+    if access.can_raise_query(user, query.subject):
+        if query.status in UNRESOLVED:
+            actions += ["close", "confirm"] if query.is_system else ["close"]
+        if query.status in (QueryStatus.ANSWERED, QueryStatus.CLOSED):
+            actions.append("reopen")
+        if query.status in UNRESOLVED:
+            actions.append("cancel")
+    return actions
+
+
 # --- raising by hand --------------------------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from core import access
 from core.forms import run_service
 from core.pages import form_page, refuse_read_only
-from core.panels import subject_panels
+from core.panels import field_flags, subject_panels
 
 from . import selectors, services
 from .forms import ConsentForm, DeleteSubjectForm, DemographicsForm, RegisterSubjectForm, StatusForm
@@ -101,7 +101,9 @@ def consent(request, identifier):
         if done:
             messages.success(request, "Informed consent recorded.")
             return redirect(subject)
-    return form_page(request, form, f"Informed consent — {subject}", subject)
+    return form_page(
+        request, form, f"Informed consent — {subject}", subject, flags=field_flags(request, subject)
+    )
 
 
 @login_required
@@ -123,7 +125,13 @@ def edit_demographics(request, identifier):
         if done:
             messages.success(request, "Changes saved.")
             return redirect(fresh)
-    return form_page(request, form, f"Edit screening data — {subject}", subject)
+    return form_page(
+        request,
+        form,
+        f"Edit screening data — {subject}",
+        subject,
+        flags=field_flags(request, subject),
+    )
 
 
 @login_required
@@ -157,6 +165,7 @@ def change_status(request, identifier):
         f"Change status — {subject}",
         subject,
         intro=f"Current status: {subject.get_status_display()}.",
+        flags=field_flags(request, subject),
     )
 
 
