@@ -180,6 +180,7 @@ CELERY_TASK_ACKS_LATE = True
 # sweep catches up).
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 0, "socket_connect_timeout": 2}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The nightly sweep of every edit check (cron syntax, UTC): EDIT_CHECK_SWEEP="30 1 * * *".
 EDIT_CHECK_SWEEP = os.environ.get("EDIT_CHECK_SWEEP", "0 2 * * *")
 _minute, _hour, _day, _month, _weekday = EDIT_CHECK_SWEEP.split()

@@ -3,8 +3,10 @@
 ``subject_changed(subject_id)`` is this app's ``after_subject_change`` (``core.registry``): the
 services' writes call it through ``core.audit`` once per subject per transaction, after the
 commit. A burst of saves of one subject is checked once: the task waits ``debounce_seconds`` and
-a marker in the cache stops a second task being queued meanwhile (the task clears the marker
-before it reads the data, so a change made while it runs queues the next one).
+a marker in the cache stops a second task being queued meanwhile. The marker expires when the task
+is due, so a save committed after that queues the next task, and every save is checked. It must
+expire by itself: the cache may be each process's own memory (the default), which the worker's
+clearing of the marker never reaches.
 
 If the broker is unreachable the save has already succeeded: the failure is logged, and the next
 sweep (nightly, or ``run_edit_checks``) finds what this run would have found.
@@ -28,7 +30,7 @@ def subject_changed(subject_id: int) -> None:
         check_subject.apply(args=(subject_id,), throw=True)  # no broker: in-process, at once
         return
     delay = edit_check_settings()["debounce_seconds"]
-    if not cache.add(pending_key(subject_id), 1, timeout=delay + 60):
+    if not cache.add(pending_key(subject_id), 1, timeout=delay):
         return  # a task for this subject is already queued: it will see this change too
     try:
         check_subject.apply_async(args=(subject_id,), countdown=delay, retry=False)

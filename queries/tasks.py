@@ -15,6 +15,10 @@ RETRY = {
     "retry_jitter": True,
     "max_retries": 8,
 }
+# Nobody reads these tasks' results (the worker logs them). Keeping none also keeps a save from
+# waiting on the result store when Redis is down: Celery subscribes to a task's result before it
+# publishes the task, and that subscription retries for ~20 s where the broker fails at once.
+OPTIONS = {"ignore_result": True, **RETRY}
 
 
 def pending_key(subject_id: int) -> str:
@@ -22,7 +26,7 @@ def pending_key(subject_id: int) -> str:
     return f"edc:edit-checks-pending:{subject_id}"
 
 
-@shared_task(name="queries.check_subject", **RETRY)
+@shared_task(name="queries.check_subject", **OPTIONS)
 def check_subject(subject_id: int) -> dict:
     """One subject's edit checks (queued after a change of its data)."""
     cache.delete(pending_key(subject_id))
@@ -30,7 +34,7 @@ def check_subject(subject_id: int) -> dict:
     return vars(result)
 
 
-@shared_task(name="queries.sweep_study", **RETRY)
+@shared_task(name="queries.sweep_study", **OPTIONS)
 def sweep_study() -> dict:
     """Every edit check over the whole study (the beat schedule's nightly sweep)."""
     return vars(run_edit_checks())

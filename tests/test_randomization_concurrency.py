@@ -12,31 +12,9 @@ from randomization.models import Allocation, Slot
 from subjects.models import Subject, SubjectStatus
 
 from .builders import ensure_active_list, make_eligible_subject, make_site, make_user
+from .builders.threads import run_at_once
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def run_in_threads(calls):
-    """Start every call at once (a barrier), each in its own thread and DB connection."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def worker(index, call):
-        try:
-            barrier.wait()
-            results[index] = call()
-        except Exception as exc:  # collected and checked by the test
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a thread hung"
-    return results
 
 
 def test_fifty_subjects_of_one_stratum_at_once_get_fifty_consecutive_slots():
@@ -44,9 +22,7 @@ def test_fifty_subjects_of_one_stratum_at_once_get_fifty_consecutive_slots():
     sites = [make_site(f"C{i}") for i in range(5)]
     staff = {site.pk: make_user(Role.SITE_STAFF, site) for site in sites}
     subjects = [make_eligible_subject(sites[i % 5], by=staff[sites[i % 5].pk]) for i in range(50)]
-    results = run_in_threads(
-        [lambda s=s: services.randomize(s, staff[s.site_id]) for s in subjects]
-    )
+    results = run_at_once([lambda s=s: services.randomize(s, staff[s.site_id]) for s in subjects])
     errors = [r for r in results if isinstance(r, Exception)]
     assert errors == []
     allocations = Allocation.objects.select_related("slot").order_by("slot__sequence")
@@ -78,7 +54,7 @@ def test_same_subject_from_ten_threads_is_allocated_exactly_once():
     site = make_site("T1")
     users = [make_user(Role.SITE_STAFF, site) for _ in range(10)]
     subject = make_eligible_subject(site, by=users[0])
-    results = run_in_threads(
+    results = run_at_once(
         [lambda u=u: services.randomize(Subject.objects.get(pk=subject.pk), u) for u in users]
     )
     successes = [r for r in results if isinstance(r, Allocation)]
