@@ -4,8 +4,20 @@ Each project app may have a ``demo`` module with ``seed(ctx)`` and, for what hap
 the trial, ``seed_follow_up(ctx)``. ``run_seeders`` runs every app's ``seed`` in the order of
 ``INSTALLED_APPS`` (the order of the layers: subjects before eligibility before randomization
 before adverse events), then every ``seed_follow_up``; each builds on what the earlier ones left in
-the shared ``DemoContext`` (sites, users by role, subjects). All data go through the apps'
-services, so the demo has a real audit trail.
+the shared ``DemoContext`` (sites, users by role, subjects). The edit checks do not run after each
+subject's writes (``subject_changes_unannounced``): the queries app's seeder runs one sweep last.
+
+Two paths, chosen by ``DemoContext.bulk``:
+
+* the default study (a few dozen subjects) goes through the apps' services one record at a time,
+  so the demo has the audit trail users make;
+* a large study (``BULK_FROM`` subjects or more, or ``seed_demo --bulk``) is written in bulk:
+  each seeder builds its records with the values the services would give them, checks them with
+  the model's own rules (``check_rules``) and inserts them with one '+' history record each
+  (``bulk_insert``). ``subjects.demo`` then decides each subject's path through the trial up front
+  (``ctx.plan``: subject id -> a dict the seeders above read and add to, e.g. the arm), because
+  a bulk load writes each record once, in its final state. The few deliberate data problems the
+  demo needs still go through the services.
 """
 
 from __future__ import annotations
@@ -13,13 +25,21 @@ from __future__ import annotations
 import importlib
 import random
 import secrets
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from importlib.util import find_spec
 
-from .registry import project_app_configs
+from django.db import connection, models
+from django.utils import timezone
+
+from .registry import project_app_configs, subject_changes_unannounced
 
 PASSES = ("seed", "seed_follow_up")
+BULK_FROM = 1000  # subjects: from this many, the seeders write in bulk
+BULK_REASON = "Demo study loaded in bulk (seed_demo)"
+PROGRESS_EVERY = 1000  # subjects between two progress lines of a bulk seeder
 
 
 @dataclass
@@ -29,21 +49,80 @@ class DemoContext:
     today: date
     write: callable
     password: str | None = None
+    bulk: bool = False
     sites: list = field(default_factory=list)
     users: dict = field(default_factory=dict)  # role -> list of users
     credentials: list = field(default_factory=list)  # (username, role, sites, password)
     subjects: list = field(default_factory=list)
+    plan: dict = field(default_factory=dict)  # bulk path: subject id -> its storyline (a dict)
     admin: object = None  # the superuser the seeders act as where no site role applies
+    started: float = field(default_factory=time.perf_counter)
+    _site_users: dict = field(default_factory=dict, init=False, repr=False)
 
     def new_password(self) -> str:
         return self.password or secrets.token_urlsafe(9)
 
     def site_user(self, role: str, site):
-        """A user holding ``role`` at ``site``."""
+        """A user holding ``role`` at ``site`` (looked up once per role and site)."""
+        key = (role, site.pk)
+        if key not in self._site_users:
+            self._site_users[key] = self._find_site_user(role, site)
+        return self._site_users[key]
+
+    def _find_site_user(self, role: str, site):
         for user in self.users.get(role, []):
             if any(m.site_id == site.pk for m in user.site_memberships.all()):
                 return user
         raise LookupError(f"no {role} at site {site.code} in the demo")
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def progress(self, text: str) -> None:
+        """A progress line with the time since the seeding started."""
+        self.write(f"[{self.elapsed:6.1f} s] {text}")
+
+    def at(self, day: date, hour: int = 12, minute: int = 0) -> datetime:
+        """A moment of ``day`` (UTC), never later than now."""
+        moment = datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
+        return min(moment, timezone.now())
+
+
+def chunks(items: list, size: int = PROGRESS_EVERY) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def check_rules(obj: models.Model, *, skip: Iterable[str] = ()) -> None:
+    """The model's own rules on a record about to be inserted in bulk: what ``audited_save``
+    checks (``full_clean``), except the per-record look-ups of references and uniqueness, which
+    the database's keys and constraints check on insert."""
+    relations = [f.name for f in obj._meta.concrete_fields if f.is_relation]
+    obj.clean_fields(exclude=[*relations, *skip])
+    obj.clean()
+
+
+def bulk_insert(
+    model: type[models.Model],
+    objs: Iterable[models.Model],
+    *,
+    user=None,
+    user_of: Callable[[models.Model], object] | None = None,
+    reason: str = BULK_REASON,
+) -> list[models.Model]:
+    """Insert new records of an audited model with one '+' history record each, made by
+    ``user_of(record)`` (e.g. the site's coordinator) or ``user``
+    (``AuditedQuerySet.bulk_create_with_history``)."""
+    objs = list(objs)
+    if user_of is not None:
+        for obj in objs:
+            obj._history_user = user_of(obj)
+    try:
+        return model.objects.bulk_create_with_history(objs, user=user, reason=reason)
+    finally:
+        for obj in objs:
+            obj.__dict__.pop("_history_user", None)
 
 
 def seeders() -> list:
@@ -56,6 +135,25 @@ def seeders() -> list:
     return [getattr(m, name) for name in PASSES for m in modules if hasattr(m, name)]
 
 
-def run_seeders(ctx: DemoContext) -> None:
-    for seed in seeders():
-        seed(ctx)
+def run_seeders(ctx: DemoContext, *, skip_apps: Iterable[str] = ()) -> None:
+    """Every app's seeders (but those of ``skip_apps``, by label: a benchmark seeds the study
+    without the queries app's first sweep, to time it itself)."""
+    skip = {f"{label}.demo" for label in skip_apps}
+    loaded = False  # the bulk load is over (the first seed_follow_up comes next)
+    with subject_changes_unannounced():
+        for seed in seeders():
+            if seed.__module__ in skip:
+                continue
+            if ctx.bulk and seed.__name__ == PASSES[1] and not loaded:
+                refresh_statistics()
+                loaded = True
+            seed(ctx)
+
+
+def refresh_statistics() -> None:
+    """After a bulk load, on PostgreSQL: ``ANALYZE``, so that the planner knows the new sizes and
+    values of the tables before the first sweep reads them (autovacuum would, but only a while
+    after the commit; meanwhile one subject's checks can take a plan made for empty tables)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")

@@ -5,6 +5,9 @@ Everything goes through ``eligibility.services`` as the site's coordinator (data
 site's investigator (signatures, with the demo password). Signed-eligible subjects stay in
 screening with a planned randomization date of today and labs a few days old, so the
 randomization seeder (next in ``SEEDERS``) can randomize them today.
+
+A large demo (``ctx.bulk``) writes each subject's CRF and sign-off in bulk instead, as its
+storyline says (``subjects.demo``), with the evaluation and the data hash the services record.
 """
 
 from __future__ import annotations
@@ -12,7 +15,10 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+from core.demo import bulk_insert, check_rules, chunks
+from core.errors import DomainError
 from core.roles import Role
+from subjects import demo as subjects_demo
 from subjects.models import SubjectStatus
 
 from . import services
@@ -20,10 +26,14 @@ from .models import (
     Ascites,
     BCLCStage,
     DiagnosisBasis,
+    EligibilityAssessment,
+    EligibilitySignature,
     Encephalopathy,
     ExcludedHistology,
     Serology,
+    SignatureKind,
 )
+from .signed_data import data_hash
 
 # The exclusion questions a subject with none of those findings answers "no" to (the demo and the
 # test data start from these).
@@ -71,8 +81,10 @@ def _password(ctx, user) -> str:
     return next(pw for username, _, _, pw in ctx.credentials if username == user.username)
 
 
-def _eligible_data(ctx, subject) -> dict:
-    rng, today = ctx.rng, ctx.today
+def _eligible_data(ctx, subject, on=None) -> dict:
+    """CRF data that evaluate eligible with ``on`` (default: today) as the planned randomization
+    date: the windows (labs, pregnancy test, prior therapy) are counted back from it."""
+    rng, today = ctx.rng, on or ctx.today
     hbv = rng.random() < 0.8  # most HCC in China is HBV-related
     locoregional = rng.random() < 0.5
     data = {
@@ -130,7 +142,18 @@ def _eligible_data(ctx, subject) -> dict:
     return data
 
 
+def _leave_pending(data: dict) -> None:
+    """An assessment still being filled in: labs and hepatitis results pending."""
+    for name in ("anc", "platelets", "hemoglobin", "hbsag", "hbcab", "anti_hcv"):
+        data.pop(name, None)
+    data.pop("hbv_dna_iu_ml", None)
+    data.pop("anti_hbv_therapy", None)
+
+
 def seed(ctx):
+    if ctx.bulk:
+        _seed_bulk(ctx)
+        return
     consented = [s for s in ctx.subjects if s.is_consented and s.status == SubjectStatus.SCREENING]
     counts = {"eligible": 0, "screen failed": 0, "in progress": 0}
     for i, subject in enumerate(consented):
@@ -138,16 +161,13 @@ def seed(ctx):
         investigator = ctx.site_user(Role.INVESTIGATOR, subject.site)
         data = _eligible_data(ctx, subject)
         if i % 7 == 5:  # still being filled in: labs and hepatitis pending
-            for name in ("anc", "platelets", "hemoglobin", "hbsag", "hbcab", "anti_hcv"):
-                data.pop(name, None)
-            data.pop("hbv_dna_iu_ml", None)
-            data.pop("anti_hbv_therapy", None)
+            _leave_pending(data)
             services.save_assessment(subject, user=coordinator, data=data)
             counts["in progress"] += 1
             continue
-        failure = SCREEN_FAILURES[(i // 7) % len(SCREEN_FAILURES)] if i % 7 == 6 else None
+        failure = i % 7 == 6
         if failure:
-            data.update(failure[1])
+            data = _first_failing(subject, data, start=(i // 7) % len(SCREEN_FAILURES))
         assessment = services.save_assessment(subject, user=coordinator, data=data)
         if failure:
             services.confirm_screen_failure(
@@ -166,4 +186,100 @@ def seed(ctx):
     ctx.write(
         f"Eligibility: {counts['eligible']} signed eligible, {counts['screen failed']} confirmed "
         f"screen failures, {counts['in progress']} assessments in progress"
+    )
+
+
+# --- the bulk path -------------------------------------------------------------------------------
+
+
+def _seed_bulk(ctx):
+    """Each subject's CRF and sign-off as its storyline (``ctx.plan``) says, written in bulk with
+    the values the services give: the data evaluate eligible (or not eligible, for a screen
+    failure) on the planned randomization date, and the signature holds the evaluation's summary
+    and the hash of the signed data. The stratification factors go into the plan."""
+    counts = {"eligible": 0, "screen failed": 0, "in progress": 0}
+    for part in chunks(ctx.subjects):
+        assessments, signatures = [], []
+        for subject in part:
+            plan = ctx.plan[subject.pk]
+            if plan["stage"] == subjects_demo.AWAITING_CONSENT:
+                continue
+            on = plan.get("randomized_on") or plan.get("decided_on") or ctx.today
+            data = _eligible_data(ctx, subject, on=on)
+            if plan["stage"] == subjects_demo.CRF_IN_PROGRESS:
+                _leave_pending(data)
+                counts["in progress"] += 1
+            elif plan["stage"] == subjects_demo.SCREEN_FAILED:
+                data = _failing(ctx, subject, data)
+                counts["screen failed"] += 1
+            else:
+                counts["eligible"] += 1
+            assessment = EligibilityAssessment(subject=subject, **data)
+            check_rules(assessment)
+            assessments.append(assessment)
+            if plan["stage"] != subjects_demo.CRF_IN_PROGRESS:
+                signatures.append(_bulk_signature(ctx, assessment, plan))
+        bulk_insert(
+            EligibilityAssessment,
+            assessments,
+            user_of=lambda a: ctx.site_user(Role.SITE_STAFF, a.subject.site),
+        )
+        bulk_insert(EligibilitySignature, signatures, user_of=lambda s: s.signer)
+        ctx.progress(f"Eligibility: {sum(counts.values())} assessments")
+    ctx.write(
+        f"Eligibility: {counts['eligible']} signed eligible, {counts['screen failed']} confirmed "
+        f"screen failures, {counts['in progress']} assessments in progress"
+    )
+
+
+def _first_failing(subject, data: dict, start: int) -> dict:
+    """The data changed by the demo's screen failure reason ``start`` or, if that one does not
+    fail this subject (high HBV DNA fails only an HBV-infected subject), the next one that does."""
+    for k in range(len(SCREEN_FAILURES)):
+        failing = {**data, **SCREEN_FAILURES[(start + k) % len(SCREEN_FAILURES)][1]}
+        assessment = EligibilityAssessment(subject=subject, **failing)
+        if services.evaluate_eligibility(assessment).status == services.Status.NOT_ELIGIBLE:
+            return failing
+    raise DomainError(f"No demo screen failure reason fails {subject}.")
+
+
+def _failing(ctx, subject, data: dict) -> dict:
+    """The data changed by one of the demo's screen failure reasons that fails this subject
+    (high HBV DNA fails only an HBV-infected subject)."""
+    for _, change in ctx.rng.sample(SCREEN_FAILURES, len(SCREEN_FAILURES)):
+        failing = {**data, **change}
+        assessment = EligibilityAssessment(subject=subject, **failing)
+        if services.evaluate_eligibility(assessment).status == services.Status.NOT_ELIGIBLE:
+            return failing
+    raise DomainError(f"No demo screen failure reason fails {subject}.")
+
+
+def _bulk_signature(ctx, assessment, plan) -> EligibilitySignature:
+    """The signature ``sign_eligibility`` (or ``confirm_screen_failure``) would have recorded
+    when the subject was still in screening (the subject row holds its final status already)."""
+    subject = assessment.subject
+    evaluation = services.evaluate_eligibility(assessment)
+    if plan["stage"] == subjects_demo.SCREEN_FAILED:
+        kind = SignatureKind.SCREEN_FAILURE
+        not_eligible = evaluation.status == services.Status.NOT_ELIGIBLE
+        refusal = None if not_eligible else evaluation.summary()
+        failed = "; ".join(f"{r.code}: {r.reason}" for r in evaluation.failed)
+        meaning = f"{services.SCREEN_FAILURE_MEANING} Failed: {failed}"
+    else:
+        kind, meaning = SignatureKind.ELIGIBLE, services.ELIGIBLE_MEANING
+        refusal = None if evaluation.is_eligible else evaluation.summary()
+        plan["factors"] = services.stratification_factors(subject, assessment=assessment)
+    if refusal:
+        raise DomainError(f"Demo data of {subject} cannot be signed off: {refusal}")
+    investigator = ctx.site_user(Role.INVESTIGATOR, subject.site)
+    return EligibilitySignature(
+        assessment=assessment,
+        kind=kind,
+        signer=investigator,
+        signer_name=investigator.get_full_name() or investigator.get_username(),
+        signed_at=ctx.at(plan["decided_on"], ctx.rng.randint(9, 12), ctx.rng.randint(0, 59)),
+        meaning=meaning,
+        reference_date=evaluation.reference_date,
+        result_summary=evaluation.summary(),
+        data_hash=data_hash(assessment),
     )

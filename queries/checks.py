@@ -17,12 +17,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import reduce
 
 from django.db import models
-from django.db.models import Case, DurationField, Exists, ExpressionWrapper, F, OuterRef, Q, When
+from django.db.models import (
+    Case,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Max,
+    OuterRef,
+    Q,
+    When,
+)
 from django.db.models.functions import ExtractDay, ExtractMonth, ExtractYear, TruncDate
 from django.utils import timezone
 
@@ -53,6 +65,9 @@ class Scope:
         return timezone.localdate(self.now)
 
     def narrow(self, queryset: models.QuerySet, subject_path: str) -> models.QuerySet:
+        """``queryset`` over the scope's subjects, unordered: a finder's rows are a set (no sort,
+        and no join for a model's default ordering)."""
+        queryset = queryset.order_by()
         if self.subject_ids is None:
             return queryset
         return queryset.filter(**{f"{subject_path}__in": list(self.subject_ids)})
@@ -491,27 +506,35 @@ def _ae_violation(row, field, message, values) -> Violation:
     )
 
 
-def _drug_flags() -> dict[str, Exists]:
+def _drug_flags() -> dict[str, Max]:
+    """Per study drug: 1 when the event has its causality, else 0 (an aggregate over the event's
+    causality rows: one outer join and a grouping, where one EXISTS per drug and event would probe
+    the causalities row by row)."""
     return {
-        f"has_{drug}": Exists(AeCausality.objects.filter(adverse_event=OuterRef("pk"), drug=drug))
-        for drug in {d for drugs in DRUGS_OF_ARM.values() for d in drugs}
+        f"has_{drug}": Max(
+            Case(When(causalities__drug=drug, then=1), default=0),
+            output_field=models.IntegerField(),
+        )
+        for drug in sorted({d for drugs in DRUGS_OF_ARM.values() for d in drugs})
     }
 
 
 def _severe_ae_without_causality(scope: Scope):
     flags = _drug_flags()
-    lacking = Q(pk__in=[])
-    for arm, drugs in DRUGS_OF_ARM.items():
-        any_missing = Q(pk__in=[])
-        for drug in drugs:
-            any_missing |= Q(**{f"has_{drug}": False})
-        lacking |= Q(subject__allocation__arm=arm) & any_missing
+    lacking = reduce(
+        operator.or_,
+        (
+            Q(subject__allocation__arm=arm)
+            & reduce(operator.or_, (Q(**{f"has_{drug}": 0}) for drug in drugs))
+            for arm, drugs in DRUGS_OF_ARM.items()
+        ),
+    )
     rows = (
         scope.narrow(AdverseEvent.objects.all(), "subject")
         .filter(grade__gte=3, subject__allocation__isnull=False)
+        .values(*AE_ROW, "grade", "subject__allocation__arm")
         .annotate(**flags)
         .filter(lacking)
-        .values(*AE_ROW, "grade", "subject__allocation__arm", *flags)
     )
     for row in rows:
         missing = [

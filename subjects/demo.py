@@ -1,15 +1,21 @@
-"""Demo sites, users of every role, and screened subjects at several stages."""
+"""Demo sites, users of every role, and screened subjects at several stages.
 
-from datetime import timedelta
+The bulk path (a large demo) also decides here each subject's storyline: whether and when it is
+consented, screen failed or randomized, and how it left the study (``ctx.plan``).
+"""
+
+from datetime import date, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.db.models import Count
 
 from core.audit import audited_save
+from core.demo import bulk_insert, check_rules, chunks
 from core.roles import SITE_ROLES, STUDY_WIDE_ROLES, Role
 
 from . import services
-from .models import Sex, Site, SiteMembership, SubjectStatus
+from .models import Sex, Site, SiteMembership, Subject, SubjectStatus
 
 DEMO_SITES = [
     ("101", "Sun Yat-sen University Cancer Center", "China"),
@@ -19,6 +25,19 @@ DEMO_SITES = [
 
 
 def seed(ctx):
+    _sites_and_users(ctx)
+    if ctx.bulk:
+        _seed_bulk(ctx)
+    else:
+        _register_subjects(ctx)
+    ctx.write(
+        f"{len(ctx.sites)} sites, {sum(len(u) for u in ctx.users.values())} users, "
+        f"{len(ctx.subjects)} subjects registered "
+        f"({sum(1 for s in ctx.subjects if s.status == SubjectStatus.SCREENING)} in screening)"
+    )
+
+
+def _sites_and_users(ctx):
     User = get_user_model()
     admin = User.objects.create_superuser(
         "admin", "admin@example.org", password := ctx.new_password()
@@ -26,7 +45,7 @@ def seed(ctx):
     ctx.admin = admin
     ctx.credentials.append(("admin", "superuser", "all", password))
 
-    for code, name, country in DEMO_SITES:
+    for code, name, country in DEMO_SITES + _extra_sites(ctx.n_subjects):
         ctx.sites.append(
             audited_save(Site(code=code, name=name, country=country), user=admin, reason="")
         )
@@ -61,7 +80,27 @@ def seed(ctx):
         ctx.credentials.append((user.username, role, "all", pw))
     assert SITE_ROLES  # every site role has a demo user above
 
-    # Subjects: screened over the last months; most consented; some screen failures.
+
+def _extra_sites(n_subjects: int) -> list[tuple[str, str, str]]:
+    """More sites when the demo sites' 9999 subject numbers each are not enough."""
+    needed = -(-n_subjects // MAX_PER_SITE)
+    return [
+        (str(104 + k), f"Demo Hospital {104 + k}", "China")
+        for k in range(max(0, needed - len(DEMO_SITES)))
+    ]
+
+
+def _demographics(ctx, screened):
+    age = ctx.rng.randint(35, 74)
+    return {
+        "sex": ctx.rng.choice([Sex.MALE, Sex.MALE, Sex.MALE, Sex.FEMALE]),
+        "date_of_birth": screened - timedelta(days=365 * age + ctx.rng.randint(0, 300)),
+        "initials": "".join(ctx.rng.choice("ABCDEFGHJKLMNPRSTWXYZ") for _ in range(2)),
+    }
+
+
+def _register_subjects(ctx):
+    """Through the services: screened over the last months; most consented."""
     for i in range(ctx.n_subjects):
         site = ctx.sites[i % len(ctx.sites)]
         coordinator = ctx.site_user(Role.SITE_STAFF, site)
@@ -85,15 +124,110 @@ def seed(ctx):
                 consent_version="2.0 (2020-08-15)",
             )
         ctx.subjects.append(subject)
-    ctx.write(
-        f"{len(ctx.sites)} sites, {sum(len(u) for u in ctx.users.values())} users, "
-        f"{len(ctx.subjects)} subjects registered "
-        f"({sum(1 for s in ctx.subjects if s.status == SubjectStatus.SCREENING)} in screening)"
-    )
+
+
+# --- the bulk path: each subject's storyline decided up front, written once ----------------------
+
+MAX_PER_SITE = 9999  # a site's subject numbers: <site>-0001 .. <site>-9999
+ENROLMENT_DAYS = 3 * 365  # a large study screens over the last three years
+CONSENT_VERSION = "2.0 (2020-08-15)"
+
+# Where a subject's storyline ends (``ctx.plan[subject.pk]["stage"]``): the seeders above write
+# its records accordingly (eligibility CRF, signatures, allocation, adverse events).
+AWAITING_CONSENT = "awaiting consent"
+CRF_IN_PROGRESS = "eligibility CRF in progress"
+SCREEN_FAILED = "screen failed"
+AWAITING_RANDOMIZATION = "signed eligible, awaiting randomization"
+RANDOMIZED = "randomized"
+
+# After randomization: how the subjects who left treatment left it (relative weights).
+LEFT_TREATMENT = {
+    SubjectStatus.TREATMENT_ENDED: 40,
+    SubjectStatus.DIED: 20,
+    SubjectStatus.WITHDRAWN: 10,
+    SubjectStatus.COMPLETED: 30,
+}
+
+
+def _storyline(ctx, index: int, screened: date) -> tuple[dict, str, date | None]:
+    """(plan, final status, its date) of one subject; the plan's dates are those the services
+    would have recorded on the way (consent on the screening day)."""
+    rng, today = ctx.rng, ctx.today
+    since = (today - screened).days
+    if index % 500 == 250:  # deliberate: still in screening long after consent (SUBJ-005)
+        return {"stage": CRF_IN_PROGRESS}, SubjectStatus.SCREENING, None
+    if since < 14 and rng.random() < 0.3:
+        return {"stage": AWAITING_CONSENT}, SubjectStatus.SCREENING, None
+    if since < 21:
+        stage = CRF_IN_PROGRESS if rng.random() < 0.6 else AWAITING_RANDOMIZATION
+        return {"stage": stage, "decided_on": today}, SubjectStatus.SCREENING, None
+    if rng.random() < 0.12:
+        failed_on = screened + timedelta(days=rng.randint(3, 14))
+        plan = {"stage": SCREEN_FAILED, "decided_on": failed_on}
+        return plan, SubjectStatus.SCREEN_FAILED, failed_on
+    randomized_on = screened + timedelta(days=rng.randint(7, 20))
+    plan = {
+        "stage": RANDOMIZED,
+        "decided_on": randomized_on - timedelta(days=rng.randint(0, 2)),
+        "randomized_on": randomized_on,
+    }
+    follow_up = (today - randomized_on).days
+    if follow_up > 30 and rng.random() < min(0.8, follow_up / 900):
+        left_on = randomized_on + timedelta(days=rng.randint(21, follow_up))
+        status = rng.choices(list(LEFT_TREATMENT), weights=list(LEFT_TREATMENT.values()))[0]
+        if status == SubjectStatus.COMPLETED and (left_on - randomized_on).days < 180:
+            status = SubjectStatus.TREATMENT_ENDED
+        return plan, status, left_on
+    return plan, SubjectStatus.RANDOMIZED, randomized_on
+
+
+def _seed_bulk(ctx):
+    """Every subject written once, in the state its storyline ends in, with one history record;
+    identifiers numbered per site as ``register_subject`` numbers them."""
+    sequences = dict.fromkeys((site.pk for site in ctx.sites), 0)
+    indexes = list(range(ctx.n_subjects))
+    for part in chunks(indexes):
+        batch = []
+        for i in part:
+            site = ctx.sites[i % len(ctx.sites)]
+            sequences[site.pk] += 1
+            screened = ctx.today - timedelta(days=ctx.rng.randint(0, ENROLMENT_DAYS))
+            plan, status, status_date = _storyline(ctx, i, screened)
+            consented = plan["stage"] != AWAITING_CONSENT
+            subject = Subject(
+                site=site,
+                sequence=sequences[site.pk],
+                subject_identifier=f"{site.code}-{sequences[site.pk]:04d}",
+                screening_number=f"SCR{site.code}-{i + 1:05d}",
+                screening_date=screened,
+                consent_date=screened if consented else None,
+                consent_version=CONSENT_VERSION if consented else "",
+                status=status,
+                status_date=status_date,
+                **_demographics(ctx, screened),
+            )
+            check_rules(subject)
+            batch.append((subject, plan))
+        bulk_insert(
+            Subject,
+            [subject for subject, _ in batch],
+            user_of=lambda s: ctx.site_user(Role.SITE_STAFF, s.site),
+        )
+        for subject, plan in batch:
+            ctx.subjects.append(subject)
+            ctx.plan[subject.pk] = plan
+        ctx.progress(f"Subjects: {len(ctx.subjects)}/{ctx.n_subjects}")
 
 
 def seed_follow_up(ctx):
     """After randomization: one subject's treatment ended, one withdrew (the rest continue)."""
+    if ctx.bulk:  # the storylines already went this far
+        counts = Subject.objects.values_list("status").annotate(n=Count("pk"))
+        ctx.write(
+            "Subjects by status: "
+            + ", ".join(f"{SubjectStatus(k).label} {n}" for k, n in sorted(counts))
+        )
+        return
     randomized = [s for s in ctx.subjects if s.status == SubjectStatus.RANDOMIZED]
     moves = [
         (SubjectStatus.TREATMENT_ENDED, "Treatment discontinued: radiological progression"),

@@ -1,7 +1,16 @@
 import pytest
 from django.core.management import CommandError, call_command
 
+from adverse_events.models import RELATED_CAUSALITIES, AdverseEvent
 from core.roles import Role
+from eligibility.selectors import get_assessment, valid_signature
+from eligibility.services import evaluate_eligibility
+from queries.models import DataQuery, MessageKind, QueryStatus, Resolution
+from queries.sweep import run_edit_checks
+from randomization.arms import DRUGS_OF_ARM
+from randomization.models import Allocation
+from randomization.selectors import active_list, stratification_mismatches
+from randomization.services import verify_randomization_list
 from subjects.models import Site, Subject
 
 pytestmark = pytest.mark.django_db
@@ -26,3 +35,64 @@ def test_seed_demo_builds_a_study_with_every_role(tmp_path, settings, capsys):
 def test_seed_demo_refuses_a_bad_size():
     with pytest.raises(CommandError, match="between 0 and 100000"):
         call_command("seed_demo", "--subjects", "-1")
+
+
+def test_the_demo_opens_a_realistic_handful_of_queries_some_answered_one_confirmed(
+    tmp_path, settings
+):
+    settings.VAR_DIR = tmp_path
+    call_command("seed_demo", "--password", "demo pass phrase")  # the default study
+
+    queries = DataQuery.objects.system()
+    assert 3 <= queries.count() < Subject.objects.count()
+    assert len(set(queries.values_list("check_code", flat=True))) >= 3
+    assert queries.filter(status=QueryStatus.ANSWERED).exists()
+    assert queries.filter(status=QueryStatus.OPEN).exists()
+    confirmed = queries.filter(resolution=Resolution.CONFIRMED_CORRECT)
+    assert confirmed.count() == 1
+    assert confirmed.get().thread.filter(kind=MessageKind.ANSWERED).exists()  # the site answered
+
+    again = run_edit_checks()
+    assert (again.opened, again.closed) == (0, 0)
+    assert again.suppressed == 1  # the confirmed value is not raised again
+
+
+def test_a_large_demo_written_in_bulk_keeps_the_rules_of_the_services(tmp_path, settings, capsys):
+    settings.VAR_DIR = tmp_path
+    call_command("seed_demo", "--subjects", "60", "--bulk", "--password", "demo pass phrase")
+    assert "Subjects: 60/60" in capsys.readouterr().out  # progress lines
+
+    assert Subject.objects.count() == 60
+    identifiers = Subject.objects.values_list("site__code", "sequence", "subject_identifier")
+    assert all(ident == f"{code}-{seq:04d}" for code, seq, ident in identifiers)
+    randomized = Subject.objects.randomized_or_later()
+    assert randomized.count() > 30
+    # Every randomized subject: a valid eligible signature over the data as they are, except those
+    # whose ECOG the demo corrects after randomization (the stratification mismatch it shows).
+    mismatched = {a.subject_id for a in stratification_mismatches()}
+    assert mismatched
+    for subject in randomized.select_related("allocation"):
+        assessment = get_assessment(subject)
+        signature = valid_signature(assessment)
+        assert (signature is None) == (subject.pk in mismatched)
+        assert evaluate_eligibility(
+            assessment, on_date=subject.allocation.allocated_at.date()
+        ).is_eligible
+    # The allocations took each stratum's slots in order, from the first, as randomize() does.
+    for stratum in Allocation.objects.values_list("stratum", flat=True).distinct():
+        taken = Allocation.objects.filter(stratum=stratum).order_by("allocated_at", "pk")
+        assert [a.slot.sequence for a in taken] == list(range(1, taken.count() + 1))
+    assert verify_randomization_list(active_list()).ok
+    # Adverse events numbered 1, 2, 3… per subject, each with the causality of every drug of the
+    # arm (relatedness derived), and one '+' history record each.
+    for subject in randomized.select_related("allocation")[:10]:
+        events = subject.adverse_events.order_by("ae_number")
+        assert [e.ae_number for e in events] == list(range(1, events.count() + 1))
+        for event in events:
+            rows = list(event.causalities.all())
+            assert sorted(r.drug for r in rows) == sorted(DRUGS_OF_ARM[subject.allocation.arm])
+            assert all(r.related == (r.causality in RELATED_CAUSALITIES) for r in rows)
+    assert AdverseEvent.history.filter(history_type="+").count() == AdverseEvent.objects.count()
+    assert AdverseEvent.objects.count() >= 20 * 60 * 0.8
+
+    assert run_edit_checks().opened == 0  # the demo's own sweep found everything already

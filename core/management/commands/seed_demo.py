@@ -1,3 +1,4 @@
+import argparse
 import random
 
 from django.conf import settings
@@ -6,7 +7,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from core.demo import DemoContext, run_seeders
+from core.demo import BULK_FROM, DemoContext, run_seeders
+from core.errors import DomainError
 
 
 def credentials_file():
@@ -30,8 +32,15 @@ class Command(BaseCommand):
             action="store_true",
             help="exit quietly (0) when the database already has users",
         )
+        parser.add_argument(
+            "--bulk",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help=f"write the study in bulk (default: from {BULK_FROM} subjects; a large study "
+            "in minutes) or through the services one record at a time (--no-bulk)",
+        )
 
-    def handle(self, *args, subjects, seed, password, skip_if_seeded, **options):
+    def handle(self, *args, subjects, seed, password, skip_if_seeded, bulk, **options):
         if subjects < 0 or subjects > 100_000:
             raise CommandError("--subjects must be between 0 and 100000.")
         if get_user_model().objects.exists():
@@ -48,12 +57,18 @@ class Command(BaseCommand):
             n_subjects=subjects,
             rng=random.Random(seed),
             today=timezone.localdate(),
-            write=self.stdout.write,
+            write=self._write,
             password=password,
+            bulk=subjects >= BULK_FROM if bulk is None else bulk,
         )
-        with transaction.atomic():
-            run_seeders(ctx)
-        self.stdout.write(self.style.SUCCESS("\nDemo study ready. Log in with:"))
+        try:
+            with transaction.atomic():
+                run_seeders(ctx)
+        except DomainError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(
+            self.style.SUCCESS(f"\nDemo study ready in {ctx.elapsed:.0f} s. Log in with:")
+        )
         width = max(len(c[0]) for c in ctx.credentials)
         lines = [
             f"  {username:<{width}}  {pw}  ({role}; sites: {sites})"
@@ -65,3 +80,7 @@ class Command(BaseCommand):
         path.write_text("\n".join(lines) + "\n")
         path.chmod(0o600)
         self.stdout.write(f"(also written to {path})")
+
+    def _write(self, text: str) -> None:
+        self.stdout.write(text)
+        self.stdout.flush()  # progress lines show at once, on a terminal or through a pipe
