@@ -242,6 +242,13 @@ class AdverseEvent(models.Model):
         name = self.verbatim_term if self.term.is_other_specify else self.term.term
         return f"{self.subject} AE {self.ae_number}: {name} (grade {self.grade})"
 
+    def get_absolute_url(self):
+        from django.urls import reverse
+
+        return reverse(
+            "adverse_events:edit", args=[self.subject.subject_identifier, self.ae_number]
+        )
+
     # --- SAE clock ------------------------------------------------------------------------
     @property
     def sae_due_at(self):
@@ -473,6 +480,9 @@ class AeCausality(models.Model):
     def save(self, *args, **kwargs):
         self.related = self.causality in RELATED_CAUSALITIES
         super().save(*args, **kwargs)
+
+    def get_absolute_url(self):
+        return self.adverse_event.get_absolute_url()
 
     def clean(self):
         self.related = self.causality in RELATED_CAUSALITIES

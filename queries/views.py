@@ -26,7 +26,6 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from adverse_events.models import AdverseEvent, AeCausality
 from core import access
 from core.errors import DomainError
 from core.forms import run_service
@@ -127,13 +126,7 @@ def raise_url(record, field: str = "", next_url: str = "") -> str:
 
 
 def record_url(record) -> str:
-    """The page of a CRF record (its AE for a causality; its subject's page by default)."""
-    if isinstance(record, AeCausality):
-        record = record.adverse_event
-    if isinstance(record, AdverseEvent):
-        return reverse(
-            "adverse_events:edit", args=[record.subject.subject_identifier, record.ae_number]
-        )
+    """The page of a CRF record (its model's ``get_absolute_url``; else its subject's page)."""
     if hasattr(record, "get_absolute_url"):
         return record.get_absolute_url()
     return services.subject_of(record).get_absolute_url()
