@@ -25,11 +25,9 @@ import statistics
 import sys
 import threading
 import time
-from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from pgbench_db import bench_database, recreate, setup_django
 
 
 def parse_args():
@@ -42,39 +40,6 @@ def parse_args():
     if args.allocations < 8 or args.workers < 1:
         parser.error("--allocations must be at least 8 and --workers at least 1")
     return args
-
-
-def bench_database(url: str) -> tuple[str, str]:
-    """(admin URL on the 'postgres' database, URL of the throwaway benchmark database)."""
-    parsed = urlparse(url)
-    if parsed.scheme not in ("postgres", "postgresql", "pgsql"):
-        sys.exit("Set DATABASE_URL=postgres://... : the benchmark measures PostgreSQL row locks.")
-    name = (parsed.path.lstrip("/") or "edc") + "_bench"
-    return urlunparse(parsed._replace(path="/postgres")), urlunparse(
-        parsed._replace(path=f"/{name}")
-    )
-
-
-def recreate(admin_url: str, bench_url: str, *, drop_only: bool = False) -> None:
-    import psycopg
-
-    name = urlparse(bench_url).path.lstrip("/")
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def setup_django(bench_url: str) -> None:
-    os.environ["DATABASE_URL"] = bench_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "edc.settings")
-    import django
-
-    django.setup()
-    from django.conf import settings
-
-    # Test users sign with a password: a fast hasher keeps the setup short (not measured).
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def build_study(n: int) -> list[tuple[int, int]]:
@@ -169,7 +134,7 @@ def check(n: int) -> list[str]:
 
 def main() -> int:
     args = parse_args()
-    admin_url, bench_url = bench_database(os.environ.get("DATABASE_URL", ""))
+    admin_url, bench_url = bench_database(os.environ.get("DATABASE_URL", ""), "bench")
     recreate(admin_url, bench_url)
     print(f"Benchmark database {urlparse(bench_url).path.lstrip('/')} created; migrating …")
     try:

@@ -330,45 +330,36 @@ def _assessment_violation(row, field, message, values) -> Violation:
     )
 
 
-def _pregnancy_test_too_early(scope: Scope):
-    window = elig_settings.protocol()["pregnancy_test_window_days"]
+def _dated_too_long_before_randomization(scope: Scope, field: str, window: int, what: str):
+    """Assessments whose ``field`` date is more than ``window`` days before randomization."""
     rows = (
         _randomized_assessments(scope)
-        .filter(pregnancy_test_date__isnull=False)
-        .annotate(gap=_days_between(F("randomized_on"), F("pregnancy_test_date")))
+        .filter(**{f"{field}__isnull": False})
+        .annotate(gap=_days_between(F("randomized_on"), F(field)))
         .filter(gap__gt=timedelta(days=window))
-        .values(*ASSESSMENT_ROW, "pregnancy_test_date", "randomized_on")
+        .values(*ASSESSMENT_ROW, field, "randomized_on")
     )
     for row in rows:
         yield _assessment_violation(
             row,
-            "pregnancy_test_date",
-            f"The serum pregnancy test ({row['pregnancy_test_date']:%Y-%m-%d}) is more than "
-            f"{window} days before randomization ({row['randomized_on']:%Y-%m-%d}) (IN11).",
-            {
-                "pregnancy_test_date": row["pregnancy_test_date"],
-                "randomized_on": row["randomized_on"],
-            },
+            field,
+            f"{what} ({row[field]:%Y-%m-%d}) is more than {window} days before randomization "
+            f"({row['randomized_on']:%Y-%m-%d}).",
+            {field: row[field], "randomized_on": row["randomized_on"]},
         )
+
+
+def _pregnancy_test_too_early(scope: Scope):
+    window = elig_settings.protocol()["pregnancy_test_window_days"]
+    yield from _dated_too_long_before_randomization(
+        scope, "pregnancy_test_date", window, "The serum pregnancy test (IN11)"
+    )
 
 
 def _labs_too_old(scope: Scope):
-    window = elig_settings.lab_max_age_days()
-    rows = (
-        _randomized_assessments(scope)
-        .filter(lab_date__isnull=False)
-        .annotate(gap=_days_between(F("randomized_on"), F("lab_date")))
-        .filter(gap__gt=timedelta(days=window))
-        .values(*ASSESSMENT_ROW, "lab_date", "randomized_on")
+    yield from _dated_too_long_before_randomization(
+        scope, "lab_date", elig_settings.lab_max_age_days(), "The screening blood sample"
     )
-    for row in rows:
-        yield _assessment_violation(
-            row,
-            "lab_date",
-            f"The screening labs ({row['lab_date']:%Y-%m-%d}) are more than {window} days "
-            f"older than randomization ({row['randomized_on']:%Y-%m-%d}).",
-            {"lab_date": row["lab_date"], "randomized_on": row["randomized_on"]},
-        )
 
 
 def _planned_randomization_far_off(scope: Scope):
