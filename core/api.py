@@ -8,9 +8,6 @@ An app publishes its endpoints by listing them in ``ROUTES`` in its ``api`` modu
 
 from __future__ import annotations
 
-import importlib
-from importlib.util import find_spec
-
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status, viewsets
@@ -20,7 +17,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import access
 from .errors import AccessDenied, DomainError
-from .registry import project_app_configs
+from .registry import collected
 
 
 def exception_handler(exc, context):
@@ -55,13 +52,7 @@ class ScopedReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
 
 def discovered_routes() -> list[tuple[str, type, str]]:
     """(prefix, view set, basename) of every project app's ``api.ROUTES``, in app order."""
-    routes = []
-    for config in project_app_configs():
-        module_name = f"{config.name}.api"
-        if find_spec(module_name) is None:
-            continue
-        routes.extend(getattr(importlib.import_module(module_name), "ROUTES", []))
-    return routes
+    return collected("api", "ROUTES")
 
 
 # --- filters every export offers -----------------------------------------------------------------

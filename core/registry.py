@@ -5,8 +5,10 @@ of project apps (audit rules, the API routes, the demo seeders, the layering tes
 ``INSTALLED_APPS`` through its flag, never kept by hand.
 """
 
+import importlib
 import threading
 from contextlib import contextmanager
+from importlib.util import find_spec
 
 from django.apps import AppConfig, apps
 from django.db import transaction
@@ -31,6 +33,17 @@ def app_hooks(name: str) -> list:
         for config in project_app_configs()
         if (path := getattr(config, name, None))
     ]
+
+
+def collected(module: str, attr: str) -> list:
+    """Every project app's ``<app>.<module>.<attr>`` list, joined in layer order (apps without
+    the module contribute nothing): ``api.ROUTES``, ``export.FORMS``."""
+    found = []
+    for config in project_app_configs():
+        name = f"{config.name}.{module}"
+        if find_spec(name) is not None:
+            found.extend(getattr(importlib.import_module(name), attr, []))
+    return found
 
 
 def notify_subject_change(subject_id: int | None) -> None:

@@ -1,0 +1,167 @@
+"""The one description of the exported data: each app declares its CRFs' items here once.
+
+An app lists its exported forms in ``<app>/export.py`` as ``FORMS = [ExportForm(...), ...]``
+(``core.registry.collected("export", "FORMS")`` finds them, in layer order). From each form the
+exports app derives everything the sponsor reads: the API serializer fields, the CSV columns, the
+ODM MetaDataVersion (ItemDefs, CodeLists) and ClinicalData, and the Dataset-JSON columns. A CRF
+added later declares its form and is exported everywhere with no export code of its own.
+
+* ``Item``: one exported value: a name (the column / the ItemDef's name), a label, a type, a code
+  list, a unit, and where the value comes from (an attribute path on the record, "site.code",
+  or a function of the record). ``model_items(model, names)`` makes them from model fields.
+* ``ExportForm``: one CRF (one record per subject, or repeating, like adverse events): its model,
+  how to reach the subject and the site, its items, and its child groups.
+* ``ChildGroup``: rows that belong to one record (an AE's causality per drug, the eligibility's
+  per-criterion results, a query's thread): from a related manager or a function of the record.
+
+Direct identifiers (``core.access.DIRECT_IDENTIFIER_FIELDS``) are flagged on their items; an
+export for a pseudonymized role leaves them out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from django.apps import apps
+from django.db import models
+
+from .access import DIRECT_IDENTIFIER_FIELDS
+
+
+class ItemType(StrEnum):
+    """ODM 1.3.2 data types (the CSV and Dataset-JSON types map from these)."""
+
+    TEXT = "text"
+    INTEGER = "integer"
+    FLOAT = "float"
+    DATE = "date"
+    DATETIME = "datetime"
+    BOOLEAN = "boolean"
+
+
+Source = str | Callable[[object], object]
+
+
+@dataclass(frozen=True)
+class Item:
+    name: str
+    label: str
+    type: ItemType
+    source: Source
+    codelist: tuple[tuple[str, str], ...] = ()
+    unit: str = ""
+    length: int | None = None
+    direct_identifier: bool = False
+
+    def value(self, record):
+        """The item's value on ``record`` (None along a missing relation)."""
+        if callable(self.source):
+            return self.source(record)
+        value = record
+        for part in self.source.split("."):
+            if value is None:
+                return None
+            value = getattr(value, part)
+        return value
+
+
+@dataclass(frozen=True)
+class ChildGroup:
+    """Rows of one record: ``related`` (a related manager's name) or ``rows(record)``."""
+
+    name: str
+    label: str
+    items: tuple[Item, ...]
+    related: str = ""
+    rows: Callable[[object], Iterable] | None = None
+    model: str = ""  # "app_label.Model" of the rows when they are records (their history counts)
+    parent_field: str = ""  # the rows' foreign key to the record (for ``updated_since``)
+    key: str = ""  # the item that tells the rows apart (CSV columns pivot on its code list)
+
+    def records(self, record) -> list:
+        if self.rows is not None:
+            return list(self.rows(record))
+        return list(getattr(record, self.related).all())
+
+    def model_class(self) -> type[models.Model] | None:
+        return apps.get_model(self.model) if self.model else None
+
+
+@dataclass(frozen=True)
+class ExportForm:
+    name: str  # URL and file name: "adverse-events"
+    label: str
+    model: str  # "app_label.Model"
+    items: tuple[Item, ...]
+    subject_path: str = "subject"  # from the record to its subject ("" for a site)
+    repeating: bool = False  # several records per subject (ODM repeating item group)
+    children: tuple[ChildGroup, ...] = ()
+    select_related: tuple[str, ...] = ()
+    prefetch_related: tuple[str, ...] = ()
+    ordering: tuple[str, ...] = ("pk",)
+    oid: str = ""  # ODM FormOID / ItemGroupOID stem and Dataset-JSON name: "AE"
+    domain_key: str = field(default="")  # an item that numbers repeating records (AE number)
+
+    def model_class(self) -> type[models.Model]:
+        return apps.get_model(self.model)
+
+    @property
+    def code(self) -> str:
+        return self.oid or self.name.replace("-", "_").upper()
+
+    def visible_items(self, *, identifiers: bool) -> tuple[Item, ...]:
+        return tuple(i for i in self.items if identifiers or not i.direct_identifier)
+
+    def queryset(self) -> models.QuerySet:
+        queryset = self.model_class()._default_manager.all()
+        if self.select_related:
+            queryset = queryset.select_related(*self.select_related)
+        if self.prefetch_related:
+            queryset = queryset.prefetch_related(*self.prefetch_related)
+        return queryset.order_by(*self.ordering)
+
+
+# --- items from model fields ---------------------------------------------------------------------
+
+_TYPES: tuple[tuple[type, ItemType], ...] = (
+    (models.BooleanField, ItemType.BOOLEAN),
+    (models.DateTimeField, ItemType.DATETIME),
+    (models.DateField, ItemType.DATE),
+    (models.DecimalField, ItemType.FLOAT),
+    (models.FloatField, ItemType.FLOAT),
+    (models.IntegerField, ItemType.INTEGER),
+)
+
+
+def item_type_of(model_field: models.Field) -> ItemType:
+    for field_class, item_type in _TYPES:
+        if isinstance(model_field, field_class):
+            return item_type
+    return ItemType.TEXT
+
+
+def model_items(model: type[models.Model], names: Iterable[str], **overrides) -> tuple[Item, ...]:
+    """Items for the fields ``names`` of ``model``: label, type, code list and length from the
+    field. ``overrides`` maps a name to an ``Item`` that replaces the derived one."""
+    items = []
+    for name in names:
+        if name in overrides:
+            items.append(overrides[name])
+            continue
+        model_field = model._meta.get_field(name)
+        items.append(
+            Item(
+                name=name,
+                label=str(model_field.verbose_name),
+                type=item_type_of(model_field),
+                source=name,
+                codelist=tuple((str(k), str(v)) for k, v in model_field.flatchoices)
+                if model_field.choices
+                else (),
+                length=getattr(model_field, "max_length", None),
+                direct_identifier=name in DIRECT_IDENTIFIER_FIELDS,
+            )
+        )
+    return tuple(items)
