@@ -15,6 +15,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from core.audit import AuditedManager, AuditedQuerySet
+from core.validators import bounded_text, not_before_study_start
 from randomization.arms import StudyDrug, drug_name
 from subjects.models import SubjectStatus
 
@@ -187,8 +188,10 @@ class AdverseEvent(models.Model):
         help_text='The event as the investigator names it (required for an "Other, specify" term).',
     )
     grade = models.PositiveSmallIntegerField(choices=[(g, f"Grade {g}") for g in GRADES])
-    onset_date = models.DateField("onset date")
-    end_date = models.DateField("end date", null=True, blank=True)
+    onset_date = models.DateField("onset date", validators=[not_before_study_start])
+    end_date = models.DateField(
+        "end date", null=True, blank=True, validators=[not_before_study_start]
+    )
     ongoing = models.BooleanField(default=False)
 
     serious = models.BooleanField(default=False)
@@ -202,15 +205,22 @@ class AdverseEvent(models.Model):
         "site became aware",
         null=True,
         blank=True,
+        validators=[not_before_study_start],
         help_text="When the site learned of the event (required when serious: starts the "
         "24-hour SAE clock).",
     )
     sae_reported_at = models.DateTimeField(
-        "SAE reported to sponsor", null=True, blank=True, editable=False
+        "SAE reported to sponsor",
+        null=True,
+        blank=True,
+        editable=False,
+        validators=[not_before_study_start],
     )
 
     outcome = models.CharField(max_length=20, choices=AeOutcome.choices)
-    death_date = models.DateField("date of death", null=True, blank=True)
+    death_date = models.DateField(
+        "date of death", null=True, blank=True, validators=[not_before_study_start]
+    )
     immune_related = models.BooleanField(
         "immune-related", default=False, help_text="An immune-related adverse event (irAE)."
     )
@@ -218,6 +228,8 @@ class AdverseEvent(models.Model):
     treatment_details = models.TextField(
         "treatment",
         blank=True,
+        max_length=2000,
+        validators=[bounded_text()],
         help_text="What was given for the event (required when treatment was given).",
     )
 

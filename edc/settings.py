@@ -10,6 +10,7 @@ EDC_REFERENCE_DATA folder with the CTCAE workbook/CSV and the ODM schemas (tests
 
 import os
 import secrets
+from datetime import date
 from pathlib import Path
 
 import dj_database_url
@@ -200,6 +201,12 @@ CELERY_BEAT_SCHEDULE = {
 # --- Edit checks -------------------------------------------------------------------------------
 # Overrides of queries.settings.DEFAULTS, e.g. {"screening_max_days": 35}.
 EDIT_CHECK_SETTINGS: dict = {}
+
+# --- Study -------------------------------------------------------------------------------------
+# The first site opened: no screening, consent, status or adverse-event date before it.
+EDC_STUDY_START = date.fromisoformat(os.environ.get("EDC_STUDY_START", "2020-10-01"))
+# The study identifier of the CDISC exports (STUDYID, USUBJID = study id + "-" + subject id).
+EDC_STUDY_ID = os.environ.get("EDC_STUDY_ID", "TORI-BEV-HCC-3")
 
 # --- Randomization -----------------------------------------------------------------------------
 # The balance report warns when a stratum has this many free slots or fewer.

@@ -10,14 +10,17 @@ Windowed exclusions pair a yes/no ("ever had…?") with the date of the most rec
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from core.audit import AuditedManager
-from subjects.models import not_in_future
+from core.validators import bounded_text, not_before_study_start, not_in_future
 
 from . import settings as elig_settings
 
@@ -102,6 +105,7 @@ class EligibilityAssessment(models.Model):
     planned_randomization_date = models.DateField(
         null=True,
         blank=True,
+        validators=[not_before_study_start],
         help_text="Windows (pregnancy test, recent therapies…) are evaluated against this date at "
         "screening, and against the actual date at randomization.",
     )
@@ -295,7 +299,9 @@ class EligibilityAssessment(models.Model):
     investigator_judges_unsuitable = yes_no(
         "Otherwise unsuitable in the investigator's view (EX22)"
     )
-    unsuitable_reason = models.TextField("Why unsuitable", blank=True)
+    unsuitable_reason = models.TextField(
+        "Why unsuitable", blank=True, max_length=2000, validators=[bounded_text()]
+    )
 
     # --- Stratification (with ECOG above) ---
     macrovascular_invasion = yes_no("Macrovascular invasion")
@@ -392,11 +398,20 @@ def _fits_the_subjects_sex(a: EligibilityAssessment) -> dict[str, str]:
 
 
 def _planned_after_consent(a: EligibilityAssessment) -> dict[str, str]:
+    planned = a.planned_randomization_date
     consent = a.subject.consent_date if a.subject_id else None
-    if a.planned_randomization_date and consent and a.planned_randomization_date < consent:
+    if planned and consent and planned < consent:
         return {
             "planned_randomization_date": (
                 "The planned randomization date is before the informed consent."
+            )
+        }
+    ahead = elig_settings.PLANNED_RANDOMIZATION_MAX_DAYS_AHEAD
+    if planned and planned > timezone.localdate() + timedelta(days=ahead):
+        return {
+            "planned_randomization_date": (
+                f"The planned randomization date is more than {ahead} days ahead: the screening "
+                "windows would run out. Enter it when the date is known."
             )
         }
     return {}

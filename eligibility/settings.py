@@ -54,6 +54,9 @@ PROTOCOL: dict[str, object] = {
     "live_vaccine_window_days": 30,
 }
 
+# At entry: a planned randomization date at most this many days ahead of today.
+PLANNED_RANDOMIZATION_MAX_DAYS_AHEAD = 28
+
 # Child-Pugh points (standard table, SI units).
 CHILD_PUGH: dict[str, object] = {
     # total bilirubin, µmol/L: < 34 → 1 point, 34-50 → 2, > 50 → 3

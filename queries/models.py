@@ -20,6 +20,7 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from core.audit import AuditedManager, AuditedQuerySet
+from core.validators import bounded_text
 
 
 class QueryStatus(models.TextChoices):
@@ -89,7 +90,7 @@ class DataQuery(models.Model):
     raised_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
-    message = models.TextField()
+    message = models.TextField(max_length=4000, validators=[bounded_text(4000)])
     value_snapshot = models.JSONField(
         "offending values",
         default=dict,
@@ -180,7 +181,7 @@ class QueryMessage(models.Model):
     kind = models.CharField(max_length=10, choices=MessageKind.choices)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField("time (UTC)")
-    text = models.TextField()
+    text = models.TextField(max_length=4000, validators=[bounded_text(4000)])
     response_reason = models.CharField(max_length=20, choices=ResponseReason.choices, blank=True)
 
     objects = AuditedManager()

@@ -16,11 +16,10 @@ from simple_history.models import HistoricalRecords
 from core.audit import AuditedManager, AuditedQuerySet
 from core.errors import DomainError
 from core.roles import SITE_ROLES, Role
+from core.validators import not_before_study_start, not_in_future
 
-
-def not_in_future(value: date):
-    if value and value > timezone.localdate():
-        raise ValidationError("This date is in the future.")
+# The oldest plausible age at screening (a date of birth giving more is a wrong year).
+MAX_AGE = 120
 
 
 class Site(models.Model):
@@ -106,7 +105,9 @@ class Subject(models.Model):
         max_length=30,
         help_text="The number of the patient's line in the site's screening log.",
     )
-    screening_date = models.DateField(default=timezone.localdate, validators=[not_in_future])
+    screening_date = models.DateField(
+        default=timezone.localdate, validators=[not_in_future, not_before_study_start]
+    )
     initials = models.CharField(
         max_length=4,
         blank=True,
@@ -126,7 +127,9 @@ class Subject(models.Model):
         help_text="Only where local rules forbid collecting the date of birth.",
     )
     sex = models.CharField(max_length=1, choices=Sex.choices)
-    consent_date = models.DateField(null=True, blank=True, validators=[not_in_future])
+    consent_date = models.DateField(
+        null=True, blank=True, validators=[not_in_future, not_before_study_start]
+    )
     consent_version = models.CharField(max_length=30, blank=True)
     status = models.CharField(
         max_length=20,
@@ -135,7 +138,10 @@ class Subject(models.Model):
         db_index=True,
     )
     status_date = models.DateField(
-        null=True, blank=True, help_text="Clinical date of the latest status change."
+        null=True,
+        blank=True,
+        validators=[not_in_future, not_before_study_start],
+        help_text="Clinical date of the latest status change.",
     )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True, db_index=True)
@@ -179,6 +185,12 @@ class Subject(models.Model):
             errors["consent_date"] = "The consent date is before the date of birth."
         if self.date_of_birth and self.date_of_birth > (self.screening_date or date.max):
             errors["date_of_birth"] = "The date of birth is after the screening date."
+        elif self.date_of_birth and self.screening_date:
+            age = self.age_on(self.screening_date)
+            if age > MAX_AGE:
+                errors["date_of_birth"] = (
+                    f"This date of birth gives an age of {age} at screening: check the year."
+                )
         if errors:
             raise ValidationError(errors)
 

@@ -184,6 +184,12 @@ def _transition(subject: Subject, new_status: str, *, user, reason: str, on_date
             f"The status change cannot be dated before the informed consent "
             f"({subject.consent_date})."
         )
+    if subject.status_date and on_date < subject.status_date:
+        # e.g. a death dated before randomization: the path runs forward in time.
+        raise DomainError(
+            f"The status change cannot be dated before {subject.subject_identifier} became "
+            f"{subject.get_status_display().lower()} ({subject.status_date})."
+        )
     subject.status = new_status
     subject.status_date = on_date
     return audited_save(

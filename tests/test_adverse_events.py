@@ -10,7 +10,7 @@ from adverse_events import services
 from adverse_events.models import AdverseEvent, AeCausality, CtcaeTerm
 from adverse_events.sae_clock import SaeClock
 from adverse_events.services import record_adverse_event, update_adverse_event
-from core.audit import history_rows
+from core.audit import audited_save, history_rows
 from core.errors import AccessDenied, DomainError
 from core.roles import Role
 from randomization.arms import Arm
@@ -427,6 +427,9 @@ def died_two_days_ago(arm_a, coordinator):
         consent_version="2.0",
         reason="Consent date corrected from the signed form",
     )
+    # Randomized five days ago (randomization is dated today: corrected from the paper log).
+    arm_a.status_date = days_ago(5)
+    audited_save(arm_a, user=None, reason="From the paper log", validate_only=("status_date",))
     subject_services.change_status(
         arm_a, SubjectStatus.DIED, user=coordinator, reason="Death reported", on_date=days_ago(2)
     )

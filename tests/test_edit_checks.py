@@ -181,8 +181,10 @@ def test_subj004_date_of_death_before_randomization(site, coordinator):
     )
     subject = _randomize(subject, coordinator)
     subject_services.change_status(
-        subject, SubjectStatus.DIED, user=coordinator, reason="Died", on_date=days_ago(5)
+        subject, SubjectStatus.DIED, user=coordinator, reason="Died", on_date=days_ago(0)
     )
+    # The service refuses a death before randomization; an import from the paper CRF did not.
+    correct(Subject.objects.get(pk=subject.pk), status_date=days_ago(5), reason="Paper CRF")
     query = fires("SUBJ-004", subject, "status_date")
     assert f"({days_ago(5):%Y-%m-%d}) is before randomization" in query.message
     correct(Subject.objects.get(pk=subject.pk), status_date=days_ago(0))
@@ -216,8 +218,10 @@ def test_subj006_status_date_before_the_previous_one(site, coordinator):
     )
     subject = _randomize(subject, coordinator)  # randomized today
     subject_services.change_status(
-        subject, SubjectStatus.WITHDRAWN, user=coordinator, reason="Withdrew", on_date=days_ago(3)
+        subject, SubjectStatus.WITHDRAWN, user=coordinator, reason="Withdrew", on_date=days_ago(0)
     )
+    # The service refuses a date before the previous status's; an import did not.
+    correct(Subject.objects.get(pk=subject.pk), status_date=days_ago(3), reason="Paper CRF")
     query = fires("SUBJ-006", subject, "status_date")
     correct(Subject.objects.get(pk=subject.pk), status_date=days_ago(0))
     closes(query)
@@ -237,10 +241,14 @@ def test_elig001_pregnancy_test_more_than_7_days_before_randomization(site, coor
 def test_elig002_planned_randomization_far_after_the_crf(site, coordinator):
     subject = make_subject(site, by=coordinator)
     assessment = make_eligible_assessment(
-        subject, by=coordinator, sign=False, planned_randomization_date=days_ago(-40)
+        subject, by=coordinator, sign=False, planned_randomization_date=days_ago(-20)
+    )
+    # Saved five weeks ago (the date is 20 days ahead of today: 55 days after the save).
+    type(assessment)._base_manager.filter(pk=assessment.pk).update(
+        updated=timezone.now() - timedelta(days=35)
     )
     query = fires("ELIG-002", assessment, "planned_randomization_date")
-    fix_crf(subject, coordinator, planned_randomization_date=days_ago(-10))
+    fix_crf(subject, coordinator, planned_randomization_date=days_ago(-10))  # saved today
     closes(query)
 
 
