@@ -71,13 +71,19 @@ _ELIGIBILITY_ALL = _view(
     "eligibility.historicaleligibilityassessment",
     "eligibility.eligibilitysignature",
     "eligibility.historicaleligibilitysignature",
+    "eligibility.priortherapy",
+    "eligibility.historicalpriortherapy",
 )
 _ELIGIBILITY_ENTRY = [
     *_ELIGIBILITY_ALL,
     "eligibility.add_eligibilityassessment",
     "eligibility.change_eligibilityassessment",
 ]
-_ELIGIBILITY_READ = _view("eligibility.eligibilityassessment", "eligibility.eligibilitysignature")
+_ELIGIBILITY_READ = _view(
+    "eligibility.eligibilityassessment",
+    "eligibility.eligibilitysignature",
+    "eligibility.priortherapy",
+)
 for _role, _perms in {
     Role.SITE_STAFF: _ELIGIBILITY_ENTRY,
     Role.INVESTIGATOR: _ELIGIBILITY_ENTRY,

@@ -8,7 +8,8 @@ from itertools import groupby
 
 from django import forms
 
-from core.forms import DateInput, reason_field
+from core.forms import DateInput, OneTimeSubmissionMixin, SiteDateTimeField, reason_field
+from core.site_time import EARLIER, LATER
 from randomization.arms import drug_name
 
 from .models import (
@@ -20,13 +21,6 @@ from .models import (
     CtcaeTerm,
 )
 from .services import AE_FIELDS
-
-
-class DateTimeLocalInput(forms.DateTimeInput):
-    input_type = "datetime-local"
-
-    def __init__(self, attrs=None):
-        super().__init__(attrs=attrs, format="%Y-%m-%dT%H:%M")
 
 
 class TermChoiceField(forms.ModelChoiceField):
@@ -43,20 +37,31 @@ def grouped_term_choices(queryset):
 
 
 class AdverseEventForm(forms.Form):
-    """The AE CRF; ``drugs`` are the study drugs of the subject's arm (causality per drug)."""
+    """The AE CRF; ``drugs`` are the study drugs of the subject's arm (causality per drug);
+    ``site`` the subject's site, in whose local time the awareness time is entered."""
 
-    def __init__(self, *args, drugs=(), editing=False, **kwargs):
+    def __init__(self, *args, drugs=(), editing=False, site=None, **kwargs):
         super().__init__(*args, **kwargs)
         model_fields = forms.fields_for_model(
             AdverseEvent,
-            fields=[f for f in AE_FIELDS if f != "term"],
+            fields=[f for f in AE_FIELDS if f not in ("term", "site_aware_at")],
             widgets={
                 "onset_date": DateInput(),
                 "end_date": DateInput(),
                 "death_date": DateInput(),
-                "site_aware_at": DateTimeLocalInput(),
                 "treatment_details": forms.Textarea(attrs={"rows": 2}),
             },
+        )
+        # The 24-hour clock starts at this time: of a repeated hour (clocks going back), the
+        # earlier reading, which makes the report due sooner.
+        model_fields["site_aware_at"] = SiteDateTimeField(
+            label="Site became aware",
+            zone=site,
+            fold=EARLIER,
+            required=False,
+            help_text=(
+                "Required for a serious event: the sponsor must have the report within 24 hours."
+            ),
         )
         terms = CtcaeTerm.objects.all()
         self.fields["term"] = TermChoiceField(queryset=terms, label="CTCAE v5.0 term")
@@ -70,12 +75,6 @@ class AdverseEventForm(forms.Form):
             help_text="Only the grades the term has.",
         )
         self.fields["grade"].widget.attrs["data-ae-grade"] = ""
-        self.fields["site_aware_at"].label = "Site became aware (UTC)"
-        self.fields[
-            "site_aware_at"
-        ].help_text = (
-            "Required for a serious event: the sponsor must have the report within 24 hours."
-        )
         self.fields["serious"].help_text = "If serious, tick at least one criterion below."
         # Put the fields in CRF order.
         order = ["term", *[f for f in AE_FIELDS if f != "term"]]
@@ -134,12 +133,19 @@ class AdverseEventForm(forms.Form):
         return [self[name] for name in SERIOUS_CRITERIA_FIELDS]
 
 
-class SaeReportForm(forms.Form):
-    reported_at = forms.DateTimeField(
-        label="Reported to the sponsor at (UTC)", widget=DateTimeLocalInput()
-    )
+class NewAdverseEventForm(OneTimeSubmissionMixin, AdverseEventForm):
+    """A new AE: one record per submission, however many clicks on "Save"."""
 
-    def __init__(self, *args, correcting=False, **kwargs):
+
+class SaeReportForm(forms.Form):
+    """When the report reached the sponsor, in the site's local time. Of a repeated hour
+    (clocks going back), the later reading: the report is never taken as earlier than it may
+    have been."""
+
+    def __init__(self, *args, correcting=False, site=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["reported_at"] = SiteDateTimeField(
+            label="Reported to the sponsor at", zone=site, fold=LATER
+        )
         if correcting:
             self.fields["reason"] = reason_field()

@@ -367,7 +367,9 @@ def _sae_clock_times(ae: AdverseEvent):
     if ae.site_aware_at is not None:
         if ae.site_aware_at > now:
             yield "site_aware_at", "The time the site became aware is in the future."
-        if ae.onset_date and timezone.localdate(ae.site_aware_at) < ae.onset_date:
+        # The onset is a date at the site: compare it with the site's date of the awareness.
+        site_zone = ae.subject.site.zoneinfo if ae.subject_id else None
+        if ae.onset_date and timezone.localdate(ae.site_aware_at, site_zone) < ae.onset_date:
             yield "site_aware_at", "The site cannot have become aware before the onset."
     if ae.sae_reported_at is not None:
         if not ae.serious:

@@ -17,10 +17,11 @@ from core import access
 from core.forms import run_service
 from core.pages import refuse_read_only
 from core.panels import field_flags
+from core.site_time import format_site_time
 from subjects.selectors import visible_subject
 
 from . import selectors, services
-from .forms import AdverseEventForm, SaeReportForm
+from .forms import AdverseEventForm, NewAdverseEventForm, SaeReportForm
 from .models import CtcaeTerm
 from .sae_clock import SaeClock
 
@@ -84,10 +85,10 @@ def ae_new(request, identifier):
     if refused := refuse_read_only(request, subject, access.require_data_entry):
         return refused
     drugs = services.study_drugs_of(subject)
-    form = AdverseEventForm(request.POST or None, drugs=drugs)
-    if request.method == "POST" and form.is_valid():
-        ae = run_service(
-            form,
+    form = NewAdverseEventForm(request.POST or None, drugs=drugs, site=subject.site)
+    if request.method == "POST" and not form.is_repeat(request.user) and form.is_valid():
+        ae = form.save_once(
+            request.user,
             lambda: services.record_adverse_event(
                 subject, user=request.user, **form.service_data()
             ),
@@ -95,6 +96,9 @@ def ae_new(request, identifier):
         if ae:
             messages.success(request, f"AE {ae.ae_number} recorded: {ae.term} grade {ae.grade}.")
             return redirect(_list_url(subject))
+    if form.repeat_of is not None:  # a double click: the first click made the AE
+        messages.info(request, form.SAVED_BEFORE)
+        return redirect(form.repeat_of or _list_url(subject))
     return _render_form(request, form, f"New adverse event — {subject}", subject, drugs=drugs)
 
 
@@ -118,6 +122,7 @@ def ae_edit(request, identifier, number):
         initial=AdverseEventForm.initial_from(ae),
         drugs=drugs,
         editing=True,
+        site=subject.site,
     )
     if request.method == "POST" and form.is_valid():
         done = run_service(
@@ -147,6 +152,7 @@ def ae_report(request, identifier, number):
         request.POST or None,
         initial={"reported_at": ae.sae_reported_at or timezone.now()},
         correcting=correcting,
+        site=subject.site,
     )
     if request.method == "POST" and form.is_valid():
         done = run_service(
@@ -162,8 +168,8 @@ def ae_report(request, identifier, number):
             messages.success(request, f"AE {ae.ae_number}: report to the sponsor recorded.")
             return redirect(_list_url(subject))
     intro = (
-        f"Site became aware {ae.site_aware_at:%Y-%m-%d %H:%M} UTC; report due by "
-        f"{ae.sae_due_at:%Y-%m-%d %H:%M} UTC."
+        f"Site became aware {format_site_time(ae.site_aware_at, subject.site)}; report due by "
+        f"{format_site_time(ae.sae_due_at, subject.site)}."
         if ae.sae_due_at
         else "This event is not serious: it is not reported within 24 hours."
     )

@@ -202,12 +202,15 @@ def install_append_only_triggers(using: str = "default", **kwargs) -> int:
 
 
 def display_value(field, value):
-    """A stored value as a person reads it: ISO dates, choice labels, '—' for empty."""
+    """A stored value as a person reads it: ISO dates, choice labels, '—' for empty; a
+    date-time stays one, for the page to show in the local time of the record's site."""
     if value is None or value == "":
         return "—"
     if field.choices:
         return dict(field.flatchoices).get(value, value)
-    if isinstance(value, date | datetime):
+    if isinstance(value, datetime):
+        return value  # a moment: the page shows it in the site's time (core.site_time)
+    if isinstance(value, date):
         return value.isoformat()
     return value
 

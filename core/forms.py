@@ -1,13 +1,191 @@
-"""Form helpers shared by the site-staff web forms."""
+"""Form helpers shared by the site-staff web forms.
+
+* ``SiteDateTimeField``: a date-time entered in the local time of the record's site, with the
+  zone named in its label, cleaned to the UTC moment (``core.site_time``).
+* ``OneTimeSubmissionMixin``: a create form that cannot create its record twice (a double click
+  on "Save", a resubmitted page): a hidden one-time token, claimed with the record
+  (``core.models.SubmissionToken``).
+* ``run_service``: a service's refusal shown on the form, never a 500.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.forms.fields import BaseTemporalField
+from django.utils.dateparse import parse_datetime
 
 from .errors import DomainError
+from .models import SubmissionToken
+from .site_time import EARLIER, NonexistentLocalTime, from_site_time, to_site_time, zone_name
+
+LOCAL_INPUT_FORMAT = "%Y-%m-%dT%H:%M"
 
 
 class DateInput(forms.DateInput):
     input_type = "date"
+
+
+class SiteDateTimeInput(forms.DateTimeInput):
+    """The browser's date-and-time picker; it shows and sends the site's wall-clock time."""
+
+    input_type = "datetime-local"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs=attrs, format=LOCAL_INPUT_FORMAT)
+
+
+class SiteDateTimeField(forms.DateTimeField):
+    """A date-time typed in the local time of a site, cleaned to the aware UTC moment.
+
+    ``zone`` is the record's site (or a record with a ``site``, or a zone name); its IANA name
+    is added to the label ("Site became aware (Asia/Shanghai time)"). A value with an explicit
+    UTC offset is taken as it is. A wall-clock time the clocks skip (spring forward) is refused;
+    one they repeat (fall back) is read as the ``fold`` occurrence: EARLIER or LATER, whichever
+    is the safe reading for the field (an SAE awareness time: the earlier one starts the
+    reporting clock sooner).
+    """
+
+    widget = SiteDateTimeInput
+    input_formats = [LOCAL_INPUT_FORMAT, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
+
+    def __init__(self, *, zone=None, fold: int = EARLIER, **kwargs):
+        super().__init__(**kwargs)
+        self.fold = fold
+        self.zone_name = zone_name(zone)
+        if self.label:
+            self.label = f"{self.label} ({self.zone_name} time)"
+
+    def prepare_value(self, value):
+        """An aware value is shown as the site's wall-clock time."""
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return to_site_time(value, self.zone_name).replace(tzinfo=None)
+        return value
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, datetime):
+            result = value
+        else:
+            value = str(value).strip()
+            try:
+                result = parse_datetime(value)
+            except ValueError:
+                result = None
+            if result is None:  # the accepted local formats, or "Enter a valid date/time."
+                result = BaseTemporalField.to_python(self, value)
+        if result.tzinfo is not None:
+            return result
+        try:
+            return from_site_time(result, self.zone_name, fold=self.fold)
+        except NonexistentLocalTime as exc:
+            raise ValidationError(str(exc), code="nonexistent_time") from exc
+
+    def has_changed(self, initial, data):
+        """To the minute, as the field shows it: an untouched value is not a change."""
+        try:
+            data = self.to_python(data)
+        except ValidationError:
+            return True
+        if isinstance(initial, datetime) and isinstance(data, datetime):
+            return initial.replace(second=0, microsecond=0) != data.replace(second=0, microsecond=0)
+        return (initial or None) != data
+
+
+SUBMISSION_FIELD = "submission"
+STALE_FORM = "This form is out of date or was altered: check the values and save again."
+SAVED_BEFORE = (
+    "This form had already been saved (a second click or a page sent again): nothing was "
+    "recorded twice."
+)
+
+
+class _SavedBefore(Exception):
+    pass
+
+
+class OneTimeSubmissionMixin:
+    """A create form that makes its record once, whatever the clicks.
+
+    The form carries a hidden ``submission`` token, a fresh UUID each time it is shown.
+    ``save_once(user, create)`` runs ``create`` (the service call) and claims the token in one
+    transaction: a second POST of the same token creates nothing. Refused input keeps the token,
+    so the corrected form can be sent again: a refused save left no token behind.
+
+    A view asks ``is_repeat(user)`` before validating (a repeat is not judged again: the first
+    one's record would now make it a duplicate), and after ``save_once`` reads ``repeat_of``:
+    None, or the page of the record the first submission made ("" if unknown)::
+
+        if request.method == "POST" and not form.is_repeat(user) and form.is_valid():
+            record = form.save_once(user, lambda: services.create(...))
+            ...
+        if form.repeat_of is not None:
+            messages.info(request, form.SAVED_BEFORE)
+            return redirect(form.repeat_of or fallback)
+    """
+
+    SAVED_BEFORE = SAVED_BEFORE
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields[SUBMISSION_FIELD] = forms.UUIDField(
+            widget=forms.HiddenInput,
+            initial=uuid.uuid4,
+            error_messages={"required": STALE_FORM, "invalid": STALE_FORM},
+        )
+        self.repeat_of: str | None = None
+
+    def full_clean(self):
+        super().full_clean()
+        if self.is_bound and SUBMISSION_FIELD in self._errors:
+            # The page shown again gets a fresh token: the one sent is missing or broken.
+            self.data = self.data.copy()
+            self.data[self.add_prefix(SUBMISSION_FIELD)] = str(uuid.uuid4())
+
+    def _posted_token(self) -> uuid.UUID | None:
+        try:
+            return uuid.UUID(str(self.data.get(self.add_prefix(SUBMISSION_FIELD), "")))
+        except ValueError:
+            return None
+
+    def is_repeat(self, user) -> bool:
+        """Was this very form (its token) saved before by ``user``? Then ``repeat_of`` is set."""
+        key = self._posted_token() if self.is_bound else None
+        if key is None:
+            return False
+        found = SubmissionToken.objects.filter(key=key, user=user).values_list("result_url")
+        row = found.first()
+        if row is None:
+            return False
+        self.repeat_of = row[0]
+        return True
+
+    def save_once(self, user, create, *, url_of=None):
+        """The record ``create()`` made; None when the service refused (the errors are on the
+        form) or when this submission was saved meanwhile (a click at the same time: then
+        ``repeat_of`` is set, the record's page or "" if unknown)."""
+        key = self.cleaned_data[SUBMISSION_FIELD]
+        SubmissionToken.objects.purge()
+
+        def once():
+            with transaction.atomic():
+                token = SubmissionToken.objects.claim(key, user=user)
+                if token is None:
+                    raise _SavedBefore
+                record = create()
+                token.made(url_of(record) if url_of else record.get_absolute_url())
+                return record
+
+        try:
+            return run_service(self, once)
+        except _SavedBefore:
+            self.repeat_of = SubmissionToken.objects.earlier_result(key, user=user)
+            return None
 
 
 class ModelErrorsOnFormMixin:

@@ -4,16 +4,32 @@ Data managers, monitors, sponsors and statisticians hold only view permissions h
 are read-only for them. Site staff and investigators may correct the CRF here too; the change goes
 through ``services.save_assessment`` (same rules as the web form: consent, site, reason, the
 signature voided). Signatures are read-only for everyone: only the sign-off pages make them.
+
+Each lab shows its value as reported and its unit (entered) beside the SI value (computed, read
+only). The prior therapy rows are shown read-only under their question and listed on their own
+page; they are entered on the site's CRF page (``services.save_prior_therapies``).
 """
 
 from django.contrib import admin
+from django.utils.html import format_html_join
 
 from core.admin import AuditedAdmin, ReadOnlyAuditedAdmin
 
-from . import selectors, services
-from .forms import SECTIONS
-from .models import EligibilityAssessment, EligibilitySignature
-from .signed_data import CRF_FIELDS
+from . import selectors, services, units
+from .forms import PRIOR_THERAPY_QUESTION, SECTIONS, lab_fields
+from .models import EligibilityAssessment, EligibilitySignature, PriorTherapy
+from .signed_data import COMPUTED_FIELDS, CRF_FIELDS
+
+
+def _admin_fields(names: list[str]) -> list:
+    """A section's fields for the admin: a lab on one line (value, unit, SI value), the prior
+    therapy rows after their question."""
+    fields = []
+    for name in names:
+        fields.append(lab_fields(name) if name in units.LABS else name)
+        if name == PRIOR_THERAPY_QUESTION:
+            fields.append("prior_therapy_rows")
+    return fields
 
 
 @admin.register(EligibilityAssessment)
@@ -23,12 +39,21 @@ class EligibilityAssessmentAdmin(AuditedAdmin):
     list_filter = ("subject__site", "subject__status", "bclc_stage", "ecog")
     search_fields = ("subject__subject_identifier", "subject__screening_number")
     list_select_related = ("subject__site",)
-    readonly_fields = ("created", "updated", "evaluation_summary")
+    readonly_fields = (
+        "created",
+        "updated",
+        "evaluation_summary",
+        "prior_therapy_rows",
+        *COMPUTED_FIELDS,
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("prior_therapies")
 
     def get_fieldsets(self, request, obj=None):
         head = ["subject", "evaluation_summary"] if obj else ["subject"]
         fieldsets = [(None, {"fields": head})]
-        fieldsets += [(title, {"fields": names}) for title, _, names in SECTIONS]
+        fieldsets += [(title, {"fields": _admin_fields(names)}) for title, _, names in SECTIONS]
         if obj is not None:
             fieldsets.append(("Reason for change", {"fields": ["change_reason"]}))
         return fieldsets
@@ -52,11 +77,28 @@ class EligibilityAssessmentAdmin(AuditedAdmin):
     def evaluation_summary(self, obj):
         return services.evaluate_eligibility(obj).summary()
 
+    @admin.display(description="Prior systemic therapies")
+    def prior_therapy_rows(self, obj):
+        rows = obj.prior_therapy_list() if obj is not None and obj.pk else []
+        if not rows:
+            return "None listed"
+        return format_html_join("", "<div>{}</div>", ((row.describe(),) for row in rows))
+
     def save_through_service(self, request, obj, form, change, reason):
         data = {f: form.cleaned_data[f] for f in CRF_FIELDS if f in form.cleaned_data}
         saved = services.save_assessment(obj.subject, user=request.user, data=data, reason=reason)
         obj.pk = saved.pk
         obj._state.adding = False
+
+
+@admin.register(PriorTherapy)
+class PriorTherapyAdmin(ReadOnlyAuditedAdmin):
+    """Entered on the CRF page only (the service voids the signature when the rows change)."""
+
+    list_display = ("assessment", "agent", "agent_other", "setting", "start_date", "end_date")
+    list_filter = ("agent", "setting", "assessment__subject__site")
+    search_fields = ("assessment__subject__subject_identifier", "agent_other")
+    list_select_related = ("assessment__subject",)
 
 
 @admin.register(EligibilitySignature)

@@ -32,6 +32,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from . import settings as elig_settings
+from . import units
 from .models import (
     Ascites,
     DiagnosisBasis,
@@ -79,7 +80,10 @@ def label(field: str) -> str:
 
         name = Subject._meta.get_field(field.removeprefix("subject.")).verbose_name
         return f"{name} (subject)"
-    return str(EligibilityAssessment._meta.get_field(field).verbose_name)
+    model_field = EligibilityAssessment._meta.get_field(field)
+    if model_field.is_relation and not model_field.concrete:  # the rows of a child model
+        return str(model_field.related_model._meta.verbose_name_plural).capitalize()
+    return str(model_field.verbose_name)
 
 
 def missing(names: list[str]) -> tuple[CriterionOutcome, str]:
@@ -218,18 +222,31 @@ class ChildPugh:
         return f"Child-Pugh {self.grade}{self.score}"
 
 
+def bilirubin_points(bilirubin) -> int:
+    """Child-Pugh points of a total bilirubin in µmol/L: < 34.2 → 1, 34.2-51.3 → 2, > 51.3 → 3
+    (< 2, 2-3, > 3 mg/dL: ``settings.BILIRUBIN``)."""
+    t, value = elig_settings.CHILD_PUGH, Decimal(bilirubin)
+    return 1 if value < t["bilirubin_2_from"] else 2 if value <= t["bilirubin_3_above"] else 3
+
+
+def albumin_points(albumin) -> int:
+    """Child-Pugh points of an albumin in g/L: > 35 → 1, 28-35 → 2, < 28 → 3."""
+    t, value = elig_settings.CHILD_PUGH, Decimal(albumin)
+    return 1 if value > t["albumin_2_at_most"] else 2 if value >= t["albumin_3_below"] else 3
+
+
+def inr_points(inr) -> int:
+    """Child-Pugh points of an INR: < 1.7 → 1, 1.7-2.3 → 2, > 2.3 → 3."""
+    t, value = elig_settings.CHILD_PUGH, Decimal(inr)
+    return 1 if value < t["inr_2_from"] else 2 if value <= t["inr_3_above"] else 3
+
+
 def child_pugh(a: EligibilityAssessment) -> ChildPugh | None:
-    """Score and class from the five components; None while any component is missing."""
+    """Score and class from the five components (SI values); None while any is missing."""
     t = elig_settings.CHILD_PUGH
     if any(getattr(a, f) in (None, "") for f in CHILD_PUGH_FIELDS):
         return None
-    bili = Decimal(a.total_bilirubin)
-    alb = Decimal(a.albumin)
-    inr = Decimal(a.inr)
-    points = 0
-    points += 1 if bili < t["bilirubin_2_from"] else 2 if bili <= t["bilirubin_3_above"] else 3
-    points += 1 if alb > t["albumin_2_at_most"] else 2 if alb >= t["albumin_3_below"] else 3
-    points += 1 if inr < t["inr_2_from"] else 2 if inr <= t["inr_3_above"] else 3
+    points = bilirubin_points(a.total_bilirubin) + albumin_points(a.albumin) + inr_points(a.inr)
     points += {Ascites.NONE: 1, Ascites.SLIGHT: 2, Ascites.MODERATE: 3}[a.ascites]
     points += {Encephalopathy.NONE: 1, Encephalopathy.GRADE_1_2: 2, Encephalopathy.GRADE_3_4: 3}[
         a.encephalopathy
@@ -299,11 +316,19 @@ def in03_bclc(ctx: Context):
 
 
 def in04_no_systemic(ctx: Context):
+    """Any prior therapy row fails, whatever its setting (adjuvant sorafenib is prior systemic
+    therapy); a "yes" without rows lacks the rows; a "no" with rows is refused at entry."""
+    rows = ctx.assessment.prior_therapy_list()
+    if rows:
+        listed = "; ".join(row.describe() for row in rows)
+        return CriterionOutcome.FAIL, f"Prior systemic therapy for HCC: {listed}."
     prior = ctx.value("prior_systemic_therapy")
     if prior is None:
         return missing([label("prior_systemic_therapy")])
     if prior:
-        return CriterionOutcome.FAIL, "Prior systemic therapy for HCC."
+        return missing(
+            [f"{label('prior_therapies')} (agent, setting, dates): the answer is yes, list each"]
+        )
     return CriterionOutcome.PASS, "No prior systemic therapy for HCC."
 
 
@@ -377,19 +402,21 @@ def in08_life_expectancy(ctx: Context):
     )
 
 
-LAB_FIELDS = (
-    "anc",
-    "platelets",
-    "hemoglobin",
-    "total_bilirubin",
-    "alt",
-    "ast",
-    "creatinine",
-    "creatinine_clearance",
-    "inr",
-    "albumin",
-)
+# The screening labs, in SI units (the conversion table: ``units``).
+LAB_FIELDS: tuple[str, ...] = units.LAB_NAMES
 RENAL = ("creatinine", "creatinine_clearance")
+
+
+def lab_text(ctx: Context, field: str) -> str:
+    """A lab value for a reason: its SI value and, when reported in another unit, as reported
+    ("Total bilirubin (µmol/L) 59.9 (reported 3.5 mg/dL)")."""
+    text = f"{label(field)} {ctx.value(field)}"
+    spec = units.LABS[field]
+    reported = units.as_decimal(ctx.value(units.reported_field(field)))
+    code = ctx.value(units.unit_field(field))
+    if reported is not None and code and code != spec.si_unit.code and spec.accepts(code):
+        text += f" (reported {units.plain(reported)} {spec.unit(code).symbol})"
+    return text
 
 
 def _lab_ok(value: Decimal, limit: dict) -> bool:
@@ -418,7 +445,7 @@ def in09_labs(ctx: Context):
         if value is None:
             absent.append(label(field))
         elif not _lab_ok(Decimal(value), limits[field]):
-            failures.append(f"{label(field)} {value} fails {limits[field]['basis']}")
+            failures.append(f"{lab_text(ctx, field)} fails {limits[field]['basis']}")
     # Renal function: either creatinine or creatinine clearance within its limit suffices.
     renal = {f: ctx.value(f) for f in RENAL}
     renal_ok = [f for f, v in renal.items() if v is not None and _lab_ok(Decimal(v), limits[f])]
@@ -753,7 +780,7 @@ CRITERIA: tuple[Criterion, ...] = (
         INCLUSION,
         "No previous systemic therapy for HCC (chemotherapy, anti-angiogenic or other molecular "
         "targeted therapy, immunotherapy containing CTLA-4, PD-1/PD-L1 antibodies).",
-        ("prior_systemic_therapy",),
+        ("prior_systemic_therapy", "prior_therapies"),
         in04_no_systemic,
     ),
     Criterion(

@@ -8,6 +8,11 @@ randomization seeder (next in ``SEEDERS``) can randomize them today.
 
 A large demo (``ctx.bulk``) writes each subject's CRF and sign-off in bulk instead, as its
 storyline says (``subjects.demo``), with the evaluation and the data hash the services record.
+
+Labs are entered as the sites' laboratories report them: site by site, SI units or the
+conventional ones (``SITE_UNITS``: bilirubin and creatinine in mg/dL, hemoglobin and albumin in
+g/dL, counts in 10³/µL); the service computes the SI values. A screen failure for prior sorafenib
+has its therapy row (adjuvant sorafenib).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from core.roles import Role
 from subjects import demo as subjects_demo
 from subjects.models import SubjectStatus
 
-from . import services
+from . import services, units
 from .models import (
     Ascites,
     BCLCStage,
@@ -30,8 +35,11 @@ from .models import (
     EligibilitySignature,
     Encephalopathy,
     ExcludedHistology,
+    PriorTherapy,
+    PriorTherapyAgent,
     Serology,
     SignatureKind,
+    TherapySetting,
 )
 from .signed_data import data_hash
 
@@ -66,15 +74,72 @@ NO_EXCLUSION_FINDINGS = dict.fromkeys(
     False,
 )
 
-# Why demo screen failures fail: CRF changes over an eligible record.
+# Why demo screen failures fail: CRF changes over an eligible record (labs as reported).
 SCREEN_FAILURES = [
     ("ECOG 2", {"ecog": 2}),
-    ("Child-Pugh B", {"albumin": Decimal("26.0"), "total_bilirubin": Decimal("41.0")}),
+    (
+        "Child-Pugh B",
+        {
+            "albumin_reported": Decimal("2.6"),
+            "albumin_unit": "g/dL",
+            "total_bilirubin_reported": Decimal("2.4"),
+            "total_bilirubin_unit": "mg/dL",
+        },
+    ),
     ("HBV DNA too high", {"hbv_dna_iu_ml": 2400}),
     ("CNS metastases", {"cns_metastases": True}),
     ("prior sorafenib", {"prior_systemic_therapy": True}),
     ("BCLC A, resectable", {"bclc_stage": BCLCStage.A}),
 ]
+# The prior therapy row of a "yes" to prior systemic therapy: adjuvant sorafenib after resection.
+PRIOR_SORAFENIB = {
+    "agent": PriorTherapyAgent.SORAFENIB,
+    "agent_other": "",
+    "setting": TherapySetting.ADJUVANT,
+}
+
+# The units each demo site's laboratory reports (by the site's position): SI, or conventional.
+CONVENTIONAL_UNITS = {
+    "platelets": "10*3/uL",
+    "hemoglobin": "g/dL",
+    "total_bilirubin": "mg/dL",
+    "creatinine": "mg/dL",
+    "albumin": "g/dL",
+}
+SITE_UNITS = ({}, CONVENTIONAL_UNITS)
+
+
+def _as_reported(ctx, subject, data: dict) -> dict:
+    """The SI lab values of ``data`` as the subject's site laboratory reports them."""
+    position = next((i for i, site in enumerate(ctx.sites) if site.pk == subject.site_id), 0)
+    conventional = SITE_UNITS[position % len(SITE_UNITS)]
+    reported = {}
+    for name, value in data.items():
+        if name not in units.LABS:
+            reported[name] = value
+            continue
+        code = conventional.get(name, units.LABS[name].si_unit.code)
+        reported[units.reported_field(name)] = units.from_si(name, value, code)
+        reported[units.unit_field(name)] = code
+    return reported
+
+
+def prior_therapies_of(ctx, data: dict) -> list[dict] | None:
+    """The prior therapy rows of the demo data: one when the answer is yes."""
+    if not data.get("prior_systemic_therapy"):
+        return None
+    start = ctx.today - timedelta(days=500)
+    return [{**PRIOR_SORAFENIB, "start_date": start, "end_date": start + timedelta(days=360)}]
+
+
+def _in_memory(ctx, subject, data: dict) -> EligibilityAssessment:
+    """The assessment the services would save from ``data`` (SI values computed, rows set)."""
+    assessment = EligibilityAssessment(subject=subject)
+    for name, value in services.lab_values(assessment, data).items():
+        setattr(assessment, name, value)
+    rows = prior_therapies_of(ctx, data) or []
+    assessment.use_prior_therapies(PriorTherapy(assessment=assessment, **row) for row in rows)
+    return assessment
 
 
 def _password(ctx, user) -> str:
@@ -139,15 +204,16 @@ def _eligible_data(ctx, subject, on=None) -> dict:
             data["pregnancy_test_result"] = Serology.NEGATIVE
     else:
         data["partner_childbearing_potential"] = rng.random() < 0.3
-    return data
+    return _as_reported(ctx, subject, data)
 
 
 def _leave_pending(data: dict) -> None:
     """An assessment still being filled in: labs and hepatitis results pending."""
-    for name in ("anc", "platelets", "hemoglobin", "hbsag", "hbcab", "anti_hcv"):
+    for name in ("anc", "platelets", "hemoglobin"):
+        data.pop(units.reported_field(name), None)
+        data.pop(units.unit_field(name), None)
+    for name in ("hbsag", "hbcab", "anti_hcv", "hbv_dna_iu_ml", "anti_hbv_therapy"):
         data.pop(name, None)
-    data.pop("hbv_dna_iu_ml", None)
-    data.pop("anti_hbv_therapy", None)
 
 
 def seed(ctx):
@@ -167,8 +233,13 @@ def seed(ctx):
             continue
         failure = i % 7 == 6
         if failure:
-            data = _first_failing(subject, data, start=(i // 7) % len(SCREEN_FAILURES))
-        assessment = services.save_assessment(subject, user=coordinator, data=data)
+            data = _first_failing(ctx, subject, data, start=(i // 7) % len(SCREEN_FAILURES))
+        assessment = services.save_assessment(
+            subject,
+            user=coordinator,
+            data=data,
+            prior_therapies=prior_therapies_of(ctx, data),
+        )
         if failure:
             services.confirm_screen_failure(
                 assessment,
@@ -199,7 +270,7 @@ def _seed_bulk(ctx):
     and the hash of the signed data. The stratification factors go into the plan."""
     counts = {"eligible": 0, "screen failed": 0, "in progress": 0}
     for part in chunks(ctx.subjects):
-        assessments, signatures = [], []
+        assessments, signatures, rows = [], [], []
         for subject in part:
             plan = ctx.plan[subject.pk]
             if plan["stage"] == subjects_demo.AWAITING_CONSENT:
@@ -214,15 +285,24 @@ def _seed_bulk(ctx):
                 counts["screen failed"] += 1
             else:
                 counts["eligible"] += 1
-            assessment = EligibilityAssessment(subject=subject, **data)
+            assessment = _in_memory(ctx, subject, data)
             check_rules(assessment)
             assessments.append(assessment)
+            rows += assessment.prior_therapy_list()
             if plan["stage"] != subjects_demo.CRF_IN_PROGRESS:
                 signatures.append(_bulk_signature(ctx, assessment, plan))
         bulk_insert(
             EligibilityAssessment,
             assessments,
             user_of=lambda a: ctx.site_user(Role.SITE_STAFF, a.subject.site),
+        )
+        for row in rows:
+            row.assessment_id = row.assessment.pk  # inserted now
+            check_rules(row)
+        bulk_insert(
+            PriorTherapy,
+            rows,
+            user_of=lambda r: ctx.site_user(Role.SITE_STAFF, r.assessment.subject.site),
         )
         bulk_insert(EligibilitySignature, signatures, user_of=lambda s: s.signer)
         ctx.progress(f"Eligibility: {sum(counts.values())} assessments")
@@ -232,12 +312,12 @@ def _seed_bulk(ctx):
     )
 
 
-def _first_failing(subject, data: dict, start: int) -> dict:
+def _first_failing(ctx, subject, data: dict, start: int) -> dict:
     """The data changed by the demo's screen failure reason ``start`` or, if that one does not
     fail this subject (high HBV DNA fails only an HBV-infected subject), the next one that does."""
     for k in range(len(SCREEN_FAILURES)):
         failing = {**data, **SCREEN_FAILURES[(start + k) % len(SCREEN_FAILURES)][1]}
-        assessment = EligibilityAssessment(subject=subject, **failing)
+        assessment = _in_memory(ctx, subject, failing)
         if services.evaluate_eligibility(assessment).status == services.Status.NOT_ELIGIBLE:
             return failing
     raise DomainError(f"No demo screen failure reason fails {subject}.")
@@ -248,7 +328,7 @@ def _failing(ctx, subject, data: dict) -> dict:
     (high HBV DNA fails only an HBV-infected subject)."""
     for _, change in ctx.rng.sample(SCREEN_FAILURES, len(SCREEN_FAILURES)):
         failing = {**data, **change}
-        assessment = EligibilityAssessment(subject=subject, **failing)
+        assessment = _in_memory(ctx, subject, failing)
         if services.evaluate_eligibility(assessment).status == services.Status.NOT_ELIGIBLE:
             return failing
     raise DomainError(f"No demo screen failure reason fails {subject}.")

@@ -1,12 +1,16 @@
-"""What the sponsor exports of the eligibility CRF: every item, the evaluation, each criterion's
-result, and the investigator's signature (``core.export_spec``)."""
+"""What the sponsor exports of the eligibility CRF: every item (each lab as reported, its unit,
+and the SI value with its UCUM unit), the evaluation, each criterion's result, the prior systemic
+therapy rows, and the investigator's signature (``core.export_spec``)."""
+
+from dataclasses import replace
 
 from core.export_spec import ChildGroup, ExportForm, Item, ItemType, model_items
 
-from .criteria import CriterionOutcome
-from .models import EligibilityAssessment, SignatureKind
+from . import units
+from .criteria import CRITERIA, CriterionOutcome
+from .models import EligibilityAssessment, PriorTherapy, SignatureKind
 from .services import evaluate_eligibility
-from .signed_data import CRF_FIELDS, data_hash
+from .signed_data import CRF_FIELDS, hash_matches
 
 
 def evaluation_of(assessment):
@@ -23,7 +27,7 @@ def signature_of(assessment):
     if cached is False:
         live = [s for s in assessment.signatures.all() if not s.void]
         live.sort(key=lambda s: (s.signed_at, s.pk), reverse=True)
-        cached = live[0] if live and live[0].data_hash == data_hash(assessment) else None
+        cached = live[0] if live and hash_matches(live[0], assessment) else None
         assessment._export_signature = cached
     return cached
 
@@ -38,6 +42,21 @@ def _signed(attribute):
 
 OUTCOMES = tuple((o.value, o.value.title()) for o in CriterionOutcome)
 
+
+def _si_unit(name: str) -> str:
+    """The UCUM code of a lab's SI unit ("" for a ratio: INR)."""
+    unit = units.LABS[name].si_unit
+    return unit.code if unit.symbol else ""
+
+
+def _crf_items() -> tuple[Item, ...]:
+    """The CRF's items; an SI lab value carries its unit."""
+    return tuple(
+        replace(item, unit=_si_unit(item.name)) if item.name in units.LABS else item
+        for item in model_items(EligibilityAssessment, CRF_FIELDS)
+    )
+
+
 FORMS = [
     ExportForm(
         name="eligibility",
@@ -45,12 +64,13 @@ FORMS = [
         model="eligibility.EligibilityAssessment",
         oid="ELIG",
         select_related=("subject__site",),
-        prefetch_related=("signatures",),
+        changed_with=(("eligibility.EligibilitySignature", "assessment"),),
+        prefetch_related=("signatures", "prior_therapies"),
         ordering=("subject__site__code", "subject__sequence"),
         items=(
             Item("subject", "Subject", ItemType.TEXT, "subject.subject_identifier"),
             Item("site", "Site code", ItemType.TEXT, "subject.site.code"),
-            *model_items(EligibilityAssessment, CRF_FIELDS),
+            *_crf_items(),
             Item(
                 "result",
                 "Eligibility result",
@@ -89,7 +109,14 @@ FORMS = [
                 rows=lambda a: evaluation_of(a).results,
                 key="code",
                 items=(
-                    Item("code", "Criterion", ItemType.TEXT, "code", length=4),
+                    Item(
+                        "code",
+                        "Criterion",
+                        ItemType.TEXT,
+                        "code",
+                        length=4,
+                        codelist=tuple((c.code, c.text[:200]) for c in CRITERIA),
+                    ),
                     Item(
                         "kind",
                         "Inclusion or exclusion",
@@ -106,6 +133,14 @@ FORMS = [
                     ),
                     Item("reason", "Why", ItemType.TEXT, "reason"),
                 ),
+            ),
+            ChildGroup(
+                name="prior_therapies",
+                label="Prior systemic therapies",
+                related="prior_therapies",
+                model="eligibility.PriorTherapy",
+                parent_field="assessment",
+                items=model_items(PriorTherapy, PriorTherapy.SIGNED_FIELDS),
             ),
         ),
     ),

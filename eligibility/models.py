@@ -6,11 +6,16 @@ evaluation then says which criteria miss which data. Age, sex and consent come f
 
 A yes/no fact is a nullable boolean: ``None`` means "not answered yet", never "no".
 Windowed exclusions pair a yes/no ("ever had…?") with the date of the most recent occurrence.
+
+Each screening lab is kept as the laboratory reported it (``<lab>_reported`` and ``<lab>_unit``)
+and in the SI unit the criteria use (``<lab>``), which ``services`` computes from the one
+conversion table of ``units``: never entered, never edited by hand. Prior systemic therapies are
+rows (``PriorTherapy``: agent, setting, dates) under the yes/no question.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -23,10 +28,17 @@ from core.audit import AuditedManager
 from core.validators import bounded_text, not_before_study_start, not_in_future
 
 from . import settings as elig_settings
+from . import units
+
+# The version of the definition of what a signature covers (``signed_data``): 1 = the CRF fields
+# before the labs as reported and the prior therapy rows; 2 = with them. A signature records the
+# version its hash was computed with, and is checked against the data in that version.
+SIGNED_DATA_VERSION = 2
 
 
 def plausible(name: str) -> list:
-    """Validators refusing a lab value outside the range possible in the CRF's unit."""
+    """Validators refusing an SI lab value outside the range possible (a last guard: the value as
+    reported is checked in its own unit first, ``_labs_plausible_in_their_unit``)."""
     low, high, unit = elig_settings.PLAUSIBLE_RANGES[name]
     message = (
         f"Enter a value between {low} and {high}{(' ' + unit) if unit else ''}: "
@@ -45,16 +57,40 @@ def past_date(label: str, help_text: str = "") -> models.DateField:
     )
 
 
-def lab(label: str, name: str, digits: int = 7, places: int = 2) -> models.DecimalField:
-    unit = elig_settings.PLAUSIBLE_RANGES[name][2]
+def lab(label: str, name: str, digits: int = 7) -> models.DecimalField:
+    """The SI value of a screening lab (what the criteria read): computed, not entered."""
+    spec = units.LABS[name]
+    symbol = spec.si_unit.symbol
     return models.DecimalField(
-        f"{label}{f' ({unit})' if unit else ''}",
+        f"{label}{f' ({symbol})' if symbol else ''}",
         max_digits=digits,
-        decimal_places=places,
+        decimal_places=spec.si_places,
         null=True,
         blank=True,
+        editable=False,
         validators=plausible(name),
+        help_text="SI units: computed from the value as reported and its unit "
+        "(eligibility/units.py).",
     )
+
+
+def as_reported(label: str, name: str) -> tuple[models.DecimalField, models.CharField]:
+    """The value of a screening lab as the laboratory reported it, and its unit."""
+    value = models.DecimalField(
+        f"{label}, as reported",
+        max_digits=units.REPORTED_DIGITS,
+        decimal_places=units.REPORTED_PLACES,
+        null=True,
+        blank=True,
+        help_text="The value on the laboratory report, in the unit it gives.",
+    )
+    unit = models.CharField(
+        f"{label}, unit reported",
+        max_length=10,
+        blank=True,
+        choices=units.LABS[name].choices,
+    )
+    return value, unit
 
 
 class DiagnosisBasis(models.TextChoices):
@@ -127,8 +163,8 @@ class EligibilityAssessment(models.Model):
     progressed_after_local_therapy = yes_no("Progressed after surgical and/or local therapy")
     prior_systemic_therapy = yes_no(
         "Prior systemic therapy for HCC",
-        "Chemotherapy, anti-angiogenic or other targeted drugs, "
-        "immunotherapy (CTLA-4, PD-1/PD-L1).",
+        "Chemotherapy, anti-angiogenic or other targeted drugs, immunotherapy (CTLA-4, "
+        "PD-1/PD-L1), in any setting (adjuvant and neoadjuvant too): list each one.",
     )
     measurable_lesions = models.PositiveSmallIntegerField(
         "Number of RECIST 1.1 measurable lesions",
@@ -170,16 +206,30 @@ class EligibilityAssessment(models.Model):
 
     # --- Screening laboratory (IN06, IN09) ---
     lab_date = past_date("Date of the screening blood samples")
+    anc_reported, anc_unit = as_reported("Absolute neutrophil count", "anc")
     anc = lab("Absolute neutrophil count", "anc")
-    platelets = lab("Platelets", "platelets", places=1)
-    hemoglobin = lab("Hemoglobin", "hemoglobin", places=1)
-    total_bilirubin = lab("Total bilirubin", "total_bilirubin", places=1)
-    alt = lab("ALT", "alt", places=1)
-    ast = lab("AST", "ast", places=1)
-    creatinine = lab("Serum creatinine", "creatinine", places=1)
-    creatinine_clearance = lab("Creatinine clearance", "creatinine_clearance", places=1)
+    platelets_reported, platelets_unit = as_reported("Platelets", "platelets")
+    platelets = lab("Platelets", "platelets")
+    hemoglobin_reported, hemoglobin_unit = as_reported("Hemoglobin", "hemoglobin")
+    hemoglobin = lab("Hemoglobin", "hemoglobin")
+    total_bilirubin_reported, total_bilirubin_unit = as_reported(
+        "Total bilirubin", "total_bilirubin"
+    )
+    total_bilirubin = lab("Total bilirubin", "total_bilirubin")
+    alt_reported, alt_unit = as_reported("ALT", "alt")
+    alt = lab("ALT", "alt")
+    ast_reported, ast_unit = as_reported("AST", "ast")
+    ast = lab("AST", "ast")
+    creatinine_reported, creatinine_unit = as_reported("Serum creatinine", "creatinine")
+    creatinine = lab("Serum creatinine", "creatinine")
+    creatinine_clearance_reported, creatinine_clearance_unit = as_reported(
+        "Creatinine clearance", "creatinine_clearance"
+    )
+    creatinine_clearance = lab("Creatinine clearance", "creatinine_clearance")
+    inr_reported, inr_unit = as_reported("INR", "inr")
     inr = lab("INR", "inr")
-    albumin = lab("Albumin", "albumin", places=1)
+    albumin_reported, albumin_unit = as_reported("Albumin", "albumin")
+    albumin = lab("Albumin", "albumin")
 
     # --- Hepatitis B and C (IN10) ---
     hbsag = models.CharField("HBsAg", max_length=10, blank=True, choices=Serology.choices)
@@ -346,6 +396,26 @@ class EligibilityAssessment(models.Model):
         if errors:
             raise ValidationError(errors)
 
+    # --- the prior therapy rows ---
+
+    def prior_therapy_list(self) -> list[PriorTherapy]:
+        """The prior systemic therapies, in a fixed order: the rows given in memory
+        (``use_prior_therapies``) or else the saved ones (prefetch ``prior_therapies`` to read
+        them for many assessments in one query)."""
+        rows = self.__dict__.get("_prior_therapy_rows")
+        if rows is None:
+            rows = list(self.prior_therapies.all()) if self.pk else []
+        return sorted(rows, key=PriorTherapy.sort_key)
+
+    def use_prior_therapies(self, rows) -> None:
+        """Evaluate and hash this assessment with ``rows`` rather than the saved rows: for an
+        assessment built in memory (demo data, a check before saving), or read by a query that
+        knows it has none. ``forget_prior_therapies`` goes back to the saved rows."""
+        self._prior_therapy_rows = list(rows)
+
+    def forget_prior_therapies(self) -> None:
+        self.__dict__.pop("_prior_therapy_rows", None)
+
 
 # --- the entry-time rules of the assessment: each returns {field: message} ---------------------
 
@@ -417,13 +487,165 @@ def _planned_after_consent(a: EligibilityAssessment) -> dict[str, str]:
     return {}
 
 
+def _labs_plausible_in_their_unit(a: EligibilityAssessment) -> dict[str, str]:
+    """Each lab value as reported: with its unit, and plausible in that unit (the SI range of
+    ``settings.PLAUSIBLE_RANGES`` through the unit's factor)."""
+    errors = {}
+    for name, spec in units.LABS.items():
+        value_field, unit_field = units.reported_field(name), units.unit_field(name)
+        value = units.as_decimal(getattr(a, value_field))
+        code = getattr(a, unit_field)
+        if value is None:
+            continue
+        if not code:
+            errors[unit_field] = "Give the unit the laboratory reported."
+            continue
+        if not spec.accepts(code):
+            continue  # the field's choices refuse it
+        low, high = elig_settings.plausible_range(name, code)
+        if not low <= value <= high:
+            symbol = spec.unit(code).symbol
+            unit = f" {symbol}" if symbol else ""
+            errors[value_field] = (
+                f"{units.plain(value)}{unit} is not plausible: enter a value between "
+                f"{units.plain(low)} and {units.plain(high)}{unit}; check the unit and the "
+                "decimal point."
+            )
+    return errors
+
+
 ASSESSMENT_RULES = (
+    _labs_plausible_in_their_unit,
     _no_date_when_answer_is_no,
     _follow_up_only_when_asked,
     _reasons_and_dates_given,
     _fits_the_subjects_sex,
     _planned_after_consent,
 )
+
+
+# --- prior systemic therapy ------------------------------------------------------------------
+
+
+class PriorTherapyAgent(models.TextChoices):
+    SORAFENIB = "sorafenib", "Sorafenib"
+    LENVATINIB = "lenvatinib", "Lenvatinib"
+    DONAFENIB = "donafenib", "Donafenib"
+    ATEZOLIZUMAB_BEVACIZUMAB = "atezolizumab_bevacizumab", "Atezolizumab + bevacizumab"
+    SINTILIMAB_BEVACIZUMAB = "sintilimab_bevacizumab", "Sintilimab + bevacizumab (biosimilar)"
+    CAMRELIZUMAB_RIVOCERANIB = "camrelizumab_rivoceranib", "Camrelizumab + rivoceranib (apatinib)"
+    DURVALUMAB_TREMELIMUMAB = "durvalumab_tremelimumab", "Durvalumab + tremelimumab"
+    REGORAFENIB = "regorafenib", "Regorafenib"
+    CABOZANTINIB = "cabozantinib", "Cabozantinib"
+    FOLFOX4 = "folfox4", "FOLFOX4 (oxaliplatin-based chemotherapy)"
+    OTHER = "other", "Other (name it)"
+
+
+class TherapySetting(models.TextChoices):
+    ADJUVANT = "adjuvant", "Adjuvant"
+    NEOADJUVANT = "neoadjuvant", "Neoadjuvant"
+    ADVANCED = "advanced", "Advanced disease"
+
+
+class PriorTherapy(models.Model):
+    """One prior systemic therapy for HCC, under the CRF's yes/no question: any row, whatever its
+    setting (adjuvant sorafenib too), is prior systemic therapy for IN04. Written only through
+    ``services.save_prior_therapies`` (or ``save_assessment(..., prior_therapies=...)``), which
+    voids the signature when the rows change: the signature covers them."""
+
+    site_lookup = "assessment__subject__site"
+    subject_lookup = "assessment__subject"
+
+    assessment = models.ForeignKey(
+        EligibilityAssessment, on_delete=models.PROTECT, related_name="prior_therapies"
+    )
+    agent = models.CharField(
+        max_length=30,
+        choices=PriorTherapyAgent.choices,
+        error_messages={"blank": "Choose the agent."},
+    )
+    agent_other = models.CharField(
+        "Other agent",
+        max_length=200,
+        blank=True,
+        validators=[bounded_text(200)],
+        help_text="When the agent is 'Other': its name (or the regimen).",
+    )
+    setting = models.CharField(
+        max_length=12,
+        choices=TherapySetting.choices,
+        error_messages={"blank": "Choose the setting."},
+        help_text="Adjuvant: after resection or ablation; neoadjuvant: before them; advanced: "
+        "for unresectable or metastatic disease.",
+    )
+    start_date = models.DateField(
+        validators=[not_in_future],
+        error_messages={"null": "Give the start date.", "blank": "Give the start date."},
+    )
+    end_date = models.DateField(
+        null=True, blank=True, validators=[not_in_future], help_text="Empty while ongoing."
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True, db_index=True)
+
+    objects = AuditedManager()
+    history = HistoricalRecords(excluded_fields=["updated"])
+
+    class Meta:
+        ordering = ["start_date", "pk"]
+        verbose_name = "prior systemic therapy"
+        verbose_name_plural = "prior systemic therapies"
+
+    def __str__(self):
+        return self.describe()
+
+    def get_absolute_url(self):
+        return self.assessment.get_absolute_url()
+
+    @property
+    def agent_name(self) -> str:
+        if self.agent == PriorTherapyAgent.OTHER:
+            return self.agent_other.strip() or "Other agent"
+        return dict(PriorTherapyAgent.choices).get(self.agent, self.agent) or "Agent not given"
+
+    def describe(self) -> str:
+        """The row in words: Sorafenib (adjuvant), 2023-02-01 to 2023-11-30."""
+        setting = dict(TherapySetting.choices).get(self.setting, self.setting) or "setting?"
+        setting = setting.lower()
+        start = f"{self.start_date:%Y-%m-%d}" if self.start_date else "start?"
+        end = f"{self.end_date:%Y-%m-%d}" if self.end_date else "ongoing"
+        return f"{self.agent_name} ({setting}), {start} to {end}"
+
+    @staticmethod
+    def audit_label(record) -> str:
+        """The row in the subject's audit trail: "Prior therapy: Sorafenib"."""
+        if record.agent == PriorTherapyAgent.OTHER:
+            return f"Prior therapy: {record.agent_other}"
+        return f"Prior therapy: {dict(PriorTherapyAgent.choices).get(record.agent, record.agent)}"
+
+    @staticmethod
+    def sort_key(row: PriorTherapy) -> tuple:
+        """A fixed order from the content (the signed data list the rows in it)."""
+        return (
+            row.start_date or date.min,
+            row.agent,
+            row.agent_other,
+            row.setting,
+            row.end_date or date.max,
+        )
+
+    SIGNED_FIELDS = ("agent", "agent_other", "setting", "start_date", "end_date")
+
+    def clean(self):
+        errors = {}
+        if self.agent == PriorTherapyAgent.OTHER and not self.agent_other.strip():
+            errors["agent_other"] = "Name the agent (or the regimen)."
+        elif self.agent and self.agent != PriorTherapyAgent.OTHER and self.agent_other.strip():
+            errors["agent_other"] = "Name an agent here only when the agent is 'Other'."
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            errors["end_date"] = "The end date is before the start date."
+        if errors:
+            raise ValidationError(errors)
 
 
 class SignatureKind(models.TextChoices):
@@ -453,6 +675,12 @@ class EligibilitySignature(models.Model):
     reference_date = models.DateField(help_text="The date the windows were evaluated against.")
     result_summary = models.TextField(help_text="The evaluation when signed.")
     data_hash = models.CharField("SHA-256 of the signed data", max_length=64)
+    data_version = models.PositiveSmallIntegerField(
+        "Version of the signed data",
+        default=SIGNED_DATA_VERSION,
+        help_text="The definition of the signed data (eligibility/signed_data.py) the hash was "
+        "computed with.",
+    )
     void = models.BooleanField(default=False)
     voided_at = models.DateTimeField(null=True, blank=True)
     void_reason = models.TextField(blank=True)

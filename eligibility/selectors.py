@@ -8,12 +8,25 @@ from dataclasses import dataclass
 from core.audit import history_rows
 from subjects.models import Subject
 
-from .models import EligibilityAssessment, EligibilitySignature
-from .signed_data import data_hash
+from .models import EligibilityAssessment, EligibilitySignature, PriorTherapy
+from .signed_data import hash_matches
 
 
 def get_assessment(subject: Subject) -> EligibilityAssessment | None:
     return EligibilityAssessment.objects.filter(subject=subject).select_related("subject").first()
+
+
+def with_prior_therapies(assessment: EligibilityAssessment | None):
+    """The assessment with its prior therapy rows read once (a page evaluates it, hashes it and
+    lists the rows: one query for the rows, not one each time)."""
+    if assessment is not None and assessment.pk:
+        assessment.use_prior_therapies(assessment.prior_therapies.all())
+    return assessment
+
+
+def prior_therapies(assessment: EligibilityAssessment | None) -> list[PriorTherapy]:
+    """The assessment's prior systemic therapies, in order."""
+    return assessment.prior_therapy_list() if assessment is not None else []
 
 
 def active_signature(assessment: EligibilityAssessment) -> EligibilitySignature | None:
@@ -23,7 +36,7 @@ def active_signature(assessment: EligibilityAssessment) -> EligibilitySignature 
 
 def signature_matches(signature: EligibilitySignature, assessment: EligibilityAssessment) -> bool:
     """Not void, and the data it covers are still the ones signed."""
-    return not signature.void and signature.data_hash == data_hash(assessment)
+    return not signature.void and hash_matches(signature, assessment)
 
 
 def valid_signature(assessment: EligibilityAssessment) -> EligibilitySignature | None:
@@ -43,13 +56,12 @@ class SignatureRow:
 
 def signature_history(assessment: EligibilityAssessment) -> list[SignatureRow]:
     """Every signature on the assessment, newest first, with its state as of now."""
-    current = data_hash(assessment)
     rows = []
     for signature in assessment.signatures.select_related("signer").order_by("-signed_at", "-pk"):
         if signature.void:
             when = f" {signature.voided_at:%Y-%m-%d %H:%M} UTC" if signature.voided_at else ""
             state = f"Void{when}: {signature.void_reason}"
-        elif signature.data_hash != current:
+        elif not hash_matches(signature, assessment):
             state = "No longer matches the data: the investigator must sign again"
         else:
             state = "Valid"
@@ -58,14 +70,14 @@ def signature_history(assessment: EligibilityAssessment) -> list[SignatureRow]:
 
 
 def assessment_audit_trail(assessment: EligibilityAssessment) -> list[dict]:
-    """The last 100 changes to the assessment and to its signatures, newest first."""
+    """The last 100 changes to the assessment, its prior therapy rows and its signatures, newest
+    first."""
     rows = history_rows(
         assessment.history.select_related("history_user").order_by("-history_date")[:100]
     )
-    signature_history = EligibilitySignature.history.filter(
-        assessment_id=assessment.pk
-    ).select_related("history_user")
-    rows += history_rows(signature_history.order_by("-history_date")[:100])
+    for model in (PriorTherapy, EligibilitySignature):
+        history = model.history.filter(assessment_id=assessment.pk).select_related("history_user")
+        rows += history_rows(history.order_by("-history_date")[:100])
     for row in rows:
         row.setdefault("what", "")
     return sorted(rows, key=lambda r: r["when"], reverse=True)

@@ -3,8 +3,12 @@ checks the randomization service relies on.
 
 Public functions (views, admin, demo, other apps call these; the rules live nowhere else):
 
-* ``save_assessment(subject, user=, data=, reason=)`` — create or change the CRF; a change to a
-  signed assessment voids the signature.
+* ``save_assessment(subject, user=, data=, reason=, prior_therapies=None)`` — create or change
+  the CRF (and, given, its prior therapy rows); a change to a signed assessment voids the
+  signature. Each lab is entered as reported (value and unit); the SI value the criteria use is
+  computed here from the one conversion table (``units``).
+* ``save_prior_therapies(assessment, user=, rows=, reason=)`` — the prior systemic therapy rows
+  (agent, setting, dates); a change voids the signature.
 * ``evaluate_eligibility(assessment, on_date=None)`` — every criterion, and the overall result.
 * ``sign_eligibility(assessment, user=, password=)`` — the investigator's e-signature (eligible).
 * ``confirm_screen_failure(assessment, user=, password=, on_date=)`` — signed screen failure.
@@ -22,22 +26,31 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts.events import log_event
 from accounts.models import AuthEvent
 from core import access
-from core.audit import audited_save
-from core.errors import DomainError
+from core.audit import audited_delete, audited_save
+from core.errors import DomainError, ReasonRequired
 from subjects import services as subject_services
 from subjects.models import Subject, SubjectStatus
 
 from . import settings as elig_settings
+from . import units
 from .criteria import CRITERIA, ChildPugh, Context, CriterionOutcome, CriterionResult, child_pugh
-from .models import EligibilityAssessment, EligibilitySignature, SignatureKind
+from .models import (
+    SIGNED_DATA_VERSION,
+    EligibilityAssessment,
+    EligibilitySignature,
+    PriorTherapy,
+    SignatureKind,
+)
 from .selectors import active_signature, get_assessment
-from .signed_data import CRF_FIELDS, data_hash
+from .signed_data import CRF_FIELDS, data_hash, hash_matches
 
 STRATIFICATION_FIELDS = (
     "macrovascular_invasion",
@@ -67,13 +80,22 @@ class NotRandomizable(DomainError):
 
 
 def save_assessment(
-    subject: Subject, *, user, data: dict, reason: str = ""
+    subject: Subject,
+    *,
+    user,
+    data: dict,
+    reason: str = "",
+    prior_therapies: list[dict] | None = None,
 ) -> EligibilityAssessment:
     """Create the subject's assessment or change it; a change needs ``reason``.
 
     Only site staff and investigators of the subject's site enter data, and only after consent.
     The record is validated as a whole (``full_clean``) before anything is written: bad input
     saves nothing. A change to the signed data voids the active signature, with the same reason.
+
+    Labs: ``<lab>_reported`` and ``<lab>_unit`` (the SI ``<lab>`` is computed, ``lab_values``).
+    ``prior_therapies``, when given, is the whole list of the prior therapy rows after the save
+    (``save_prior_therapies``), saved in the same transaction.
     """
     access.require_data_entry(user, subject)
     subject_services.ensure_consented(subject)
@@ -90,17 +112,181 @@ def save_assessment(
         else:
             before = data_hash(assessment)
         assessment.subject = subject
-        for field, value in data.items():
+        for field, value in lab_values(assessment, data).items():
             setattr(assessment, field, value)
-        if before is not None and data_hash(assessment) == before:
-            return assessment  # nothing changed: no history row, the signature stands
-        audited_save(assessment, user=user, reason=reason)
+        if before is None or data_hash(assessment) != before:
+            audited_save(assessment, user=user, reason=reason)
+        if prior_therapies is not None:
+            _replace_prior_therapies(assessment, prior_therapies, user=user, reason=reason)
+        _refuse_no_with_rows(assessment)
         if before is not None:
-            for signature in assessment.signatures.filter(void=False):
-                void_signature(
-                    signature, user=user, reason=f"The assessment was changed: {reason.strip()}"
-                )
+            _void_if_changed(assessment, before, user=user, reason=reason)
     return assessment
+
+
+_NOT_GIVEN = object()
+
+
+def lab_values(assessment: EligibilityAssessment, data: dict) -> dict:
+    """``data`` with each lab it gives complete: the value as reported, its unit, and the SI value
+    computed from them with the one conversion table (``units.to_si``).
+
+    A lab is given by its value as reported and/or its unit (the other kept from ``assessment``),
+    or by its SI value alone, which is then a value reported in the SI unit. An SI value given
+    with the value as reported must be the one computed from it. Without a value the unit is
+    cleared; a lab with one unit (INR, creatinine clearance) gets it. The SI value stays empty
+    for a value not in a unit of the lab or not plausible in it: the model's rules then refuse
+    the value as reported with a sentence (``models._labs_plausible_in_their_unit``).
+    """
+    data = dict(data)
+    errors = {}
+    for name, spec in units.LABS.items():
+        value_field, unit_field = units.reported_field(name), units.unit_field(name)
+        if value_field not in data and unit_field not in data:
+            if name not in data:
+                continue
+            data[value_field], data[unit_field] = data[name], spec.si_unit.code
+        given_si = data.pop(name, _NOT_GIVEN)
+        value = data.get(value_field, getattr(assessment, value_field))
+        code = data.get(unit_field, getattr(assessment, unit_field)) or ""
+        if value is None or value == "":
+            code = ""
+        elif not code and len(spec.units) == 1:
+            code = spec.si_unit.code
+        data[unit_field] = code
+        si = _si_value(name, units.as_decimal(value), code)
+        if (
+            given_si not in (_NOT_GIVEN, None)
+            and si is not None
+            and units.as_decimal(given_si) != si
+        ):
+            errors[name] = (
+                f"The SI value is computed: {units.plain(units.as_decimal(value))} "
+                f"{spec.unit(code).label} is {units.plain(si)} {spec.si_unit.label}, not "
+                f"{given_si}. Give the value as reported and its unit only."
+            )
+        data[name] = si
+    if errors:
+        raise ValidationError(errors)
+    return data
+
+
+def _si_value(name: str, value, code: str):
+    """The SI value of a plausible value in a unit of the lab; else None."""
+    spec = units.LABS[name]
+    if value is None or not spec.accepts(code):
+        return None
+    low, high = elig_settings.plausible_range(name, code)
+    if not low <= value <= high:
+        return None
+    return units.to_si(name, value, code)
+
+
+def save_prior_therapies(
+    assessment: EligibilityAssessment, *, user, rows: list[dict], reason: str = ""
+) -> list[PriorTherapy]:
+    """Make ``rows`` the assessment's prior systemic therapies; returns them, in order.
+
+    ``rows`` is the whole list after the save: each a dict of ``agent``, ``agent_other``,
+    ``setting``, ``start_date``, ``end_date``, with ``id`` to change an existing row; an existing
+    row left out is deleted. A new row needs no reason; a changed or deleted one does, and so does
+    any change to a signed assessment, whose signature it voids (the signature covers the rows).
+    All or nothing: a bad row saves no row.
+    """
+    subject = assessment.subject
+    access.require_data_entry(user, subject)
+    subject_services.ensure_consented(subject)
+    with transaction.atomic():
+        assessment = EligibilityAssessment.objects.select_for_update().get(pk=assessment.pk)
+        assessment.subject = subject
+        before = data_hash(assessment)
+        _replace_prior_therapies(assessment, rows, user=user, reason=reason)
+        _refuse_no_with_rows(assessment)
+        _void_if_changed(assessment, before, user=user, reason=reason)
+    return assessment.prior_therapy_list()
+
+
+def _replace_prior_therapies(assessment, rows, *, user, reason) -> None:
+    existing = {row.pk: row for row in assessment.prior_therapies.select_for_update()}
+    listed = set()
+    for number, row_data in enumerate(rows, start=1):
+        row_data = dict(row_data)
+        pk = row_data.pop("id", None)
+        unknown = set(row_data) - set(PriorTherapy.SIGNED_FIELDS)
+        if unknown:
+            raise DomainError(f"These are not prior therapy fields: {', '.join(sorted(unknown))}.")
+        if pk is None:
+            row = PriorTherapy(assessment=assessment)
+        elif pk in existing and pk not in listed:
+            row = existing[pk]
+            listed.add(pk)
+        else:
+            raise DomainError(
+                f"Prior therapy row {number} names a row that is not one of this assessment's "
+                "(or twice): reload the page."
+            )
+        _save_row(row, row_data, number, user=user, reason=reason)
+    for pk, row in existing.items():
+        if pk not in listed:
+            audited_delete(row, user=user, reason=reason)
+    assessment.forget_prior_therapies()
+
+
+def _save_row(row: PriorTherapy, row_data: dict, number: int, *, user, reason: str) -> None:
+    """Set and save one row if it is new or changed; a bad value is refused naming the row."""
+    before = {name: getattr(row, name) for name in row.SIGNED_FIELDS}
+    for name, value in row_data.items():
+        text = name in ("agent", "agent_other", "setting")
+        setattr(row, name, "" if value is None and text else value)
+    try:
+        row.full_clean(exclude=["assessment"])
+    except ValidationError as exc:
+        raise ValidationError(
+            {
+                "prior_therapies": [
+                    f"Prior therapy {number}: {_field_label(field)}: {message}"
+                    for field, messages in exc.message_dict.items()
+                    for message in messages
+                ]
+            }
+        ) from exc
+    if row.pk is None or before != {name: getattr(row, name) for name in row.SIGNED_FIELDS}:
+        audited_save(row, user=user, reason=reason, validate_only=row.SIGNED_FIELDS)
+
+
+def _field_label(name: str) -> str:
+    if name == "__all__":
+        return "row"
+    return str(PriorTherapy._meta.get_field(name).verbose_name)
+
+
+def _refuse_no_with_rows(assessment: EligibilityAssessment) -> None:
+    """A "no" to prior systemic therapy with therapies listed is an entry error."""
+    if assessment.prior_systemic_therapy is not False:
+        return
+    rows = assessment.prior_therapy_list()
+    if rows:
+        listed = "; ".join(row.describe() for row in rows)
+        raise ValidationError(
+            {
+                "prior_systemic_therapy": (
+                    f"The answer is no, but {len(rows)} prior systemic therapy row(s) are listed "
+                    f"({listed}): answer yes, or remove the rows."
+                )
+            }
+        )
+
+
+def _void_if_changed(assessment, before: str, *, user, reason: str) -> None:
+    """Void the active signatures when the signed data changed (``before``: their hash)."""
+    if data_hash(assessment) == before:
+        return  # nothing changed: no history row, the signature stands
+    for signature in assessment.signatures.filter(void=False):
+        if not reason.strip():  # a new prior therapy row needs no reason of its own
+            raise ReasonRequired(
+                "A reason for change is required: the change voids the investigator's signature."
+            )
+        void_signature(signature, user=user, reason=f"The assessment was changed: {reason.strip()}")
 
 
 def void_signature(signature: EligibilitySignature, *, user, reason: str) -> EligibilitySignature:
@@ -121,7 +307,7 @@ def void_signatures_if_subject_data_changed(subject: Subject, *, user, reason: s
     for signature in signatures.select_related("assessment"):
         assessment = signature.assessment
         assessment.subject = subject  # the changed subject, as it is about to be saved
-        if signature.data_hash != data_hash(assessment):
+        if not hash_matches(signature, assessment):
             void_signature(
                 signature,
                 user=user,
@@ -247,6 +433,7 @@ def _sign(assessment, *, user, kind, meaning, evaluation) -> EligibilitySignatur
         reference_date=evaluation.reference_date or timezone.localdate(),
         result_summary=evaluation.summary(),
         data_hash=data_hash(assessment),
+        data_version=SIGNED_DATA_VERSION,
     )
     return audited_save(signature, user=user, reason=meaning)
 
@@ -401,12 +588,19 @@ def _signed_assessment(subject: Subject) -> tuple[EligibilityAssessment, Eligibi
     signature = (
         EligibilitySignature.objects.filter(assessment__subject=subject, void=False)
         .select_related("assessment")
+        .annotate(
+            has_prior_therapies=Exists(
+                PriorTherapy.objects.filter(assessment_id=OuterRef("assessment_id"))
+            )
+        )
         .order_by("-signed_at", "-pk")
         .first()
     )
     if signature is not None and signature.kind == SignatureKind.ELIGIBLE:
         assessment = signature.assessment
         assessment.subject = subject  # the caller's (locked) subject: no query, its current data
+        if not signature.has_prior_therapies:
+            assessment.use_prior_therapies(())  # known in the same query: none to read
         return assessment, signature
     assessment = get_assessment(subject)
     if assessment is None:
@@ -439,7 +633,7 @@ def randomization_factors(subject: Subject, on_date: date) -> StratificationFact
             "can be randomized."
         )
     assessment, signature = _signed_assessment(subject)
-    if signature.data_hash != data_hash(assessment):
+    if not hash_matches(signature, assessment):
         raise NotRandomizable(
             f"The data of {subject} changed after the investigator signed eligibility: "
             "the signature no longer matches; the investigator must sign again."

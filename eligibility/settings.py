@@ -11,8 +11,20 @@ Two kinds of number live here:
   deployment overrides any of them with the Django setting ``ELIGIBILITY_SETTINGS`` (a dict with the
   same keys, merged over these), never by editing criteria code.
 
-``PLAUSIBLE_RANGES`` are not eligibility limits: they reject values that cannot be right in the
-unit the CRF asks for (a bilirubin in mg/dL typed into a µmol/L field, a typo of 10×), at entry.
+``PLAUSIBLE_RANGES`` are not eligibility limits: they reject values that cannot be right (a typo of
+10×, a value in another unit than the one chosen), at entry. They are in SI units; a lab reported
+in another unit is checked against the same range through the unit's factor
+(``plausible_range``, ``eligibility.units``).
+
+Bilirubin: one table (``BILIRUBIN``) for the Child-Pugh points and the IN09 limit. It is defined
+in mg/dL, the unit of Pugh's original table (Pugh RNH et al., Br J Surg 1973;60:646-649: < 2,
+2-3, > 3 mg/dL), and converted with the CRF's one factor (mg/dL × 17.1 = µmol/L,
+``eligibility.units``): 2 mg/dL = 34.2 µmol/L and 3 mg/dL = 51.3 µmol/L, the SI cut-offs of the
+usual Child-Pugh calculators (e.g. MDCalc). The rounded "< 34, 34-50, > 50 µmol/L" of some
+tables would disagree with the same subject's value in mg/dL (3.0 mg/dL = 51.3 µmol/L: 2 points
+in mg/dL, 3 in the rounded table) and with the IN09 limit. The IN09 limit, 3 × ULN with a ULN of
+1.0 mg/dL = 17.1 µmol/L, is 51.3 µmol/L = 3 mg/dL: the same number as the Child-Pugh 3-point
+cut-off, so a bilirubin that fails IN09 is the one that scores 3 points.
 """
 
 from __future__ import annotations
@@ -20,6 +32,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings as django_settings
+
+from . import units
 
 PROTOCOL: dict[str, object] = {
     # IN01: age at consent, inclusive both ends.
@@ -57,11 +71,27 @@ PROTOCOL: dict[str, object] = {
 # At entry: a planned randomization date at most this many days ahead of today.
 PLANNED_RANDOMIZATION_MAX_DAYS_AHEAD = 28
 
+
+def _bilirubin(mg_dl: Decimal) -> dict[str, Decimal]:
+    return {"mg/dL": mg_dl, "umol/L": units.to_si("total_bilirubin", mg_dl, "mg/dL")}
+
+
+# Total bilirubin, in mg/dL and µmol/L (see the module docstring): the one table of the
+# Child-Pugh cut-offs and the IN09 limit.
+BILIRUBIN_ULN_MG_DL = Decimal("1.0")
+BILIRUBIN: dict[str, dict[str, Decimal]] = {
+    "uln": _bilirubin(BILIRUBIN_ULN_MG_DL),  # 17.1 µmol/L
+    "child_pugh_2_from": _bilirubin(Decimal("2")),  # 34.2 µmol/L
+    "child_pugh_3_above": _bilirubin(Decimal("3")),  # 51.3 µmol/L
+    "in09_max": _bilirubin(3 * BILIRUBIN_ULN_MG_DL),  # 3 × ULN: 51.3 µmol/L
+}
+
 # Child-Pugh points (standard table, SI units).
 CHILD_PUGH: dict[str, object] = {
-    # total bilirubin, µmol/L: < 34 → 1 point, 34-50 → 2, > 50 → 3
-    "bilirubin_2_from": Decimal("34"),
-    "bilirubin_3_above": Decimal("50"),
+    # total bilirubin, µmol/L (BILIRUBIN): < 34.2 → 1 point, 34.2-51.3 → 2, > 51.3 → 3
+    # (< 2, 2-3, > 3 mg/dL)
+    "bilirubin_2_from": BILIRUBIN["child_pugh_2_from"]["umol/L"],
+    "bilirubin_3_above": BILIRUBIN["child_pugh_3_above"]["umol/L"],
     # albumin, g/L: > 35 → 1 point, 28-35 → 2, < 28 → 3
     "albumin_2_at_most": Decimal("35"),
     "albumin_3_below": Decimal("28"),
@@ -80,8 +110,8 @@ LAB_LIMITS: dict[str, dict] = {
     "platelets": {"min": Decimal("75"), "basis": "platelets ≥ 75 × 10⁹/L"},
     "hemoglobin": {"min": Decimal("90"), "basis": "hemoglobin ≥ 90 g/L"},
     "total_bilirubin": {
-        "max": Decimal("51.3"),
-        "basis": "total bilirubin ≤ 3 × ULN (ULN 17.1 µmol/L)",
+        "max": BILIRUBIN["in09_max"]["umol/L"],
+        "basis": "total bilirubin ≤ 3 × ULN (ULN 17.1 µmol/L = 1.0 mg/dL): ≤ 51.3 µmol/L",
     },
     "alt": {"max": Decimal("200"), "basis": "ALT ≤ 5 × ULN (ULN 40 U/L)"},
     "ast": {"max": Decimal("200"), "basis": "AST ≤ 5 × ULN (ULN 40 U/L)"},
@@ -94,7 +124,7 @@ LAB_LIMITS: dict[str, dict] = {
 # Screening labs must be this recent on the reference date (protocol silent: a setting).
 LAB_MAX_AGE_DAYS = 14
 
-# Values outside these cannot be right in the CRF's unit: refused at entry.
+# Values outside these cannot be right (SI units): refused at entry, in any unit through its factor.
 PLAUSIBLE_RANGES: dict[str, tuple[Decimal, Decimal, str]] = {
     "anc": (Decimal("0"), Decimal("100"), "× 10⁹/L"),
     "platelets": (Decimal("0"), Decimal("2000"), "× 10⁹/L"),
@@ -107,6 +137,13 @@ PLAUSIBLE_RANGES: dict[str, tuple[Decimal, Decimal, str]] = {
     "inr": (Decimal("0.5"), Decimal("10"), ""),
     "albumin": (Decimal("5"), Decimal("70"), "g/L"),
 }
+
+
+def plausible_range(name: str, code: str) -> tuple[Decimal, Decimal]:
+    """The plausible range of lab ``name`` reported in unit ``code``: ``PLAUSIBLE_RANGES`` through
+    the unit's factor, rounded inward (``units.range_in``)."""
+    low, high, _ = PLAUSIBLE_RANGES[name]
+    return units.range_in(name, code, low, high)
 
 
 def protocol() -> dict:

@@ -17,13 +17,13 @@ from subjects import services as subject_services
 from subjects.selectors import visible_subject
 
 from . import selectors, services
-from .forms import AssessmentForm, ScreenFailureForm, SignatureForm
+from .forms import AssessmentForm, ScreenFailureForm, SignatureForm, prior_therapy_formset
 from .models import EligibilityAssessment, SignatureKind
 
 
 def subject_panel(request, subject):
     """The eligibility panel of the subject page (``core.panels``)."""
-    assessment = selectors.get_assessment(subject)
+    assessment = selectors.with_prior_therapies(selectors.get_assessment(subject))
     return "eligibility/_subject_panel.html", {
         "subject": subject,
         "assessment": assessment,
@@ -42,10 +42,11 @@ def _may_sign(user, assessment, evaluation, kind) -> bool:
 @login_required
 def detail(request, identifier):
     subject = visible_subject(request.user, identifier)
-    assessment = selectors.get_assessment(subject)
+    assessment = selectors.with_prior_therapies(selectors.get_assessment(subject))
     context = {
         "subject": subject,
         "assessment": assessment,
+        "prior_therapies": selectors.prior_therapies(assessment),
         "can_edit": access.can_enter_data(request.user, subject),
     }
     if assessment is not None:
@@ -76,26 +77,21 @@ def edit(request, identifier):
     except subject_services.ConsentRequired as exc:
         messages.error(request, exc.message)
         return redirect(subject)
-    existing = selectors.get_assessment(subject)
+    existing = selectors.with_prior_therapies(selectors.get_assessment(subject))
     # The form gets its own copy: validating a ModelForm writes the input into its instance, and
     # the evaluation shown beside a refused form is the one of the saved data, not of the input.
     instance = selectors.get_assessment(subject) or EligibilityAssessment(subject=subject)
-    form = AssessmentForm(request.POST or None, instance=instance, subject=subject)
-    if request.method == "POST" and form.is_valid():
-        data = {name: form.cleaned_data[name] for name in form.crf_field_names}
-        saved = run_service(
-            form,
-            lambda: services.save_assessment(
-                subject,
-                user=request.user,
-                data=data,
-                reason=form.cleaned_data.get("reason", ""),
-            ),
-        )
-        if saved:
-            evaluation = services.evaluate_eligibility(saved)
-            messages.success(request, f"Eligibility saved. {evaluation.summary()}")
-            return redirect("eligibility:detail", identifier)
+    data = request.POST if request.method == "POST" else None
+    rows = prior_therapy_formset(existing, data)
+    form = AssessmentForm(data, instance=instance, subject=subject, prior_therapies=rows)
+    if request.method == "POST":
+        rows_valid = rows.is_valid() if rows.is_bound else True  # both validated: all errors
+        if form.is_valid() and rows_valid:
+            saved = run_service(form, lambda: _save(request, subject, form, rows))
+            if saved:
+                evaluation = services.evaluate_eligibility(saved)
+                messages.success(request, f"Eligibility saved. {evaluation.summary()}")
+                return redirect("eligibility:detail", identifier)
     evaluation = services.evaluate_eligibility(existing) if existing else None
     return render(
         request,
@@ -103,10 +99,23 @@ def edit(request, identifier):
         {
             "subject": subject,
             "form": form,
+            "prior_therapies": rows,
+            "has_errors": bool(form.errors) or (rows.is_bound and rows.total_error_count() > 0),
             "assessment": existing,
             "evaluation": evaluation,
             "flags": field_flags(request, existing),
         },
+    )
+
+
+def _save(request, subject, form, rows):
+    """The CRF and (when posted) its prior therapy rows, in one service call."""
+    return services.save_assessment(
+        subject,
+        user=request.user,
+        data={name: form.cleaned_data[name] for name in form.crf_field_names},
+        reason=form.cleaned_data.get("reason", ""),
+        prior_therapies=rows.rows() if rows.is_bound else None,
     )
 
 

@@ -9,9 +9,10 @@ from .models import Site, SiteMembership, Subject
 
 @admin.register(Site)
 class SiteAdmin(AuditedAdmin):
-    list_display = ("code", "name", "country", "active")
-    list_filter = ("active", "country")
+    list_display = ("code", "name", "country", "time_zone", "active")
+    list_filter = ("active", "country", "time_zone")
     search_fields = ("code", "name")
+    fields = ("code", "name", "country", "time_zone", "active")
 
     def get_readonly_fields(self, request, obj=None):
         # The code is part of every subject identifier of the site, which never changes.

@@ -17,10 +17,11 @@ from core.roles import SITE_ROLES, STUDY_WIDE_ROLES, Role
 from . import services
 from .models import Sex, Site, SiteMembership, Subject, SubjectStatus
 
+# (code, name, country, time zone): China keeps one zone, China Standard Time (CST, UTC+8).
 DEMO_SITES = [
-    ("101", "Sun Yat-sen University Cancer Center", "China"),
-    ("102", "Zhongshan Hospital, Fudan University", "China"),
-    ("103", "West China Hospital, Sichuan University", "China"),
+    ("101", "Sun Yat-sen University Cancer Center", "China", "Asia/Shanghai"),
+    ("102", "Zhongshan Hospital, Fudan University", "China", "Asia/Shanghai"),
+    ("103", "West China Hospital, Sichuan University", "China", "Asia/Shanghai"),
 ]
 
 
@@ -45,10 +46,9 @@ def _sites_and_users(ctx):
     ctx.admin = admin
     ctx.credentials.append(("admin", "superuser", "all", password))
 
-    for code, name, country in DEMO_SITES + _extra_sites(ctx.n_subjects):
-        ctx.sites.append(
-            audited_save(Site(code=code, name=name, country=country), user=admin, reason="")
-        )
+    for code, name, country, zone in DEMO_SITES + _extra_sites(ctx.n_subjects):
+        site = Site(code=code, name=name, country=country, time_zone=zone)
+        ctx.sites.append(audited_save(site, user=admin, reason=""))
 
     def make_user(username, first, last, role):
         pw = ctx.new_password()
@@ -81,11 +81,11 @@ def _sites_and_users(ctx):
     assert SITE_ROLES  # every site role has a demo user above
 
 
-def _extra_sites(n_subjects: int) -> list[tuple[str, str, str]]:
+def _extra_sites(n_subjects: int) -> list[tuple[str, str, str, str]]:
     """More sites when the demo sites' 9999 subject numbers each are not enough."""
     needed = -(-n_subjects // MAX_PER_SITE)
     return [
-        (str(104 + k), f"Demo Hospital {104 + k}", "China")
+        (str(104 + k), f"Demo Hospital {104 + k}", "China", "Asia/Shanghai")
         for k in range(max(0, needed - len(DEMO_SITES)))
     ]
 

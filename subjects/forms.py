@@ -1,7 +1,7 @@
 from django import forms
 
 from core import access
-from core.forms import DateInput, ModelErrorsOnFormMixin, reason_field
+from core.forms import DateInput, ModelErrorsOnFormMixin, OneTimeSubmissionMixin, reason_field
 
 from .models import Site, Subject
 from .services import DEMOGRAPHIC_FIELDS
@@ -12,7 +12,9 @@ class InitialsMixin(ModelErrorsOnFormMixin):
         return self.cleaned_data["initials"].strip().upper()
 
 
-class RegisterSubjectForm(InitialsMixin, forms.ModelForm):
+class RegisterSubjectForm(OneTimeSubmissionMixin, InitialsMixin, forms.ModelForm):
+    """Registers one subject per submission, however many clicks on "Save"."""
+
     class Meta:
         model = Subject
         fields = ["site", *DEMOGRAPHIC_FIELDS]

@@ -16,6 +16,7 @@ from simple_history.models import HistoricalRecords
 from core.audit import AuditedManager, AuditedQuerySet
 from core.errors import DomainError
 from core.roles import SITE_ROLES, Role
+from core.site_time import default_time_zone, validate_time_zone, zone_of
 from core.validators import not_before_study_start, not_in_future
 
 # The oldest plausible age at screening (a date of birth giving more is a wrong year).
@@ -36,6 +37,15 @@ class Site(models.Model):
     name = models.CharField(max_length=200)
     country = models.CharField(max_length=100)
     active = models.BooleanField(default=True)
+    time_zone = models.CharField(
+        max_length=64,
+        default=default_time_zone,
+        validators=[validate_time_zone],
+        help_text=(
+            "IANA time zone name, e.g. Asia/Shanghai or Europe/Paris: the site's staff enter and "
+            "read date-times in this zone (they are stored in UTC)."
+        ),
+    )
 
     objects = AuditedManager()
     history = HistoricalRecords()
@@ -45,6 +55,11 @@ class Site(models.Model):
 
     def __str__(self):
         return f"{self.code} {self.name}"
+
+    @property
+    def zoneinfo(self):
+        """The site's zone (``zoneinfo.ZoneInfo``)."""
+        return zone_of(self.time_zone)
 
 
 class SiteMembership(models.Model):

@@ -51,10 +51,10 @@ def register(request):
         messages.error(request, "Only site staff and investigators register subjects.")
         return redirect("subjects:list")
     form = RegisterSubjectForm(request.POST or None, user=request.user)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and not form.is_repeat(request.user) and form.is_valid():
         data = form.cleaned_data
-        subject = run_service(
-            form,
+        subject = form.save_once(
+            request.user,
             lambda: services.register_subject(
                 user=request.user,
                 site=data["site"],
@@ -69,6 +69,9 @@ def register(request):
         if subject:
             messages.success(request, f"Subject {subject.subject_identifier} registered.")
             return redirect(subject)
+    if form.repeat_of is not None:  # a double click: the first click registered them
+        messages.info(request, form.SAVED_BEFORE)
+        return redirect(form.repeat_of or "subjects:list")
     return form_page(
         request,
         form,

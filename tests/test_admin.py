@@ -146,6 +146,7 @@ def test_a_sites_code_cannot_be_changed_in_the_admin(client, subject, site, data
     login(client, data_manager)
     url = reverse("admin:subjects_site_change", args=[site.pk])
     data = {"code": "909", "name": "Renamed", "country": "China", "active": "on"}
+    data["time_zone"] = "Asia/Shanghai"
     response = client.post(url, {**data, "change_reason": "Rename"})
     assert response.status_code == 302
     site.refresh_from_db()

@@ -1,6 +1,7 @@
 """AE pages, the "SAE reports due" page, the admin, the sponsor API and the demo seeder."""
 
 import random
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -92,6 +93,7 @@ def urls(ae):
 
 def form_post(**overrides):
     data = {
+        "submission": str(uuid.uuid4()),  # the new-AE form's one-time token
         "term": term("Hypertension").pk,
         "grade": "2",
         "onset_date": timezone.localdate().isoformat(),
@@ -198,7 +200,10 @@ def test_edit_with_reason_shows_the_audit_trail(client, coordinator, sae):
         onset_date=sae.onset_date.isoformat(),
         serious="on",
         sc_hospitalization="on",
-        site_aware_at=timezone.localtime(sae.site_aware_at).strftime("%Y-%m-%dT%H:%M"),
+        # typed in the site's local time, as the form shows it
+        site_aware_at=timezone.localtime(sae.site_aware_at, sae.subject.site.zoneinfo).strftime(
+            "%Y-%m-%dT%H:%M"
+        ),
         grade="3",
     )
     response = client.post(url, data)  # no reason
@@ -217,7 +222,9 @@ def test_edit_with_reason_shows_the_audit_trail(client, coordinator, sae):
 
 def test_sae_report_page_records_the_report(client, coordinator, sae):
     client.force_login(coordinator)
-    reported = timezone.now() - timedelta(minutes=10)
+    reported = timezone.localtime(
+        timezone.now() - timedelta(minutes=10), sae.subject.site.zoneinfo
+    )  # typed in the site's local time
     response = client.post(urls(sae)[3], {"reported_at": reported.strftime("%Y-%m-%dT%H:%M")})
     assert response.status_code == 302
     sae.refresh_from_db()
@@ -330,7 +337,7 @@ def test_sponsor_reads_adverse_events(sponsor, sae, foreign_sae, subject_b, coor
     ]
     serious = by_subject[sae.subject.subject_identifier]
     assert serious["serious"] is True and serious["sc_hospitalization"] is True
-    assert serious["sae_due_at"] is not None and serious["sae_reported_at"] is None
+    assert serious["site_aware_at"] is not None and serious["sae_reported_at"] is None
     assert not {"initials", "date_of_birth"} & set(row)
 
 

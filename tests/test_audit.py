@@ -13,8 +13,9 @@ from subjects.models import Site, Subject
 
 pytestmark = pytest.mark.django_db
 
-# Models that hold neither trial data nor configuration: the append-only security log itself.
-NOT_AUDITED = {"accounts.AuthEvent"}
+# Models that hold neither trial data nor configuration: the append-only security log itself, and
+# the one-time tokens of submitted forms (a double click makes one record; purged after a day).
+NOT_AUDITED = {"accounts.AuthEvent", "core.SubmissionToken"}
 
 
 def project_models():

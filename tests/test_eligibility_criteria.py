@@ -129,7 +129,9 @@ CASES = [
     ),
     ("IN03", {"bclc_stage": ""}, MISSING, "BCLC stage"),
     # IN04 prior systemic therapy
-    ("IN04", {"prior_systemic_therapy": True}, FAIL, "Prior systemic"),
+    # A "yes" lacks its rows (agent, setting, dates); a row fails IN04, whatever the answer:
+    # tests/test_lab_units_and_prior_therapy.py.
+    ("IN04", {"prior_systemic_therapy": True}, MISSING, "Prior systemic therapies"),
     ("IN04", {"prior_systemic_therapy": None}, MISSING, "Prior systemic"),
     # IN05 measurable lesions and the target lesion
     ("IN05", {"measurable_lesions": 1}, PASS, "1 measurable"),
@@ -441,10 +443,11 @@ def test_months_before(day, months, expected):
     "changes, score",
     [
         ({}, 5),
-        ({"total_bilirubin": Decimal("33.9")}, 5),
-        ({"total_bilirubin": Decimal("34")}, 6),
-        ({"total_bilirubin": Decimal("50")}, 6),
-        ({"total_bilirubin": Decimal("50.1")}, 7),
+        # bilirubin < 2, 2-3, > 3 mg/dL = < 34.2, 34.2-51.3, > 51.3 µmol/L (settings.BILIRUBIN)
+        ({"total_bilirubin": Decimal("34.1")}, 5),
+        ({"total_bilirubin": Decimal("34.2")}, 6),
+        ({"total_bilirubin": Decimal("51.3")}, 6),
+        ({"total_bilirubin": Decimal("51.4")}, 7),
         ({"albumin": Decimal("35.1")}, 5),
         ({"albumin": Decimal("35")}, 6),
         ({"albumin": Decimal("28")}, 6),

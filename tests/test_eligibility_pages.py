@@ -74,9 +74,9 @@ def test_enter_the_crf_through_the_form(logged_in, subject):
     "change, field, words",
     [
         ({"measurable_lesions": -1}, "measurable_lesions", "greater than or equal to 0"),
-        ({"platelets": "25000"}, "platelets", "between 0 and 2000"),
+        ({"platelets_reported": "25000"}, "platelets_reported", "between 0 and 2000"),
         ({"lab_date": days_ago(-3)}, "lab_date", "in the future"),
-        ({"anc": "abc"}, "anc", "Enter a number"),
+        ({"anc_reported": "abc"}, "anc_reported", "Enter a number"),
     ],
 )
 def test_bad_input_in_the_form_saves_nothing(logged_in, subject, change, field, words):

@@ -77,9 +77,9 @@ def test_unknown_fields_refused(subject, coordinator):
     "data, field, words",
     [
         ({"measurable_lesions": -1}, "measurable_lesions", "greater than or equal to 0"),
-        ({"platelets": Decimal("25000")}, "platelets", "between 0 and 2000"),
-        ({"total_bilirubin": Decimal("-1")}, "total_bilirubin", "check the unit"),
-        ({"inr": Decimal("0.1")}, "inr", "between 0.5 and 10"),
+        ({"platelets_reported": Decimal("25000")}, "platelets_reported", "between 0 and 2000"),
+        ({"total_bilirubin_reported": Decimal("-1")}, "total_bilirubin_reported", "check the unit"),
+        ({"inr_reported": Decimal("0.1")}, "inr_reported", "between 0.5 and 10"),
         ({"ecog": 5}, "ecog", "not a valid choice"),
         ({"lab_date": days_ago(-1)}, "lab_date", "in the future"),
         (

@@ -1,5 +1,6 @@
 """Site-staff web forms for subjects (Django test client)."""
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -23,6 +24,7 @@ def test_register_screened_patient(staff_client, site):
     response = staff_client.post(
         reverse("subjects:register"),
         {
+            "submission": str(uuid.uuid4()),  # the form's one-time token
             "site": site.pk,
             "screening_number": "SCR-7",
             "screening_date": timezone.localdate().isoformat(),

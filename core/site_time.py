@@ -1,0 +1,121 @@
+"""Site time: date-times are stored in UTC and entered and shown in the local time of the site
+the record belongs to, with the zone named ("24 Nov 2026 21:02 CST").
+
+A site names its zone with an IANA name (``subjects.Site.time_zone``, default the setting
+``EDC_DEFAULT_SITE_TIME_ZONE``). The helpers take "something with a zone": a zone name, a
+``ZoneInfo``, a site (``.time_zone``) or a record of a site (``.site``); anything else (None, "")
+means UTC, named as such: a page about several sites shows UTC, never a guess.
+
+Conversions go through ``zoneinfo``, so daylight saving time is right on both sides of a change:
+a local time that does not exist (the hour skipped when clocks go forward) is refused, and one
+that happens twice (the hour repeated when they go back) is taken as the occurrence the caller
+asks for (``fold``), never silently shifted.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, tzinfo
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+EARLIER, LATER = 0, 1  # which occurrence of a repeated local time (datetime.fold)
+
+
+def default_time_zone() -> str:
+    """The zone of a new site: the setting ``EDC_DEFAULT_SITE_TIME_ZONE``."""
+    return getattr(settings, "EDC_DEFAULT_SITE_TIME_ZONE", "Asia/Shanghai")
+
+
+@cache
+def _known_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def validate_time_zone(name: str) -> None:
+    """Model and form validator: an IANA zone name zoneinfo knows (e.g. Asia/Shanghai)."""
+    if name not in _known_zones():
+        raise ValidationError(
+            "%(name)s is not a time zone name: use an IANA name such as Asia/Shanghai or "
+            "Europe/Paris.",
+            code="invalid_time_zone",
+            params={"name": name},
+        )
+
+
+def zone_of(holder) -> tzinfo:
+    """The zone of ``holder``: a zone, a zone name, a site, or a record with a ``site``; UTC
+    for anything else."""
+    if isinstance(holder, tzinfo):
+        return holder
+    if hasattr(holder, "site") and not hasattr(holder, "time_zone"):
+        holder = holder.site
+    name = getattr(holder, "time_zone", holder)
+    if not name or not isinstance(name, str):
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def zone_name(holder) -> str:
+    """The IANA name of ``holder``'s zone ("UTC" for UTC)."""
+    zone = zone_of(holder)
+    return getattr(zone, "key", None) or "UTC"
+
+
+def abbreviation(local: datetime) -> str:
+    """The zone's abbreviation at that moment (CST, CET/CEST); a zone without one (tzdata
+    writes "+07") reads "UTC+07"."""
+    name = local.tzname() or "UTC"
+    return f"UTC{name}" if name[0] in "+-" else name
+
+
+def to_site_time(value: datetime, holder) -> datetime:
+    """The aware UTC (or any aware) ``value`` as the local time of ``holder``'s zone."""
+    return value.astimezone(zone_of(holder))
+
+
+def format_site_time(value, holder=None) -> str:
+    """``value`` as people at the site read it: "24 Nov 2026 21:02 CST" (a date: "24 Nov
+    2026"); "" for None."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:  # a naive value in this project is UTC (USE_TZ)
+            value = value.replace(tzinfo=UTC)
+        local = to_site_time(value, holder)
+        return f"{_date_text(local)} {local:%H:%M} {abbreviation(local)}"
+    if isinstance(value, date):
+        return _date_text(value)
+    return str(value)
+
+
+def _date_text(day: date) -> str:
+    return f"{day.day:02d} {MONTHS[day.month - 1]} {day.year}"
+
+
+class NonexistentLocalTime(ValueError):
+    """A local time skipped by a daylight saving change."""
+
+
+def from_site_time(naive: datetime, holder, *, fold: int = EARLIER) -> datetime:
+    """The UTC moment of the local wall-clock time ``naive`` at ``holder``'s zone.
+
+    Raises ``NonexistentLocalTime`` for a time the clocks skipped; for a time they repeat,
+    ``fold`` picks the EARLIER or the LATER occurrence.
+    """
+    zone = zone_of(holder)
+    local = naive.replace(tzinfo=zone, fold=fold)
+    moment = local.astimezone(UTC)
+    # A skipped time does not survive the round trip (zoneinfo maps it past the gap).
+    if moment.astimezone(zone).replace(tzinfo=None) != naive.replace(tzinfo=None):
+        raise NonexistentLocalTime(
+            f"{_date_text(naive)} {naive:%H:%M} does not exist in {zone_name(zone)}: the clocks "
+            "went forward at that hour. Check the time."
+        )
+    return moment

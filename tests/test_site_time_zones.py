@@ -1,0 +1,212 @@
+"""Each site has a time zone: its staff type and read date-times in their own local time, with the
+zone named ("24 Nov 2026 21:02 CST"); the database keeps UTC.
+
+The dates here are fixed days of 2026, in the past of every run (the study's AEs cannot be in the
+future): the examples are the ones people check by hand.
+"""
+
+import uuid
+from datetime import UTC, date, datetime
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.template import Context, Template
+from django.urls import reverse
+
+from adverse_events.models import AdverseEvent, CtcaeTerm
+from adverse_events.sae_clock import SaeClock
+from adverse_events.starter_terms import load_starter_terms
+from core.forms import SiteDateTimeField
+from core.roles import Role
+from core.site_time import EARLIER, LATER, format_site_time
+from subjects import services as subject_services
+from subjects.models import Site
+
+from .builders import make_site, make_subject, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def terms(db):
+    load_starter_terms()
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def ae_post(**fields) -> dict:
+    data = {
+        "submission": str(uuid.uuid4()),
+        "term": CtcaeTerm.objects.get(term="Hypertension").pk,
+        "grade": "3",
+        "ongoing": "on",
+        "outcome": "not_recovered",
+        "serious": "on",
+        "sc_hospitalization": "on",
+    }
+    return data | fields
+
+
+def site_with_subject(code: str, zone: str, consented_on: date):
+    site = make_site(code, time_zone=zone)
+    coordinator = make_user(Role.SITE_STAFF, site)
+    subject = make_subject(
+        site, by=coordinator, screening_date=consented_on, consent_date=consented_on
+    )
+    return site, coordinator, subject
+
+
+# --- the site's zone ------------------------------------------------------------------------------
+
+
+def test_a_new_site_takes_the_default_zone_from_the_setting(settings):
+    assert make_site("101").time_zone == "Asia/Shanghai"
+    settings.EDC_DEFAULT_SITE_TIME_ZONE = "Europe/Paris"
+    assert make_site("301").time_zone == "Europe/Paris"
+
+
+@pytest.mark.parametrize("name", ["Asia/Beijing", "CST", "Europe/paris", "", "UTC+8"])
+def test_a_zone_zoneinfo_does_not_know_is_refused(name, data_manager):
+    site = Site(code="401", name="Hospital 401", country="China", time_zone=name)
+    with pytest.raises(ValidationError) as refused:
+        subject_services.save_site(site, user=data_manager)
+    assert "time_zone" in refused.value.message_dict
+    assert not Site.objects.filter(code="401").exists()
+
+
+def test_data_managers_set_the_zone_in_the_admin(client, data_manager, site):
+    client.force_login(data_manager)
+    url = reverse("admin:subjects_site_change", args=[site.pk])
+    page = client.get(url).text
+    assert 'name="time_zone"' in page and "Asia/Shanghai" in page
+    data = {"code": "101", "name": site.name, "country": "China", "active": "on"}
+    response = client.post(url, data | {"time_zone": "Mars/Olympus", "change_reason": "Move"})
+    assert response.status_code == 200
+    assert "Mars/Olympus is not a time zone name" in response.text
+    response = client.post(url, data | {"time_zone": "Europe/Paris", "change_reason": "Move"})
+    assert response.status_code == 302
+    site.refresh_from_db()
+    assert site.time_zone == "Europe/Paris"
+    changelist = client.get(reverse("admin:subjects_site_changelist")).text
+    assert "Europe/Paris" in changelist
+
+
+# --- entered in local time, stored in UTC, shown in local time with the zone named ---------------
+
+
+def test_an_ae_entered_at_a_shanghai_site_is_stored_in_utc_and_shown_in_cst(client):
+    site, coordinator, subject = site_with_subject("101", "Asia/Shanghai", date(2026, 11, 20))
+    client.force_login(coordinator)
+    url = reverse("adverse_events:new", args=[subject.subject_identifier])
+    form = client.get(url).text
+    assert "Site became aware (Asia/Shanghai time)" in form
+    response = client.post(url, ae_post(onset_date="2026-11-24", site_aware_at="2026-11-24T21:02"))
+    assert response.status_code == 302
+    ae = AdverseEvent.objects.get()
+    assert ae.site_aware_at == utc(2026, 11, 24, 13, 2)  # 21:02 CST is 13:02 UTC
+    edit = client.get(ae.get_absolute_url()).text
+    assert 'value="2026-11-24T21:02"' in edit  # the form shows it back in local time
+    monitor = make_user(Role.MONITOR, site)
+    client.force_login(monitor)
+    read_only = client.get(ae.get_absolute_url()).text
+    assert "site aware 24 Nov 2026 21:02 CST" in read_only
+    assert "+00:00" not in read_only
+    client.force_login(coordinator)
+    due = client.get(reverse("adverse_events:sae_due")).text
+    assert "24 Nov 2026 21:02 CST" in due and "25 Nov 2026 21:02 CST" in due  # aware, due
+    report = client.get(reverse("adverse_events:report", args=[subject.subject_identifier, 1]))
+    assert "Site became aware 24 Nov 2026 21:02 CST; report due by 25 Nov 2026 21:02 CST" in (
+        report.text
+    )
+
+
+def test_the_subject_pages_timestamps_read_in_the_sites_time(client):
+    site, coordinator, subject = site_with_subject("101", "Asia/Shanghai", date(2026, 11, 20))
+    client.force_login(coordinator)
+    page = client.get(subject.get_absolute_url()).text
+    registered = subject.history.earliest("history_date").history_date
+    assert format_site_time(registered, site) in page
+    assert format_site_time(registered, site).endswith(" CST")
+    assert registered.isoformat() not in page
+    assert "When (UTC)" not in page
+
+
+def test_an_awareness_late_in_the_day_at_the_site_is_on_the_onset_day(client):
+    """07:30 in Shanghai on 24 Nov is 23:30 UTC on 23 Nov: still the onset day at the site."""
+    site, coordinator, subject = site_with_subject("101", "Asia/Shanghai", date(2026, 11, 20))
+    client.force_login(coordinator)
+    url = reverse("adverse_events:new", args=[subject.subject_identifier])
+    response = client.post(url, ae_post(onset_date="2026-11-24", site_aware_at="2026-11-24T07:30"))
+    assert response.status_code == 302, response.text
+    assert AdverseEvent.objects.get().site_aware_at == utc(2026, 11, 23, 23, 30)
+
+
+def test_a_paris_site_across_the_spring_change_of_the_clocks(client):
+    """29 Mar 2026 in Paris: 02:00 CET became 03:00 CEST. Aware at 01:30 CET, reported at 03:30
+    CEST: one hour later, not two; 02:30 that night never existed and is refused."""
+    site, coordinator, subject = site_with_subject("301", "Europe/Paris", date(2026, 3, 20))
+    client.force_login(coordinator)
+    new = reverse("adverse_events:new", args=[subject.subject_identifier])
+    response = client.post(new, ae_post(onset_date="2026-03-28", site_aware_at="2026-03-29T02:30"))
+    assert response.status_code == 200
+    assert "29 Mar 2026 02:30 does not exist in Europe/Paris" in response.text
+    assert not AdverseEvent.objects.exists()
+    response = client.post(new, ae_post(onset_date="2026-03-28", site_aware_at="2026-03-29T01:30"))
+    assert response.status_code == 302
+    report = reverse("adverse_events:report", args=[subject.subject_identifier, 1])
+    response = client.post(report, {"reported_at": "2026-03-29T03:30"})
+    assert response.status_code == 302
+    ae = AdverseEvent.objects.get()
+    assert ae.site_aware_at == utc(2026, 3, 29, 0, 30)
+    assert ae.sae_reported_at == utc(2026, 3, 29, 1, 30)
+    assert ae.sae_clock() == SaeClock.REPORTED
+    client.force_login(make_user(Role.MONITOR, site))
+    read_only = client.get(ae.get_absolute_url()).text
+    assert "site aware 29 Mar 2026 01:30 CET; report reported (29 Mar 2026 03:30 CEST)" in read_only
+    # A correction across the change: 03:10 CEST is 40 minutes after 01:30 CET.
+    client.force_login(coordinator)
+    page = client.get(ae.get_absolute_url()).text
+    assert 'value="2026-03-29T01:30"' in page
+    corrected = ae_post(onset_date="2026-03-28", site_aware_at="2026-03-29T03:10")
+    response = client.post(ae.get_absolute_url(), corrected | {"reason": "Source: 03:10"})
+    assert response.status_code == 302
+    ae.refresh_from_db()
+    assert ae.site_aware_at == utc(2026, 3, 29, 1, 10)
+    page = client.get(ae.get_absolute_url()).text
+    assert "29 Mar 2026 01:30 CET → 29 Mar 2026 03:10 CEST" in page  # the audit trail
+
+
+def test_the_repeated_autumn_hour_is_read_on_the_safe_side():
+    """25 Oct 2026 in Paris: 02:30 happened twice (CEST, then CET). The SAE clock starts at the
+    earlier; a report time is the later (never taken as earlier than it may have been)."""
+    aware = SiteDateTimeField(zone="Europe/Paris", fold=EARLIER)
+    reported = SiteDateTimeField(zone="Europe/Paris", fold=LATER)
+    assert aware.clean("2026-10-25T02:30") == utc(2026, 10, 25, 0, 30)
+    assert reported.clean("2026-10-25T02:30") == utc(2026, 10, 25, 1, 30)
+    assert format_site_time(utc(2026, 10, 25, 0, 30), "Europe/Paris") == "25 Oct 2026 02:30 CEST"
+    assert format_site_time(utc(2026, 10, 25, 1, 30), "Europe/Paris") == "25 Oct 2026 02:30 CET"
+
+
+def test_the_field_takes_the_local_wall_clock_and_gives_utc():
+    field = SiteDateTimeField(label="Site became aware", zone="Asia/Shanghai")
+    assert field.label == "Site became aware (Asia/Shanghai time)"
+    assert field.clean("2026-11-24T21:02") == utc(2026, 11, 24, 13, 2)
+    assert field.clean("2026-11-24T21:02+00:00") == utc(2026, 11, 24, 21, 2)  # explicit offset
+    assert field.prepare_value(utc(2026, 11, 24, 13, 2)) == datetime(2026, 11, 24, 21, 2)
+    with pytest.raises(ValidationError):
+        field.clean("24/11/2026 9pm")
+
+
+def test_the_filter_names_the_zone_and_never_shows_raw_iso():
+    site = Site(code="101", time_zone="Asia/Shanghai")
+    moment = utc(2026, 11, 24, 13, 2, 5, 123456)
+    rendered = Template("{% load timefmt %}{{ t|site_time:site }}|{{ t|site_time }}").render(
+        Context({"t": moment, "site": site})
+    )
+    assert rendered == "24 Nov 2026 21:02 CST|24 Nov 2026 13:02 UTC"
+    assert format_site_time(None, site) == ""
+    assert (
+        format_site_time(utc(2026, 7, 1, 10, 0), "Asia/Ho_Chi_Minh") == "01 Jul 2026 17:00 UTC+07"
+    )
