@@ -1,14 +1,15 @@
 """API building blocks shared by every endpoint: the error handler, the read-only scoped base
 view set, the export permission, and the discovery of each app's routes.
 
-An app publishes its endpoints by listing them in ``ROUTES`` in its ``api`` module:
-``ROUTES = [("adverse-events", AdverseEventViewSet, "adverse-event")]``. The router module
-(``exports/urls.py``, imported by the URLconf only) registers the routes of every project app.
+A CRF's read endpoint is not written by hand: the exports app generates one for every form an
+app declares in ``export.FORMS`` (``core.export_spec``). An app publishes other endpoints (a
+report, like randomization's balance report) by listing them in ``ROUTES`` in its ``api``
+module: ``ROUTES = [("randomization-balance", BalanceReportViewSet, "randomization-balance")]``.
+The router module (``exports/urls.py``, imported by the URLconf only) registers them all.
 """
 
 from __future__ import annotations
 
-import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status, viewsets
 from rest_framework.permissions import BasePermission
@@ -53,20 +54,3 @@ class ScopedReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
 def discovered_routes() -> list[tuple[str, type, str]]:
     """(prefix, view set, basename) of every project app's ``api.ROUTES``, in app order."""
     return collected("api", "ROUTES")
-
-
-# --- filters every export offers -----------------------------------------------------------------
-
-
-def site_code_filter(site_path: str) -> django_filters.CharFilter:
-    """``?site=101``: the records of one site (``site_path`` leads to the site, e.g. "site")."""
-    return django_filters.CharFilter(
-        field_name=f"{site_path}__code", help_text="Site code, e.g. 101."
-    )
-
-
-def since_filter(field: str) -> django_filters.IsoDateTimeFilter:
-    """``?updated_since=``: records changed (or made) at or after an ISO 8601 date-time."""
-    return django_filters.IsoDateTimeFilter(
-        field_name=field, lookup_expr="gte", help_text="ISO 8601 date-time, UTC."
-    )

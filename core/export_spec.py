@@ -101,6 +101,10 @@ class ExportForm:
     select_related: tuple[str, ...] = ()
     prefetch_related: tuple[str, ...] = ()
     ordering: tuple[str, ...] = ("pk",)
+    # Records that change what the form exports without being a child group of it:
+    # ("app_label.Model", its foreign key to the form's record), e.g. the eligibility's
+    # signatures. ``updated_since`` counts their changes as changes of the record.
+    changed_with: tuple[tuple[str, str], ...] = ()
     oid: str = ""  # ODM FormOID / ItemGroupOID stem and Dataset-JSON name: "AE"
     domain_key: str = field(default="")  # an item that numbers repeating records (AE number)
 

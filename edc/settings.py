@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's assets, served locally (the docs page offline)
     "simple_history",
     # The project's apps, bottom layer first; each imports only the apps listed before it.
     "core",
@@ -162,12 +163,26 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exception_handler",
+    # Per user (token or session) and per address for the unauthenticated: a full pull of
+    # 200,000 AEs is 200 pages of 1,000 (or one CSV).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.AnonRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": os.environ.get("API_THROTTLE_USER", "10000/hour"),
+        "anon": os.environ.get("API_THROTTLE_ANON", "1000/hour"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "mini-EDC sponsor API",
     "DESCRIPTION": "Read-only exports of the toripalimab + bevacizumab vs sorafenib HCC trial.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc from drf-spectacular-sidecar's static files: no CDN, works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Celery ------------------------------------------------------------------------------------
@@ -207,6 +222,8 @@ EDIT_CHECK_SETTINGS: dict = {}
 EDC_STUDY_START = date.fromisoformat(os.environ.get("EDC_STUDY_START", "2020-10-01"))
 # The study identifier of the CDISC exports (STUDYID, USUBJID = study id + "-" + subject id).
 EDC_STUDY_ID = os.environ.get("EDC_STUDY_ID", "TORI-BEV-HCC-3")
+# The time zone of a new site (IANA name); each site keeps its own (subjects.Site.time_zone).
+EDC_DEFAULT_SITE_TIME_ZONE = os.environ.get("EDC_DEFAULT_SITE_TIME_ZONE", "Asia/Shanghai")
 
 # --- Randomization -----------------------------------------------------------------------------
 # The balance report warns when a stratum has this many free slots or fewer.

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.apps import apps
 from django.db.models import Q, QuerySet
 
 from core import access
@@ -58,17 +59,15 @@ def records(form: ExportForm, user, *, since: datetime | None = None) -> QuerySe
 
 
 def changed_since(form: ExportForm, since: datetime) -> Q:
-    """Records with a history row (made, changed) at or after ``since``, or whose child rows
-    have one (made, changed or deleted): exact, whatever ``updated`` fields say."""
+    """Records with a history row (made, changed) at or after ``since``, or whose child rows or
+    ``changed_with`` records have one (made, changed or deleted): exact, whatever ``updated``
+    fields say."""
     model = form.model_class()
     touched = Q(pk__in=model.history.filter(history_date__gte=since).values("id"))
-    for group in form.children:
-        child = group.model_class()
-        if child is not None and group.parent_field:
-            parents = child.history.filter(history_date__gte=since).values(
-                f"{group.parent_field}_id"
-            )
-            touched |= Q(pk__in=parents)
+    linked = [(g.model, g.parent_field) for g in form.children if g.model and g.parent_field]
+    for label, parent_field in [*linked, *form.changed_with]:
+        history = apps.get_model(label).history.filter(history_date__gte=since)
+        touched |= Q(pk__in=history.values(f"{parent_field}_id"))
     return touched
 
 
@@ -137,3 +136,8 @@ def _scoped_history(history: QuerySet, model, user) -> QuerySet:
     lookup = access.site_lookup_of(model)
     lookup = "id" if lookup == "pk" else lookup
     return history.filter(**{f"{lookup}__in": access.member_site_ids(user)})
+
+
+def scoped_history(history: QuerySet, model, user) -> QuerySet:
+    """History rows of ``model`` within the user's sites (the audit trail of the API)."""
+    return _scoped_history(history, model, user)

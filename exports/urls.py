@@ -1,19 +1,35 @@
-"""The sponsor API ``/api/v1/``: the OpenAPI schema, its docs page, and the routes every project
-app publishes in its ``api.ROUTES`` (``core.api.discovered_routes``). Only the URLconf imports
-this module; no app imports ``exports``."""
+"""The sponsor API ``/api/v1/``: the OpenAPI schema, its docs page, the read API of every
+exported form (``exports.api.form_routes``: one per ``ExportForm`` of the registry), the audit
+trail and the deletions feed, the file exports, and the routes project apps still publish in
+their ``api.ROUTES`` (``core.api.discovered_routes``: reports that are not forms). Only the
+URLconf imports this module; no app imports ``exports``."""
 
-from django.urls import path
+from django.core.exceptions import ImproperlyConfigured
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from core.api import discovered_routes
 
+from .api import feed_routes, form_routes
+from .dataset_json import DatasetJsonView
+from .views_odm import OdmExportView
+
 router = DefaultRouter()
-for prefix, viewset, basename in discovered_routes():
+for prefix, viewset, basename in [*form_routes(), *feed_routes(), *discovered_routes()]:
+    if any(registered == prefix for registered, _, _ in router.registry):
+        raise ImproperlyConfigured(f"/api/v1/{prefix}/ is published twice (a form and a route).")
     router.register(prefix, viewset, basename=basename)
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("exports/odm/", OdmExportView.as_view(), name="export-odm"),
+    # CDISC Dataset-JSON: /exports/dataset-json/dm/, .../ae.ndjson, ...?format=ndjson
+    re_path(
+        r"^exports/dataset-json/(?P<domain>[^/]+?)/?$",
+        DatasetJsonView.as_view(),
+        name="export-dataset-json",
+    ),
     *router.urls,
 ]

@@ -59,9 +59,10 @@ def test_every_form_gives_rows_of_its_items(ae, data_manager):
 
 def test_no_direct_identifier_for_the_sponsor(subject, sponsor, data_manager):
     form = records.form_named("subjects")
-    assert "date_of_birth" not in records.row(
-        form, subject, identifiers=records.identifiers_for(sponsor)
-    )
+    for hidden in ("date_of_birth", "initials", "screening_number"):
+        assert hidden not in records.row(
+            form, subject, identifiers=records.identifiers_for(sponsor)
+        )
     assert "date_of_birth" in records.row(
         form, subject, identifiers=records.identifiers_for(data_manager)
     )
@@ -106,3 +107,17 @@ def test_the_deletions_feed_lists_exactly_the_deleted_records(site, coordinator,
 def test_an_unknown_export_is_refused_with_the_list():
     with pytest.raises(records.UnknownForm, match="There is no export 'labs'"):
         records.form_named("labs")
+
+
+def test_signing_counts_as_a_change_of_the_eligibility(subject, coordinator, data_manager):
+    from eligibility import services as eligibility_services
+
+    from .builders import PASSWORD, make_eligible_assessment, make_user
+
+    assessment = make_eligible_assessment(subject, by=coordinator, sign=False)
+    form = records.form_named("eligibility")
+    since = timezone.now() + timedelta(microseconds=1)
+    assert not records.records(form, data_manager, since=since).exists()
+    investigator = make_user("investigator", subject.site)
+    eligibility_services.sign_eligibility(assessment, user=investigator, password=PASSWORD)
+    assert list(records.records(form, data_manager, since=since)) == [assessment]

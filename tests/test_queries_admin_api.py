@@ -434,7 +434,7 @@ def test_the_api_lists_queries_with_their_thread(queries, sponsor):
         "object_id": subject.pk,
         "field": "status",
         "record_label": "101-0002",
-        "check": "SUBJ-005",
+        "check_code": "SUBJ-005",
         "severity": "warning",
         "raised_by": "edc-system",
         "value_snapshot": {"status": "screening", "consent_date": days_ago(80).isoformat()},
@@ -451,7 +451,7 @@ def test_the_api_lists_queries_with_their_thread(queries, sponsor):
     ]
     assert set(cancelled["thread"][0]) == {"kind", "author", "at", "text", "response_reason"}
     manual = rows[queries["manual"].pk]
-    assert (manual["check"], manual["raised_by"], manual["field"]) == ("", "dm", "sex")
+    assert (manual["check_code"], manual["raised_by"], manual["field"]) == ("", "dm", "sex")
     detail = api(sponsor).get(f"/api/v1/queries/{queries['manual'].pk}/")
     assert detail.status_code == 200 and detail.json() == manual
 
@@ -462,8 +462,8 @@ def test_the_api_filters_by_site_status_check_subject_and_updated_since(queries,
     url = "/api/v1/queries/"
     assert ids(client.get(url, {"site": "202"})) == pks(q["mid"])
     assert ids(client.get(url, {"status": "cancelled"})) == pks(q["cancelled"])
-    assert ids(client.get(url, {"check": "manual"})) == pks(q["manual"])
-    assert ids(client.get(url, {"check": "SUBJ-005", "site": "101"})) == pks(
+    assert ids(client.get(url, {"check_code": ""})) == pks(q["manual"])  # raised by hand
+    assert ids(client.get(url, {"check_code": "SUBJ-005", "site": "101"})) == pks(
         q["old"], q["cancelled"], q["new"]
     )
     assert ids(client.get(url, {"subject": "101-0003"})) == pks(q["new"], q["manual"])
@@ -490,12 +490,12 @@ def test_the_api_is_scoped_read_only_and_for_the_study_team(queries, monitor, co
 
 def test_the_sponsor_gets_no_date_of_birth_from_the_api(site, coordinator, sponsor, data_manager):
     query = date_of_birth_query(site, coordinator)
-    response = api(sponsor).get("/api/v1/queries/", {"check": "SUBJ-002"})
+    response = api(sponsor).get("/api/v1/queries/", {"check_code": "SUBJ-002"})
     assert response.status_code == 200 and b"1930-02-03" not in response.content
     [row] = response.json()["results"]
     assert row["value_snapshot"]["date_of_birth"] == NOT_SHOWN
     assert row["value_snapshot"]["consent_date"] == query.value_snapshot["consent_date"]
-    [row] = api(data_manager).get("/api/v1/queries/", {"check": "SUBJ-002"}).json()["results"]
+    [row] = api(data_manager).get("/api/v1/queries/", {"check_code": "SUBJ-002"}).json()["results"]
     assert row["value_snapshot"]["date_of_birth"] == "1930-02-03"
 
 

@@ -1,0 +1,163 @@
+"""On PostgreSQL, a form's CSV straight from ``COPY (SELECT ...) TO STDOUT WITH (FORMAT csv)``
+through psycopg: the same scope, filters, order, columns and cells as the Python path
+(``exports.flatten``), at the database's own speed.
+
+A form qualifies when every CSV column is a database column: each visible item reaches a model
+field of its own type (no property, no function), it has no reader item, and each child group is
+pivoted on a key that is unique per record (a unique constraint on the parent and the key), its
+items being columns of the child model. Otherwise (subjects' age, the eligibility evaluation,
+the queries' thread) the Python path writes the CSV.
+
+The cells are written in SQL as ``exports.formatting`` writes them: text as is (empty text and
+nothing both an empty cell), whole numbers, ``true``/``false``, ``YYYY-MM-DD``, and date-times
+in UTC as ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``. COPY quotes as ``flatten.csv_lines`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from django.db import connection
+from django.db.models import (
+    Case,
+    F,
+    FilteredRelation,
+    Func,
+    Q,
+    QuerySet,
+    TextField,
+    UniqueConstraint,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, NullIf
+
+from core.export_spec import ChildGroup, ExportForm, ItemType
+
+from . import extras, flatten
+from .columns import column_of
+
+# Tests compare both paths by switching this off.
+ENABLED = True
+
+
+class UtcIso(Func):
+    """A date-time as ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z`` in UTC (Python's ``isoformat``)."""
+
+    template = (
+        "(regexp_replace(to_char(%(expressions)s AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.US'), '\\.000000$', '') || 'Z')"
+    )
+    output_field = TextField()
+
+
+def cell(item_type: ItemType, path: str):
+    """The SQL of one CSV cell."""
+    field = F(path)
+    if item_type == ItemType.BOOLEAN:
+        return Case(
+            When(**{path: True}, then=Value("true")),
+            When(**{path: False}, then=Value("false")),
+            default=None,
+            output_field=TextField(),
+        )
+    if item_type == ItemType.DATE:
+        return Func(field, Value("YYYY-MM-DD"), function="to_char", output_field=TextField())
+    if item_type == ItemType.DATETIME:
+        return UtcIso(field)
+    if item_type == ItemType.INTEGER:
+        return Cast(field, TextField())
+    return NullIf(Cast(field, TextField()), Value(""), output_field=TextField())
+
+
+def _typed_column(model, item):
+    column = column_of(model, item.source)
+    if column is None or column.item_type != item.type or item.type == ItemType.FLOAT:
+        return None
+    return column
+
+
+def _unique_per_key(group: ChildGroup, key_path: str) -> bool:
+    model = group.model_class()
+    wanted = {group.parent_field, key_path}
+    together = [set(fields) for fields in model._meta.unique_together]
+    constraints = [
+        set(c.fields)
+        for c in model._meta.constraints
+        if isinstance(c, UniqueConstraint) and c.condition is None
+    ]
+    return wanted in together + constraints
+
+
+def _pivot_cells(form, index: int, group: ChildGroup) -> tuple[dict, list] | None:
+    keys = extras.pivot_keys(form, group)
+    model = group.model_class()
+    if not keys or not group.related or model is None or not group.parent_field:
+        return None
+    key_item = next(i for i in group.items if i.name == group.key)
+    key_column = _typed_column(model, key_item)
+    if key_column is None or not _unique_per_key(group, key_column.path):
+        return None
+    relations, cells = {}, []
+    for k, key in enumerate(keys):
+        alias = f"_pivot{index}_{k}"
+        relations[alias] = FilteredRelation(
+            group.related, condition=Q(**{f"{group.related}__{key_column.path}": key})
+        )
+        for item in group.items:
+            if item.name == group.key:
+                continue
+            column = _typed_column(model, item)
+            if column is None:
+                return None
+            cells.append(cell(item.type, f"{alias}__{column.path}"))
+    return relations, cells
+
+
+def plan(form: ExportForm, *, identifiers: bool) -> tuple[dict, list] | None:
+    """(the pivots' joins, the SQL of every CSV column in order), or None when a column is
+    computed in Python."""
+    if extras.reader_items(form):
+        return None
+    model = form.model_class()
+    relations, cells = {}, []
+    if not flatten.has_id_item(form):
+        cells.append(Cast(F("pk"), TextField()))
+    for item in form.visible_items(identifiers=identifiers):
+        column = _typed_column(model, item)
+        if column is None:
+            return None
+        cells.append(cell(item.type, column.path))
+    for index, group in enumerate(form.children):
+        pivot = _pivot_cells(form, index, group)
+        if pivot is None:
+            return None
+        relations.update(pivot[0])
+        cells.extend(pivot[1])
+    return relations, cells
+
+
+def usable() -> bool:
+    return ENABLED and connection.vendor == "postgresql"
+
+
+def lines(queryset: QuerySet, header: list[str], copy_plan: tuple[dict, list]) -> Iterator:
+    """The header (Python's writer) and the rows (COPY's blocks) of ``queryset`` (scoped,
+    filtered and ordered already)."""
+    relations, cells = copy_plan
+    names = [f"_cell{i}" for i in range(len(cells))]
+    rows = (
+        queryset.select_related(None)
+        .prefetch_related(None)
+        .annotate(**relations)
+        .annotate(**dict(zip(names, cells, strict=True)))
+        .values_list(*names)
+    )
+    sql, params = rows.query.sql_with_params()
+    yield from flatten.csv_lines(header, [])
+    with (
+        connection.cursor() as cursor,
+        cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy,
+    ):
+        for block in copy:
+            yield bytes(block)

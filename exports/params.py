@@ -1,0 +1,91 @@
+"""The query parameters of the sponsor API, read strictly: a parameter that is malformed, out of
+range, unknown, or a value outside its code list is a 400 with a sentence naming it, never a 500
+and never silently ignored (a mistyped ``updated_since`` must not turn into a full pull).
+
+* ``updated_since`` / ``since``: an ISO 8601 date-time (``2024-05-01T09:30:00Z``, an offset
+  ``+02:00``, no offset = UTC) or a date (``2024-05-01`` = its midnight UTC).
+* ``page_size``: a whole number from 1 to the endpoint's maximum.
+* a filter on an item: its code list, a boolean, a whole number, or text matched exactly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from rest_framework.exceptions import ValidationError
+
+from core.export_spec import Item, ItemType
+
+# The extended ISO 8601 forms: a date, optionally a time (seconds and up to 6 decimals
+# optional), and an offset only with a time.
+ISO_DATETIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}"
+    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
+)
+TRUE_WORDS = {"true", "1", "yes"}
+FALSE_WORDS = {"false", "0", "no"}
+
+
+def refuse(name: str, sentence: str):
+    raise ValidationError({name: [sentence]})
+
+
+def parse_datetime(name: str, text: str) -> datetime:
+    """``text`` as an aware UTC date-time, or a 400 naming ``name``."""
+    example = "e.g. 2024-05-01T00:00:00Z (or a date, 2024-05-01)"
+    text = text.strip()
+    if re.search(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)? \d{2}:?\d{2}$", text):
+        refuse(
+            name,
+            f"{name} {text!r} has a space where its offset's + sign was: write + as %2B in a "
+            "URL, or give the time in UTC with Z.",
+        )
+    if not ISO_DATETIME.match(text):
+        refuse(name, f"{name} {text!r} is not an ISO 8601 date-time: give one in UTC, {example}.")
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as error:
+        refuse(name, f"{name} {text!r} is not a date-time that exists ({error}), {example}.")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        refuse(name, f"{name} {text!r} is out of range once converted to UTC.")
+
+
+def parse_page_size(text: str, maximum: int) -> int:
+    if not re.fullmatch(r"\d{1,7}", text.strip()) or not 1 <= int(text) <= maximum:
+        refuse("page_size", f"page_size must be a whole number from 1 to {maximum}, not {text!r}.")
+    return int(text)
+
+
+def parse_item_value(name: str, item: Item, text: str):
+    """One value of a filter on ``item``: within its code list, a boolean, a whole number, or
+    text (matched exactly)."""
+    if item.type == ItemType.BOOLEAN:
+        word = text.strip().lower()
+        if word not in TRUE_WORDS | FALSE_WORDS:
+            refuse(name, f"{name} is true or false, not {text!r}.")
+        return word in TRUE_WORDS
+    if item.codelist and text not in {code for code, _ in item.codelist}:
+        codes = ", ".join(code for code, _ in item.codelist)
+        refuse(name, f"{name} {text!r} is not one of its values: {codes}.")
+    if item.type == ItemType.INTEGER:
+        if not re.fullmatch(r"-?\d{1,18}", text.strip()):
+            refuse(name, f"{name} is a whole number, not {text!r}.")
+        return int(text)
+    return text
+
+
+def refuse_unknown(given: Iterable[str], known: Iterable[str]) -> None:
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        names = ", ".join(sorted(known))
+        plural = "s" if len(unknown) > 1 else ""
+        refuse(
+            unknown[0],
+            f"Unknown parameter{plural} {', '.join(unknown)}. This endpoint takes: {names}.",
+        )

@@ -1,0 +1,670 @@
+"""CDISC Dataset-JSON v1.1: every dataset (the SDTM-like DM, DS, IE, AE, SUPPAE and one per CRF
+and child group) validates against the official schemas, as JSON and as NDJSON; the row counts
+match the database; USUBJIDs, ISO 8601 dates, Y/N flags and CDISC terms; no direct identifier
+for anyone; scoped per user; the API endpoint and the ``export_datasets`` command.
+
+The official NDJSON schema (``dataset-ndjson-schema.json``, UTF-16) has dangling references at
+its top level (``#/$defs/Column``, ``#/$defs/SourceSystem``: CDISC's DataExchange-DatasetJson
+issue #35); its authors validate an NDJSON metadata line against ``$defs/DatasetMetadata``,
+which is what these tests do, and the line (with empty rows) against the JSON schema too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import jsonschema
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from adverse_events import services as ae_services
+from adverse_events.models import AdverseEvent, CtcaeTerm
+from adverse_events.starter_terms import load_starter_terms
+from core.export_spec import ExportForm, model_items
+from core.roles import Role
+from eligibility import services as eligibility_services
+from eligibility.models import EligibilityAssessment
+from exports import dataset_json, records, sdtm
+from randomization.arms import Arm
+from randomization.models import Allocation
+from subjects import services as subject_services
+from subjects.models import Subject, SubjectStatus
+
+from .builders import (
+    PASSWORD,
+    days_ago,
+    make_eligible_assessment,
+    make_subject,
+    make_subject_in_arm,
+    make_user,
+)
+
+pytestmark = pytest.mark.django_db
+
+INITIALS, BIRTH_DATE = "QXZ", "1965-05-17"  # the builders' date of birth for every subject
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z?$")
+
+
+# --- the study ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def study(site, other_site, coordinator, investigator, other_coordinator):
+    """At 101: a subject in arm A with a serious AE (two drugs, different actions), one in arm
+    B with an AE who ended treatment and withdrew, a confirmed screen failure (with initials),
+    one registered only; at 202: a subject in arm B with an AE."""
+    load_starter_terms()
+    term = CtcaeTerm.objects.get
+    arm_a = make_subject_in_arm(Arm.A, site, by=coordinator)
+    ae_services.record_adverse_event(
+        arm_a,
+        user=coordinator,
+        term=term(term="Hypertension"),
+        grade=3,
+        onset_date=timezone.localdate(),
+        ongoing=True,
+        outcome="not_recovered",
+        serious=True,
+        sc_hospitalization=True,
+        site_aware_at=timezone.now() - timedelta(hours=2),
+        causality={
+            "toripalimab": {"causality": "possible", "action_taken": "not_changed"},
+            "bevacizumab": {"causality": "probable", "action_taken": "interrupted"},
+        },
+    )
+    arm_b = make_subject_in_arm(Arm.B, site, by=coordinator)
+    ae_services.record_adverse_event(
+        arm_b,
+        user=coordinator,
+        term=term(term="Diarrhea"),
+        grade=2,
+        onset_date=timezone.localdate(),
+        end_date=timezone.localdate(),
+        outcome="recovered",
+        immune_related=False,
+        causality={"sorafenib": {"causality": "unlikely", "action_taken": "reduced"}},
+    )
+    for status in (SubjectStatus.TREATMENT_ENDED, SubjectStatus.WITHDRAWN):
+        subject_services.change_status(
+            arm_b, status, user=coordinator, reason="Test", on_date=timezone.localdate()
+        )
+    failed = make_subject(site, by=coordinator, initials=INITIALS)
+    assessment = make_eligible_assessment(failed, by=coordinator, sign=False, ecog=2)
+    eligibility_services.confirm_screen_failure(assessment, user=investigator, password=PASSWORD)
+    make_subject(site, by=coordinator, consented=False)
+    other = make_subject_in_arm(Arm.B, other_site, by=other_coordinator)
+    ae_services.record_adverse_event(
+        other,
+        user=other_coordinator,
+        term=term(term="Alopecia"),
+        grade=1,
+        onset_date=timezone.localdate(),
+        ongoing=True,
+        outcome="recovering",
+        causality={"sorafenib": {"causality": "definite", "action_taken": "not_changed"}},
+    )
+    return {"arm_a": arm_a, "arm_b": arm_b, "failed": failed, "other": other}
+
+
+@pytest.fixture
+def monitor(site):
+    return make_user(Role.MONITOR, site, username="monitor")
+
+
+# --- reading what was written ------------------------------------------------------------------
+
+
+def _read_schema(path: Path) -> dict:
+    raw = path.read_bytes()
+    text = raw.decode("utf-16") if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else raw.decode()
+    return json.loads(text.lstrip("\ufeff"))
+
+
+@pytest.fixture
+def validators(reference_file):
+    full = _read_schema(reference_file("dataset-json1-1/dataset.schema.json"))
+    ndjson = _read_schema(reference_file("dataset-json1-1/dataset-ndjson-schema.json"))
+    draft = jsonschema.validators.validator_for(full)
+    draft.check_schema(full)
+    return {
+        "json": draft(full),
+        "ndjson_metadata": jsonschema.Draft201909Validator(ndjson["$defs"]["DatasetMetadata"]),
+    }
+
+
+def text_of(dataset, user, *, ndjson=False) -> str:
+    return "".join(dataset_json.Export(dataset, user, ndjson=ndjson))
+
+
+def parsed(dataset, user) -> dict:
+    return json.loads(text_of(dataset, user))
+
+
+def table(name: str, user) -> list[dict]:
+    document = parsed(dataset_json.dataset_named(name), user)
+    names = [c["name"] for c in document["columns"]]
+    return [dict(zip(names, row, strict=True)) for row in document["rows"]]
+
+
+def check_values(document: dict) -> None:
+    """Every value has the JSON type its column's dataType says (null = missing)."""
+    for row in document["rows"]:
+        for column, value in zip(document["columns"], row, strict=True):
+            if value is None:
+                continue
+            kind = column["dataType"]
+            if kind == "integer":
+                assert isinstance(value, int) and not isinstance(value, bool), column
+            elif kind == "decimal":
+                assert column["targetDataType"] == "decimal" and Decimal(value) == Decimal(value)
+            elif kind == "date":
+                assert ISO_DATE.match(value), (column, value)
+            elif kind == "datetime":
+                assert ISO_DATETIME.match(value), (column, value)
+            else:
+                assert kind == "string" and isinstance(value, str), (column, value)
+                if column.get("length") == 1:
+                    assert len(value) == 1, (column, value)
+
+
+# --- the schemas ---------------------------------------------------------------------------------
+
+
+def test_every_dataset_is_valid_dataset_json(study, data_manager, validators):
+    names = [d.name for d in dataset_json.datasets()]
+    assert names[:5] == ["DM", "DS", "IE", "AE", "SUPPAE"]
+    assert {"SITE", "SUBJECTS", "ELIG", "ELIG_CRITERIA", "RAND", "ADVERSE_EVENTS"} <= set(names)
+    assert {"AE_CAUSALITY", "DQ", "DQ_THREAD"} <= set(names)
+    assert len(names) == len(set(names))
+    for dataset in dataset_json.datasets():
+        document = parsed(dataset, data_manager)
+        validators["json"].validate(document)
+        assert document["datasetJSONVersion"] == "1.1.0"
+        assert document["name"] == dataset.name and document["itemGroupOID"] == f"IG.{dataset.name}"
+        assert document["studyOID"] == settings.EDC_STUDY_ID
+        assert document["dbLastModifiedDateTime"] <= document["datasetJSONCreationDateTime"]
+        assert document["records"] == len(document["rows"])
+        assert all(len(row) == len(document["columns"]) for row in document["rows"])
+        assert len({c["itemOID"] for c in document["columns"]}) == len(document["columns"])
+        check_values(document)
+
+
+def test_every_dataset_is_valid_ndjson(study, data_manager, validators):
+    for dataset in dataset_json.datasets():
+        lines = text_of(dataset, data_manager, ndjson=True).splitlines()
+        meta = json.loads(lines[0])
+        validators["ndjson_metadata"].validate(meta)
+        validators["json"].validate({**meta, "rows": []})
+        assert "rows" not in meta
+        rows = [json.loads(line) for line in lines[1:]]
+        assert meta["records"] == len(rows)
+        assert all(isinstance(r, list) and len(r) == len(meta["columns"]) for r in rows)
+        # the same rows as the JSON file
+        assert rows == parsed(dataset, data_manager)["rows"]
+
+
+class _Counting(sdtm.Dataset):
+    """100,000 rows, counting how many were read."""
+
+    name, label = "MANY", "Many rows"
+    columns = (sdtm.Column("N", "Number", "integer"),)
+    total, read = 100_000, 0
+
+    def count(self, user):
+        return self.total
+
+    def rows(self, user):
+        for n in range(self.total):
+            self.read += 1
+            yield [n]
+
+
+@pytest.mark.parametrize("ndjson", [False, True])
+def test_the_rows_are_streamed_after_the_metadata(db, ndjson):
+    dataset = _Counting()
+    chunks = iter(dataset_json.Export(dataset, None, ndjson=ndjson))
+    first = next(chunks)
+    assert first.startswith('{"datasetJSONCreationDateTime":')
+    assert '"columns":[' in first and 0 < dataset.read < dataset.total
+    rest = "".join(chunks)
+    assert dataset.read == dataset.total
+    if ndjson:
+        assert len((first + rest).splitlines()) == dataset.total + 1
+    else:
+        assert json.loads(first + rest)["rows"][-1] == [dataset.total - 1]
+
+
+class _Blocks(_Counting):
+    """The same rows, given already encoded in blocks of several rows (as PostgreSQL gives
+    the AE rows)."""
+
+    total = 5
+
+    def json_lines(self, user):
+        lines = [sdtm.encode(row) for row in self.rows(user)]
+        return iter(["\n".join(lines[:3]), "\n".join(lines[3:])])
+
+
+@pytest.mark.parametrize("ndjson", [False, True])
+def test_rows_given_as_encoded_blocks_make_the_same_file(db, ndjson):
+    blocks = text_of(_Blocks(), None, ndjson=ndjson)
+    with_rows = _Blocks()
+    with_rows.json_lines = lambda user: None
+    assert _without_stamps(blocks) == _without_stamps(text_of(with_rows, None, ndjson=ndjson))
+    rows = blocks.splitlines()[1:] if ndjson else json.loads(blocks)["rows"]
+    assert rows == (["[0]", "[1]", "[2]", "[3]", "[4]"] if ndjson else [[0], [1], [2], [3], [4]])
+
+
+def _without_stamps(text: str) -> str:
+    return re.sub(r'"(datasetJSONCreationDateTime|fileOID)":"[^"]*"', "", text)
+
+
+# --- counts and content --------------------------------------------------------------------------
+
+
+def _expected_ds_rows(subjects) -> int:
+    rows = 0
+    for subject in subjects:
+        reached = set(
+            Subject.history.filter(id=subject.pk)
+            .exclude(status__in=[SubjectStatus.SCREENING, SubjectStatus.RANDOMIZED])
+            .values_list("status", flat=True)
+        )
+        consent = subject.consent_date is not None
+        rows += consent + Allocation.objects.filter(subject=subject).exists() + len(reached)
+    return rows
+
+
+def test_row_counts_match_the_database(study, data_manager):
+    subjects = list(Subject.objects.all())
+    assert len(table("dm", data_manager)) == len(subjects)
+    assert len(table("ae", data_manager)) == AdverseEvent.objects.count()
+    failed = sum(
+        len(eligibility_services.evaluate_eligibility(a).failed)
+        for a in EligibilityAssessment.objects.all()
+    )
+    assert failed >= 1
+    assert len(table("ie", data_manager)) == failed
+    assert len(table("ds", data_manager)) == _expected_ds_rows(subjects)
+    assert len(table("rand", data_manager)) == Allocation.objects.count()
+    assert len(table("elig", data_manager)) == EligibilityAssessment.objects.count()
+    assert len(table("elig_criteria", data_manager)) == 34 * EligibilityAssessment.objects.count()
+
+
+def test_usubjid_is_the_study_id_and_the_subject_identifier(study, data_manager):
+    study_id = settings.EDC_STUDY_ID
+    dm = table("DM", data_manager)
+    assert {r["USUBJID"] for r in dm} == {
+        f"{study_id}-{s.subject_identifier}" for s in Subject.objects.all()
+    }
+    assert all(r["SUBJID"] == r["USUBJID"].removeprefix(f"{study_id}-") for r in dm)
+    for name in ("dm", "ds", "ie", "ae", "suppae", "elig", "ae_causality", "subjects"):
+        for row in table(name, data_manager):
+            assert re.fullmatch(rf"{re.escape(study_id)}-\d{{3}}-\d{{4}}", row["USUBJID"])
+            assert row["STUDYID"] == study_id
+
+
+def test_dm_arms_reference_dates_and_demographics(study, data_manager):
+    dm = {r["SUBJID"]: r for r in table("dm", data_manager)}
+    arm_a, failed = study["arm_a"], study["failed"]
+    row = dm[arm_a.subject_identifier]
+    assert (row["ARMCD"], row["ARM"]) == ("A", "Toripalimab + bevacizumab")
+    assert (row["ACTARMCD"], row["ACTARM"]) == ("A", "Toripalimab + bevacizumab")
+    # the clinical date the subject became randomized (its status date), as DS says too
+    assert row["RFSTDTC"] == arm_a.status_date.isoformat()
+    randomized = [
+        r
+        for r in table("ds", data_manager)
+        if r["USUBJID"] == row["USUBJID"] and r["DSDECOD"] == "RANDOMIZED"
+    ]
+    assert [r["DSSTDTC"] for r in randomized] == [row["RFSTDTC"]]
+    assert (row["SITEID"], row["COUNTRY"], row["AGE"], row["AGEU"]) == (
+        "101",
+        "CHN",
+        arm_a.age,
+        "YEARS",
+    )
+    assert row["SEX"] in {"M", "F"} and row["DTHFL"] is None
+    assert (dm[failed.subject_identifier]["ARMCD"], dm[failed.subject_identifier]["ARM"]) == (
+        "SCRNFAIL",
+        "Screen Failure",
+    )
+    assert dm[failed.subject_identifier]["RFSTDTC"] is None
+    not_assigned = [r for r in dm.values() if r["RFICDTC"] is None]
+    assert [(r["ARMCD"], r["ACTARM"]) for r in not_assigned] == [("NOTASSGN", "Not Assigned")]
+
+
+def test_ds_has_each_disposition_event_with_cdisc_terms(study, data_manager):
+    ds = table("ds", data_manager)
+    assert {r["DSDECOD"] for r in ds} <= {t[1] for t in sdtm.DS_EVENTS.values()}
+    by_subject: dict[str, list[str]] = {}
+    for row in ds:
+        by_subject.setdefault(row["USUBJID"], []).append(row["DSDECOD"])
+        assert ISO_DATE.match(row["DSSTDTC"])
+    study_id = settings.EDC_STUDY_ID
+    assert by_subject[f"{study_id}-{study['arm_b'].subject_identifier}"] == [
+        "INFORMED CONSENT OBTAINED",
+        "RANDOMIZED",
+        "OTHER",  # end of treatment: no reason is collected
+        "WITHDRAWAL BY SUBJECT",
+    ]
+    assert by_subject[f"{study_id}-{study['failed'].subject_identifier}"] == [
+        "INFORMED CONSENT OBTAINED",
+        "SCREEN FAILURE",
+    ]
+    seqs = [r["DSSEQ"] for r in ds if r["USUBJID"].endswith(study["arm_b"].subject_identifier)]
+    assert seqs == [1, 2, 3, 4]
+
+
+def test_ie_lists_the_criteria_not_met(study, data_manager):
+    ie = table("ie", data_manager)
+    failed = eligibility_services.evaluate_eligibility(study["failed"].eligibility).failed
+    mine = [r for r in ie if r["USUBJID"].endswith(study["failed"].subject_identifier)]
+    assert [r["IETESTCD"] for r in mine] == [c.code for c in failed]
+    assert "IN07" in [r["IETESTCD"] for r in mine]  # ECOG 2
+    for row in ie:
+        inclusion = row["IETESTCD"].startswith("IN")
+        assert row["IECAT"] == ("INCLUSION" if inclusion else "EXCLUSION")
+        assert row["IEORRES"] == row["IESTRESC"] == ("N" if inclusion else "Y")
+        assert row["IETEST"] and ISO_DATE.match(row["IEDTC"])
+
+
+def test_ae_and_suppae_use_controlled_terms(study, data_manager):
+    study_id = settings.EDC_STUDY_ID
+    rows = table("ae", data_manager)
+    for row in rows:
+        assert row["AEOUT"] in sdtm.AEOUT.values()
+        assert row["AEREL"] in sdtm.AEREL.values()
+        assert row["AEACN"] in {*sdtm.AEACN.values(), "MULTIPLE"}
+        for flag in ("AESER", "AECONTRT", *sdtm.SERIOUS_FLAGS):
+            assert row[flag] in {"Y", "N"}
+        assert row["AESEQ"] == int(row["AESPID"])
+        assert row["AETOXGR"] in {"1", "2", "3", "4", "5"}
+    serious = next(r for r in rows if r["USUBJID"].endswith(study["arm_a"].subject_identifier))
+    assert (serious["AESER"], serious["AESHOSP"], serious["AESDTH"]) == ("Y", "Y", "N")
+    assert (serious["AEDECOD"], serious["AEBODSYS"]) == ("Hypertension", "Vascular disorders")
+    assert serious["AEREL"] == "PROBABLY RELATED" and serious["AEACN"] == "MULTIPLE"
+    assert serious["AEOUT"] == "NOT RECOVERED/NOT RESOLVED" and serious["AEENDTC"] is None
+    supp = [
+        r
+        for r in table("suppae", data_manager)
+        if r["USUBJID"] == f"{study_id}-{study['arm_a'].subject_identifier}"
+    ]
+    assert {r["QNAM"]: r["QVAL"] for r in supp if r["QNAM"] != "SAEAWDTC"} == {
+        "AEREL1": "POSSIBLY RELATED",
+        "AEACN1": "DOSE NOT CHANGED",
+        "AEREL2": "PROBABLY RELATED",
+        "AEACN2": "DRUG INTERRUPTED",
+        "AEIRAE": "N",
+    }
+    aware = next(r for r in supp if r["QNAM"] == "SAEAWDTC")
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}", aware["QVAL"])
+    assert {(r["RDOMAIN"], r["IDVAR"], r["IDVARVAL"]) for r in supp} == {("AE", "AESEQ", "1")}
+
+
+def test_the_terms_cover_every_code_of_the_registry():
+    ae_form = records.form_named("adverse-events")
+    codes = {i.name: {c for c, _ in i.codelist} for i in ae_form.items}
+    assert codes["outcome"] == set(sdtm.AEOUT)
+    [causality] = ae_form.children
+    child_codes = {i.name: {c for c, _ in i.codelist} for i in causality.items}
+    assert child_codes["causality"] == set(sdtm.AEREL)
+    assert child_codes["action_taken"] == set(sdtm.AEACN)
+    statuses = {s.value for s in SubjectStatus} - {SubjectStatus.SCREENING}
+    assert statuses <= set(sdtm.DS_EVENTS)
+
+
+def test_the_fast_reader_reads_what_the_records_say(study, data_manager):
+    """Items that are paths of model fields are read with ``values_list`` and child rows merged
+    alongside: the same values as the records' instances give."""
+    assert sdtm.Reader(records.form_named("adverse-events"), sdtm.AE_ITEMS, ["causality"]).fast
+    for form in records.export_forms():
+        model = form.model_class()
+        names = [
+            item.name
+            for item in form.visible_items(identifiers=False)
+            if sdtm.field_path(model, item.source)
+        ]
+        groups = [g.name for g in form.children if sdtm.Reader._child_paths(g) is not None]
+        reader = sdtm.Reader(form, names, groups)
+        assert reader.fast, form.name
+        queryset = records.records(form, data_manager)
+        fast = list(reader._values(queryset))
+        assert fast == list(reader._instances(queryset)), form.name
+        assert len(fast) == queryset.count()
+
+
+# --- privacy and scope ---------------------------------------------------------------------------
+
+
+def test_no_initials_or_date_of_birth_in_any_dataset_for_anyone(study, data_manager, sponsor):
+    for user in (data_manager, sponsor, None):
+        for dataset in dataset_json.datasets():
+            text = text_of(dataset, user)
+            names = {c["name"].lower() for c in json.loads(text)["columns"]}
+            assert not names & {"initials", "date_of_birth", "brthdtc"}, dataset.name
+            assert f'"{INITIALS}"' not in text and BIRTH_DATE not in text, dataset.name
+
+
+def test_a_monitor_of_101_gets_no_row_of_202(study, monitor, data_manager):
+    study_id = settings.EDC_STUDY_ID
+    for dataset in dataset_json.datasets():
+        document = parsed(dataset, monitor)
+        names = [c["name"] for c in document["columns"]]
+        rows = [dict(zip(names, row, strict=True)) for row in document["rows"]]
+        if "USUBJID" in names:
+            assert all(r["USUBJID"].startswith(f"{study_id}-101-") for r in rows), dataset.name
+        if "site" in names:
+            assert {r["site"] for r in rows} <= {"101"}, dataset.name
+    assert [r["code"] for r in table("site", monitor)] == ["101"]
+    everyone = {r["USUBJID"] for r in table("ae", data_manager)}
+    assert f"{study_id}-{study['other'].subject_identifier}" in everyone
+
+
+def test_a_crf_added_later_is_exported_with_no_new_code(
+    study, data_manager, monkeypatch, validators
+):
+    later = ExportForm(
+        name="consents",
+        label="Informed consent",
+        model="subjects.Subject",
+        oid="IC",
+        subject_path="pk",
+        select_related=("site",),
+        items=model_items(Subject, ("consent_date", "consent_version", "date_of_birth")),
+    )
+    forms = records.export_forms()
+    monkeypatch.setattr(records, "export_forms", lambda: [*forms, later])
+    document = parsed(dataset_json.dataset_named("ic"), data_manager)
+    validators["json"].validate(document)
+    assert [c["name"] for c in document["columns"]] == [
+        "STUDYID",
+        "USUBJID",
+        "consent_date",
+        "consent_version",
+    ]
+    assert document["records"] == Subject.objects.count()
+
+
+# --- the API -------------------------------------------------------------------------------------
+
+
+def api(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def body(response) -> str:
+    return b"".join(response.streaming_content).decode()
+
+
+def test_the_api_streams_json_and_ndjson(study, sponsor, validators):
+    client = api(sponsor)
+    response = client.get("/api/v1/exports/dataset-json/dm/")
+    assert response.status_code == 200 and response.streaming
+    assert response["Content-Type"].startswith("application/json")
+    assert 'filename="dm.json"' in response["Content-Disposition"]
+    document = json.loads(body(response))
+    validators["json"].validate(document)
+    assert document["records"] == Subject.objects.count()
+    for url in (
+        "/api/v1/exports/dataset-json/AE/?format=ndjson",
+        "/api/v1/exports/dataset-json/ae.ndjson",
+        "/api/v1/exports/dataset-json/Ae.ndjson/",
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert response["Content-Type"].startswith("application/x-ndjson")
+        lines = body(response).splitlines()
+        validators["ndjson_metadata"].validate(json.loads(lines[0]))
+        assert len(lines) - 1 == AdverseEvent.objects.count()
+
+
+def test_the_api_refuses_with_a_sentence(study, sponsor, coordinator):
+    response = api(sponsor).get("/api/v1/exports/dataset-json/lb/")
+    assert response.status_code == 404
+    assert "There is no Dataset-JSON dataset 'lb'" in response.json()["detail"]
+    assert "DM, DS, IE, AE, SUPPAE" in response.json()["detail"]
+    response = api(sponsor).get("/api/v1/exports/dataset-json/dm/", {"format": "csv"})
+    assert response.status_code == 400 and "ndjson" in response.json()["detail"]
+    assert api(coordinator).get("/api/v1/exports/dataset-json/dm/").status_code == 403
+    assert APIClient().get("/api/v1/exports/dataset-json/dm/").status_code in (401, 403)
+
+
+def test_the_api_is_scoped_to_the_users_sites(study, monitor):
+    response = api(monitor).get("/api/v1/exports/dataset-json/ae/")
+    rows = json.loads(body(response))["rows"]
+    assert rows and all("-101-" in row[2] for row in rows)
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+def test_the_command_writes_one_valid_file_per_dataset(study, tmp_path, validators, capsys):
+    call_command("export_datasets", str(tmp_path))
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == sorted(f"{d.name.lower()}.json" for d in dataset_json.datasets())
+    for path in tmp_path.iterdir():
+        document = json.loads(path.read_text(encoding="utf-8"))
+        validators["json"].validate(document)
+        assert document["records"] == len(document["rows"])
+    assert f"{tmp_path / 'dm.json'}: {Subject.objects.count()} records" in capsys.readouterr().out
+
+
+def test_the_command_writes_ndjson_of_chosen_domains_for_a_user(
+    study, tmp_path, monitor, validators
+):
+    call_command("export_datasets", str(tmp_path), "--ndjson", "--domain", "dm", "AE")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ae.ndjson", "dm.ndjson"]
+    lines = (tmp_path / "ae.ndjson").read_text(encoding="utf-8").splitlines()
+    validators["ndjson_metadata"].validate(json.loads(lines[0]))
+    assert len(lines) - 1 == AdverseEvent.objects.count()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    call_command("export_datasets", str(mine), "--user", "monitor", "--domain", "ae")
+    rows = json.loads((mine / "ae.json").read_text(encoding="utf-8"))["rows"]
+    assert rows and all("-101-" in row[2] for row in rows)
+
+
+def test_the_command_refuses_with_a_sentence(study, tmp_path, coordinator):
+    with pytest.raises(CommandError, match="is not a folder"):
+        call_command("export_datasets", str(tmp_path / "missing"))
+    with pytest.raises(CommandError, match="There is no Dataset-JSON dataset 'lb'"):
+        call_command("export_datasets", str(tmp_path), "--domain", "lb")
+    with pytest.raises(CommandError, match="There is no user 'nobody'"):
+        call_command("export_datasets", str(tmp_path), "--user", "nobody")
+    with pytest.raises(CommandError, match="may not read the sponsor exports"):
+        call_command("export_datasets", str(tmp_path), "--user", coordinator.username)
+    (tmp_path / ".dm.json.part").mkdir()  # something in the way of the file: cannot write
+    with pytest.raises(CommandError, match="Cannot write"):
+        call_command("export_datasets", str(tmp_path), "--domain", "dm")
+    assert not (tmp_path / "dm.json").exists()
+
+
+def test_dates_are_iso_8601(study, data_manager):
+    ae = table("ae", data_manager)
+    assert all(ISO_DATE.match(r["AESTDTC"]) for r in ae)
+    assert days_ago(0).isoformat() in {r["AESTDTC"] for r in ae}
+
+
+# --- PostgreSQL builds the AE and SUPPAE rows: the same text as the Python rows -----------------
+
+
+@pytest.fixture
+def awkward_values(study):
+    """Values JSON must escape (quotes, backslash, line breaks, control characters), unicode,
+    an AE without causality and without end date, SAE times off UTC and with microseconds."""
+    ae = AdverseEvent.objects.get(subject=study["arm_a"])
+    ae.verbatim_term = 'Tab\t "quoted" \\ back\nnew line\r\x01 naïve 肝 😀 \u2028 é'
+    ae.site_aware_at = datetime(2024, 3, 1, 23, 59, 59, 999999, tzinfo=ZoneInfo("Asia/Shanghai"))
+    ae.sae_reported_at = datetime(2024, 3, 2, 0, 0, 1, tzinfo=ZoneInfo("America/New_York"))
+    # saved as stored values, past the CRF's rules: what the export reads, not how it was entered
+    ae._change_reason = "Export test"
+    ae.save(update_fields=["verbatim_term", "site_aware_at", "sae_reported_at"])
+    for causality in AdverseEvent.objects.get(subject=study["other"]).causalities.all():
+        causality._change_reason = "Export test"
+        causality.delete()
+    return study
+
+
+on_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the database builds the rows on PostgreSQL only"
+)
+
+
+def _python_text(dataset, user, *, ndjson):
+    """The reference: the rows encoded one by one in Python."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(type(dataset), "json_lines", lambda self, user: None)
+        return text_of(dataset, user, ndjson=ndjson)
+
+
+@on_postgresql
+@pytest.mark.parametrize("name", ["AE", "SUPPAE"])
+def test_postgresql_builds_the_same_rows_byte_for_byte(
+    awkward_values, name, data_manager, sponsor, monitor, coordinator, other_coordinator
+):
+    dataset = dataset_json.dataset_named(name)
+    nobody = make_user(Role.SITE_STAFF, username="no-site")
+    for user in (None, data_manager, sponsor, monitor, coordinator, other_coordinator, nobody):
+        built = dataset.json_lines(user)
+        assert built is not None, "PostgreSQL builds the rows"
+        expected = [sdtm.encode(row) for row in dataset.rows(user)]
+        lines = "\n".join(built)
+        assert (lines.split("\n") if lines else []) == expected, (name, user)
+        assert len(expected) == dataset.count(user)
+        for ndjson in (False, True):
+            text = text_of(dataset, user, ndjson=ndjson)
+            assert _without_stamps(text) == _without_stamps(
+                _python_text(dataset, user, ndjson=ndjson)
+            ), (name, user, ndjson)
+    monitor_rows = table(name, monitor)
+    assert monitor_rows and all(
+        r["USUBJID"].startswith(f"{settings.EDC_STUDY_ID}-101-") for r in monitor_rows
+    )
+    assert not [sdtm.encode(row) for row in dataset.rows(nobody)]
+
+
+@on_postgresql
+def test_postgresql_rows_hold_the_awkward_values(awkward_values, data_manager):
+    ae = {r["AESEQ"]: r for r in table("ae", data_manager) if r["AESER"] == "Y"}[1]
+    assert ae["AETERM"].startswith('Tab\t "quoted" \\ back\nnew line\r\x01 naïve 肝 😀')
+    assert (ae["AEREL"], ae["AEACN"]) == ("PROBABLY RELATED", "MULTIPLE")
+    supp = {(r["USUBJID"], r["QNAM"]): r["QVAL"] for r in table("suppae", data_manager)}
+    arm_a = f"{settings.EDC_STUDY_ID}-{awkward_values['arm_a'].subject_identifier}"
+    assert supp[(arm_a, "SAEAWDTC")] == "2024-03-01T15:59:59"
+    assert supp[(arm_a, "SAERPDTC")] == "2024-03-02T05:00:01"
+    other = f"{settings.EDC_STUDY_ID}-{awkward_values['other'].subject_identifier}"
+    assert [q for u, q in supp if u == other] == ["AEIRAE"]
+    assert {r["AEREL"] for r in table("ae", data_manager) if r["USUBJID"] == other} == {None}
