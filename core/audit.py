@@ -286,10 +286,15 @@ def subject_history(model: type[models.Model], subject_pk) -> models.QuerySet:
     return history.filter(**{f"{first}_id__in": parents})
 
 
-def subject_history_rows(subject, *, hidden: Iterable[str] = (), limit: int = 200) -> list[dict]:
-    """The subject's audit trail across every record of it, newest first (at most ``limit``)."""
+def subject_history_rows(
+    subject, *, hidden: Iterable[str] = (), limit: int = 200, only: str = ""
+) -> list[dict]:
+    """The subject's audit trail across every record of it, newest first (at most ``limit``);
+    ``only``: the records of one model ("app_label.model") alone."""
     rows = []
     for model in subject_models():
+        if only and model._meta.label_lower != only:
+            continue
         records = subject_history(model, subject.pk).select_related("history_user")
         rows += history_rows(records.order_by("-history_date")[:limit], hidden=hidden)
     rows.sort(key=lambda row: row["when"], reverse=True)

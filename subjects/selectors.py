@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils.text import capfirst
 
 from core import access
-from core.audit import subject_history_rows
+from core.audit import subject_history_rows, subject_models
 
 from .models import Subject, SubjectStatus
 
@@ -32,8 +33,19 @@ def subject_list(user, *, status: str = "", q: str = "") -> QuerySet:
     return subjects
 
 
-def subject_audit_trail(subject: Subject, user) -> list[dict]:
-    """Every change to every record of the subject, newest first; the direct identifiers'
-    values masked for users who may not see them."""
+def audit_record_types() -> list[tuple[str, str]]:
+    """(``app_label.model``, name) of every kind of record a subject's audit trail holds."""
+    return [
+        (model._meta.label_lower, capfirst(str(model._meta.verbose_name_plural)))
+        for model in subject_models()
+    ]
+
+
+def subject_audit_trail(subject: Subject, user, *, record_type: str = "") -> list[dict]:
+    """Every change to every record of the subject (or to its records of ``record_type`` alone,
+    one of ``audit_record_types``), newest first; the direct identifiers' values masked for
+    users who may not see them."""
     hidden = () if access.sees_direct_identifiers(user) else access.DIRECT_IDENTIFIER_FIELDS
-    return subject_history_rows(subject, hidden=hidden)
+    if record_type not in dict(audit_record_types()):
+        record_type = ""
+    return subject_history_rows(subject, hidden=hidden, only=record_type)

@@ -40,7 +40,11 @@ def subject_detail(request, identifier):
             "subject": subject,
             "panels": subject_panels(request, subject),
             "status_changes": services.allowed_status_changes(subject),
-            "history": selectors.subject_audit_trail(subject, request.user),
+            "history": selectors.subject_audit_trail(
+                subject, request.user, record_type=request.GET.get("record", "")
+            ),
+            "record_types": selectors.audit_record_types(),
+            "record_type": request.GET.get("record", ""),
         },
     )
 

@@ -162,3 +162,20 @@ def test_sponsor_does_not_see_initials_or_date_of_birth_on_the_pages(
     assert response.redirect_chain[-1][0] == subject.get_absolute_url()
     assert "at site 101." in response.text  # why the form is refused
     assert "Q-XZ" not in response.text and "1965-05-17" not in response.text
+
+
+def test_the_subject_page_filters_its_audit_timeline_by_record(staff_client, subject, coordinator):
+    from tests.builders import make_eligible_assessment
+
+    make_eligible_assessment(subject, by=coordinator)
+    url = subject.get_absolute_url()
+    everything = staff_client.get(url).text
+    assert (
+        "Eligibility assessment" in everything and "Subject registered at screening" in everything
+    )
+    only_crf = staff_client.get(url, {"record": "eligibility.eligibilityassessment"}).text
+    assert "Subject registered at screening" not in only_crf
+    assert "Test data" in only_crf  # the CRF's own reason
+    assert '<option value="eligibility.eligibilityassessment" selected>' in only_crf
+    unknown = staff_client.get(url, {"record": "nothing.here"}).text
+    assert "Subject registered at screening" in unknown  # an unknown kind shows everything
