@@ -45,8 +45,8 @@ class UtcIso(Func):
     """A date-time as ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z`` in UTC (Python's ``isoformat``)."""
 
     template = (
-        "(regexp_replace(to_char(%(expressions)s AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS.US'), '\\.000000$', '') || 'Z')"
+        "replace(to_char(%(expressions)s AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.US') || 'Z', '.000000Z', 'Z')"
     )
     output_field = TextField()
 
