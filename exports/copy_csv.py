@@ -19,7 +19,6 @@ from collections.abc import Iterator
 
 from django.db import connection
 from django.db.models import (
-    Case,
     F,
     FilteredRelation,
     Func,
@@ -28,7 +27,6 @@ from django.db.models import (
     TextField,
     UniqueConstraint,
     Value,
-    When,
 )
 from django.db.models.functions import Cast, NullIf
 
@@ -54,19 +52,12 @@ class UtcIso(Func):
 def cell(item_type: ItemType, path: str):
     """The SQL of one CSV cell."""
     field = F(path)
-    if item_type == ItemType.BOOLEAN:
-        return Case(
-            When(**{path: True}, then=Value("true")),
-            When(**{path: False}, then=Value("false")),
-            default=None,
-            output_field=TextField(),
-        )
+    if item_type in (ItemType.BOOLEAN, ItemType.INTEGER):
+        return Cast(field, TextField())  # PostgreSQL writes a boolean as true / false
     if item_type == ItemType.DATE:
         return Func(field, Value("YYYY-MM-DD"), function="to_char", output_field=TextField())
     if item_type == ItemType.DATETIME:
         return UtcIso(field)
-    if item_type == ItemType.INTEGER:
-        return Cast(field, TextField())
     return NullIf(Cast(field, TextField()), Value(""), output_field=TextField())
 
 
