@@ -7,6 +7,8 @@ from django import forms
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import capfirst
 
+from core.forms import OneTimeSubmissionMixin
+
 from .models import ResponseReason
 
 
@@ -43,8 +45,9 @@ class TextForm(forms.Form):
         self.fields["text"].label = label
 
 
-class RaiseForm(forms.Form):
-    """A manual query on one field (or the whole record) of one CRF record."""
+class RaiseForm(OneTimeSubmissionMixin, forms.Form):
+    """A manual query on one field (or the whole record) of one CRF record (raised once,
+    whatever the clicks)."""
 
     field = forms.ChoiceField(label="Field", required=False)
     message = _text("Question to the site", rows=3)

@@ -265,9 +265,9 @@ def raise_query(request):
         fields=services.queryable_fields(type(record)),
         initial={"field": request.GET.get("field", "")},
     )
-    if request.method == "POST" and form.is_valid():
-        query = run_service(
-            form,
+    if request.method == "POST" and not form.is_repeat(request.user) and form.is_valid():
+        query = form.save_once(
+            request.user,
             lambda: services.raise_query(
                 record,
                 field=form.cleaned_data["field"],
@@ -278,6 +278,9 @@ def raise_query(request):
         if query:
             messages.success(request, f"{query} raised: the site is asked.")
             return redirect(next_url or query)
+    if form.repeat_of is not None:  # a double click: the first click raised it
+        messages.info(request, form.SAVED_BEFORE)
+        return redirect(form.repeat_of or next_url or record_url(record))
     return render(
         request,
         "queries/raise.html",

@@ -25,7 +25,7 @@ from edc.urls import urlpatterns as site_urlpatterns
 from queries import services as query_services
 from subjects.models import Subject
 
-from .builders import PASSWORD, days_ago, make_site, make_subject, make_user
+from .builders import PASSWORD, days_ago, make_site, make_subject, make_user, token_in
 from .builders.browser import log_in
 from .builders.threads import run_at_once
 
@@ -42,13 +42,6 @@ def terms():
 
 def hypertension() -> int:
     return CtcaeTerm.objects.get(term="Hypertension").pk
-
-
-def token_in(html: str) -> str:
-    """The one-time token of the form on the page."""
-    found = re.search(r'<input type="hidden" name="submission" value="([0-9a-f-]+)"', html)
-    assert found, "the page has no submission token"
-    return found.group(1)
 
 
 def summary_of(html: str) -> str:

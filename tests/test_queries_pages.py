@@ -27,6 +27,7 @@ from .builders import (
     make_randomized_subject,
     make_subject,
     make_user,
+    token_in,
     write_forms,
 )
 
@@ -344,13 +345,19 @@ def test_a_monitor_raises_a_query_on_a_field(client, monitor, subject, queried_a
     page = client.get(raise_url(assessment, field="lab_date", next=back))
     assert page.status_code == 200
     assert page.context["form"]["field"].value() == "lab_date"
-    response = client.post(
-        raise_url(assessment, field="lab_date", next=back),
-        {"field": "lab_date", "message": "Lab date differs from the source.", "next": back},
-    )
+    data = {
+        "field": "lab_date",
+        "message": "Lab date differs from the source.",
+        "next": back,
+        "submission": token_in(page.content.decode()),
+    }
+    response = client.post(raise_url(assessment, field="lab_date", next=back), data)
     assert response.status_code == 302 and response["Location"] == back
     query = DataQuery.objects.get(field="lab_date")
     assert (query.raised_by, query.check_code, query.status) == (monitor, "", QueryStatus.OPEN)
+    again = client.post(raise_url(assessment, field="lab_date", next=back), data)  # double click
+    assert again.status_code == 302
+    assert DataQuery.objects.filter(field="lab_date").count() == 1
 
 
 def test_raising_needs_a_record_the_user_sees_and_may_query(

@@ -8,7 +8,7 @@ files), ``pages`` (what a page offers) and ``browser`` (headless Chromium for Pl
 
 from .ctcae import ctcae, ctcae_dictionary, term
 from .eligibility import eligible_data, make_eligible_assessment
-from .pages import LOGOUT_FORM, write_forms
+from .pages import LOGOUT_FORM, token_in, write_forms
 from .randomization import (
     TEST_SEED,
     ensure_active_list,
@@ -37,5 +37,6 @@ __all__ = [
     "make_user",
     "reference_path",
     "term",
+    "token_in",
     "write_forms",
 ]
