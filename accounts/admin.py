@@ -3,6 +3,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
 from .models import AuthEvent
+from .services import sync_admin_access
 
 User = get_user_model()
 
@@ -32,9 +33,19 @@ admin.site.unregister(User)
 
 @admin.register(User)
 class StudyUserAdmin(UserAdmin):
-    """Users are deactivated, never deleted: their names stand in the audit trail."""
+    """Users are deactivated, never deleted: their names stand in the audit trail.
+
+    "Staff status" (the admin) follows the user's roles: it is set after the groups are saved,
+    never by hand (``services.sync_admin_access``)."""
 
     list_filter = ("is_active", "is_staff", "groups")
 
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), "is_staff")
+
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        sync_admin_access(form.instance)

@@ -26,6 +26,9 @@ Questions (each has one answer here):
 * ``is_statistician(user)``: concealed randomization material (lists, slots, seeds).
 * ``sees_direct_identifiers(user)``: initials and date of birth (not the sponsor's people).
 * ``data_entry_site_ids(user)``: the sites where the user may register subjects.
+* ``may_use_admin(user)``: the admin is the data managers' tool: data managers, statisticians
+  and active superusers only (site staff, investigators, monitors and the sponsor work in the
+  site app). ``is_staff`` is kept in step with it (``accounts.services.sync_admin_access``).
 
 ``require_*`` raise ``AccessDenied`` with a sentence for services to refuse with.
 """
@@ -208,6 +211,14 @@ def data_entry_site_ids(user) -> set[int]:
 
 def can_register_subjects(user) -> bool:
     return bool(data_entry_site_ids(user))
+
+
+def may_use_admin(user) -> bool:
+    """The admin is the data managers' tool: data managers, statisticians and active
+    superusers log into it; site staff, investigators, monitors and the sponsor do not."""
+    if not _authenticated(user) or not user.is_active:
+        return False
+    return user.is_superuser or has_role(user, Role.DATA_MANAGER, Role.STATISTICIAN)
 
 
 # --- refusals for services -----------------------------------------------------------------------

@@ -1,7 +1,15 @@
-"""Admin building blocks shared by every app: site scoping and a reason for every change."""
+"""Admin building blocks shared by every app: site scoping and a reason for every change.
+
+Who gets in: the admin is the data managers' tool. The admin site asks ``access.may_use_admin``
+(data managers, statisticians, superusers) on every page and at its login, whatever ``is_staff``
+says: site staff, investigators, monitors and the sponsor work in the site app only.
+"""
+
+import types
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.admin.utils import flatten_fieldsets, get_fields_from_path, unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
@@ -148,6 +156,31 @@ class AuditedAdmin(
 admin.site.site_header = "mini-EDC: toripalimab + bevacizumab vs sorafenib (HCC, phase III)"
 admin.site.site_title = "mini-EDC admin"
 admin.site.index_title = "Study administration"
+
+
+def _admin_site_has_permission(site, request) -> bool:
+    """Every admin page (and the admin's "already logged in" check) asks the access module:
+    an active staff account that ``access.may_use_admin`` lets in; others go to the login page."""
+    user = request.user
+    return bool(user.is_active and user.is_staff and access.may_use_admin(user))
+
+
+class StudyAdminAuthenticationForm(AdminAuthenticationForm):
+    """The admin login refuses an account the access module keeps out of the admin, even one
+    whose ``is_staff`` is set: it is not logged in at all."""
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        if not access.may_use_admin(user):
+            raise ValidationError(
+                self.error_messages["invalid_login"],
+                code="invalid_login",
+                params={"username": self.username_field.verbose_name},
+            )
+
+
+admin.site.has_permission = types.MethodType(_admin_site_has_permission, admin.site)
+admin.site.login_form = StudyAdminAuthenticationForm
 
 
 class ReadOnlyAuditedAdmin(AuditedAdmin):

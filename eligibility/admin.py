@@ -1,9 +1,9 @@
-"""Admin of the eligibility CRF: scoped by site, a reason for every change, history read-only.
+"""Admin of the eligibility CRF: scoped by site, read-only, history read-only.
 
-Data managers, monitors, sponsors and statisticians hold only view permissions here, so the pages
-are read-only for them. Site staff and investigators may correct the CRF here too; the change goes
-through ``services.save_assessment`` (same rules as the web form: consent, site, reason, the
-signature voided). Signatures are read-only for everyone: only the sign-off pages make them.
+The admin is the data managers' tool (``access.may_use_admin``): data managers and statisticians
+read the CRF here; site staff and investigators, who enter it, do so on the site's CRF page
+(``services.save_assessment``: consent, site, reason, the signature voided). Signatures are
+read-only for everyone: only the sign-off pages make them.
 
 Each lab shows its value as reported and its unit (entered) beside the SI value (computed, read
 only). The prior therapy rows are shown read-only under their question and listed on their own
@@ -13,12 +13,12 @@ page; they are entered on the site's CRF page (``services.save_prior_therapies``
 from django.contrib import admin
 from django.utils.html import format_html_join
 
-from core.admin import AuditedAdmin, ReadOnlyAuditedAdmin
+from core.admin import ReadOnlyAuditedAdmin
 
 from . import selectors, services, units
 from .forms import PRIOR_THERAPY_QUESTION, SECTIONS, lab_fields
 from .models import EligibilityAssessment, EligibilitySignature, PriorTherapy
-from .signed_data import COMPUTED_FIELDS, CRF_FIELDS
+from .signed_data import COMPUTED_FIELDS
 
 
 def _admin_fields(names: list[str]) -> list:
@@ -33,8 +33,7 @@ def _admin_fields(names: list[str]) -> list:
 
 
 @admin.register(EligibilityAssessment)
-class EligibilityAssessmentAdmin(AuditedAdmin):
-    change_question = "can_enter_data"
+class EligibilityAssessmentAdmin(ReadOnlyAuditedAdmin):
     list_display = ("subject", "site_code", "result", "signed", "planned_randomization_date")
     list_filter = ("subject__site", "subject__status", "bclc_stage", "ecog")
     search_fields = ("subject__subject_identifier", "subject__screening_number")
@@ -54,12 +53,7 @@ class EligibilityAssessmentAdmin(AuditedAdmin):
         head = ["subject", "evaluation_summary"] if obj else ["subject"]
         fieldsets = [(None, {"fields": head})]
         fieldsets += [(title, {"fields": _admin_fields(names)}) for title, _, names in SECTIONS]
-        if obj is not None:
-            fieldsets.append(("Reason for change", {"fields": ["change_reason"]}))
         return fieldsets
-
-    def get_readonly_fields(self, request, obj=None):
-        return (*self.readonly_fields, "subject") if obj else self.readonly_fields
 
     @admin.display(description="Site")
     def site_code(self, obj):
@@ -83,12 +77,6 @@ class EligibilityAssessmentAdmin(AuditedAdmin):
         if not rows:
             return "None listed"
         return format_html_join("", "<div>{}</div>", ((row.describe(),) for row in rows))
-
-    def save_through_service(self, request, obj, form, change, reason):
-        data = {f: form.cleaned_data[f] for f in CRF_FIELDS if f in form.cleaned_data}
-        saved = services.save_assessment(obj.subject, user=request.user, data=data, reason=reason)
-        obj.pk = saved.pk
-        obj._state.adding = False
 
 
 @admin.register(PriorTherapy)

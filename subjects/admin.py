@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from core import access
-from core.admin import AuditedAdmin
+from core.admin import AuditedAdmin, ReadOnlyAuditedAdmin
 
 from . import services
 from .models import Site, SiteMembership, Subject
@@ -33,8 +33,10 @@ class SiteMembershipAdmin(AuditedAdmin):
 
 
 @admin.register(Subject)
-class SubjectAdmin(AuditedAdmin):
-    change_question = "can_enter_data"
+class SubjectAdmin(ReadOnlyAuditedAdmin):
+    """Read-only, with its history: subjects are registered and changed on the site's pages by
+    site staff and investigators, who do not use the admin (``access.may_use_admin``)."""
+
     list_display = (
         "subject_identifier",
         "site",
@@ -68,23 +70,3 @@ class SubjectAdmin(AuditedAdmin):
         ):
             return False
         return super().lookup_allowed(lookup, value, request)
-
-    def get_readonly_fields(self, request, obj=None):
-        if obj is None:
-            return ("subject_identifier", "status", "status_date")
-        return self.readonly_fields + ("site",)
-
-    def save_through_service(self, request, obj, form, change, reason):
-        data = {f: form.cleaned_data.get(f) for f in services.DEMOGRAPHIC_FIELDS}
-        if change:
-            changed = {f: v for f, v in data.items() if f in form.changed_data}
-            services.update_demographics(obj, user=request.user, reason=reason, **changed)
-            return
-        created = services.register_subject(
-            site=form.cleaned_data["site"],
-            user=request.user,
-            **{**data, "initials": data["initials"] or ""},
-        )
-        obj.pk = created.pk
-        obj.subject_identifier = created.subject_identifier
-        obj._state.adding = False

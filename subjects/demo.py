@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db.models import Count
 
+from accounts.services import sync_admin_access
 from core.audit import audited_save
 from core.demo import bulk_insert, check_rules, chunks
 from core.roles import SITE_ROLES, STUDY_WIDE_ROLES, Role
@@ -55,8 +56,6 @@ def _sites_and_users(ctx):
         user = User.objects.create_user(
             username, f"{username}@example.org", pw, first_name=first, last_name=last
         )
-        user.is_staff = True  # the admin is open to every role, scoped by site
-        user.save()
         ctx.users.setdefault(role, []).append(user)
         return user, pw
 
@@ -77,6 +76,7 @@ def _sites_and_users(ctx):
     for role in sorted(STUDY_WIDE_ROLES):
         user, pw = make_user(role.replace("_", ""), Role(role).label, "Demo", role)
         user.groups.add(Group.objects.get(name=role))
+        sync_admin_access(user)  # the admin: data managers and statisticians only
         ctx.credentials.append((user.username, role, "all", pw))
     assert SITE_ROLES  # every site role has a demo user above
 

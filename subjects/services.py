@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
+from accounts.services import sync_admin_access
 from core import access
 from core.audit import audited_delete, audited_save
 from core.errors import DomainError
@@ -247,7 +248,8 @@ def save_site(site: Site, *, user, reason: str = "") -> Site:
 
 
 def save_membership(membership, *, user, reason: str = ""):
-    """Create or change a site membership and keep the user's role groups in step with it."""
+    """Create or change a site membership and keep the user's role groups (and so whether the
+    admin lets them in, ``is_staff``) in step with it."""
     from django.contrib.auth.models import Group
 
     from .models import SiteMembership
@@ -279,4 +281,5 @@ def save_membership(membership, *, user, reason: str = ""):
                 member.groups.add(group)
             else:
                 member.groups.remove(group)
+        sync_admin_access(member)  # site roles work in the site app: no admin
     return membership

@@ -48,17 +48,17 @@ def other_site(db):
 
 @pytest.fixture
 def coordinator(site):
-    return builders.make_user(Role.SITE_STAFF, site, username="coordinator", is_staff=True)
+    return builders.make_user(Role.SITE_STAFF, site, username="coordinator")
 
 
 @pytest.fixture
 def investigator(site):
-    return builders.make_user(Role.INVESTIGATOR, site, username="investigator", is_staff=True)
+    return builders.make_user(Role.INVESTIGATOR, site, username="investigator")
 
 
 @pytest.fixture
 def other_coordinator(other_site):
-    return builders.make_user(Role.SITE_STAFF, other_site, username="other", is_staff=True)
+    return builders.make_user(Role.SITE_STAFF, other_site, username="other")
 
 
 @pytest.fixture

@@ -236,36 +236,41 @@ def test_admin_read_only_for_data_manager(client, subject, coordinator, data_man
     assert history.status_code == 200
 
 
-def test_admin_scoped_to_site(client, subject, coordinator, other_coordinator):
-    assessment = make_eligible_assessment(subject, by=coordinator)
-    client.force_login(other_coordinator)
-    listing = client.get("/admin/eligibility/eligibilityassessment/")
-    assert subject.subject_identifier not in listing.content.decode()
-    change = client.get(f"/admin/eligibility/eligibilityassessment/{assessment.pk}/change/")
-    assert change.status_code in (302, 404)
-
-
-def test_admin_change_needs_reason_and_goes_through_service(client, subject, coordinator):
-    assessment = make_eligible_assessment(subject, by=coordinator)
-    client.force_login(coordinator)
-    change_url = f"/admin/eligibility/eligibilityassessment/{assessment.pk}/change/"
-    data = as_post(eligible_data(subject), ecog=1)
-    response = client.post(change_url, data)
-    assert response.status_code == 200  # the required reason is missing
-    assert EligibilityAssessment.objects.get().ecog == 0
-    response = client.post(change_url, {**data, "change_reason": "ECOG corrected"})
-    assert response.status_code == 302
-    assert EligibilityAssessment.objects.get().ecog == 1
-    assert selectors.active_signature(assessment) is None  # voided by the change
-
-
-def test_signatures_read_only_in_admin(client, subject, coordinator, investigator):
+def test_site_users_are_refused_by_the_eligibility_admin(
+    client, subject, coordinator, investigator, other_coordinator
+):
+    """Site staff and investigators enter and sign the CRF on the site's pages, not in the admin."""
     assessment = make_eligible_assessment(subject, by=coordinator, investigator=investigator)
-    client.force_login(investigator)
     signature = selectors.active_signature(assessment)
+    change_url = f"/admin/eligibility/eligibilityassessment/{assessment.pk}/change/"
+    urls = [
+        "/admin/eligibility/eligibilityassessment/",
+        change_url,
+        f"/admin/eligibility/eligibilitysignature/{signature.pk}/change/",
+    ]
+    for user in (coordinator, investigator, other_coordinator):
+        client.force_login(user)
+        for admin_url in urls:
+            response = client.get(admin_url)
+            assert response.status_code == 302 and "/admin/login/" in response.url, admin_url
+        client.post(change_url, {**as_post(eligible_data(subject), ecog=1), "change_reason": "x"})
+    assert EligibilityAssessment.objects.get().ecog == 0
+    assert selectors.active_signature(assessment) is not None
+
+
+def test_the_eligibility_admin_offers_no_add_or_change_form(
+    client, subject, coordinator, data_manager
+):
+    assessment = make_eligible_assessment(subject, by=coordinator)
+    client.force_login(data_manager)
+    change_url = f"/admin/eligibility/eligibilityassessment/{assessment.pk}/change/"
+    page = client.get(change_url).content.decode()
+    assert 'name="change_reason"' not in page and 'name="ecog"' not in page
+    assert client.get("/admin/eligibility/eligibilityassessment/add/").status_code == 403
     assert client.get("/admin/eligibility/eligibilitysignature/add/").status_code == 403
-    page = client.get(f"/admin/eligibility/eligibilitysignature/{signature.pk}/change/")
-    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+    data = {**as_post(eligible_data(subject), ecog=1), "change_reason": "ECOG corrected"}
+    assert client.post(change_url, data).status_code == 403
+    assert EligibilityAssessment.objects.get().ecog == 0
 
 
 def _subject_17(subject, **fields) -> dict:
@@ -300,15 +305,23 @@ def test_editing_the_date_of_birth_on_the_subject_page_voids_the_signature(
     assert ">Valid<" not in detail
 
 
-def test_editing_the_date_of_birth_in_the_admin_voids_the_signature(client, subject, coordinator):
+def test_no_one_changes_the_date_of_birth_in_the_admin(
+    client, subject, coordinator, data_manager, django_user_model
+):
+    """The date of birth is corrected on the subject page only (above): the admin offers no
+    change form for subject data to anyone, so a signature is never left standing by it."""
     assessment = make_eligible_assessment(subject, by=coordinator)
-    client.force_login(coordinator)
-    response = client.post(
-        reverse("admin:subjects_subject_change", args=[subject.pk]),
-        _subject_17(subject, age_at_screening="", change_reason="DOB corrected in the admin"),
-    )
-    assert response.status_code == 302, response.content.decode()
-    signature = EligibilitySignature.objects.get(assessment=assessment)
-    assert signature.void
-    assert signature.void_reason == "The subject's data were changed: DOB corrected in the admin"
-    assert selectors.valid_signature(assessment) is None
+    superuser = django_user_model.objects.create_superuser("root", "r@example.org", PASSWORD)
+    change_url = reverse("admin:subjects_subject_change", args=[subject.pk])
+    for user in (coordinator, data_manager, superuser):
+        client.force_login(user)
+        page = client.get(change_url)
+        assert 'name="date_of_birth"' not in page.content.decode()
+        response = client.post(
+            change_url,
+            _subject_17(subject, age_at_screening="", change_reason="DOB corrected in the admin"),
+        )
+        assert response.status_code in (302, 403)
+    subject.refresh_from_db()
+    assert subject.date_of_birth == date(1965, 5, 17)
+    assert selectors.valid_signature(assessment) is not None

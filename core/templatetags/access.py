@@ -23,6 +23,7 @@ ABOUT_THE_USER = (
     "is_statistician",
     "sees_direct_identifiers",
     "can_register_subjects",
+    "may_use_admin",
 )
 
 
