@@ -15,7 +15,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from core.audit import AuditedManager, AuditedQuerySet
-from core.validators import bounded_text, not_before_study_start
+from core.validators import bounded_text, latest_today, not_before_study_start
 from randomization.arms import StudyDrug, drug_name
 from subjects.models import SubjectStatus
 
@@ -313,7 +313,7 @@ def _coded_to_its_term(ae: AdverseEvent):
 def _onset_within_the_subjects_trial(ae: AdverseEvent):
     if not ae.onset_date:
         return
-    if ae.onset_date > timezone.localdate():
+    if ae.onset_date > latest_today():
         yield "onset_date", "The onset date is in the future."
     subject = ae.subject if ae.subject_id else None
     if subject is None:
@@ -340,7 +340,7 @@ def _ended_or_ongoing(ae: AdverseEvent):
     if ae.end_date:
         if ae.onset_date and ae.end_date < ae.onset_date:
             yield "end_date", "The end date is before the onset date."
-        if ae.end_date > timezone.localdate():
+        if ae.end_date > latest_today():
             yield "end_date", "The end date is in the future."
 
 
@@ -414,7 +414,7 @@ def _death_date_plausible(ae: AdverseEvent):
         return
     if ae.onset_date and ae.death_date < ae.onset_date:
         yield "death_date", "The date of death is before the onset date."
-    if ae.death_date > timezone.localdate():
+    if ae.death_date > latest_today():
         yield "death_date", "The date of death is in the future."
 
 

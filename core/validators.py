@@ -8,7 +8,7 @@ the last vaccine...) are not bound to the study period, only to the past.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -23,8 +23,15 @@ def study_start() -> date:
     return settings.EDC_STUDY_START
 
 
+def latest_today() -> date:
+    """Today's date where the day is furthest ahead (UTC+14). A site's local date runs up to
+    14 hours ahead of UTC's: a date after this one is in the future everywhere, while a site's
+    own "today" (a Shanghai morning is still yesterday in UTC) is never refused."""
+    return (timezone.now() + timedelta(hours=14)).date()
+
+
 def not_in_future(value: date):
-    if value and value > timezone.localdate():
+    if value and value > latest_today():
         raise ValidationError("This date is in the future.")
 
 

@@ -17,6 +17,7 @@ from core.audit import audited_delete, audited_save
 from core.errors import DomainError
 from core.registry import app_hooks
 from core.roles import DATA_ENTRY_ROLES, STUDY_WIDE_ROLES
+from core.validators import latest_today
 
 from .models import Site, Subject, SubjectStatus
 
@@ -174,7 +175,7 @@ def _transition(subject: Subject, new_status: str, *, user, reason: str, on_date
                 else " That status is final."
             )
         )
-    if on_date is None or on_date > timezone.localdate():
+    if on_date is None or on_date > latest_today():
         raise DomainError("Give the date of the status change; it cannot be in the future.")
     if on_date < subject.screening_date:
         raise DomainError(

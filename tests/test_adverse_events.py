@@ -220,7 +220,7 @@ def test_onset_not_before_consent_nor_in_the_future(early_subject, coordinator):
     )
     refused(
         lambda: record_adverse_event(
-            early_subject, user=coordinator, **ae_data(onset_date=days_ago(-1))
+            early_subject, user=coordinator, **ae_data(onset_date=days_ago(-2))
         ),
         "The onset date is in the future.",
     )
@@ -243,7 +243,7 @@ def test_end_date_or_ongoing_exactly_one(early_subject, coordinator):
         "The end date is before the onset date.",
     )
     refused(
-        record(ongoing=False, end_date=days_ago(-1), outcome="recovered"),
+        record(ongoing=False, end_date=days_ago(-2), outcome="recovered"),
         "The end date is in the future.",
     )
     ae = record_adverse_event(

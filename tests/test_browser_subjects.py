@@ -22,7 +22,7 @@ def test_register_and_consent_in_browser(page, site, coordinator, other_site):
 
     page.click("text=Register a screened patient")
     page.fill("#id_screening_number", "SCR-0042")
-    page.fill("#id_date_of_birth", (timezone.localdate() + timedelta(days=1)).isoformat())
+    page.fill("#id_date_of_birth", (timezone.localdate() + timedelta(days=2)).isoformat())
     page.select_option("#id_sex", "F")
     page.click("main button[type=submit]")
     assert "This date is in the future." in page.content()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -130,3 +130,18 @@ def test_free_text_is_bounded(subject, coordinator, data_manager):
         )
     with pytest.raises(ValidationError, match="Keep this to 4000 characters"):
         query_services.raise_query(subject, field="sex", message="?" * 4001, user=data_manager)
+
+
+def test_a_sites_own_today_is_never_in_the_future(monkeypatch):
+    """06:30 in Shanghai on 24 Nov is still 23 Nov in UTC: the site's today is accepted, the
+    next day is refused."""
+    from datetime import datetime
+
+    from core import validators
+
+    shanghai_morning = datetime(2026, 11, 23, 22, 30, tzinfo=UTC)
+    monkeypatch.setattr(validators.timezone, "now", lambda: shanghai_morning)
+    assert validators.latest_today() == date(2026, 11, 24)
+    validators.not_in_future(date(2026, 11, 24))
+    with pytest.raises(ValidationError, match="in the future"):
+        validators.not_in_future(date(2026, 11, 25))

@@ -109,7 +109,7 @@ def test_future_consent_date_is_refused(site, coordinator):
         services.record_consent(
             subject,
             user=coordinator,
-            consent_date=timezone.localdate() + timedelta(days=1),
+            consent_date=timezone.localdate() + timedelta(days=2),
             consent_version="2.0",
         )
 
