@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "randomization",
     "adverse_events",
     "queries",
+    "dashboard",
     "exports",
 ]
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("subjects/", include("subjects.urls")),
     path("", include("adverse_events.urls")),  # AE CRF pages and "SAE reports due"
     path("queries/", include("queries.urls")),
+    path("dashboard/", include("dashboard.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("exports.urls")),
 ]

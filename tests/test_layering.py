@@ -96,6 +96,7 @@ def test_every_project_app_is_checked():
         "randomization",
         "adverse_events",
         "queries",
+        "dashboard",
         "exports",
     ]
     assert "core.access" in project_modules() and "eligibility.views" in project_modules()
