@@ -131,6 +131,15 @@ class ExcludedHistology(models.TextChoices):
     FIBROLAMELLAR = "fibrolamellar", "Fibrolamellar carcinoma"
 
 
+# The stratification factors the randomization reads from the CRF (with ECOG).
+STRATIFICATION_FIELDS = (
+    "macrovascular_invasion",
+    "extrahepatic_spread",
+    "ecog",
+    "prior_locoregional_therapy",
+)
+
+
 class EligibilityAssessment(models.Model):
     site_lookup = "subject__site"
     subject_lookup = "subject"

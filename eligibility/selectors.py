@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from core.audit import history_rows
 from subjects.models import Subject
 
-from .models import EligibilityAssessment, EligibilitySignature, PriorTherapy
+from .criteria import CRITERIA
+from .models import (
+    STRATIFICATION_FIELDS,
+    EligibilityAssessment,
+    EligibilitySignature,
+    PriorTherapy,
+)
 from .signed_data import hash_matches
 
 
@@ -81,3 +87,44 @@ def assessment_audit_trail(assessment: EligibilityAssessment) -> list[dict]:
     for row in rows:
         row.setdefault("what", "")
     return sorted(rows, key=lambda r: r["when"], reverse=True)
+
+
+def fields_the_evaluation_needs() -> frozenset[str]:
+    """The CRF fields some criterion or the stratification reads: marked as needed on the form
+    before the first save."""
+    return frozenset(f for c in CRITERIA for f in c.fields) | frozenset(STRATIFICATION_FIELDS)
+
+
+@dataclass(frozen=True)
+class StillMissing:
+    code: str  # a criterion code, or "Stratification"
+    reason: str
+    fields: tuple[tuple[str, str], ...]  # (field name, label) still empty
+
+
+def still_missing(assessment: EligibilityAssessment, evaluation) -> list[StillMissing]:
+    """What the saved CRF still lacks, criterion by criterion, with the empty fields each needs
+    (the page links them); the stratification factors last."""
+    meta = EligibilityAssessment._meta
+    fields_of = {c.code: c.fields for c in CRITERIA}
+
+    def empty(names):
+        return tuple(
+            (name, str(meta.get_field(name).verbose_name))
+            for name in names
+            if name in {f.name for f in meta.concrete_fields}
+            and getattr(assessment, name) in (None, "")
+        )
+
+    found = [
+        StillMissing(r.code, r.reason, empty(fields_of.get(r.code, ()))) for r in evaluation.missing
+    ]
+    if evaluation.stratification_missing:
+        found.append(
+            StillMissing(
+                "Stratification",
+                ", ".join(evaluation.stratification_missing),
+                empty(STRATIFICATION_FIELDS),
+            )
+        )
+    return found

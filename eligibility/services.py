@@ -44,6 +44,7 @@ from . import units
 from .criteria import CRITERIA, ChildPugh, Context, CriterionOutcome, CriterionResult, child_pugh
 from .models import (
     SIGNED_DATA_VERSION,
+    STRATIFICATION_FIELDS,
     EligibilityAssessment,
     EligibilitySignature,
     PriorTherapy,
@@ -52,12 +53,6 @@ from .models import (
 from .selectors import active_signature, get_assessment
 from .signed_data import CRF_FIELDS, data_hash, hash_matches
 
-STRATIFICATION_FIELDS = (
-    "macrovascular_invasion",
-    "extrahepatic_spread",
-    "ecog",
-    "prior_locoregional_therapy",
-)
 ELIGIBLE_MEANING = "I confirm this subject meets all eligibility criteria."
 SCREEN_FAILURE_MEANING = (
     "I confirm this subject does not meet the eligibility criteria and is a screen failure."

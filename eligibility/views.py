@@ -103,6 +103,8 @@ def edit(request, identifier):
             "has_errors": bool(form.errors) or (rows.is_bound and rows.total_error_count() > 0),
             "assessment": existing,
             "evaluation": evaluation,
+            "still_missing": selectors.still_missing(existing, evaluation) if existing else None,
+            "needed": selectors.fields_the_evaluation_needs(),
             "flags": field_flags(request, existing),
         },
     )

@@ -325,3 +325,29 @@ def test_no_one_changes_the_date_of_birth_in_the_admin(
     subject.refresh_from_db()
     assert subject.date_of_birth == date(1965, 5, 17)
     assert selectors.valid_signature(assessment) is not None
+
+
+def test_the_crf_has_section_navigation_needed_markers_and_a_shrinking_missing_list(
+    logged_in, subject, coordinator
+):
+    from eligibility.forms import SECTIONS
+    from tests.builders import eligible_data
+
+    first = logged_in.get(url(subject, "edit/")).content.decode()
+    for number, (title, _, _) in enumerate(SECTIONS, start=1):
+        assert f'<a href="#section-{number}">{title}</a>' in first
+        assert f'id="section-{number}"' in first
+    assert 'class="needed"' in first  # needed fields marked before the first save
+    assert "after the first save, this box lists what is still missing" in first
+
+    data = eligible_data(subject)
+    partial = {k: v for k, v in data.items() if k not in ("ecog", "anc", "anc_reported")}
+    services.save_assessment(subject, user=coordinator, data=partial, reason="")
+    page = logged_in.get(url(subject, "edit/")).content.decode()
+    assert "Still missing" in page
+    assert '<a href="#id_ecog">ECOG performance status</a>' in page
+    services.save_assessment(
+        subject, user=coordinator, data={"ecog": data["ecog"]}, reason="ECOG from the notes"
+    )
+    after = logged_in.get(url(subject, "edit/")).content.decode()
+    assert '<a href="#id_ecog">' not in after  # the list shrank
