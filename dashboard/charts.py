@@ -1,5 +1,6 @@
-"""The geometry of the dashboard's small charts, drawn by the templates as inline SVG (no script,
-nothing loaded from elsewhere). Each chart has a text alternative on the page (a table)."""
+"""The geometry of the dashboard's line chart (its bars: ``core.charts.bar_chart``), drawn by
+the templates as inline SVG (no script, nothing loaded from elsewhere). Each chart has a text
+alternative on the page (a table)."""
 
 from __future__ import annotations
 
@@ -55,33 +56,4 @@ def line_chart(points: list[dict], series: tuple[str, ...]) -> dict:
         "right": LINE_WIDTH - MARGIN_RIGHT,
         "base": base,
         "tick_y": base + 18,
-    }
-
-
-def bar_chart(rows: list[tuple[str, int]], *, width: int = 480, bar: int = 20) -> dict:
-    """Horizontal bars: ``rows`` of (label, count)."""
-    label_width, gap, room = 150, 8, 40
-    top = max((count for _, count in rows), default=0) or 1
-    scale = (width - label_width - room) / top
-    bars = []
-    for i, (label, count) in enumerate(rows):
-        y = i * (bar + gap)
-        length = round(count * scale)
-        bars.append(
-            {
-                "label": label,
-                "count": count,
-                "y": y,
-                "text_y": round(y + bar * 0.7, 1),
-                "length": length,
-                "count_x": label_width + length + 6,
-            }
-        )
-    return {
-        "bars": bars,
-        "width": width,
-        "height": max(len(rows) * (bar + gap) - gap, bar),
-        "bar": bar,
-        "label_width": label_width,
-        "label_x": label_width - 8,
     }

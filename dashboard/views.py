@@ -9,6 +9,8 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.utils import timezone
 
+from core.charts import bar_chart
+
 from . import charts, selectors
 
 
@@ -52,11 +54,11 @@ def home(request):
             "waiting": waiting,
             "waiting_total": waiting_total,
             "query_ages": query_ages,
-            "query_chart": charts.bar_chart(query_ages),
+            "query_chart": bar_chart(query_ages),
             "sae": selectors.sae_reports_due(user, scope, now),
             "curve": curve,
             "curve_chart": charts.line_chart(curve, ("consented", "randomized")),
             "balance": balance,
-            "balance_chart": charts.bar_chart(_arm_rows(balance, scope.study_wide)),
+            "balance_chart": bar_chart(_arm_rows(balance, scope.study_wide)),
         },
     )

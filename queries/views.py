@@ -27,6 +27,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from core import access
+from core.charts import bar_chart
 from core.errors import DomainError
 from core.forms import run_service
 from core.pages import refuse_read_only
@@ -370,35 +371,6 @@ def bulk_raise(request):
 # --- the report -----------------------------------------------------------------------------------
 
 
-def bar_chart(rows: list[tuple[str, int]], *, width: int = 480, bar: int = 24) -> dict:
-    """The geometry of a horizontal bar chart (an inline SVG drawn by the template)."""
-    label_width, gap, room = 90, 10, 50
-    top = max((count for _, count in rows), default=0) or 1
-    scale = (width - label_width - room) / top
-    bars = []
-    for i, (label, count) in enumerate(rows):
-        y = i * (bar + gap)
-        length = round(count * scale)
-        bars.append(
-            {
-                "label": label,
-                "count": count,
-                "y": y,
-                "text_y": y + bar * 0.7,
-                "length": length,
-                "count_x": label_width + length + 6,
-            }
-        )
-    return {
-        "bars": bars,
-        "width": width,
-        "height": max(len(rows) * (bar + gap) - gap, bar),
-        "bar": bar,
-        "label_width": label_width,
-        "label_x": label_width - 8,
-    }
-
-
 def _with_counts(rows: list[dict]) -> list[dict]:
     for row in rows:
         row["counts"] = [row[f"n_{status}"] for status in QueryStatus.values]
@@ -434,7 +406,7 @@ def report(request):
             "closed_count": totals[f"n_{QueryStatus.CLOSED}"],
             "oldest": _with_ages(selectors.oldest_unresolved(queries), now),
             "buckets": buckets,
-            "chart": bar_chart(buckets),
+            "chart": bar_chart(buckets, bar=24, label_width=90, gap=10, room=50),
             "now": now,
         },
     )
