@@ -138,6 +138,14 @@ def _ae_label(row: dict, prefix: str = "") -> str:
 # --- subjects ----------------------------------------------------------------------------------
 
 
+def _subject_violation(row, field, message, values) -> Violation:
+    """A violation on the subject record of ``row`` (pk, site_id, subject_identifier)."""
+    identifier = row["subject_identifier"]
+    return Violation(
+        row["pk"], row["site_id"], Subject, row["pk"], field, identifier, message, values
+    )
+
+
 def _randomized_without_signature(scope: Scope):
     signed = EligibilitySignature.objects.filter(
         assessment=OuterRef("pk"), void=False, kind=SignatureKind.ELIGIBLE
@@ -199,13 +207,9 @@ def _age_at_consent_outside_the_protocol(scope: Scope):
     )
     for row in rows:
         field = "date_of_birth" if row["date_of_birth"] else "age_at_screening"
-        yield Violation(
-            row["pk"],
-            row["site_id"],
-            Subject,
-            row["pk"],
+        yield _subject_violation(
+            row,
             field,
-            row["subject_identifier"],
             f"The subject was {row['age']} at consent ({row['consent_date']:%Y-%m-%d}); the "
             f"protocol admits {low} to {high} (IN01). Check the date of birth or the age.",
             {field: row[field], "consent_date": row["consent_date"]},
@@ -223,13 +227,9 @@ def _died_without_a_fatal_ae(scope: Scope):
         .values("pk", "site_id", "subject_identifier", "status_date")
     )
     for row in rows:
-        yield Violation(
-            row["pk"],
-            row["site_id"],
-            Subject,
-            row["pk"],
+        yield _subject_violation(
+            row,
             "status",
-            row["subject_identifier"],
             "The subject died but no adverse event is fatal (grade 5): record the event that led "
             "to death, or confirm a death unrelated to any adverse event.",
             {"status": SubjectStatus.DIED, "status_date": row["status_date"]},
@@ -245,13 +245,9 @@ def _death_before_randomization(scope: Scope):
         .values("pk", "site_id", "subject_identifier", "status_date", "randomized_on")
     )
     for row in rows:
-        yield Violation(
-            row["pk"],
-            row["site_id"],
-            Subject,
-            row["pk"],
+        yield _subject_violation(
+            row,
             "status_date",
-            row["subject_identifier"],
             f"The date of death ({row['status_date']:%Y-%m-%d}) is before randomization "
             f"({row['randomized_on']:%Y-%m-%d}).",
             {"status_date": row["status_date"], "randomized_on": row["randomized_on"]},
@@ -266,13 +262,9 @@ def _screening_too_long(scope: Scope):
         .values("pk", "site_id", "subject_identifier", "consent_date")
     )
     for row in rows:
-        yield Violation(
-            row["pk"],
-            row["site_id"],
-            Subject,
-            row["pk"],
+        yield _subject_violation(
+            row,
             "status",
-            row["subject_identifier"],
             f"The subject is still in screening more than {days} days after consent "
             f"({row['consent_date']:%Y-%m-%d}): randomize, or record the screen failure.",
             {"status": SubjectStatus.SCREENING, "consent_date": row["consent_date"]},
@@ -290,13 +282,9 @@ def _status_date_before_the_previous_one(scope: Scope):
         .values("pk", "site_id", "subject_identifier", "status", "status_date")
     )
     for row in rows:
-        yield Violation(
-            row["pk"],
-            row["site_id"],
-            Subject,
-            row["pk"],
+        yield _subject_violation(
+            row,
             "status_date",
-            row["subject_identifier"],
             f"The date of the status {SubjectStatus(row['status']).label.lower()} "
             f"({row['status_date']:%Y-%m-%d}) is before the date of the previous status.",
             {"status": row["status"], "status_date": row["status_date"]},
