@@ -33,10 +33,15 @@ class CoreConfig(ProjectAppConfig):
     def ready(self):
         from simple_history.signals import pre_create_historical_record
 
-        from .audit import install_append_only_triggers, refuse_change_without_reason
+        from .audit import (
+            guard_history_paths,
+            install_append_only_triggers,
+            refuse_change_without_reason,
+        )
 
         pre_create_historical_record.connect(
             refuse_change_without_reason, dispatch_uid="edc_reason_required"
         )
+        guard_history_paths()
         self._install_triggers = after_last_app_migrated(install_append_only_triggers)
         post_migrate.connect(self._install_triggers, dispatch_uid="edc_append_only_triggers")

@@ -12,31 +12,94 @@ Every model that holds trial data or configuration has ``HistoricalRecords()`` a
 * ``AuditedQuerySet`` refuses ``update()``, ``delete()``, ``bulk_create()`` and ``bulk_update()``,
   which simple-history cannot see; ``bulk_create_with_history`` is the audited bulk path.
 * On PostgreSQL a trigger makes history tables (and other append-only logs) refuse UPDATE and
-  DELETE, installed after every ``migrate``.
+  DELETE, and a statement trigger refuses TRUNCATE, installed after every ``migrate``. A model
+  may also say ``never_deleted = True`` (DELETE and TRUNCATE refused: allocations) and name its
+  ``immutable_fields`` (an UPDATE that changes one is refused: an allocation's arm and slot).
+  TRUNCATE passes only in a session that set ``edc.allow_truncate = 'on'``, which only the
+  ``flush`` command sets, and ``flush`` runs only under DEBUG or the test runner (its test
+  database flushes between transactional tests): production never sets it. ``sqlflush`` and a
+  backwards ``migrate`` are refused there too (core/management/commands/).
+* The other ways around simple-history are closed in code (``guard_history_paths``, called
+  from ``CoreConfig.ready``): each audited model's base manager (``Model._base_manager``, used
+  for related lookups and by code that wants the "unfiltered" manager) is its audited manager,
+  so its ``update()``/``bulk_update()`` raise too; a save with ``skip_history_when_saving``
+  (``save_without_historical_record()``), a raw save (``loaddata``) or with
+  ``SIMPLE_HISTORY_ENABLED = False`` is refused; deleting a ``never_deleted`` record raises.
+* A reason made only of invisible characters (spaces of any kind, zero-width and other format
+  characters, controls, blank fillers) is no reason: ``clean_reason`` strips them at both ends.
 * ``subject_history_rows(subject)`` is a subject's whole audit trail: every history record of
   every model that declares ``subject_lookup`` (how to reach the subject, as ``site_lookup``
   reaches the site: ``"pk"`` for the subject model, ``"subject"`` for a CRF,
   ``"adverse_event__subject"`` for a child record). A CRF added later joins it by declaring it.
   A model may name each of its records for people with ``audit_label(historical_record)``.
+
+What remains possible, and why: code that builds a plain ``models.QuerySet(Model)`` or calls
+``QuerySet._update``/``_raw_delete``, and raw SQL, reach the table without history; no Python
+guard can stop Python that goes around Python (``tests/test_audit_integrity.py`` scans the
+project's own code for these paths, so none slips in). The database is the last word: history
+and the security log are append-only for everyone (triggers), allocations are never deleted and
+their recorded facts never change (triggers), and in production the application connects as a
+role that may only INSERT and SELECT on history and security-log tables (``manage.py
+create_app_role``). Only the owner role that runs migrations (a DBA, under the trial's change
+control) could still change clinical rows by raw SQL or disable a trigger; the README's
+"Database roles" says so.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from contextlib import contextmanager
 from datetime import date, datetime
 
 from django.apps import apps
-from django.db import connection, models
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, models, transaction
+from django.db.models.signals import pre_delete, pre_save
 from django.utils.text import capfirst
 from simple_history.models import HistoricalChanges
 
-from .errors import BulkChangeRefused, ReasonRequired
-from .registry import notify_subject_change, project_app_labels
+from .errors import BulkChangeRefused, HistoryBypassRefused, ReasonRequired
+from .registry import app_hooks, notify_subject_change, project_app_labels
+
+# Characters that show nothing: controls, format characters (zero-width space and joiners, bidi
+# marks, the byte-order mark), separators (every kind of space), surrogates, private-use and
+# unassigned code points, and the letters and marks that render blank (Hangul fillers, the
+# combining grapheme joiner, variation selectors, Khmer inherent vowels, the blank Braille cell).
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
+_BLANK_CODE_POINTS = frozenset(
+    [0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x2800, 0x3164, 0xFFA0]
+    + [*range(0x180B, 0x1810), *range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)]
+)
+
+
+def is_invisible(char: str) -> bool:
+    return ord(char) in _BLANK_CODE_POINTS or unicodedata.category(char) in _INVISIBLE_CATEGORIES
 
 
 def clean_reason(reason: str | None) -> str:
-    return (reason or "").strip()
+    """The reason without the invisible characters at its ends: empty when nothing visible is
+    left (a zero-width space is no reason). Inside the text nothing is touched (a joiner may
+    belong to the writing)."""
+    text = reason or ""
+    start, end = 0, len(text)
+    while start < end and is_invisible(text[start]):
+        start += 1
+    while end > start and is_invisible(text[end - 1]):
+        end -= 1
+    return text[start:end]
+
+
+def require_visible_reason(value: str) -> None:
+    """Form-field validator: a reason typed with only invisible characters is refused on the
+    form (services refuse it too, through ``clean_reason``)."""
+    if value and not clean_reason(value):
+        raise ValidationError(
+            "The reason has no visible text (only spaces or invisible characters): "
+            "write what changed and why.",
+            code="invisible",
+        )
 
 
 @contextmanager
@@ -49,6 +112,14 @@ def attached_reason(instance: models.Model, user, reason: str):
     finally:
         del instance._history_user
         del instance._change_reason
+
+
+def guard_write(instances: list[models.Model], *, user, reason: str) -> None:
+    """Every audited write asks the apps' ``guard_write`` hooks first, in its transaction
+    (``monitoring``: locked and frozen data refuse it with a sentence; a change clears the
+    verification and voids the casebook signature of the data it changes)."""
+    for guard in app_hooks("guard_write"):
+        guard(instances, user=user, reason=reason)
 
 
 def audited_save(
@@ -73,7 +144,8 @@ def audited_save(
     else:
         keep = set(validate_only)
         instance.clean_fields(exclude=[f.name for f in instance._meta.fields if f.name not in keep])
-    with attached_reason(instance, user, reason):
+    with transaction.atomic(), attached_reason(instance, user, reason):
+        guard_write([instance], user=user, reason=reason)
         instance.save(**save_kwargs)
     notify_subject_change(subject_id_of(instance))
     return instance
@@ -86,7 +158,8 @@ def audited_delete(instance: models.Model, *, user, reason: str | None):
     # A deleted subject has nothing left to check; a deleted record of a subject changes it.
     is_the_subject = getattr(type(instance), "subject_lookup", None) == "pk"
     subject_id = None if is_the_subject else subject_id_of(instance)
-    with attached_reason(instance, user, reason):
+    with transaction.atomic(), attached_reason(instance, user, reason):
+        guard_write([instance], user=user, reason=reason)
         instance.delete()
     notify_subject_change(subject_id)
 
@@ -142,6 +215,7 @@ class AuditedQuerySet(models.QuerySet):
     def bulk_create_with_history(self, objs: Iterable[models.Model], *, user, reason: str = ""):
         """Insert many new records and one '+' history record for each, in one go."""
         objs = list(objs)
+        guard_write(objs, user=user, reason=clean_reason(reason))
         created = super().bulk_create(objs)
         self.model.history.bulk_history_create(
             created, default_user=user, default_change_reason=clean_reason(reason)
@@ -154,13 +228,94 @@ class AuditedQuerySet(models.QuerySet):
 AuditedManager = models.Manager.from_queryset(AuditedQuerySet)
 
 
+def audited_models() -> list[type[models.Model]]:
+    """The project's models with ``HistoricalRecords()`` (not the history models themselves)."""
+    labels = project_app_labels()
+    return [
+        model
+        for model in apps.get_models()
+        if model._meta.app_label in labels
+        and hasattr(model, "history")
+        and not issubclass(model, HistoricalChanges)
+    ]
+
+
+def refuse_unrecorded_save(sender, instance, raw=False, **kwargs):
+    """pre_save receiver of audited models: no save that simple-history would not record."""
+    if hasattr(instance, "skip_history_when_saving"):
+        how = "without its history record (skip_history_when_saving)"
+    elif raw:
+        how = "raw (a fixture load writes no history)"
+    elif not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+        how = "while SIMPLE_HISTORY_ENABLED is off"
+    else:
+        return
+    raise HistoryBypassRefused(
+        f"Saving {sender._meta.verbose_name} {how} is refused: every change of trial data is "
+        "audited. Save it through the service layer."
+    )
+
+
+def refuse_deletion(sender, instance, **kwargs):
+    """pre_delete receiver of ``never_deleted`` models."""
+    raise HistoryBypassRefused(
+        f"{capfirst(str(sender._meta.verbose_name))} {instance} is never deleted: "
+        f"{sender._meta.verbose_name_plural} are kept in the trial record for good."
+    )
+
+
+def guard_history_paths() -> None:
+    """Close, for every audited model, the paths that change data without a history record.
+
+    The base manager becomes the audited manager (as ``Meta.base_manager_name`` would name it,
+    but here once for every model, those added later included, with no migration: the option
+    only changes Python). Django's own saves and deletions use ``_update``/delete queries,
+    which the audited queryset leaves alone; ``update()``/``bulk_update()`` on it raise.
+    """
+    for model in audited_models():
+        manager = model._default_manager
+        if model._meta.base_manager_name is None and issubclass(
+            getattr(manager, "_queryset_class", models.QuerySet), AuditedQuerySet
+        ):
+            model._meta.base_manager_name = manager.name
+            model._meta.__dict__.pop("base_manager", None)  # a cached_property
+        uid = f"edc_history_guard_{model._meta.label_lower}"
+        pre_save.connect(refuse_unrecorded_save, sender=model, dispatch_uid=uid)
+        if getattr(model, "never_deleted", False):
+            pre_delete.connect(refuse_deletion, sender=model, dispatch_uid=uid)
+
+
 # --- PostgreSQL: history tables are append-only ----------------------------------------------
 
-APPEND_ONLY_FUNCTION = """
+TRIGGER_FUNCTIONS = """
 CREATE OR REPLACE FUNCTION edc_refuse_history_change() RETURNS trigger AS $$
 BEGIN
     RAISE EXCEPTION 'audit records in % are append-only: % refused', TG_TABLE_NAME, TG_OP
         USING ERRCODE = 'insufficient_privilege';
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE OR REPLACE FUNCTION edc_refuse_truncate() RETURNS trigger AS $$
+BEGIN
+    IF current_setting('edc.allow_truncate', true) = 'on' THEN
+        RETURN NULL;  -- the flush of a test or DEBUG database (core/management/commands/flush.py)
+    END IF;
+    RAISE EXCEPTION 'records in % are kept for good (audit trail): TRUNCATE refused',
+        TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE OR REPLACE FUNCTION edc_refuse_delete() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'records in % are never deleted: DELETE refused', TG_TABLE_NAME
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE OR REPLACE FUNCTION edc_refuse_recorded_change() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'the recorded % of a row in % never change: UPDATE refused',
+        TG_ARGV[0], TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
 END;
 $$ LANGUAGE plpgsql;
 """
@@ -178,27 +333,108 @@ def append_only_models() -> list[type[models.Model]]:
     return found
 
 
+def never_deleted_models() -> list[type[models.Model]]:
+    labels = project_app_labels()
+    return [
+        m
+        for m in apps.get_models()
+        if m._meta.app_label in labels and getattr(m, "never_deleted", False)
+    ]
+
+
+def immutable_models() -> list[type[models.Model]]:
+    labels = project_app_labels()
+    return [
+        m
+        for m in apps.get_models()
+        if m._meta.app_label in labels and getattr(m, "immutable_fields", ())
+    ]
+
+
+def protected_tables() -> dict[str, set[str]]:
+    """Each table the triggers protect, with what it refuses: {"append_only"}, {"never_deleted"}
+    and/or {"immutable"} (the database's view of the rules above; ``create_app_role`` reads it)."""
+    tables: dict[str, set[str]] = {}
+    for model in append_only_models():
+        tables.setdefault(model._meta.db_table, set()).add("append_only")
+    for model in never_deleted_models():
+        tables.setdefault(model._meta.db_table, set()).add("never_deleted")
+    for model in immutable_models():
+        tables.setdefault(model._meta.db_table, set()).add("immutable")
+    return tables
+
+
+def _immutable_trigger_sql(model: type[models.Model]) -> str:
+    columns = [model._meta.get_field(name).column for name in model.immutable_fields]
+    of = ", ".join(f'"{c}"' for c in columns)
+    changed = " OR ".join(f'OLD."{c}" IS DISTINCT FROM NEW."{c}"' for c in columns)
+    names = ", ".join(model.immutable_fields).replace("'", "")
+    table = model._meta.db_table
+    return (
+        f'CREATE OR REPLACE TRIGGER edc_immutable BEFORE UPDATE OF {of} ON "{table}" '
+        f"FOR EACH ROW WHEN ({changed}) EXECUTE FUNCTION edc_refuse_recorded_change('{names}')"
+    )
+
+
 def install_append_only_triggers(using: str = "default", **kwargs) -> int:
-    """post_migrate receiver: on PostgreSQL, refuse UPDATE/DELETE on every append-only table."""
+    """post_migrate receiver: on PostgreSQL, refuse UPDATE/DELETE on every append-only table,
+    TRUNCATE on it and on every never-deleted table, DELETE on never-deleted tables and changes
+    of immutable fields. Returns how many tables it protects."""
     from django.db import connections
 
     conn = connections[using] if using else connection
     if conn.vendor != "postgresql":
         return 0
     tables = set(conn.introspection.table_names())
-    count = 0
+    protected = set()
+
+    def trigger(model, sql):
+        if model._meta.db_table in tables:
+            cursor.execute(sql)
+            protected.add(model._meta.db_table)
+
     with conn.cursor() as cursor:
-        cursor.execute(APPEND_ONLY_FUNCTION)
+        cursor.execute(TRIGGER_FUNCTIONS)
         for model in append_only_models():
             table = model._meta.db_table
-            if table not in tables:
-                continue
-            cursor.execute(
+            trigger(
+                model,
                 f'CREATE OR REPLACE TRIGGER edc_append_only BEFORE UPDATE OR DELETE ON "{table}" '
-                "FOR EACH ROW EXECUTE FUNCTION edc_refuse_history_change()"
+                "FOR EACH ROW EXECUTE FUNCTION edc_refuse_history_change()",
             )
-            count += 1
-    return count
+        for model in never_deleted_models():
+            table = model._meta.db_table
+            trigger(
+                model,
+                f'CREATE OR REPLACE TRIGGER edc_never_deleted BEFORE DELETE ON "{table}" '
+                "FOR EACH ROW EXECUTE FUNCTION edc_refuse_delete()",
+            )
+        for model in [*append_only_models(), *never_deleted_models()]:
+            table = model._meta.db_table
+            trigger(
+                model,
+                f'CREATE OR REPLACE TRIGGER edc_no_truncate BEFORE TRUNCATE ON "{table}" '
+                "FOR EACH STATEMENT EXECUTE FUNCTION edc_refuse_truncate()",
+            )
+        for model in immutable_models():
+            trigger(model, _immutable_trigger_sql(model))
+    return len(protected)
+
+
+@contextmanager
+def truncation_allowed(conn):
+    """Let this connection's session TRUNCATE protected tables (the test runner's and a DEBUG
+    database's ``flush`` only: see core/management/commands/flush.py)."""
+    if conn.vendor != "postgresql":
+        yield
+        return
+    with conn.cursor() as cursor:
+        cursor.execute("SET edc.allow_truncate = 'on'")
+    try:
+        yield
+    finally:
+        with conn.cursor() as cursor:
+            cursor.execute("RESET edc.allow_truncate")
 
 
 def display_value(field, value):
@@ -225,16 +461,42 @@ def record_label(record) -> str:
     return label(record) if label else capfirst(str(model._meta.verbose_name))
 
 
+def previous_records(records) -> dict:
+    """{history id: the record before it in its object's history} for the changes ("~") among
+    ``records``, read in one query per history model: simple-history's ``prev_record`` reads
+    one query per record (a page's audit trail would grow with it)."""
+    objects: dict[type, set] = {}
+    for record in records:
+        if record.history_type == "~":
+            pk_name = record.instance_type._meta.pk.attname
+            objects.setdefault(type(record), set()).add(getattr(record, pk_name))
+    previous = {}
+    for model, ids in objects.items():
+        pk_name = model.instance_type._meta.pk.attname
+        history = model._default_manager.filter(**{f"{pk_name}__in": ids})
+        last: dict = {}  # object id -> (its newest record so far, the one before that date)
+        for record in history.order_by(pk_name, "history_date", "pk"):
+            key = getattr(record, pk_name)
+            newest, before = last.get(key, (None, None))
+            if newest is not None and newest.history_date < record.history_date:
+                before = newest  # as ``prev_record``: the newest record strictly earlier
+            previous[record.pk] = before
+            last[key] = (record, before)
+    return previous
+
+
 def history_rows(records, *, hidden: Iterable[str] = ()) -> list[dict]:
     """History records as rows for people: when, who, what, reason, and each old → new value.
 
     The values of the ``hidden`` fields are masked (e.g. direct identifiers for the sponsor).
     """
     hidden = set(hidden)
+    records = list(records)
+    previous_of = previous_records(records)
     rows = []
     for record in records:
         changes = []
-        previous = record.prev_record
+        previous = previous_of.get(record.pk)
         if previous is not None and record.history_type == "~":
             delta = record.diff_against(previous)
             for change in delta.changes:

@@ -26,3 +26,7 @@ class AccessDenied(DomainError):
 
 class BulkChangeRefused(DomainError):
     """A bulk path that would bypass the audit trail was used on an audited model."""
+
+
+class HistoryBypassRefused(DomainError):
+    """A write that would leave no history record (or delete what is kept for good) was refused."""

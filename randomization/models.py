@@ -181,6 +181,21 @@ class Allocation(models.Model):
     ecog = models.PositiveSmallIntegerField("ECOG performance status (used)")
     prior_locoregional_therapy = models.BooleanField("prior locoregional therapy (used)")
 
+    # A randomization stands (core.audit: refused in code and by PostgreSQL triggers).
+    never_deleted = True
+    immutable_fields = (
+        "subject",
+        "slot",
+        "stratum",
+        "randomization_number",
+        "arm",
+        "allocated_at",
+        "allocated_by",
+        "macrovascular_or_extrahepatic",
+        "ecog",
+        "prior_locoregional_therapy",
+    )
+
     objects = AuditedManager()
     history = HistoricalRecords()
 

@@ -1,6 +1,7 @@
 from django import forms
 
 from core import access
+from core.audit import require_visible_reason
 from core.forms import DateInput, ModelErrorsOnFormMixin, OneTimeSubmissionMixin, reason_field
 
 from .models import Site, Subject
@@ -63,5 +64,7 @@ class StatusForm(forms.Form):
 
 class DeleteSubjectForm(forms.Form):
     reason = forms.CharField(
-        label="Why was this subject registered in error?", widget=forms.Textarea(attrs={"rows": 2})
+        label="Why was this subject registered in error?",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        validators=[require_visible_reason],
     )

@@ -39,6 +39,7 @@ from .builders import (
     make_subject_in_arm,
     make_user,
 )
+from .builders.tamper import behind_the_audit
 
 pytestmark = pytest.mark.django_db
 
@@ -244,7 +245,7 @@ def test_elig002_planned_randomization_far_after_the_crf(site, coordinator):
         subject, by=coordinator, sign=False, planned_randomization_date=days_ago(-20)
     )
     # Saved five weeks ago (the date is 20 days ahead of today: 55 days after the save).
-    type(assessment)._base_manager.filter(pk=assessment.pk).update(
+    behind_the_audit(type(assessment)).filter(pk=assessment.pk).update(
         updated=timezone.now() - timedelta(days=35)
     )
     query = fires("ELIG-002", assessment, "planned_randomization_date")

@@ -37,6 +37,7 @@ from exports import records
 from subjects.selectors import subject_audit_trail
 from tests.builders import PASSWORD, days_ago, eligible_data, make_eligible_assessment, make_user
 from tests.builders.eligibility import crf_post, make_prior_therapy_rows, prior_therapy_post
+from tests.builders.tamper import behind_the_audit
 
 FAIL, MISSING, PASS = CriterionOutcome.FAIL, CriterionOutcome.MISSING, CriterionOutcome.PASS
 
@@ -323,7 +324,7 @@ def test_the_migration_fills_the_labs_as_reported_and_old_signatures_stay_valid(
     units, with a history row and its reason; the old signature still covers the data."""
     assessment = make_eligible_assessment(subject, by=coordinator, sign=False)
     blank = {f: None for f in units.REPORTED_FIELDS} | {f: "" for f in units.UNIT_FIELDS}
-    EligibilityAssessment._base_manager.filter(pk=assessment.pk).update(**blank)
+    behind_the_audit(EligibilityAssessment).filter(pk=assessment.pk).update(**blank)
     assessment = selectors.get_assessment(subject)
     old = EligibilitySignature(
         assessment=assessment,
@@ -512,7 +513,7 @@ def test_the_signature_covers_the_rows_even_when_changed_behind_the_services(
         assessment, user=investigator, password=PASSWORD, on_date=days_ago(0)
     )
     assert selectors.valid_signature(assessment) == signature
-    PriorTherapy._base_manager.filter(assessment=assessment).update(setting="advanced")
+    behind_the_audit(PriorTherapy).filter(assessment=assessment).update(setting="advanced")
     assert selectors.valid_signature(selectors.get_assessment(subject)) is None
 
 

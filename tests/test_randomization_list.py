@@ -14,6 +14,7 @@ from randomization.listgen import InvalidListParameters
 from randomization.models import RandomizationList, Slot, Stratum
 
 from .builders import make_user
+from .builders.tamper import behind_the_audit
 
 # --- The algorithm (no database) -----------------------------------------------------------------
 
@@ -261,7 +262,7 @@ def test_verify_ok_and_first_difference(statistician):
     # Tamper with one slot behind the service's back (as a database edit would).
     slot = Slot.objects.get(rlist=rlist, stratum__number=2, sequence=5)
     flipped = "B" if slot.arm == "A" else "A"
-    Slot._base_manager.filter(pk=slot.pk).update(arm=flipped)
+    behind_the_audit(Slot).filter(pk=slot.pk).update(arm=flipped)
     with pytest.raises(CommandError) as failed:
         run("verify_randomization_list", "--list", str(rlist.pk))
     assert "First difference at row 17, slot R2-0005" in str(failed.value)
@@ -270,7 +271,7 @@ def test_verify_ok_and_first_difference(statistician):
 
 def test_verify_detects_a_missing_slot_and_a_wrong_checksum(statistician):
     rlist = services.generate_randomization_list(seed=56, slots_per_stratum=10, user=statistician)
-    RandomizationList._base_manager.filter(pk=rlist.pk).update(checksum="0" * 64)
+    behind_the_audit(RandomizationList).filter(pk=rlist.pk).update(checksum="0" * 64)
     rlist.refresh_from_db()
     result = services.verify_randomization_list(rlist)
     assert not result.ok and "checksum" in result.message

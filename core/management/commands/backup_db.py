@@ -1,0 +1,89 @@
+"""``backup_db --to FILE``: a complete PostgreSQL backup (``pg_dump``, custom format) of the
+trial database: every table with its history, the security log, the trigger functions and
+triggers that keep the audit trail append-only. ``restore_db`` puts it back.
+
+pg_dump reads one consistent snapshot while the servers keep running. Connection settings come
+from ``DATABASES`` (``DATABASE_URL``); the password is passed in the environment, never on a
+command line.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
+
+
+def pg_environment(settings_dict: dict, dbname: str | None = None) -> dict[str, str]:
+    """The libpq environment of a database's settings (PGHOST, PGPORT, PGUSER, PGPASSWORD,
+    PGDATABASE), for pg_dump and pg_restore."""
+    env = dict(os.environ)
+    for key, variable in (
+        ("HOST", "PGHOST"),
+        ("PORT", "PGPORT"),
+        ("USER", "PGUSER"),
+        ("PASSWORD", "PGPASSWORD"),
+    ):
+        if settings_dict.get(key):
+            env[variable] = str(settings_dict[key])
+    env["PGDATABASE"] = dbname or settings_dict["NAME"]
+    return env
+
+
+def postgresql_tool(name: str, database: str) -> tuple[str, dict]:
+    conn = connections[database]
+    if conn.vendor != "postgresql":
+        raise CommandError(
+            f"{name} works on PostgreSQL; the '{database}' database is {conn.vendor} "
+            "(for SQLite, copy the database file while no server runs)."
+        )
+    tool = shutil.which(name)
+    if tool is None:
+        raise CommandError(
+            f"{name} is not installed (Debian: apt-get install postgresql-client): "
+            "install the client of the server's major version."
+        )
+    return tool, conn.settings_dict
+
+
+def run_tool(command: list[str], env: dict, what: str) -> None:
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise CommandError(f"{what} failed: {detail[-1] if detail else 'no output'}")
+
+
+class Command(BaseCommand):
+    help = "Back up the whole database with pg_dump (custom format) to FILE."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--to", required=True, metavar="FILE", help="the backup file")
+        parser.add_argument("--database", default="default", help="database alias (default)")
+        parser.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+
+    def handle(self, *args, to, database, force, **options):
+        pg_dump, settings_dict = postgresql_tool("pg_dump", database)
+        target = Path(to)
+        if target.exists() and not force:
+            raise CommandError(f"{target} exists: choose a new file or pass --force.")
+        if not target.parent.is_dir():
+            raise CommandError(f"The folder {target.parent} does not exist.")
+        env = pg_environment(settings_dict)
+        partial = target.with_name(target.name + ".partial")
+        try:
+            run_tool(
+                [pg_dump, "--format=custom", "--no-password", f"--file={partial}"],
+                env,
+                f"pg_dump of {env['PGDATABASE']}",
+            )
+            partial.replace(target)  # a finished file or none: never half a backup under FILE
+        finally:
+            partial.unlink(missing_ok=True)
+        self.stdout.write(
+            f"Backed up database {env['PGDATABASE']} to {target} ({target.stat().st_size:,} "
+            "bytes). Restore it with: manage.py restore_db --from FILE [--into DATABASE]."
+        )
