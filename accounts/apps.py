@@ -9,7 +9,8 @@ class AccountsConfig(ProjectAppConfig):
     verbose_name = "Accounts and security log"
 
     def ready(self):
-        from . import signals  # noqa: F401  (login and user-change receivers)
+        # Receivers: the password check, the security log, the session's activity at login.
+        from . import passwords, sessions, signals  # noqa: F401
         from .roles import sync_role_permissions
 
         self._sync_roles = after_last_app_migrated(sync_role_permissions)

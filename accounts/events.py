@@ -1,8 +1,32 @@
-"""Writing the security log (logins, user and role changes, refused e-signatures)."""
+"""Writing the security log (logins, user and role changes, refused e-signatures).
+
+A change made with a reason (a user or a role changed in the admin, whose forms require one)
+runs inside ``change_reason(reason)``: every entry written meanwhile, by whichever receiver
+(``accounts.signals``), carries it in its ``detail["reason"]``.
+"""
+
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from simple_history.models import HistoricalRecords
 
 from .models import AuthEvent
+
+_reason: ContextVar[str] = ContextVar("edc_security_change_reason", default="")
+
+
+@contextmanager
+def change_reason(reason: str):
+    """The security-log entries written inside carry ``reason``."""
+    token = _reason.set((reason or "").strip())
+    try:
+        yield
+    finally:
+        _reason.reset(token)
+
+
+def current_reason() -> str:
+    return _reason.get()
 
 
 def _request():
@@ -22,6 +46,9 @@ def _actor(request):
 
 def log_event(kind, username, *, actor=None, request=None, **detail):
     request = request or _request()
+    reason = current_reason()
+    if reason and "reason" not in detail:
+        detail["reason"] = reason
     return AuthEvent.objects.create(
         kind=kind,
         username=username or "",

@@ -15,6 +15,9 @@ class AuthEvent(models.Model):
         ROLES_CHANGED = "roles_changed", "Roles changed"
         PASSWORD_CHANGED = "password_changed", "Password changed"
         SIGNATURE_REFUSED = "signature_refused", "E-signature refused (wrong password)"
+        LOCKED_OUT = "locked_out", "Account locked (too many failed attempts)"
+        LOCKED_ATTEMPT = "locked_attempt", "Attempt refused: account locked"
+        UNLOCKED = "unlocked", "Account unlocked"
 
     append_only = True
 
@@ -34,6 +37,8 @@ class AuthEvent(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
+        # The lockout reads one username's latest events on every login (accounts.lockout).
+        indexes = [models.Index(fields=["username", "-at"], name="authevent_username_at")]
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.get_kind_display()}: {self.username}"

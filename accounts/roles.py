@@ -143,9 +143,17 @@ for _role, _perms in {
 
 
 def sync_role_permissions(**kwargs) -> None:
-    """post_migrate receiver: each role group holds exactly the permissions declared above."""
+    """post_migrate receiver: each role group holds exactly the permissions declared above.
+    A change it makes is in the security log with this module as its reason."""
     from django.contrib.auth.models import Group, Permission
 
+    from .events import change_reason
+
+    with change_reason("Role permissions set by migrate from accounts/roles.py"):
+        _sync_role_permissions(Group, Permission)
+
+
+def _sync_role_permissions(Group, Permission) -> None:
     for role, perm_names in ROLE_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=role)
         wanted = []

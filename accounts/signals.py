@@ -1,10 +1,12 @@
 """Security log receivers: logins, failed logins, user, role and password changes."""
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
 
+from . import lockout
 from .events import log_event
 from .models import AuthEvent
 
@@ -34,7 +36,8 @@ def on_logout(sender, request, user, **kwargs):
 
 @receiver(user_login_failed, dispatch_uid="edc_log_login_failed")
 def on_login_failed(sender, credentials, request=None, **kwargs):
-    log_event(AuthEvent.Kind.LOGIN_FAILED, credentials.get("username", ""), request=request)
+    # Logged as a failed login, or as an attempt on a locked account; may lock it (lockout).
+    lockout.login_failed(credentials.get("username", ""), request=request)
 
 
 @receiver(pre_save, sender=User, dispatch_uid="edc_user_before")
@@ -97,3 +100,90 @@ def log_roles_changed(sender, instance, action, reverse, pk_set, **kwargs):
         groups=names,
         now=sorted(instance.groups.values_list("name", flat=True)),
     )
+
+
+# --- the roles themselves: a group's name and permissions; a user's own permissions ----------
+
+
+def _permission_names(pks) -> list[str]:
+    found = Permission.objects.filter(pk__in=pks or []).select_related("content_type")
+    return sorted(f"{p.content_type.app_label}.{p.codename}" for p in found)
+
+
+def _permissions_changed(instance, action, reverse, pk_set, *, owners, attribute, log_one):
+    """``log_one(owner, verb, permission names)`` for each group (or user: ``owners``) whose
+    permissions (``attribute``) were added, removed or cleared. ``clear()`` names no keys after
+    the fact: they are read before."""
+    if action == "pre_clear" and not reverse:
+        instance._edc_cleared = list(getattr(instance, attribute).values_list("pk", flat=True))
+        return
+    if action not in ("post_add", "post_remove", "post_clear"):
+        return
+    verb = action.removeprefix("post_")
+    if reverse:  # permission.<owner>_set changed: instance is the permission, pk_set the owners
+        for owner in owners.filter(pk__in=pk_set or []):
+            log_one(owner, verb, _permission_names([instance.pk]))
+        return
+    pks = getattr(instance, "_edc_cleared", []) if verb == "clear" else pk_set
+    log_one(instance, verb, _permission_names(pks))
+
+
+@receiver(m2m_changed, sender=Group.permissions.through, dispatch_uid="edc_role_perms_changed")
+def log_role_permissions_changed(sender, instance, action, reverse, pk_set, **kwargs):
+    """A role's permissions changed: the security log says which, by whom and why (the admin's
+    reason for change, ``events.change_reason``). ``username`` is empty: no account is meant."""
+
+    def log_one(group, verb, permissions):
+        log_event(
+            AuthEvent.Kind.ROLES_CHANGED, "", role=group.name, action=verb, permissions=permissions
+        )
+
+    _permissions_changed(
+        instance,
+        action,
+        reverse,
+        pk_set,
+        owners=Group.objects.all(),
+        attribute="permissions",
+        log_one=log_one,
+    )
+
+
+@receiver(m2m_changed, sender=User.user_permissions.through, dispatch_uid="edc_user_perms")
+def log_user_permissions_changed(sender, instance, action, reverse, pk_set, **kwargs):
+    def log_one(user, verb, permissions):
+        log_event(
+            AuthEvent.Kind.USER_CHANGED, user.get_username(), action=verb, permissions=permissions
+        )
+
+    _permissions_changed(
+        instance,
+        action,
+        reverse,
+        pk_set,
+        owners=User.objects.all(),
+        attribute="user_permissions",
+        log_one=log_one,
+    )
+
+
+@receiver(pre_save, sender=Group, dispatch_uid="edc_role_before")
+def remember_role_name(sender, instance, **kwargs):
+    names = Group.objects.filter(pk=instance.pk).values_list("name", flat=True)
+    instance._edc_old_name = names.first() if instance.pk else None
+
+
+@receiver(post_save, sender=Group, dispatch_uid="edc_role_saved")
+def log_role_saved(sender, instance, created, **kwargs):
+    old = getattr(instance, "_edc_old_name", None)
+    if created:
+        log_event(AuthEvent.Kind.ROLES_CHANGED, "", role=instance.name, action="created")
+    elif old is not None and old != instance.name:
+        log_event(
+            AuthEvent.Kind.ROLES_CHANGED, "", role=instance.name, action="renamed", old_name=old
+        )
+
+
+@receiver(post_delete, sender=Group, dispatch_uid="edc_role_deleted")
+def log_role_deleted(sender, instance, **kwargs):
+    log_event(AuthEvent.Kind.ROLES_CHANGED, "", role=instance.name, action="deleted")

@@ -11,12 +11,58 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.admin.utils import flatten_fieldsets, get_fields_from_path, unquote
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.contrib.contenttypes.models import ContentType
+from django.contrib.contenttypes.views import shortcut as contenttypes_shortcut
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
+from django.urls import path
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import access
+from .audit import require_visible_reason
 from .errors import DomainError
+from .forms import ModelErrorsOnFormMixin
+
+#: The one answer for a record that does not exist, is not at the user's sites, or whose id is
+#: not even an id: the three cannot be told apart.
+NOT_FOUND = "No such record at your sites."
+
+
+def key_or_404(model, object_id):
+    """The primary key an admin URL names (``unquote``d and typed), or a 404: ``abc`` where a
+    number is expected is a page that does not exist, never a 500."""
+    try:
+        return model._meta.pk.to_python(unquote(str(object_id)))
+    except (ValidationError, ValueError, TypeError, OverflowError):
+        raise Http404(NOT_FOUND) from None
+
+
+def with_model_errors(form_class):
+    """``form_class``, putting a model error on a field the form does not have (``clean()``
+    names ``consent_date``, shown read-only) on the form as a whole (``ModelErrorsOnFormMixin``),
+    where Django would raise ``ValueError`` (a 500)."""
+    if issubclass(form_class, ModelErrorsOnFormMixin):
+        return form_class
+    return type(form_class.__name__, (ModelErrorsOnFormMixin, form_class), {})
+
+
+class StudyAdminMixin:
+    """The base of every admin page of the project (audited or not: users, roles, the security
+    log): a model error on a field the form lacks is shown on the form; a history page of an id
+    that is not one, or of a record the user does not see, is a 404."""
+
+    def get_form(self, request, obj=None, **kwargs):
+        return with_model_errors(super().get_form(request, obj, **kwargs))
+
+    def _require_visible(self, request, object_id):
+        # ``get_object``: the admin's (scoped) list, the id typed (``abc``: None), and an admin's
+        # own mapping of ids (the token admin's are user ids).
+        if self.get_object(request, unquote(object_id)) is None:
+            raise Http404(NOT_FOUND)
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._require_visible(request, object_id)
+        return super().history_view(request, object_id, extra_context)
 
 
 class ScopedAdminMixin:
@@ -58,11 +104,19 @@ class ScopedAdminMixin:
 
 
 class ReasonForChangeAdminMixin:
-    """Adds a required 'Reason for change' to the change form of an existing record.
+    """Adds a required 'Reason for change' to the change form of an existing record (and to the
+    add form too with ``reason_on_add``: a new role grants permissions).
 
     Subclasses save through their app's service in ``save_through_service(request, obj, form,
     change, reason)``; a domain error becomes a message on the form, never a 500.
     """
+
+    reason_on_add = False
+
+    def _asks_reason(self, request, obj) -> bool:
+        if obj is None:
+            return self.reason_on_add and self.has_add_permission(request)
+        return self.has_change_permission(request, obj)
 
     def get_form(self, request, obj=None, **kwargs):
         # The reason is a form field, not a model field: keep it out of the model form's fields.
@@ -72,7 +126,7 @@ class ReasonForChangeAdminMixin:
         if kwargs["fields"]:
             kwargs["fields"] = [f for f in kwargs["fields"] if f != "change_reason"]
         form = super().get_form(request, obj, **kwargs)
-        if obj is None:
+        if obj is None and not self.reason_on_add:
             return form
 
         class WithReason(form):
@@ -80,19 +134,26 @@ class ReasonForChangeAdminMixin:
                 label="Reason for change",
                 widget=forms.Textarea(attrs={"rows": 2}),
                 help_text="Required: recorded in the audit trail with your name and the time.",
+                validators=[require_visible_reason],
             )
 
         return WithReason
 
     def get_fields(self, request, obj=None):
         fields = list(super().get_fields(request, obj))
-        can_change = obj is not None and self.has_change_permission(request, obj)
-        if can_change and "change_reason" not in fields:
+        if self._asks_reason(request, obj) and "change_reason" not in fields:
             fields.append("change_reason")
         return fields
 
+    def get_fieldsets(self, request, obj=None):
+        """Declared fieldsets (the user admin's) get the reason as a last section."""
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if self._asks_reason(request, obj) and "change_reason" not in flatten_fieldsets(fieldsets):
+            fieldsets.append(("Reason for change", {"fields": ["change_reason"]}))
+        return fieldsets
+
     def save_model(self, request, obj, form, change):
-        reason = form.cleaned_data.get("change_reason", "") if change else ""
+        reason = form.cleaned_data.get("change_reason", "") if change or self.reason_on_add else ""
         self.save_through_service(request, obj, form, change, reason)
 
     def save_through_service(self, request, obj, form, change, reason):
@@ -119,23 +180,17 @@ class NoDeleteAdminMixin:
         return actions
 
 
-class ReadOnlyHistoryAdminMixin:
+class ReadOnlyHistoryAdminMixin(StudyAdminMixin):
     """History pages are read-only and scoped like the records themselves.
 
     simple-history's own views would accept a POST on a past version (a revert) and fall back to
-    a deleted object's history without asking whether the user may see its site.
+    a deleted object's history without asking whether the user may see its site. An id or a
+    version that is not a number is a 404 like any record the user does not see.
     """
-
-    def _require_visible(self, request, object_id):
-        if not self.get_queryset(request).filter(pk=unquote(object_id)).exists():
-            raise Http404("No such record at your sites.")
-
-    def history_view(self, request, object_id, extra_context=None):
-        self._require_visible(request, object_id)
-        return super().history_view(request, object_id, extra_context)
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
         self._require_visible(request, object_id)
+        key_or_404(self.model.history.model, version_id)
         if request.method != "GET":
             raise PermissionDenied("The audit trail is read-only.")
         return super().history_form_view(request, object_id, version_id, extra_context)
@@ -179,8 +234,55 @@ class StudyAdminAuthenticationForm(AdminAuthenticationForm):
             )
 
 
+def _visible_in_admin(request, model):
+    """The records of ``model`` the user sees in the admin: its admin page's (scoped) list when
+    the user may view it there; else, for a record of a site, those of the user's sites."""
+    if admin.site.is_registered(model):
+        model_admin = admin.site.get_model_admin(model)
+        if not model_admin.has_view_or_change_permission(request):
+            return model._default_manager.none()
+        return model_admin.get_queryset(request)
+    if hasattr(model, "site_lookup"):
+        return access.scope_to_user(model._default_manager.all(), request.user)
+    return model._default_manager.none()
+
+
+def view_on_site(request, content_type_id, object_id):
+    """The admin's "View on site" shortcut (``/admin/r/<content type>/<id>/``), scoped: a record
+    the user does not see in the admin (another site's subject or eligibility CRF) is a 404, the
+    same as one that does not exist or an id that is not one; only then Django's redirect to the
+    record's page."""
+    try:
+        content_type = ContentType.objects.get_for_id(int(content_type_id))
+    except (ValueError, OverflowError, ObjectDoesNotExist):
+        raise Http404(NOT_FOUND) from None
+    model = content_type.model_class()
+    if model is None:
+        raise Http404(NOT_FOUND)
+    key = key_or_404(model, object_id)
+    if not _visible_in_admin(request, model).filter(pk=key).exists():
+        raise Http404(NOT_FOUND)
+    return contenttypes_shortcut(request, content_type_id, object_id)
+
+
+def _admin_site_urls(site):
+    """Django's admin URLs, with its "view on site" shortcut replaced by the scoped one."""
+    return [
+        path(
+            "r/<path:content_type_id>/<path:object_id>/",
+            site.admin_view(view_on_site),
+            name="view_on_site",
+        )
+        if getattr(pattern, "name", None) == "view_on_site"
+        else pattern
+        for pattern in _django_admin_urls()
+    ]
+
+
 admin.site.has_permission = types.MethodType(_admin_site_has_permission, admin.site)
 admin.site.login_form = StudyAdminAuthenticationForm
+_django_admin_urls = admin.site.get_urls
+admin.site.get_urls = types.MethodType(_admin_site_urls, admin.site)
 
 
 class ReadOnlyAuditedAdmin(AuditedAdmin):

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.forms.fields import BaseTemporalField
 from django.utils.dateparse import parse_datetime
 
+from .audit import require_visible_reason
 from .errors import DomainError
 from .models import SubmissionToken
 from .site_time import EARLIER, NonexistentLocalTime, from_site_time, to_site_time, zone_name
@@ -188,17 +189,31 @@ class OneTimeSubmissionMixin:
             return None
 
 
+def add_errors(form: forms.Form, error, field: str | None = None, *, add=None) -> None:
+    """Put ``error`` (a ``DomainError``, or a ``ValidationError`` of one field, several fields or
+    the whole form) on ``form``: each field's errors on that field when the form has it, else on
+    the form as a whole (a non-field error). A model's ``clean()`` or a service may name a field
+    the form does not show (a date of birth after the consent date is reported on
+    ``consent_date``); Django's ``add_error`` would raise ``ValueError`` there, a 500.
+    ``add``: the ``add_error`` that records them (default the form's own)."""
+    add = add or form.add_error
+    if isinstance(error, DomainError):
+        error = ValidationError(error.message)
+    if not isinstance(error, ValidationError):
+        error = ValidationError(error)
+    if hasattr(error, "error_dict"):
+        for name, errors in error.error_dict.items():
+            add(name if name in form.fields else None, errors)
+        return
+    add(field if field in form.fields else None, error)
+
+
 class ModelErrorsOnFormMixin:
-    """For ModelForms: a model's ``clean()`` may name a field the form does not show (a date of
-    birth after the consent date is reported on ``consent_date``). Django would raise on that;
-    show it on the form as a whole instead."""
+    """For ModelForms: a model's ``clean()`` may name a field the form does not show; the error
+    goes on the form as a whole instead of raising (``add_errors``)."""
 
     def add_error(self, field, error):
-        if field is None and hasattr(error, "error_dict"):
-            for name, errors in error.error_dict.items():
-                super().add_error(name if name in self.fields else None, errors)
-            return
-        super().add_error(field, error)
+        add_errors(self, error, field, add=super().add_error)
 
 
 def reason_field(required=True):
@@ -207,22 +222,19 @@ def reason_field(required=True):
         required=required,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Recorded in the audit trail with your name and the time.",
+        validators=[require_visible_reason],
     )
 
 
 def run_service(form: forms.Form, call):
-    """Run a service call for a valid form; put a refusal on the form instead of raising.
+    """Run a service call for a valid form; put a refusal on the form instead of raising: a
+    domain error, or a validation error of fields the form has (on them) or has not (on the
+    form as a whole, ``add_errors``).
 
     Returns the service's result, or None when it refused (the form then has the errors).
     """
     try:
         return call()
-    except DomainError as exc:
-        form.add_error(None, exc.message)
-    except ValidationError as exc:
-        if hasattr(exc, "error_dict"):
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
-        else:
-            form.add_error(None, exc.messages)
+    except (DomainError, ValidationError) as exc:
+        add_errors(form, exc)
     return None

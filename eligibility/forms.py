@@ -242,7 +242,7 @@ class AssessmentForm(ModelErrorsOnFormMixin, forms.ModelForm):
                 yield title, note, rows
 
 
-class PriorTherapyForm(forms.ModelForm):
+class PriorTherapyForm(ModelErrorsOnFormMixin, forms.ModelForm):
     """One prior systemic therapy row of the CRF page (validated by the model's rules)."""
 
     class Meta:

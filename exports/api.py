@@ -7,7 +7,9 @@ nested lists): nothing here names a form. Per request:
 
 * scope and identifiers: ``exports.records.records(form, user)`` (``core.access``); the sponsor's
   people get no direct identifier (``records.identifiers_for``);
-* filters: ``site`` (site code), and each item that can be filtered in the database: one with a
+* filters (an empty value, ``?site=``, is a 400: leave a parameter out not to filter; only a
+  free-text filter takes it, as the blank item: ``queries?check_code=``, raised by hand):
+  ``site`` (site code), and each item that can be filtered in the database: one with a
   code list (``status``, ``arm``, ``grade``: a value outside it is a 400), a boolean
   (``serious=true``), a whole number, or text matched exactly (``subject=101-0001``); repeat a
   parameter for several values;
@@ -211,7 +213,11 @@ class _ItemField:
         help_text = item.label + (f" ({item.unit})" if item.unit else "")
         if item.codelist:
             help_text += ". Values: " + ", ".join(code for code, _ in item.codelist)
-        super().__init__(read_only=True, label=item.label, help_text=help_text, **kwargs)
+        # allow_null: any item may be empty (a blank date, None along a missing relation); the
+        # schema says so ("nullable"), as the answers do.
+        super().__init__(
+            read_only=True, allow_null=True, label=item.label, help_text=help_text, **kwargs
+        )
 
     def get_attribute(self, instance):
         return self.item.value(instance)
@@ -311,6 +317,7 @@ class FormViewSet(ExportViewSet):
         api = self.api
         query = request.query_params
         params.refuse_unknown(query.keys(), api.parameters)
+        params.refuse_empty(query, params.blank_matching(api.filters))
         since = query.get("updated_since")
         since = None if since is None else params.parse_datetime("updated_since", since)
         keys = api.keys(query.get("ordering"))
@@ -345,6 +352,8 @@ class FormViewSet(ExportViewSet):
             raise Http404
         queryset = records.records(self.api.form, request.user).filter(**{path: value})
         if wants_csv(request):
+            if not queryset.exists():  # like the JSON: a 404, not an empty file
+                raise Http404
             return self.csv(queryset, self.api.default_keys())
         record = queryset.first()
         if record is None:
@@ -358,8 +367,9 @@ def _list_parameters(api: FormApi) -> list[OpenApiParameter]:
         OpenApiParameter(
             "updated_since",
             OpenApiTypes.DATETIME,
-            description="ISO 8601 date-time (UTC): exactly the records made or changed since "
-            "then, a change of a child row (an AE's causality) counting for its record.",
+            description="ISO 8601 date-time (UTC, or an offset from -12:00 to +14:00) or date: "
+            "exactly the records made or changed since then, a change of a child row (an AE's "
+            "causality) counting for its record.",
         ),
         OpenApiParameter(
             "ordering",
@@ -368,13 +378,15 @@ def _list_parameters(api: FormApi) -> list[OpenApiParameter]:
         ),
         OpenApiParameter("format", str, enum=["json", "csv"], description="csv: the whole list."),
     ]
+    blank = params.blank_matching(api.filters)
     for name, (item, _) in api.filters.items():
+        exact = "exact, empty for a blank one" if name in blank else "exact"
         found.append(
             OpenApiParameter(
                 name,
                 {ItemType.BOOLEAN: bool, ItemType.INTEGER: int}.get(item.type, str),
                 enum=[code for code, _ in item.codelist] or None,
-                description=f"{item.label} (exact; repeat for several).",
+                description=f"{item.label} ({exact}; repeat for several).",
             )
         )
     return found
@@ -465,12 +477,17 @@ class AuditTrailViewSet(ExportViewSet):
             OpenApiParameter("subject", str, description="Subject identifier, e.g. 101-0001."),
             OpenApiParameter("site", str, description="Site code, e.g. 101."),
             OpenApiParameter("type", str, enum=list(audit_trail.TYPES.values())),
-            OpenApiParameter("since", OpenApiTypes.DATETIME, description="ISO 8601, UTC."),
+            OpenApiParameter(
+                "since",
+                OpenApiTypes.DATETIME,
+                description="ISO 8601 date-time (UTC, or an offset from -12:00 to +14:00).",
+            ),
             OpenApiParameter("format", str, enum=["json", "csv"]),
         ]
     )
     def list(self, request, *args, **kwargs):
         params.refuse_unknown(request.query_params.keys(), {*audit_trail.PARAMETERS, *PAGING})
+        params.refuse_empty(request.query_params)
         filters = audit_trail.Filters.read(request.query_params)
         user = request.user
         if wants_csv(request):
@@ -514,13 +531,19 @@ class DeletionsViewSet(ExportViewSet):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("since", OpenApiTypes.DATETIME, required=True, description="UTC."),
+            OpenApiParameter(
+                "since",
+                OpenApiTypes.DATETIME,
+                required=True,
+                description="ISO 8601 date-time (UTC, or an offset from -12:00 to +14:00).",
+            ),
             OpenApiParameter("format", str, enum=["json", "csv"]),
         ]
     )
     def list(self, request, *args, **kwargs):
         query = request.query_params
         params.refuse_unknown(query.keys(), {"since", *PAGING})
+        params.refuse_empty(query)
         if "since" not in query:
             params.refuse(
                 "since",

@@ -3,9 +3,13 @@ range, unknown, or a value outside its code list is a 400 with a sentence naming
 and never silently ignored (a mistyped ``updated_since`` must not turn into a full pull).
 
 * ``updated_since`` / ``since``: an ISO 8601 date-time (``2024-05-01T09:30:00Z``, an offset
-  ``+02:00``, no offset = UTC) or a date (``2024-05-01`` = its midnight UTC).
+  ``+02:00`` from -12:00 to +14:00, the offsets in use; no offset = UTC) or a date
+  (``2024-05-01`` = its midnight UTC).
 * ``page_size``: a whole number from 1 to the endpoint's maximum.
 * a filter on an item: its code list, a boolean, a whole number, or text matched exactly.
+* an empty value (``?site=``, ``?updated_since=``) is a 400 like a malformed one: a client
+  leaves a parameter out not to filter (``refuse_empty``); only a free-text filter takes it,
+  as the blank item matched exactly (``queries?check_code=``: the queries raised by hand).
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ ISO_DATETIME = re.compile(
     r"^\d{4}-\d{2}-\d{2}"
     r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
 )
+OFFSET = re.compile(r"T?\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?([+-])(\d{2}):?(\d{2})$")
+# The UTC offsets in use on Earth (Baker Island's -12:00 to Kiribati's +14:00), in minutes.
+OFFSET_RANGE = (-12 * 60, 14 * 60)
 TRUE_WORDS = {"true", "1", "yes"}
 FALSE_WORDS = {"false", "0", "no"}
 
@@ -44,10 +51,24 @@ def parse_datetime(name: str, text: str) -> datetime:
         )
     if not ISO_DATETIME.match(text):
         refuse(name, f"{name} {text!r} is not an ISO 8601 date-time: give one in UTC, {example}.")
+    offset = OFFSET.search(text)
+    if offset:
+        sign, hours, minutes = offset.groups()
+        minutes_east = (1 if sign == "+" else -1) * (int(hours) * 60 + int(minutes))
+        if int(minutes) > 59 or not OFFSET_RANGE[0] <= minutes_east <= OFFSET_RANGE[1]:
+            refuse(
+                name,
+                f"{name} {text!r} has the UTC offset {sign}{hours}:{minutes}, which no place "
+                f"uses (they run from -12:00 to +14:00): give the time in UTC with Z, {example}.",
+            )
     try:
         value = datetime.fromisoformat(text)
-    except ValueError as error:
-        refuse(name, f"{name} {text!r} is not a date-time that exists ({error}), {example}.")
+    except ValueError:
+        refuse(
+            name,
+            f"{name} {text!r} is not a date-time that exists (no such month, day or time of "
+            f"day): give one in UTC, {example}.",
+        )
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     try:
@@ -78,6 +99,29 @@ def parse_item_value(name: str, item: Item, text: str):
             refuse(name, f"{name} is a whole number, not {text!r}.")
         return int(text)
     return text
+
+
+def blank_matching(filters) -> set[str]:
+    """The free-text filters of ``FormApi.filters`` (no code list): for them an empty value is
+    the blank item, matched exactly like any text (``queries?check_code=``: raised by hand)."""
+    return {
+        name
+        for name, (item, _) in filters.items()
+        if item.type == ItemType.TEXT and not item.codelist
+    }
+
+
+def refuse_empty(query, blank_matches: Iterable[str] = ()) -> None:
+    """An empty value (``?site=``, ``?updated_since=``) is a 400 like a malformed one: a client
+    leaves a parameter out not to filter, and an empty value (a template with nothing filled
+    in) must not turn into a full pull. No parameter is ever ignored. The one exception is a
+    free-text filter (``blank_matches``), where the empty value is a value: the blank item."""
+    allowed = set(blank_matches)
+    for name in sorted(query.keys()):
+        if name in allowed:
+            continue
+        if any(not value.strip() for value in query.getlist(name)):
+            refuse(name, f"{name} is empty: give a value, or leave the parameter out.")
 
 
 def refuse_unknown(given: Iterable[str], known: Iterable[str]) -> None:

@@ -176,6 +176,7 @@ def user_form(user, **overrides) -> dict:
         "groups": [g.pk for g in user.groups.all()],
         "date_joined_0": user.date_joined.strftime("%Y-%m-%d"),
         "date_joined_1": user.date_joined.strftime("%H:%M:%S"),
+        "change_reason": "Role changed by the study team",
     }
     return {**data, **overrides}
 

@@ -17,6 +17,14 @@ from .builders.threads import run_at_once
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.fixture(autouse=True)
+def no_lock_timeout(settings):
+    """Here requests queue at the stratum lock on purpose (50 at once, on a loaded CI machine),
+    for as long as it takes; the "busy" answer of RANDOMIZATION_LOCK_TIMEOUT is tested in
+    test_timeouts.py."""
+    settings.RANDOMIZATION_LOCK_TIMEOUT = 0
+
+
 def test_fifty_subjects_of_one_stratum_at_once_get_fifty_consecutive_slots():
     rlist = ensure_active_list(slots_per_stratum=60)
     sites = [make_site(f"C{i}") for i in range(5)]

@@ -17,7 +17,10 @@ from .builders import PASSWORD, ensure_active_list, make_eligible_subject
 # session, user, the user's roles and memberships (one UNION), the visible subject; then in the
 # transaction: the locked subject, the signature with its assessment, the locked stratum, the
 # free slot, the allocation and its history row, the subject's status and its history row.
-MAX_QUERIES = 12
+# The data lock (monitoring) adds four: whether the subject is frozen or locked, asked by the
+# page and by the service (``core.access``), and the write guard of each write (``core.audit``).
+# Randomization's lock_timeout (SET LOCAL, issue 12) adds one.
+MAX_QUERIES = 17
 TRANSACTION_CONTROL = re.compile(r"^(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE SAVEPOINT)\b")
 
 

@@ -1,4 +1,5 @@
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from adverse_events.models import RELATED_CAUSALITIES, AdverseEvent
@@ -18,7 +19,9 @@ pytestmark = pytest.mark.django_db
 
 def test_seed_demo_builds_a_study_with_every_role(tmp_path, settings, capsys):
     settings.VAR_DIR = tmp_path
-    call_command("seed_demo", "--subjects", "10", "--password", "demo pass phrase")
+    call_command(
+        "seed_demo", "--subjects", "10", "--demo-passwords", "--password", "demo pass phrase"
+    )
     out = capsys.readouterr().out
     for role in Role:
         assert f"({role.value};" in out
@@ -32,6 +35,34 @@ def test_seed_demo_builds_a_study_with_every_role(tmp_path, settings, capsys):
     assert "already present" in capsys.readouterr().out
 
 
+def test_demo_passwords_only_with_the_flag_and_printed_as_such(tmp_path, settings, capsys):
+    settings.VAR_DIR = tmp_path
+    with pytest.raises(CommandError, match="add --demo-passwords"):
+        call_command("seed_demo", "--password", "demo pass phrase")
+    with pytest.raises(CommandError, match="too short|too common"):
+        call_command("seed_demo", "--demo-passwords", "--password", "demo")
+    settings.PRODUCTION = True
+    with pytest.raises(CommandError, match="refused in production"):
+        call_command("seed_demo", "--demo-passwords")
+    settings.PRODUCTION = False
+
+    call_command("seed_demo", "--subjects", "2")
+    out = capsys.readouterr().out
+    assert "no password set" in out and "changepassword" in out
+    users = get_user_model().objects.all()
+    assert users.count() >= 6
+    assert not any(user.has_usable_password() for user in users)
+    assert not (tmp_path / "demo_credentials.txt").exists()
+
+
+def test_printed_demo_passwords_say_they_are_demo_passwords(tmp_path, settings, capsys):
+    settings.VAR_DIR = tmp_path
+    call_command("seed_demo", "--subjects", "2", "--demo-passwords")
+    out = capsys.readouterr().out
+    assert "DEMO PASSWORDS, for this demonstration only" in out
+    assert (tmp_path / "demo_credentials.txt").read_text().startswith("DEMO PASSWORDS")
+
+
 def test_seed_demo_refuses_a_bad_size():
     with pytest.raises(CommandError, match="between 0 and 100000"):
         call_command("seed_demo", "--subjects", "-1")
@@ -41,7 +72,7 @@ def test_the_demo_opens_a_realistic_handful_of_queries_some_answered_one_confirm
     tmp_path, settings
 ):
     settings.VAR_DIR = tmp_path
-    call_command("seed_demo", "--password", "demo pass phrase")  # the default study
+    call_command("seed_demo", "--demo-passwords", "--password", "demo pass phrase")  # default
 
     queries = DataQuery.objects.system()
     assert 3 <= queries.count() < Subject.objects.count()
@@ -59,7 +90,15 @@ def test_the_demo_opens_a_realistic_handful_of_queries_some_answered_one_confirm
 
 def test_a_large_demo_written_in_bulk_keeps_the_rules_of_the_services(tmp_path, settings, capsys):
     settings.VAR_DIR = tmp_path
-    call_command("seed_demo", "--subjects", "60", "--bulk", "--password", "demo pass phrase")
+    call_command(
+        "seed_demo",
+        "--subjects",
+        "60",
+        "--bulk",
+        "--demo-passwords",
+        "--password",
+        "demo pass phrase",
+    )
     assert "Subjects: 60/60" in capsys.readouterr().out  # progress lines
 
     assert Subject.objects.count() == 60

@@ -17,17 +17,23 @@
 Locks are always taken in the order subject -> stratum, so two requests never deadlock; the
 ``OneToOne`` constraints (one allocation per subject, one per slot) are the database's last word.
 A transaction that fails after step 4 rolls back and leaves the slot free.
+
+On PostgreSQL the transaction waits at most ``RANDOMIZATION_LOCK_TIMEOUT`` seconds for a lock
+(``SET LOCAL lock_timeout``): a transaction that holds the stratum (or the subject) longer makes
+this one refuse with ``RandomizationBusy`` ("the randomization service is busy, try again in a
+moment"), nothing allocated, instead of tying up a server worker for as long as the holder lasts.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from core import access
-from core.audit import attached_reason
+from core.audit import attached_reason, guard_write
 from eligibility import services as eligibility
 from subjects import services as subject_services
 from subjects.models import Subject, SubjectStatus
@@ -39,6 +45,7 @@ from .errors import (
     AlreadyRandomized,
     NoActiveList,
     NotEligibleForRandomization,
+    RandomizationBusy,
     RandomizationError,
     StratumChanged,
     StratumExhausted,
@@ -146,15 +153,47 @@ def _lock_free_slot(key: tuple, identifier: str) -> Slot:
     return slot
 
 
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout expired
+
+
+def _limit_lock_waits() -> None:
+    """In the current transaction, wait at most RANDOMIZATION_LOCK_TIMEOUT s for a row lock."""
+    if connection.vendor != "postgresql" or settings.RANDOMIZATION_LOCK_TIMEOUT <= 0:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('lock_timeout', %s, true)",  # true: SET LOCAL
+            [f"{int(settings.RANDOMIZATION_LOCK_TIMEOUT * 1000)}ms"],
+        )
+
+
+def _is_lock_timeout(exc: OperationalError) -> bool:
+    return getattr(exc.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE
+
+
 def randomize(subject: Subject, user, *, confirmed_stratum: str | None = None) -> Allocation:
     """Allocate ``subject`` the next free slot of its stratum; returns the allocation.
 
     ``confirmed_stratum`` is the stratum code the user saw and confirmed (e.g. "S3"): if the CRF
     changed meanwhile, ``StratumChanged`` refuses under the lock and nothing is allocated.
+    ``RandomizationBusy``: a lock was not granted within RANDOMIZATION_LOCK_TIMEOUT seconds.
     """
     access.require_data_entry(user, subject)
+    try:
+        return _randomize(subject, user, confirmed_stratum)
+    except OperationalError as exc:
+        if not _is_lock_timeout(exc):
+            raise
+        raise RandomizationBusy(
+            "The randomization service is busy (another randomization is taking longer than "
+            f"usual): {subject.subject_identifier} was not randomized. Try again in a moment."
+        ) from exc
+
+
+def _randomize(subject: Subject, user, confirmed_stratum: str | None) -> Allocation:
     today = timezone.localdate()
     with transaction.atomic():
+        _limit_lock_waits()
         locked = Subject.objects.select_for_update().get(pk=subject.pk)
         identifier = locked.subject_identifier
         key = _stratum_key_of(locked, today)
@@ -178,6 +217,7 @@ def randomize(subject: Subject, user, *, confirmed_stratum: str | None = None) -
         allocation.clean_fields(exclude=["subject", "slot", "stratum", "allocated_by"])
         try:
             with attached_reason(allocation, user, ""):
+                guard_write([allocation], user=user, reason="")  # the data lock (core.audit)
                 allocation.save()  # an error rolls the whole transaction back
         except IntegrityError as exc:  # only without row locks (SQLite)
             raise RandomizationError(

@@ -34,3 +34,8 @@ class StratumChanged(RandomizationError):
         super().__init__(message)
         self.stratum = stratum
         self.label = label
+
+
+class RandomizationBusy(RandomizationError):
+    """A lock of the allocation was not granted in time (``RANDOMIZATION_LOCK_TIMEOUT``): nothing
+    was allocated; trying again in a moment normally succeeds."""
