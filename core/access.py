@@ -15,12 +15,15 @@ the user object (a request's user, a task's user).
 Questions (each has one answer here):
 
 * ``can_view(user, obj)``: the record's site is visible to the user.
-* ``can_enter_data(user, obj)``: site staff or investigator at the record's site.
+* ``can_enter_data(user, obj)``: site staff or investigator at the record's site, while the
+  data are neither frozen nor locked (``lock_state``: asked of the apps above by a hook).
 * ``can_randomize(user, subject)``: the same people as data entry.
 * ``can_sign_eligibility(user, obj)``: an investigator at the record's site.
 * ``can_raise_query(user, obj)``: a data manager, or a monitor of the record's site (raise,
   close, reopen, cancel a data query).
 * ``can_answer_query(user, obj)``: site staff or investigator at the record's site.
+* ``can_verify_source_data(user, obj)``: a monitor of the record's site (SDV).
+* ``can_freeze_and_lock(user)``: a data manager (records, casebooks, the study).
 * ``can_read_exports(user)``: the study team (sponsor, statistician, data manager, monitor) for
   the sponsor API and the reports built for it (the balance report).
 * ``is_statistician(user)``: concealed randomization material (lists, slots, seeds).
@@ -40,6 +43,7 @@ from django.conf import settings
 from django.db.models import BigIntegerField, Model, QuerySet, Value
 
 from .errors import AccessDenied
+from .registry import app_hooks
 from .roles import (
     DATA_ENTRY_ROLES,
     PSEUDONYMIZED_ROLES,
@@ -164,9 +168,29 @@ def can_view(user, obj: Model) -> bool:
     return sees_all_sites(user) or site_id_of(obj) in member_site_ids(user)
 
 
-def can_enter_data(user, obj: Model) -> bool:
-    """Site staff and investigators enter clinical data at their own sites, nobody else."""
+def lock_state(obj: Model) -> tuple[str, str] | None:
+    """("frozen" or "locked", a sentence) when ``obj``'s data (a record, a subject's casebook, or
+    the study: a site's registrations) are frozen or locked, asked of the apps above through
+    their ``lock_state`` hook (``monitoring``); None when they may change."""
+    for hook in app_hooks("lock_state"):
+        if state := hook(obj):
+            return state
+    return None
+
+
+def _locked(obj: Model) -> bool:
+    state = lock_state(obj)
+    return state is not None and state[0] == "locked"
+
+
+def _may_enter_data(user, obj: Model) -> bool:
     return site_id_of(obj) in member_site_ids(user, *DATA_ENTRY_ROLES)
+
+
+def can_enter_data(user, obj: Model) -> bool:
+    """Site staff and investigators enter clinical data at their own sites, nobody else; and
+    nobody changes frozen or locked data (pages show them read-only)."""
+    return _may_enter_data(user, obj) and lock_state(obj) is None
 
 
 def can_randomize(user, subject: Model) -> bool:
@@ -180,14 +204,32 @@ def can_sign_eligibility(user, obj: Model) -> bool:
 def can_raise_query(user, obj: Model) -> bool:
     """Data managers (study-wide) and the monitors of the record's site raise manual queries,
     and close, reopen and cancel queries."""
+    return _may_raise_query(user, obj) and not _locked(obj)
+
+
+def _may_raise_query(user, obj: Model) -> bool:
     return has_role(user, Role.DATA_MANAGER) or site_id_of(obj) in member_site_ids(
         user, Role.MONITOR
     )
 
 
 def can_answer_query(user, obj: Model) -> bool:
-    """The site answers its data queries: site staff and investigators of the record's site."""
-    return can_enter_data(user, obj)
+    """The site answers its data queries: site staff and investigators of the record's site
+    (frozen data too: the query workflow goes on; locked data not)."""
+    if can_enter_data(user, obj):
+        return True
+    state = lock_state(obj) if _may_enter_data(user, obj) else None
+    return state is not None and state[0] == "frozen"
+
+
+def can_verify_source_data(user, obj: Model) -> bool:
+    """The monitors of the record's site verify its data against the source documents."""
+    return site_id_of(obj) in member_site_ids(user, Role.MONITOR)
+
+
+def can_freeze_and_lock(user) -> bool:
+    """Data managers freeze, lock, unfreeze and unlock records, casebooks and the study."""
+    return _authenticated(user) and has_role(user, Role.DATA_MANAGER)
 
 
 def can_read_exports(user) -> bool:
@@ -229,8 +271,16 @@ def _refuse(obj: Model, *roles: str) -> AccessDenied:
     return AccessDenied(f"You are not {names} at site {_site_code(obj)}.")
 
 
+def _refuse_if_locked(obj: Model, *, frozen_too: bool) -> None:
+    state = lock_state(obj)
+    if state is not None and (frozen_too or state[0] == "locked"):
+        raise AccessDenied(state[1])
+
+
 def require_data_entry(user, obj: Model) -> None:
     if not can_enter_data(user, obj):
+        if _may_enter_data(user, obj):
+            _refuse_if_locked(obj, frozen_too=True)
         raise _refuse(obj, *DATA_ENTRY_ROLES)
 
 
@@ -245,8 +295,20 @@ def require_statistician(user, action: str) -> None:
         raise AccessDenied(f"{user} is not a statistician: only a statistician {action}.")
 
 
+def require_source_data_verifier(user, obj: Model) -> None:
+    if not can_verify_source_data(user, obj):
+        raise _refuse(obj, Role.MONITOR)
+
+
+def require_freeze_and_lock(user) -> None:
+    if not can_freeze_and_lock(user):
+        raise AccessDenied("Only data managers freeze, lock, unfreeze or unlock data.")
+
+
 def require_raise_query(user, obj: Model) -> None:
     if not can_raise_query(user, obj):
+        if _may_raise_query(user, obj):
+            _refuse_if_locked(obj, frozen_too=False)
         raise AccessDenied(
             f"Only data managers and the monitors of site {_site_code(obj)} raise, close, reopen "
             "or cancel queries here."
@@ -255,4 +317,6 @@ def require_raise_query(user, obj: Model) -> None:
 
 def require_answer_query(user, obj: Model) -> None:
     if not can_answer_query(user, obj):
+        if _may_enter_data(user, obj):
+            _refuse_if_locked(obj, frozen_too=False)
         raise _refuse(obj, *DATA_ENTRY_ROLES)

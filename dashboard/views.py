@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from core.charts import bar_chart
+from monitoring.selectors import sdv_progress
 
 from . import charts, selectors
 
@@ -60,5 +61,6 @@ def home(request):
             "curve_chart": charts.line_chart(curve, ("consented", "randomized")),
             "balance": balance,
             "balance_chart": bar_chart(_arm_rows(balance, scope.study_wide)),
+            "sdv": sdv_progress(user, site_id=scope.site.pk if scope.site else None),
         },
     )

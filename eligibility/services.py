@@ -31,6 +31,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from accounts import lockout
 from accounts.events import log_event
 from accounts.models import AuthEvent
 from core import access
@@ -405,15 +406,25 @@ def evaluate_eligibility(
 
 
 def _authenticate_investigator(assessment, user, password: str) -> None:
-    """The signer must be an investigator at the subject's site and re-enter the password."""
-    access.require_investigator(user, assessment.subject)
+    authenticate_signer(assessment.subject, user, password)
+
+
+def authenticate_signer(subject: Subject, user, password: str) -> None:
+    """The signer of an e-signature on ``subject``'s data (this app's, and the casebook's in
+    ``monitoring``) must be an investigator at its site and re-enter the password; a wrong
+    password is logged in the security log."""
+    access.require_investigator(user, subject)
+    # Brute-force protection: wrong passwords here and at the logins lock the account together.
+    lockout.refuse_if_locked(user.get_username(), attempt="e-signature")
     if not password or not user.check_password(password):
         log_event(
             AuthEvent.Kind.SIGNATURE_REFUSED,
             user.get_username(),
             actor=user,
-            subject=assessment.subject.subject_identifier,
+            subject=subject.subject_identifier,
         )
+        if lock := lockout.lock_if_too_many_failures(user.get_username()):
+            raise lockout.AccountLocked(lock.message)
         raise SignatureRefused("The password is not correct: the signature was not recorded.")
 
 

@@ -58,8 +58,13 @@ def subject_of(record: models.Model) -> Subject:
 
 
 def queryable_models() -> list[type[models.Model]]:
-    """The CRF models a query may be raised on: every subject record but the queries."""
-    return [m for m in subject_models() if m._meta.app_label != "queries"]
+    """The CRF models a query may be raised on: every subject record but the queries (and the
+    records that say ``queryable = False``: monitoring's verifications, locks, signatures)."""
+    return [
+        m
+        for m in subject_models()
+        if m._meta.app_label != "queries" and getattr(m, "queryable", True)
+    ]
 
 
 def per_subject_models() -> list[type[models.Model]]:

@@ -6,6 +6,10 @@ nightly sweep, the per-subject task after a save, ``run_edit_checks``): each rea
 the queries as the previous run left them. The partial unique index on unresolved system queries
 is the guarantee behind the lock: an insert it refuses is counted as kept, never duplicated.
 
+Locked data (a record, a subject's casebook, the study: the ``locked_data`` hook of the apps
+above, ``monitoring``) are left alone: no query is raised, updated or closed on them; the run
+counts what it skipped (``skipped_locked``).
+
 What a data manager closed as *confirmed correct* (or cancelled as raised in error) is not raised
 again while the offending values stay the same; new values that still violate raise a new query.
 """
@@ -23,6 +27,7 @@ from django.utils import timezone
 
 from accounts.system import system_user
 from core.audit import audited_save
+from core.registry import app_hooks
 
 from .checks import EditCheck, Scope, Violation, checks_named
 from .models import (
@@ -47,12 +52,22 @@ class SweepResult:
     kept: int = 0
     closed: int = 0
     suppressed: int = 0  # confirmed correct (or cancelled) with the same values: not raised
+    skipped_locked: int = 0  # violations and queries on locked data: left alone
 
     def __str__(self) -> str:
         return (
             f"{self.opened} opened, {self.kept} kept, {self.closed} closed "
-            f"({self.suppressed} confirmed correct, not raised again)"
+            f"({self.suppressed} confirmed correct, not raised again"
+            + (f"; {self.skipped_locked} on locked data, skipped" if self.skipped_locked else "")
+            + ")"
         )
+
+
+def _locked_data():
+    """What is locked (``covers(subject_id, (content type id, object id))``), or None."""
+    for hook in app_hooks("locked_data"):
+        return hook()
+    return None
 
 
 def lock_sweeps() -> None:
@@ -116,6 +131,21 @@ def run_edit_checks(
             .values_list("check_code", "content_type_id", "object_id", "field", "value_key")
         )
         result = SweepResult()
+        locked = _locked_data()
+        if locked is not None:
+            skipped = {
+                key
+                for key, (_, violation) in violations.items()
+                if locked.covers(violation.subject_id, key[1:3])
+            } | {
+                key
+                for key, query in unresolved.items()
+                if locked.covers(query.subject_id, key[1:3])
+            }
+            for key in skipped:
+                violations.pop(key, None)
+                unresolved.pop(key, None)
+            result.skipped_locked = len(skipped)
         new = []
         for key, (check, violation) in violations.items():
             query = unresolved.get(key)

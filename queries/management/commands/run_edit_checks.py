@@ -58,7 +58,12 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{len(checks)} edit check(s) on {where}: {result.opened} opened, "
             f"{result.kept} kept, {result.closed} closed; {result.suppressed} confirmed correct "
-            "earlier and unchanged, not raised again."
+            "earlier and unchanged, not raised again"
+            + (
+                f"; {result.skipped_locked} on locked data, skipped."
+                if result.skipped_locked
+                else "."
+            )
         )
 
     def _on_a_terminal(self) -> bool:
