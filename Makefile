@@ -4,6 +4,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1:8000
 CHROMIUM ?= $(shell command -v chromium 2>/dev/null || echo /usr/bin/chromium)
+# axe-core (accessibility rules run by the browser tests), from the npm registry, into the venv.
+AXE_VERSION := 4.14.1
+AXE_DIR := $(VENV)/axe
+AXE := $(AXE_DIR)/node_modules/axe-core/axe.min.js
 
 .PHONY: install demo test lint check browser worker beat clean
 
@@ -19,12 +23,13 @@ install: $(VENV)/.installed
 
 demo: install
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo --skip-if-seeded
+	$(BIN)/python manage.py seed_demo --skip-if-seeded --demo-passwords
 	@echo "Open http://$(HOST)/ (site forms) and http://$(HOST)/admin/ ; API at http://$(HOST)/api/v1/"
 	$(BIN)/python manage.py runserver --insecure $(HOST)
 
-# Headless Chromium for the browser tests, from Debian's packages (Playwright cannot download one).
-browser:
+# Headless Chromium for the browser tests, from Debian's packages (Playwright cannot download one),
+# and axe-core for their accessibility checks (npm; kept out of git, in the venv).
+browser: $(AXE_DIR)/.axe-core-$(AXE_VERSION)
 	@if [ ! -x "$(CHROMIUM)" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; \
@@ -33,13 +38,18 @@ browser:
 	  fi; \
 	fi
 
+$(AXE_DIR)/.axe-core-$(AXE_VERSION): | $(BIN)/python
+	@command -v npm >/dev/null || { echo "npm is needed for axe-core (browser tests): install Node.js."; exit 1; }
+	npm install --silent --no-save --no-package-lock --no-audit --no-fund --prefix $(AXE_DIR) axe-core@$(AXE_VERSION)
+	touch $@
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 test: install browser lint
-	EDC_CHROMIUM=$(CHROMIUM) $(BIN)/pytest
+	EDC_CHROMIUM=$(CHROMIUM) EDC_AXE_CORE=$(AXE) $(BIN)/pytest
 
 # The Celery worker with the beat scheduler embedded (the nightly edit-check sweep): one command.
 worker: install

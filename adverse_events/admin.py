@@ -135,3 +135,4 @@ class AeCausalityAdmin(ReadOnlyAuditedAdmin):
     search_fields = ("adverse_event__subject__subject_identifier",)
     list_select_related = ("adverse_event__subject__site", "adverse_event__term")
     fields = ("adverse_event", "drug", "causality", "related", "action_taken")
+    readonly_fields = ("related",)  # derived from causality: no form field (the history pages)

@@ -47,7 +47,7 @@ class EligibilityAssessmentAdmin(ReadOnlyAuditedAdmin):
     )
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("prior_therapies")
+        return super().get_queryset(request).prefetch_related("prior_therapies", "signatures")
 
     def get_fieldsets(self, request, obj=None):
         head = ["subject", "evaluation_summary"] if obj else ["subject"]

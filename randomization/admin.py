@@ -181,7 +181,7 @@ class AllocationAdmin(ReadOnlyAuditedAdmin):
         "crf_now",
     )
     list_filter = ("arm",)
-    list_select_related = ("subject__site", "allocated_by")
+    list_select_related = ("subject__site", "subject__eligibility", "allocated_by")
     search_fields = ("subject__subject_identifier", "randomization_number")
     date_hierarchy = "allocated_at"
     # Never the slot (its block): only what the site may know.
@@ -206,8 +206,8 @@ class AllocationAdmin(ReadOnlyAuditedAdmin):
 
     @admin.display(description="CRF now")
     def crf_now(self, obj):
-        found = selectors.stratification_mismatches(Allocation.objects.filter(pk=obj.pk))
-        return format_html("<strong>differs:</strong> {}", found[0].mismatch) if found else "same"
+        mismatch = selectors.crf_mismatch(obj)  # the list reads subject__eligibility with it
+        return format_html("<strong>differs:</strong> {}", mismatch) if mismatch else "same"
 
     def get_urls(self):
         return [

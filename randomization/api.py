@@ -22,7 +22,7 @@ class BalanceReportViewSet(viewsets.ViewSet):
     permission_classes = [CanReadExports]
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
-    def list(self, request):
+    def list(self, request, format=None):  # format: the router's ".json" suffix
         return Response(selectors.balance_report(request.user))
 
 

@@ -78,6 +78,25 @@ def _differences(allocation: Allocation, current) -> list[str]:
     return differences
 
 
+def crf_mismatch(allocation: Allocation) -> str:
+    """How the stratification values ``allocation`` used differ from the CRF now (a sentence;
+    "" when they agree), kept on it with ``current_factors`` (None when the CRF data are now
+    missing). No query when the allocation was read with ``subject__eligibility``."""
+    subject = allocation.subject
+    try:
+        current = eligibility.stratification_factors(
+            subject, assessment=getattr(subject, "eligibility", None)
+        )
+    except DomainError as exc:
+        allocation.current_factors = None
+        allocation.mismatch = f"The stratification data are now missing: {exc}"
+        return allocation.mismatch
+    differences = _differences(allocation, current)
+    allocation.current_factors = current
+    allocation.mismatch = "; ".join(differences) + "." if differences else ""
+    return allocation.mismatch
+
+
 def stratification_mismatches(queryset: QuerySet | None = None) -> list[Allocation]:
     """The allocations whose stratification values differ from the CRF now (one query).
 
@@ -87,24 +106,7 @@ def stratification_mismatches(queryset: QuerySet | None = None) -> list[Allocati
     allocations = (queryset if queryset is not None else Allocation.objects.all()).select_related(
         "subject__site", "subject__eligibility"
     )
-    found = []
-    for allocation in allocations:
-        subject = allocation.subject
-        try:
-            current = eligibility.stratification_factors(
-                subject, assessment=getattr(subject, "eligibility", None)
-            )
-        except DomainError as exc:
-            allocation.current_factors = None
-            allocation.mismatch = f"The stratification data are now missing: {exc}"
-            found.append(allocation)
-            continue
-        differences = _differences(allocation, current)
-        if differences:
-            allocation.current_factors = current
-            allocation.mismatch = "; ".join(differences) + "."
-            found.append(allocation)
-    return found
+    return [allocation for allocation in allocations if crf_mismatch(allocation)]
 
 
 def _arm_counts() -> dict:

@@ -1,9 +1,13 @@
 """Headless Chromium (Debian's package) driven by Playwright, for the site-staff web forms."""
 
+import functools
 import os
 import shutil
 
 import pytest
+
+AXE_CORE = ".venv/axe/node_modules/axe-core/axe.min.js"  # installed by `make browser`
+SERIOUS = ("serious", "critical")
 
 
 def chromium_path() -> str:
@@ -52,3 +56,38 @@ def log_in(page, username, password):
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("main button[type=submit]")
+
+
+def log_out(page):
+    page.click("header button:has-text('Log out')")
+    page.wait_for_url("**/accounts/login/**")
+
+
+@functools.cache
+def axe_core() -> str:
+    """axe-core's script: the npm package, installed by ``make browser`` into a git-ignored
+    folder (EDC_AXE_CORE names another copy)."""
+    from django.conf import settings
+
+    path = os.environ.get("EDC_AXE_CORE") or os.path.join(settings.BASE_DIR, AXE_CORE)
+    if not os.path.exists(path):
+        pytest.fail(f"No axe-core at {path}: run 'make browser' (npm install axe-core).")
+    with open(path, encoding="utf-8") as script:
+        return script.read()
+
+
+def axe_violations(page, impacts=SERIOUS) -> list[str]:
+    """axe-core's violations on the page (WCAG 2.x A and AA rules and best practices) of the
+    given impacts, one line each: rule, impact, help, the first elements concerned."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(content=axe_core())
+    violations = page.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
+          .map(v => ({id: v.id, impact: v.impact, help: v.help,
+                      targets: v.nodes.slice(0, 3).map(n => n.target.join(" "))}))"""
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {', '.join(v['targets'])}"
+        for v in violations
+        if v["impact"] in impacts
+    ]
