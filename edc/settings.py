@@ -6,6 +6,8 @@ SECRET_KEY         unset: a random key is made once and kept in var/secret_key (
 DEBUG              off unless set to 1/true/yes.
 ALLOWED_HOSTS      comma-separated; default localhost names.
 EDC_REFERENCE_DATA folder with the CTCAE workbook/CSV and the ODM schemas (tests and loaders).
+EDC_PRODUCTION     1: production (HTTPS only, HSTS, secure cookies; SECRET_KEY and ALLOWED_HOSTS
+                   required, DEBUG refused); ``manage.py check --deploy`` is clean with it.
 """
 
 import os
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("EDC_VAR_DIR", BASE_DIR / "var"))
@@ -37,6 +40,16 @@ def _secret_key() -> str:
         key_file.chmod(0o600)
     return key_file.read_text().strip()
 
+
+# Production (EDC_PRODUCTION=1): every app server behind the proxy shares one SECRET_KEY (a key
+# made per machine in var/ would sign sessions the other servers refuse) and names its hosts.
+PRODUCTION = env_bool("EDC_PRODUCTION")
+if PRODUCTION:
+    _missing = [name for name in ("SECRET_KEY", "ALLOWED_HOSTS") if not os.environ.get(name)]
+    if _missing:
+        raise ImproperlyConfigured(f"EDC_PRODUCTION=1 needs {' and '.join(_missing)} set.")
+    if env_bool("DEBUG"):
+        raise ImproperlyConfigured("EDC_PRODUCTION=1 refuses DEBUG=1 (debug pages leak data).")
 
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("DEBUG")
@@ -69,20 +82,26 @@ INSTALLED_APPS = [
     "randomization",
     "adverse_events",
     "queries",
+    "monitoring",
     "dashboard",
     "exports",
 ]
 
 MIDDLEWARE = [
+    # /healthz first: the load balancer's probe needs no host name, session, user or HTTPS.
+    "edc.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "accounts.sessions.IdleSessionMiddleware",  # activity moves the idle timeout on
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # A statement cancelled by statement_timeout / lock_timeout: a 503 with a sentence, not a 500.
+    "edc.middleware.DatabaseTimeoutMiddleware",
 ]
 
 ROOT_URLCONF = "edc.urls"
@@ -114,6 +133,24 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Wait for the write lock instead of failing at once when two requests write together.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 
+# --- Timeouts (PostgreSQL) ---------------------------------------------------------------------
+# Web requests: no SQL statement runs longer than WEB_STATEMENT_TIMEOUT seconds (0: no limit), so
+# one slow query or a lock held too long cannot tie up every server worker. Only the web process
+# (edc/wsgi.py marks it with EDC_WEB_PROCESS=1 before the settings load: gunicorn, any WSGI
+# server) gets it; migrations, management commands (seed_demo, exports to a file, backups) and the
+# Celery worker (the nightly sweep of every edit check) legitimately run long statements.
+WEB_STATEMENT_TIMEOUT = float(os.environ.get("WEB_STATEMENT_TIMEOUT", "30"))
+WEB_PROCESS = env_bool("EDC_WEB_PROCESS")
+# Randomization waits at most this many seconds for the subject's and the stratum's row locks,
+# then answers "the randomization service is busy, try again in a moment" (SET LOCAL lock_timeout).
+RANDOMIZATION_LOCK_TIMEOUT = float(os.environ.get("RANDOMIZATION_LOCK_TIMEOUT", "5"))
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _db_options = DATABASES["default"].setdefault("OPTIONS", {})
+    # A database that does not answer: fail in seconds (the health check says so), not hang.
+    _db_options.setdefault("connect_timeout", int(os.environ.get("DB_CONNECT_TIMEOUT", "5")))
+    if WEB_PROCESS and WEB_STATEMENT_TIMEOUT > 0:
+        _db_options["options"] = f"-c statement_timeout={int(WEB_STATEMENT_TIMEOUT * 1000)}"
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The table of users' roles at sites, read by the access module (core.access).
 EDC_SITE_MEMBERSHIP_MODEL = "subjects.SiteMembership"
@@ -142,10 +179,40 @@ STORAGES = {
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "subjects:list"
 LOGOUT_REDIRECT_URL = "login"
-SESSION_COOKIE_AGE = 60 * 60 * 8
+# A session ends after SESSION_IDLE_MINUTES without a request (default 30); activity moves the
+# expiry on (accounts.sessions.IdleSessionMiddleware: a save at most once a minute, the effect of
+# SESSION_SAVE_EVERY_REQUEST without a write per request), so only idleness logs a user out.
+SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "30"))
+SESSION_COOKIE_AGE = 60 * SESSION_IDLE_MINUTES
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES")
-CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES")
+SESSION_COOKIE_SECURE = PRODUCTION or env_bool("SECURE_COOKIES")
+CSRF_COOKIE_SECURE = PRODUCTION or env_bool("SECURE_COOKIES")
+
+# --- Brute-force protection (accounts.lockout) -------------------------------------------------
+# LOCKOUT_FAILURES wrong passwords for one username (site login, admin login and e-signature
+# prompt together) within LOCKOUT_MINUTES lock the account for LOCKOUT_MINUTES; a data manager
+# may unlock it earlier, with a reason (admin: security log -> "Unlock"). Every step is in the
+# security log.
+LOCKOUT_FAILURES = int(os.environ.get("LOCKOUT_FAILURES", "5"))
+LOCKOUT_MINUTES = int(os.environ.get("LOCKOUT_MINUTES", "15"))
+AUTHENTICATION_BACKENDS = [
+    "accounts.lockout.LockoutBackend",  # refuses a locked account before any password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# --- HTTPS and security headers ----------------------------------------------------------------
+# Behind the TLS-terminating proxy (which must set X-Forwarded-Proto, overwriting the client's).
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 
 # --- Audit trail -------------------------------------------------------------------------------
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
@@ -229,6 +296,20 @@ EDC_DEFAULT_SITE_TIME_ZONE = os.environ.get("EDC_DEFAULT_SITE_TIME_ZONE", "Asia/
 # --- Randomization -----------------------------------------------------------------------------
 # The balance report warns when a stratum has this many free slots or fewer.
 RANDOMIZATION_LOW_SLOTS_WARNING = int(os.environ.get("RANDOMIZATION_LOW_SLOTS_WARNING", "20"))
+
+# --- Monitoring: the risk-based source data verification plan (monitoring/sdv_plan.py) --------
+# Records of these kinds are all verified ("app_label.model", or "app_label.model:field" for those
+# where the field is true: the serious AEs); of every other kind of CRF record, a share of
+# SDV_SAMPLE_PERCENT, chosen reproducibly per subject and record (no random state).
+SDV_PLAN = {
+    "full": [
+        "subjects.subject",
+        "eligibility.eligibilityassessment",
+        "randomization.allocation",
+        "adverse_events.adverseevent:serious",
+    ],
+    "sample_percent": int(os.environ.get("SDV_SAMPLE_PERCENT", "25")),
+}
 
 # --- Reference data ----------------------------------------------------------------------------
 EDC_REFERENCE_DATA = os.environ.get("EDC_REFERENCE_DATA", "")

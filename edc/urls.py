@@ -3,15 +3,24 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from accounts.forms import LoginForm, with_lockout_message
+
+# Both login pages say when an account is locked (accounts.lockout); /healthz is answered by
+# edc.health.HealthCheckMiddleware before any URL is resolved.
+admin.site.login_form = with_lockout_message(admin.site.login_form)
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="subjects:list", permanent=False)),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path(
+        "accounts/login/", auth_views.LoginView.as_view(authentication_form=LoginForm), name="login"
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("subjects/<str:identifier>/randomize/", include("randomization.urls")),
     path("subjects/<str:identifier>/eligibility/", include("eligibility.urls")),
     path("subjects/", include("subjects.urls")),
     path("", include("adverse_events.urls")),  # AE CRF pages and "SAE reports due"
     path("queries/", include("queries.urls")),
+    path("monitoring/", include("monitoring.urls")),
     path("dashboard/", include("dashboard.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("exports.urls")),
