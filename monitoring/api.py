@@ -20,7 +20,7 @@ class SdvProgressViewSet(viewsets.ViewSet):
     permission_classes = [CanReadExports]
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
-    def list(self, request):
+    def list(self, request, format=None):  # format: the router's ".json" suffix
         progress = selectors.sdv_progress(request.user)
         return Response(
             {

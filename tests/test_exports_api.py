@@ -46,6 +46,7 @@ from subjects import services as subject_services
 from subjects.models import Site, Subject
 
 from .builders import make_site, make_subject, make_subject_in_arm, make_user
+from .builders.monitoring import add_monitoring_records
 
 pytestmark = pytest.mark.django_db
 
@@ -100,6 +101,8 @@ def study(site, other_site, coordinator, other_coordinator, data_manager):
             subject, field="sex", message="Please check the sex.", user=data_manager
         )
         screening = make_subject(where, by=by)
+        # Every form has rows: the monitoring ones too (screen failed, signed, verified).
+        screening = add_monitoring_records(screening, by=by, data_manager=data_manager)
         found[code] = {"subject": subject, "ae": ae, "query": query, "screening": screening}
     return found
 
@@ -744,8 +747,16 @@ def many(site, coordinator, data_manager):
     queries), history rows and deletions."""
     load_starter_terms()
     subjects = [make_subject_in_arm(Arm.B, site, by=coordinator) for _ in range(6)]
+    monitor, investigator = make_user(Role.MONITOR, site), make_user(Role.INVESTIGATOR, site)
     for subject in subjects:
         record_ae(subject, coordinator)
+        add_monitoring_records(
+            subject,
+            by=coordinator,
+            data_manager=data_manager,
+            monitor=monitor,
+            investigator=investigator,
+        )
         query_services.raise_query(subject, field="sex", message="Check.", user=data_manager)
     for _ in range(6):
         make_site()
