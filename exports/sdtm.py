@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from itertools import islice
 
@@ -48,7 +47,9 @@ from django.db import connection
 from django.db.models import Count, F, QuerySet
 
 from adverse_events.models import ActionTaken, AeOutcome, Causality
+from core.datasets import Column, Dataset
 from core.export_spec import ChildGroup, ExportForm
+from core.registry import collected
 from eligibility.criteria import CRITERIA
 from randomization.arms import Arm, StudyDrug, drug_name
 from subjects.models import SubjectStatus
@@ -102,57 +103,6 @@ def country_code(country: str) -> str:
 
 
 # --- datasets ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Column:
-    """One Dataset-JSON column: ``data_type`` is the logical dataType (string, integer, decimal,
-    date, datetime, ...), ``key`` the keySequence."""
-
-    name: str
-    label: str
-    data_type: str = "string"
-    length: int | None = None
-    key: int | None = None
-    target: str | None = None  # targetDataType ("decimal": a decimal exchanged as a string)
-
-    def metadata(self, dataset: str) -> dict:
-        meta = {
-            "itemOID": f"IT.{dataset}.{self.name}",
-            "name": self.name,
-            "label": self.label,
-            "dataType": self.data_type,
-        }
-        if self.target:
-            meta["targetDataType"] = self.target
-        if self.length:
-            meta["length"] = self.length
-        if self.key:
-            meta["keySequence"] = self.key
-        return meta
-
-
-class Dataset:
-    """A Dataset-JSON dataset: ``rows(user)`` streams lists in the order of ``columns``."""
-
-    name: str = ""
-    label: str = ""
-    columns: tuple[Column, ...] = ()
-
-    def rows(self, user) -> Iterator[list]:
-        raise NotImplementedError
-
-    def count(self, user) -> int | None:
-        """The number of rows, when one query tells it (else ``None``: counted while spooled)."""
-        return None
-
-    def json_lines(self, user) -> Iterator[str] | None:
-        """The rows already encoded as ``encode(row)`` gives them, in blocks of one or more rows
-        joined by "\\n", when the database can build them (``None``: use ``rows``)."""
-        return None
-
-    def _ordered(self, row: dict) -> list:
-        return [row.get(column.name) for column in self.columns]
 
 
 def _batches(iterable: Iterable, size: int) -> Iterator[list]:
@@ -1036,10 +986,12 @@ class SuppAdverseEvents(_AdverseEventRows):
 
 
 def sdtm_datasets() -> list[Dataset]:
+    """These domains, then each CRF app's ``sdtm.DATASETS`` (EX, TU, ... ADTTE) in layer order."""
     return [
         Demographics(),
         Disposition(),
         InclusionExclusion(),
         AdverseEvents(),
         SuppAdverseEvents(),
+        *collected("sdtm", "DATASETS"),
     ]

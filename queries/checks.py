@@ -9,18 +9,16 @@ A violation names its record and field and carries the offending values (``value
 sweep keys a query on (check, record, field) and compares values to know whether a value a data
 manager confirmed correct has changed since.
 
-A later CRF adds its checks here (or in a ``checks`` list of its own app imported below), with no
-change to the sweep, the query pages or the exports.
+A later CRF declares its checks in its own app (``<app>/edit_checks.py``: ``CHECKS``, with the
+types of ``core.edit_checks``); ``all_checks()`` joins them to these, with no change to the sweep,
+the query pages or the exports.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import operator
-from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from collections.abc import Iterable
+from datetime import timedelta
 from functools import reduce
 
 from django.db import models
@@ -36,83 +34,21 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import ExtractDay, ExtractMonth, ExtractYear, TruncDate
-from django.utils import timezone
 
 from adverse_events.models import AdverseEvent, AeCausality, AeOutcome
 from adverse_events.sae_clock import SaeClock
+from core.edit_checks import EditCheck, Scope, Severity, Violation
 from core.errors import DomainError
+from core.registry import collected
 from eligibility import settings as elig_settings
 from eligibility.models import EligibilityAssessment, EligibilitySignature, SignatureKind
 from randomization.arms import DRUGS_OF_ARM, Arm, drug_name
 from randomization.models import Allocation
 from subjects.models import Subject, SubjectStatus
 
-from .models import Severity
 from .settings import edit_check_settings
 
 # --- what a finder returns ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Where and when the checks look: all subjects (``subject_ids`` None) or some; ``now``."""
-
-    subject_ids: Collection[int] | None = None
-    now: datetime = field(default_factory=timezone.now)
-
-    @property
-    def today(self) -> date:
-        return timezone.localdate(self.now)
-
-    def narrow(self, queryset: models.QuerySet, subject_path: str) -> models.QuerySet:
-        """``queryset`` over the scope's subjects, unordered: a finder's rows are a set (no sort,
-        and no join for a model's default ordering)."""
-        queryset = queryset.order_by()
-        if self.subject_ids is None:
-            return queryset
-        return queryset.filter(**{f"{subject_path}__in": list(self.subject_ids)})
-
-
-def _json(value):
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    return str(value)
-
-
-@dataclass(frozen=True)
-class Violation:
-    subject_id: int
-    site_id: int
-    model: type[models.Model]
-    object_id: int
-    field: str
-    record_label: str
-    message: str
-    values: dict
-
-    @property
-    def snapshot(self) -> dict:
-        return {name: _json(value) for name, value in self.values.items()}
-
-    @property
-    def value_key(self) -> str:
-        text = json.dumps(self.snapshot, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class EditCheck:
-    code: str
-    title: str  # the sentence a coordinator reads in the list of checks
-    model: type[models.Model]
-    fields: tuple[str, ...]
-    severity: str
-    finder: Callable[[Scope], Iterable[Violation]]
-
-    def find(self, scope: Scope) -> list[Violation]:
-        return list(self.finder(scope))
 
 
 # --- shared expressions ------------------------------------------------------------------------
@@ -660,7 +596,7 @@ def _ongoing_after_the_study_ended(scope: Scope):
 
 # --- the registry --------------------------------------------------------------------------------
 
-CHECKS: tuple[EditCheck, ...] = (
+OWN_CHECKS: tuple[EditCheck, ...] = (
     EditCheck(
         "SUBJ-001",
         "Randomized subject without a valid signed eligible assessment",
@@ -798,6 +734,10 @@ CHECKS: tuple[EditCheck, ...] = (
         _ongoing_after_the_study_ended,
     ),
 )
+
+# The registry: these checks, then each CRF app's ``edit_checks.CHECKS`` in layer order. Read
+# at import (the modules that import this one load after the apps are ready).
+CHECKS: tuple[EditCheck, ...] = OWN_CHECKS + tuple(collected("edit_checks", "CHECKS"))
 
 CHECKS_BY_CODE: dict[str, EditCheck] = {check.code: check for check in CHECKS}
 assert len(CHECKS_BY_CODE) == len(CHECKS), "two edit checks share a code"

@@ -20,6 +20,7 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from core.audit import AuditedManager, AuditedQuerySet
+from core.edit_checks import Severity
 from core.validators import bounded_text
 
 
@@ -52,11 +53,6 @@ class ResponseReason(models.TextChoices):
     MISSING_NOT_DONE = "missing_not_done", "Data missing / not done"
     WRONG_SOURCE = "wrong_source", "Wrong source document"
     OTHER = "other", "Other"
-
-
-class Severity(models.TextChoices):
-    ERROR = "error", "Error"
-    WARNING = "warning", "Warning (to confirm)"
 
 
 class DataQueryQuerySet(AuditedQuerySet):
