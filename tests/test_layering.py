@@ -96,6 +96,7 @@ def test_every_project_app_is_checked():
         "randomization",
         "adverse_events",
         "queries",
+        "monitoring",
         "dashboard",
         "exports",
     ]
