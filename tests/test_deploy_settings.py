@@ -37,7 +37,10 @@ PRODUCTION_ENV = {
 
 
 def manage(*args, **env):
-    clean = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECURE_COOKIES")}
+    # Not the development switches, nor the one the browser tests set for Playwright's event
+    # loop (DJANGO_ALLOW_ASYNC_UNSAFE): a deployment never has them.
+    dev_only = ("DEBUG", "SECURE_COOKIES", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    clean = {k: v for k, v in os.environ.items() if k not in dev_only}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
