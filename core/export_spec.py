@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
+from operator import attrgetter
 
 from django.apps import apps
 from django.db import models
@@ -65,6 +67,24 @@ class Item:
                 return None
             value = getattr(value, part)
         return value
+
+    @cached_property
+    def reader(self) -> Callable[[object], object]:
+        """``value`` as one function, the path read by ``attrgetter`` (for the exports that
+        read an item of every record: the same value, several times faster)."""
+        if callable(self.source):
+            return self.source
+        if "." not in self.source:
+            return attrgetter(self.source)
+        get, value = attrgetter(self.source), self.value
+
+        def read(record):
+            try:
+                return get(record)
+            except AttributeError:  # None along the path (or a real error: ``value`` tells)
+                return value(record)
+
+        return read
 
 
 @dataclass(frozen=True)

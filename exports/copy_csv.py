@@ -11,11 +11,18 @@ the queries' thread) the Python path writes the CSV.
 The cells are written in SQL as ``exports.formatting`` writes them: text as is (empty text and
 nothing both an empty cell), whole numbers, ``true``/``false``, ``YYYY-MM-DD``, and date-times
 in UTC as ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``. COPY quotes as ``flatten.csv_lines`` does.
+
+The query sorts the stored values and writes the cells after the sort
+(``SELECT <cells> FROM (<ordered values> OFFSET 0)``): the database sorts rows as narrow as the
+table's own, not the wide text of the cells (the whole study's AE CSV sorted 59 MB of cells on
+disk where COPY of the AE rows sorts 24 MB; writing the cells after the sort saves about a third
+of the query's time).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from django.db import connection
 from django.db.models import (
@@ -26,39 +33,47 @@ from django.db.models import (
     QuerySet,
     TextField,
     UniqueConstraint,
-    Value,
 )
-from django.db.models.functions import Cast, NullIf
 
 from core.export_spec import ChildGroup, ExportForm, ItemType
 
-from . import extras, flatten
+from . import extras, flatten, records
 from .columns import column_of
 
 # Tests compare both paths by switching this off.
 ENABLED = True
 
 
+_UTC_ISO = (
+    "replace(to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') || 'Z', "
+    "'.000000Z', 'Z')"
+)
+
+
 class UtcIso(Func):
     """A date-time as ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z`` in UTC (Python's ``isoformat``)."""
 
-    template = (
-        "replace(to_char(%(expressions)s AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS.US') || 'Z', '.000000Z', 'Z')"
-    )
+    template = _UTC_ISO.format("%(expressions)s")
     output_field = TextField()
 
 
-def cell(item_type: ItemType, path: str):
-    """The SQL of one CSV cell."""
-    field = F(path)
+def cell_sql(item_type: ItemType, column: str) -> str:
+    """The SQL of one CSV cell from the SQL of its stored value."""
     if item_type in (ItemType.BOOLEAN, ItemType.INTEGER):
-        return Cast(field, TextField())  # PostgreSQL writes a boolean as true / false
+        return f"({column})::text"  # PostgreSQL writes a boolean as true / false
     if item_type == ItemType.DATE:
-        return Func(field, Value("YYYY-MM-DD"), function="to_char", output_field=TextField())
+        return f"to_char({column}, 'YYYY-MM-DD')"
     if item_type == ItemType.DATETIME:
-        return UtcIso(field)
-    return NullIf(Cast(field, TextField()), Value(""), output_field=TextField())
+        return _UTC_ISO.format(column)
+    return f"NULLIF(({column})::text, '')"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One CSV column: the ORM path of its stored value, and how it is written."""
+
+    path: str
+    item_type: ItemType
 
 
 def _typed_column(model, item):
@@ -101,24 +116,24 @@ def _pivot_cells(form, index: int, group: ChildGroup) -> tuple[dict, list] | Non
             column = _typed_column(model, item)
             if column is None:
                 return None
-            cells.append(cell(item.type, f"{alias}__{column.path}"))
+            cells.append(Cell(f"{alias}__{column.path}", item.type))
     return relations, cells
 
 
-def plan(form: ExportForm, *, identifiers: bool) -> tuple[dict, list] | None:
-    """(the pivots' joins, the SQL of every CSV column in order), or None when a column is
-    computed in Python."""
+def plan(form: ExportForm, *, identifiers: bool) -> tuple[dict, list[Cell]] | None:
+    """(the pivots' joins, every CSV column in order), or None when a column is computed in
+    Python."""
     if extras.reader_items(form):
         return None
     model = form.model_class()
     relations, cells = {}, []
     if not flatten.has_id_item(form):
-        cells.append(Cast(F("pk"), TextField()))
+        cells.append(Cell("pk", ItemType.INTEGER))
     for item in form.visible_items(identifiers=identifiers):
         column = _typed_column(model, item)
         if column is None:
             return None
-        cells.append(cell(item.type, column.path))
+        cells.append(Cell(column.path, item.type))
     for index, group in enumerate(form.children):
         pivot = _pivot_cells(form, index, group)
         if pivot is None:
@@ -144,12 +159,20 @@ def lines(queryset: QuerySet, header: list[str], copy_plan: tuple[dict, list]) -
         queryset.select_related(None)
         .prefetch_related(None)
         .annotate(**relations)
-        .annotate(**dict(zip(names, cells, strict=True)))
+        .annotate(**{name: F(c.path) for name, c in zip(names, cells, strict=True)})
         .values_list(*names)
     )
     sql, params = rows.query.sql_with_params()
+    columns = [f"c{i}" for i in range(len(cells))]
+    written = ", ".join(
+        cell_sql(c.item_type, f"p.{n}") for n, c in zip(columns, cells, strict=True)
+    )
+    # OFFSET 0: the subquery is sorted as it stands, then each row is written (in that order:
+    # a scan of a sorted subquery with no join keeps its order).
+    sql = f"SELECT {written} FROM ({sql} OFFSET 0) AS p({', '.join(columns)})"
     yield from flatten.csv_lines(header, [])
     with (
+        records.without_jit(connection.alias),
         connection.cursor() as cursor,
         cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy,
     ):

@@ -52,6 +52,10 @@ Design
   form whose items are all stored values (the adverse events and their causality), and the
   history rows of such models, are read as rows of values rather than model instances (the
   same file, faster); forms with functions or properties among their items are read as records.
+  The file's frame (ODM, Study, AdminData, ClinicalData) is written by lxml's incremental
+  ``xmlfile``; a snapshot's ``SubjectData`` is written as text (``_group_text``: the bytes lxml
+  writes of the same elements, tested), as the database writes the values-path forms' text on
+  PostgreSQL (``_fragments``); the archival transactions are lxml elements.
 * The e-signatures (``SIGNED``): the eligibility's ``EligibilitySignature`` rows; the registry
   does not declare signatures, so this one table names them.
 """
@@ -641,13 +645,30 @@ def users_in(scope: Scope, audited: list[Audited]) -> set:
     """Ids of every user who made a history row or a signature in scope (None: no user)."""
     found: set = set()
     for entry in audited:
-        rows = entry.history(scope).order_by().values_list("history_user_id", flat=True)
+        rows = _history_in_scope(entry, scope).order_by().values_list("history_user_id", flat=True)
         found.update(rows.distinct())
     for signed in SIGNED:
         found.update(
             _signatures(signed, scope).order_by().values_list("signer_id", flat=True).distinct()
         )
     return found
+
+
+def _history_in_scope(entry: Audited, scope: Scope) -> models.QuerySet:
+    """The history rows of ``entry.history(scope)``, found without its per-row subquery of a
+    child row's subject: a child row is in scope when its parent has a history row in scope
+    (a semi-join, instead of the parent's latest history row looked up row by row)."""
+    if entry.group is None:
+        return entry.history(scope)
+    history = entry.model.history.all()
+    subject_ids = scope.subject_ids()
+    if subject_ids is None:
+        return history
+    parent = f"{entry.group.parent_field}_id__in"
+    if entry.form.subject_path == "pk":
+        return history.filter(**{parent: subject_ids})
+    parents = Audited(entry.form, None, entry.rank).history(scope).order_by().values("id")
+    return history.filter(**{parent: parents})
 
 
 def _signatures(signed: Signed, scope: Scope) -> models.QuerySet:
@@ -702,6 +723,19 @@ class _Group:
     oids: tuple[str, ...]
     key: int | None  # position of the key item (domain key, child key) among the items
     group: ChildGroup | None = None
+
+    @cached_property
+    def start(self) -> str:
+        """The start tag's text, unclosed (repeat keys follow)."""
+        return f'<ItemGroupData ItemGroupOID="{_xml_attribute(self.oid)}"'
+
+    @cached_property
+    def prefixes(self) -> tuple[str, ...]:
+        return tuple(_item_prefix(oid) for oid in self.oids)
+
+    @cached_property
+    def readers(self) -> tuple[Callable[[object], object], ...]:
+        return tuple(item.reader for item in self.items)
 
 
 def _group_layout(form: ExportForm, group: ChildGroup | None, identifiers: bool) -> _Group:
@@ -859,7 +893,7 @@ class _Peek:
 # keeps the form on the Python path, which stays the reference (and SQLite's path).
 
 SQL_FRAGMENTS = True  # False: every database takes the Python path (tests compare both)
-_FRAGMENTS_MARK = "odm:fragments"  # the placeholder comment, replaced by the database's text
+FRAGMENT_CHUNK = 32  # subjects fetched at a time (a subject's adverse events: ~40 kB of text)
 _NOT_XML_SQL = "E'" + "".join(f"\\x{c:02x}" for c in _NOT_XML_CODES) + "\\uFFFE\\uFFFF'"
 _TO_ESCAPE_SQL = (
     "E'[&<>\"\\n\\r\\t" + "".join(f"\\x{c:02x}" for c in _NOT_XML_CODES) + "\\uFFFE\\uFFFF]'"
@@ -880,10 +914,10 @@ _TEXT_TYPES = {"CharField", "TextField", "SlugField", "EmailField", "URLField"}
 
 @dataclass(frozen=True)
 class _Fragment:
-    """A record's ``FormData`` as XML text, written by the database."""
+    """The ``FormData`` of a subject's records as XML text, written by the database."""
 
     odm_subject_id: int
-    pk: int
+    pk: int  # the first record's
     text: str
 
 
@@ -991,8 +1025,9 @@ def _sql_columns(count: int) -> str:
 
 
 def _fragment_query(layout: _Layout, queryset: models.QuerySet) -> tuple[str, tuple] | None:
-    """The SQL writing each scoped record's ``FormData`` (subject id, id, text), ordered by
-    subject then id; None when a type keeps the form on the Python path.
+    """The SQL writing the scoped records' ``FormData`` (subject id, first id, the text of its
+    records in id order), one row per subject in subject order; None when a type keeps the form
+    on the Python path.
 
     The records are sorted on their values (``OFFSET 0``: before the text is made, not the
     wide text); each record's child rows are read by its id (``LATERAL``: the index on the
@@ -1044,6 +1079,13 @@ def _fragment_query(layout: _Layout, queryset: models.QuerySet) -> tuple[str, tu
         f"FROM ({parent_sql} OFFSET 0) AS p(odm_subject_id, pk, {_sql_columns(len(path.lookups))}) "
         f"{' '.join(joins)} ORDER BY p.odm_subject_id, p.pk"
     )
+    # One row per subject, its records' text in order: the stream handles a subject's twenty
+    # adverse events as one piece of text, not twenty rows (fetched, merged, joined one by one).
+    sql = (
+        "SELECT f.odm_subject_id, min(f.pk), string_agg(f.text, '' ORDER BY f.pk) "
+        f"FROM ({sql}) AS f(odm_subject_id, pk, text) "
+        "GROUP BY f.odm_subject_id ORDER BY f.odm_subject_id"
+    )
     return sql, tuple(params)
 
 
@@ -1058,9 +1100,12 @@ def _fragments(layout: _Layout, queryset: models.QuerySet) -> Iterator[_Fragment
 
 
 def _fragment_rows(alias: str, sql: str, params: tuple) -> Iterator[_Fragment]:
-    with connections[alias].chunked_cursor() as cursor:  # server-side: memory stays flat
+    with (
+        records.without_jit(alias),
+        connections[alias].chunked_cursor() as cursor,  # server-side: memory stays flat
+    ):
         cursor.execute(sql, params)
-        while rows := cursor.fetchmany(records.CHUNK):
+        while rows := cursor.fetchmany(FRAGMENT_CHUNK):
             for subject_id, pk, text in rows:
                 yield _Fragment(subject_id, pk, text)
 
@@ -1078,15 +1123,60 @@ def _by_subject(streams: list[Iterable]) -> Iterator[tuple[int, list]]:
         yield subject_id, [(index, obj) for _, index, obj in group]
 
 
-def _group_data(parent, layout: _Group, values, attrs: dict | None = None) -> None:
-    element = etree.SubElement(parent, "ItemGroupData", ItemGroupOID=layout.oid)
-    if attrs:
-        for name, text in attrs.items():
-            element.set(name, text)
-    for oid, value in zip(layout.oids, values, strict=True):
-        text = odm_value(value)
-        if text is not None:
-            etree.SubElement(element, "ItemData", ItemOID=oid, Value=text)
+_ESCAPE = re.compile('[&<>"\n\r\t]')
+_SPECIAL = re.compile(_ESCAPE.pattern[:-1] + _NOT_XML.pattern[1:])  # to escape or to drop
+
+
+def _attribute(text: str) -> str:
+    """``text`` as an attribute value (libxml2's escaping; ``text`` is valid XML already)."""
+    return _xml_attribute(text) if _ESCAPE.search(text) else text
+
+
+def _item_prefix(oid: str) -> str:
+    return f'<ItemData ItemOID="{_xml_attribute(oid)}" Value="'
+
+
+_PLAIN: dict[type, Callable[[object], str]] = {  # their ODM text has nothing to escape
+    kind: write for kind, write in _FORMATS.items() if kind is not str
+}
+
+
+def _group_text(layout: _Group, values, attrs: str = "") -> str:
+    """An ``ItemGroupData`` as text: what lxml writes of the same element (the snapshot is
+    written as text: building ~100 elements per subject was most of its time)."""
+    items = []
+    for prefix, value in zip(layout.prefixes, values, strict=True):
+        kind = type(value)
+        if kind is str:
+            if not value:
+                continue
+            if _SPECIAL.search(value) is None:  # most values: text as is
+                items.append(f'{prefix}{value}"/>')
+                continue
+            text = _text(value)
+        elif value is None:
+            continue
+        elif (write := _PLAIN.get(kind)) is not None:
+            items.append(f'{prefix}{write(value)}"/>')
+            continue
+        else:
+            text = odm_value(value)
+            if text is None:
+                continue
+        items.append(f'{prefix}{_attribute(text)}"/>')
+    if not items:
+        return f"{layout.start}{attrs}/>"
+    return f"{layout.start}{attrs}>{''.join(items)}</ItemGroupData>"
+
+
+def _signature_text(signed: Signed, signature, location: str, usernames: dict) -> str:
+    user = _attribute(user_oid(usernames.get(signature.signer_id)))
+    kind = _attribute(signature_oid(signed.form, signature.kind))
+    return (
+        f'<Signature><UserRef UserOID="{user}"/><LocationRef LocationOID="{_attribute(location)}"/>'
+        f'<SignatureRef SignatureOID="{kind}"/>'
+        f"<DateTimeStamp>{_datetime(signature.signed_at)}</DateTimeStamp></Signature>"
+    )
 
 
 class Snapshot:
@@ -1104,7 +1194,7 @@ class Snapshot:
             return _fragments(layout, queryset) or _value_rows(layout, queryset)
         return records.stream(_ordered(queryset, layout.form))
 
-    def subject_data(self) -> Iterator[etree._Element | bytes]:
+    def subject_data(self) -> Iterator[bytes]:
         streams = [self._stream(layout) for layout in self.layouts]
         subject_index = next(
             i for i, layout in enumerate(self.layouts) if layout.form.subject_path == "pk"
@@ -1116,65 +1206,58 @@ class Snapshot:
             self.subjects += 1
             yield self._subject(subjects[0], entries)
 
-    def _subject(self, subject, entries) -> etree._Element | bytes:
-        """The subject's ``SubjectData``: an element, or its bytes when the database wrote
-        some of its forms (their text in place of the placeholders of the element)."""
+    def _subject(self, subject, entries) -> bytes:
+        """The subject's ``SubjectData`` as UTF-8 text (the database's ``FormData`` in place)."""
         location = self.locations[access.site_id_of(subject)]
-        element = etree.Element("SubjectData", SubjectKey=subject.subject_identifier)
-        etree.SubElement(element, "SiteRef", LocationOID=location)
         by_event: dict[str, list] = {}
         for index, obj in entries:
             layout = self.layouts[index]
             by_event.setdefault(layout.event.oid, []).append((layout, obj))
-        written: list[list[str]] = []  # the database's FormData, run by run
+        out = [
+            f'<SubjectData SubjectKey="{_attribute(subject.subject_identifier)}">'
+            f'<SiteRef LocationOID="{_attribute(location)}"/>'
+        ]
         for event in EVENTS:
             if event.oid in by_event:
-                event_data = etree.SubElement(element, "StudyEventData", StudyEventOID=event.oid)
-                run = None
+                out.append(f'<StudyEventData StudyEventOID="{_attribute(event.oid)}">')
                 for layout, record in by_event[event.oid]:
-                    if not isinstance(record, _Fragment):
-                        run = None
-                        self._form_data(event_data, layout, record, location)
-                        continue
-                    if run is None:
-                        run = []
-                        written.append(run)
-                        event_data.append(etree.Comment(_FRAGMENTS_MARK))
-                    run.append(record.text)
-        if not written:
-            return element
-        pieces = etree.tostring(element, encoding="utf-8").split(
-            f"<!--{_FRAGMENTS_MARK}-->".encode()
-        )
-        texts = ["".join(run).encode() for run in written]
-        return b"".join(itertools.chain(*zip(pieces, texts, strict=False), pieces[-1:]))
+                    if isinstance(record, _Fragment):
+                        out.append(record.text)
+                    else:
+                        out.append(self._form_data(layout, record, location))
+                out.append("</StudyEventData>")
+        out.append("</SubjectData>")
+        return "".join(out).encode()
 
-    def _form_data(self, parent, layout: _Layout, record, location: str) -> None:
+    def _form_data(self, layout: _Layout, record, location: str) -> str:
         if isinstance(record, _Row):
             values, children = record.values, record.children
         else:
-            values = [item.value(record) for item in layout.main.items]
+            values = [read(record) for read in layout.main.readers]
             children = [
                 [
-                    (getattr(child, "pk", None), [item.value(child) for item in group.items])
+                    (getattr(child, "pk", None), [read(child) for read in group.readers])
                     for child in group.group.records(record)
                 ]
                 for group in layout.children
             ]
-        form_data = etree.SubElement(parent, "FormData", FormOID=layout.oid)
+        out = [f'<FormData FormOID="{_attribute(layout.oid)}"']
         if layout.form.repeating:
             key = values[layout.main.key] if layout.main.key is not None else None
-            form_data.set("FormRepeatKey", _repeat_key(key, record.pk))
+            out.append(f' FormRepeatKey="{_attribute(_repeat_key(key, record.pk))}"')
+        out.append(">")
         signed = self.signed.get(layout.form.name)
         signature = signed.current(record) if signed else None
         if signature is not None:
-            _signature(form_data, signed, signature, location, self.usernames)
-        _group_data(form_data, layout.main, values)
+            out.append(_signature_text(signed, signature, location, self.usernames))
+        out.append(_group_text(layout.main, values))
         for group, rows in zip(layout.children, children, strict=True):
             for number, (pk, child_values) in enumerate(rows, 1):
                 key = child_values[group.key] if group.key is not None else None
-                repeat = {"ItemGroupRepeatKey": _repeat_key(key, pk or number)}
-                _group_data(form_data, group, child_values, repeat)
+                repeat = f' ItemGroupRepeatKey="{_attribute(_repeat_key(key, pk or number))}"'
+                out.append(_group_text(group, child_values, repeat))
+        out.append("</FormData>")
+        return "".join(out)
 
 
 def _repeat_key(key, fallback) -> str:

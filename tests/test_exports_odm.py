@@ -432,6 +432,48 @@ def test_postgresql_writes_the_adverse_events_as_the_python_path_does(
         assert value(form, "I.AE.END_DATE") is None and value(form, "I.AE.ONGOING") == "1"
 
 
+def test_the_snapshot_text_is_what_lxml_writes_of_the_same_elements():
+    """The snapshot is written as text (not element by element): each ItemGroupData is the
+    bytes lxml writes of the same element, whatever the values (escaping, characters XML cannot
+    hold, types)."""
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+
+    form = records.form_named("adverse-events")
+    layout = odm._Layout.of(form, True)
+    awkward = [
+        "<high> & \"rising\" 'BP' é 高血压 😀\nline\ttab\r\x01\x1f end",
+        "plain",
+        "",
+        None,
+        True,
+        False,
+        0,
+        12,
+        Decimal("1.50"),
+        2.5e-7,
+        date(2025, 3, 4),
+        datetime(2025, 3, 4, 5, 6, 7, 123456, tzinfo=UTC),
+        datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC),
+        "\x02",
+    ]
+    values = (awkward * 3)[: len(layout.main.items)]
+    for group, attrs in ((layout.main, {}), (layout.main, {"ItemGroupRepeatKey": 'a"&<b>'})):
+        element = etree.Element("ItemGroupData", ItemGroupOID=group.oid, **attrs)
+        for oid, given in zip(group.oids, values, strict=True):
+            text = odm.odm_value(given)
+            if text is not None:
+                etree.SubElement(element, "ItemData", ItemOID=oid, Value=text)
+        extra = "".join(f' {k}="{odm._attribute(v)}"' for k, v in attrs.items())
+        assert odm._group_text(group, values, extra).encode() == etree.tostring(
+            element, encoding="utf-8"
+        )
+    empty = etree.tostring(
+        etree.Element("ItemGroupData", ItemGroupOID=layout.main.oid), encoding="utf-8"
+    )
+    assert odm._group_text(layout.main, [None] * len(layout.main.items)).encode() == empty
+
+
 # --- API -----------------------------------------------------------------------------------------
 
 
