@@ -189,3 +189,19 @@ def model_items(model: type[models.Model], names: Iterable[str], **overrides) ->
             )
         )
     return tuple(items)
+
+
+@dataclass(frozen=True)
+class SignedForm:
+    """Records of a form that investigators sign, for the ODM export (``SignatureDef`` in
+    AdminData, ``Signature`` elements): an app's ``export.SIGNED``. ``model`` holds the
+    signatures (``signer_id``, ``signed_at``, ``kind``), ``parent_field`` leads from a signature
+    to the signed record of ``form_name``, ``meanings`` are (kind, meaning) pairs, ``current``
+    gives a record's valid signature now for the snapshot (None: the signatures are in the
+    archival file only)."""
+
+    form_name: str
+    model: type
+    parent_field: str
+    meanings: tuple[tuple[str, str], ...]
+    current: Callable[[object], object] | None = None

@@ -4,12 +4,12 @@ therapy rows, and the investigator's signature (``core.export_spec``)."""
 
 from dataclasses import replace
 
-from core.export_spec import ChildGroup, ExportForm, Item, ItemType, model_items
+from core.export_spec import ChildGroup, ExportForm, Item, ItemType, SignedForm, model_items
 
 from . import units
 from .criteria import CRITERIA, CriterionOutcome
-from .models import EligibilityAssessment, PriorTherapy, SignatureKind
-from .services import evaluate_eligibility
+from .models import EligibilityAssessment, EligibilitySignature, PriorTherapy, SignatureKind
+from .services import ELIGIBLE_MEANING, SCREEN_FAILURE_MEANING, evaluate_eligibility
 from .signed_data import CRF_FIELDS, hash_matches
 
 
@@ -143,5 +143,19 @@ FORMS = [
                 items=model_items(PriorTherapy, PriorTherapy.SIGNED_FIELDS),
             ),
         ),
+    ),
+]
+
+# The investigator's sign-off of the CRF: ODM SignatureDefs and Signature elements.
+SIGNED = [
+    SignedForm(
+        "eligibility",
+        EligibilitySignature,
+        "assessment",
+        (
+            (SignatureKind.ELIGIBLE.value, ELIGIBLE_MEANING),
+            (SignatureKind.SCREEN_FAILURE.value, SCREEN_FAILURE_MEANING),
+        ),
+        signature_of,
     ),
 ]

@@ -56,8 +56,9 @@ Design
   ``xmlfile``; a snapshot's ``SubjectData`` is written as text (``_group_text``: the bytes lxml
   writes of the same elements, tested), as the database writes the values-path forms' text on
   PostgreSQL (``_fragments``); the archival transactions are lxml elements.
-* The e-signatures (``SIGNED``): the eligibility's ``EligibilitySignature`` rows; the registry
-  does not declare signatures, so this one table names them.
+* The e-signatures (``SIGNED``): every app's ``export.SIGNED`` (``core.export_spec.SignedForm``):
+  the eligibility sign-off (in the snapshot and the archival file) and the investigator's
+  casebook sign-off (archival: each signature, void ones included, at its time).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ import itertools
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cached_property
@@ -83,11 +84,9 @@ from django.utils import timezone
 from lxml import etree
 
 from core import access
-from core.export_spec import ChildGroup, ExportForm, Item, ItemType
+from core.export_spec import ChildGroup, ExportForm, Item, ItemType, SignedForm
+from core.registry import collected
 from core.roles import Role
-from eligibility.export import signature_of
-from eligibility.models import EligibilitySignature, SignatureKind
-from eligibility.services import ELIGIBLE_MEANING, SCREEN_FAILURE_MEANING
 
 from . import records
 
@@ -252,33 +251,23 @@ def _visible(items: Iterable[Item], identifiers: bool) -> tuple[Item, ...]:
     return tuple(item for item in items if identifiers or not item.direct_identifier)
 
 
-@dataclass(frozen=True)
-class Signed:
-    """A form whose records investigators sign (``SignatureDef``, ``Signature``)."""
-
-    form_name: str
-    model: type[models.Model]
-    parent_field: str
-    meanings: tuple[tuple[str, str], ...]
-    current: Callable[[object], object]  # the record's valid signature now (snapshot)
+class Signed(SignedForm):
+    """A signed form of the registry (``core.export_spec.SignedForm``), with its export form."""
 
     @cached_property
     def form(self) -> ExportForm:
         return records.form_named(self.form_name)
 
 
-SIGNED = (
-    Signed(
-        "eligibility",
-        EligibilitySignature,
-        "assessment",
-        (
-            (SignatureKind.ELIGIBLE.value, ELIGIBLE_MEANING),
-            (SignatureKind.SCREEN_FAILURE.value, SCREEN_FAILURE_MEANING),
-        ),
-        signature_of,
-    ),
-)
+def signed_forms() -> tuple[Signed, ...]:
+    """Every app's ``export.SIGNED`` (eligibility sign-off, casebook sign-off...), layer order."""
+    return tuple(
+        Signed(**{f.name: getattr(spec, f.name) for f in fields(spec)})
+        for spec in collected("export", "SIGNED")
+    )
+
+
+SIGNED = signed_forms()
 
 
 # --- scope ---------------------------------------------------------------------------------------
@@ -1185,7 +1174,7 @@ class Snapshot:
         self.locations = locations
         self.usernames = usernames
         self.layouts = [_Layout.of(form, scope.identifiers) for form in clinical_forms()]
-        self.signed = {s.form_name: s for s in SIGNED}
+        self.signed = {s.form_name: s for s in SIGNED if s.current is not None}
         self.subjects = 0
 
     def _stream(self, layout: _Layout) -> Iterable:

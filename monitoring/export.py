@@ -2,9 +2,15 @@
 source data verification, each record's and each casebook's freeze/lock state, and the casebook
 signatures (with the hash of the data they cover)."""
 
-from core.export_spec import ExportForm, Item, ItemType, model_items
+from core.export_spec import ExportForm, Item, ItemType, SignedForm, model_items
 
-from .models import CasebookSignature, CasebookState, RecordState, SourceDataVerification
+from .models import (
+    CASEBOOK_MEANING,
+    CasebookSignature,
+    CasebookState,
+    RecordState,
+    SourceDataVerification,
+)
 
 
 def _record_type(row) -> str:
@@ -89,5 +95,16 @@ FORMS = [
                 ),
             ),
         ),
+    ),
+]
+
+# The investigator's casebook sign-off, on the subject's record: in the ODM archival file (each
+# signature at its time, as AdminData's SignatureDef says); the snapshot has the subject's data.
+SIGNED = [
+    SignedForm(
+        "subjects",
+        CasebookSignature,
+        "subject",
+        ((CasebookSignature.kind, CASEBOOK_MEANING),),
     ),
 ]

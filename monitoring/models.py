@@ -189,6 +189,8 @@ class CasebookSignature(_NotCrfData):
     voided_at = models.DateTimeField(null=True, blank=True)
     void_reason = models.TextField(blank=True)
 
+    kind = "casebook"  # one meaning (CASEBOOK_MEANING): the ODM SignatureDef of this kind
+
     objects = AuditedManager()
     history = HistoricalRecords()
 

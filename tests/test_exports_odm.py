@@ -24,12 +24,14 @@ from adverse_events.starter_terms import load_starter_terms
 from core.audit import audited_delete, audited_save
 from core.roles import Role
 from exports import odm, records
+from monitoring.models import CASEBOOK_MEANING, CasebookSignature
 from queries import services as query_services
 from randomization.arms import Arm
 from subjects import services as subject_services
 from subjects.models import Subject
 
 from .builders import make_subject, make_subject_in_arm, make_user
+from .builders.monitoring import add_monitoring_records
 
 pytestmark = pytest.mark.django_db
 
@@ -327,6 +329,32 @@ def test_the_e_signature_is_a_signature_on_the_eligibility_form(
     assert signature.find("o:SignatureRef", NS).get("SignatureOID") == "SD.ELIG.ELIGIBLE"
     signed_at = study["randomized"].eligibility.signatures.get().signed_at
     assert signature.findtext("o:DateTimeStamp", namespaces=NS) == odm.odm_value(signed_at)
+
+
+def test_the_casebook_sign_off_is_a_signature_on_the_subject_in_the_archival_file(
+    study, other_site, other_coordinator, data_manager, schema
+):
+    # Site 202's screened subject: screen failed, its casebook signed by its investigator.
+    investigator = make_user(Role.INVESTIGATOR, other_site)
+    subject = add_monitoring_records(
+        study["screened"],
+        by=other_coordinator,
+        data_manager=data_manager,
+        investigator=investigator,
+    )
+    signed = CasebookSignature.objects.get(subject=subject)
+    root = valid(export(data_manager, archival=True), schema)
+    [definition] = root.xpath("//o:SignatureDef[@OID='SD.DM.CASEBOOK']", namespaces=NS)
+    assert definition.findtext("o:Meaning", namespaces=NS) == CASEBOOK_MEANING
+    key = subject.subject_identifier
+    [signature] = root.xpath(
+        f"//o:SubjectData[@SubjectKey='{key}']/o:StudyEventData/o:FormData[@FormOID='F.DM']"
+        "/o:Signature",
+        namespaces=NS,
+    )
+    assert signature.find("o:UserRef", NS).get("UserOID") == f"USR.{investigator.username}"
+    assert signature.find("o:SignatureRef", NS).get("SignatureOID") == "SD.DM.CASEBOOK"
+    assert signature.findtext("o:DateTimeStamp", namespaces=NS) == odm.odm_value(signed.signed_at)
 
 
 def test_the_file_is_written_subject_by_subject(study, data_manager, monkeypatch):
