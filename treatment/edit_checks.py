@@ -1,0 +1,258 @@
+"""The edit checks of study drug exposure (joined to the registry by
+``core.registry.collected("edit_checks", "CHECKS")``). Each finder is one query.
+
+* TRT-001 an IV dose of a drug the subject's arm does not take (or of a subject not randomized);
+* TRT-002 a sorafenib period of a subject whose arm does not take sorafenib;
+* TRT-003 a bevacizumab dose farther than the tolerance (10 %) from 15 mg/kg × the cycle's weight,
+  without a reason (the service asks for one at entry; this finds the doses a later weight
+  correction, or a load that bypassed the form, left unexplained);
+* TRT-004 a cycle whose day 1 is outside its window (the nominal day 1 ± 3 days,
+  ``treatment.schedule``);
+* TRT-005 a subject on treatment whose next cycle is overdue: the day 1 after the last recorded
+  cycle (cycle 1 when none: the randomization date) is past its window. Same rule as the
+  calendar's "overdue" (``treatment.schedule``), in SQL: the last cycle's scheduled day 1 +
+  21 + 3 days before today, or for no cycle the randomization date + 3 days.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db.models import (
+    DecimalField,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Abs, TruncDate
+
+from core.edit_checks import EditCheck, Scope, Severity, Violation
+from randomization.arms import DRUGS_OF_ARM, Arm, StudyDrug, drug_name
+from subjects.models import Subject, SubjectStatus
+
+from .models import Cycle, IvDose, OralDosingPeriod
+from .settings import treatment_settings
+
+IV_ROW = (
+    "pk",
+    "drug",
+    "cycle__number",
+    "cycle__subject_id",
+    "cycle__subject__site_id",
+    "cycle__subject__subject_identifier",
+)
+
+
+def _iv_violation(row, field, message, values) -> Violation:
+    return Violation(
+        row["cycle__subject_id"],
+        row["cycle__subject__site_id"],
+        IvDose,
+        row["pk"],
+        field,
+        f"{row['cycle__subject__subject_identifier']} cycle {row['cycle__number']} "
+        f"{drug_name(row['drug'])}",
+        message,
+        values,
+    )
+
+
+def _arm_text(arm) -> str:
+    return f"arm {arm} ({Arm(arm).label})" if arm else "no study drug (not randomized)"
+
+
+def _iv_dose_of_another_arm(scope: Scope):
+    wrong = Q(cycle__subject__allocation__isnull=True)
+    for arm, drugs in DRUGS_OF_ARM.items():
+        wrong |= Q(cycle__subject__allocation__arm=arm) & ~Q(drug__in=drugs)
+    rows = (
+        scope.narrow(IvDose.objects.all(), "cycle__subject")
+        .filter(wrong)
+        .values(*IV_ROW, "cycle__subject__allocation__arm")
+    )
+    for row in rows:
+        arm = row["cycle__subject__allocation__arm"]
+        yield _iv_violation(
+            row,
+            "drug",
+            f"{drug_name(row['drug'])} is recorded, but the subject takes {_arm_text(arm)}.",
+            {"drug": row["drug"], "arm": arm},
+        )
+
+
+def _oral_period_of_another_arm(scope: Scope):
+    wrong = Q(subject__allocation__isnull=True)
+    for arm, drugs in DRUGS_OF_ARM.items():
+        wrong |= Q(subject__allocation__arm=arm) & ~Q(drug__in=drugs)
+    rows = (
+        scope.narrow(OralDosingPeriod.objects.all(), "subject")
+        .filter(wrong)
+        .values(
+            "pk",
+            "drug",
+            "start_date",
+            "subject_id",
+            "subject__site_id",
+            "subject__subject_identifier",
+            "subject__allocation__arm",
+        )
+    )
+    for row in rows:
+        arm = row["subject__allocation__arm"]
+        yield Violation(
+            row["subject_id"],
+            row["subject__site_id"],
+            OralDosingPeriod,
+            row["pk"],
+            "drug",
+            f"{row['subject__subject_identifier']} {drug_name(row['drug'])} from "
+            f"{row['start_date']:%Y-%m-%d}",
+            f"{drug_name(row['drug'])} is recorded, but the subject takes {_arm_text(arm)}.",
+            {"drug": row["drug"], "arm": arm},
+        )
+
+
+def _bevacizumab_dose_off_weight(scope: Scope):
+    values = treatment_settings()
+    per_kg = Decimal(values["bevacizumab_dose_mg_per_kg"])
+    tolerance = Decimal(values["dose_tolerance_percent"]) / 100
+    decimal = DecimalField(max_digits=12, decimal_places=3)
+    expected = ExpressionWrapper(F("cycle__weight_kg") * Value(per_kg), output_field=decimal)
+    rows = (
+        scope.narrow(IvDose.objects.all(), "cycle__subject")
+        .filter(drug=StudyDrug.BEVACIZUMAB, dose_change_reason="")
+        .annotate(
+            expected=expected,
+            off=ExpressionWrapper(Abs(F("given_dose_mg") - expected), output_field=decimal),
+        )
+        .filter(off__gt=ExpressionWrapper(F("expected") * Value(tolerance), output_field=decimal))
+        .values(*IV_ROW, "given_dose_mg", "cycle__weight_kg")
+    )
+    for row in rows:
+        weight, given = row["cycle__weight_kg"], row["given_dose_mg"]
+        yield _iv_violation(
+            row,
+            "given_dose_mg",
+            f"Bevacizumab {given} mg was given at {weight} kg, where 15 mg/kg is "
+            f"{(per_kg * weight).quantize(Decimal('0.1'))} mg (more than "
+            f"{values['dose_tolerance_percent']} % off) and no reason is recorded: give the "
+            "reason, or correct the dose or the weight.",
+            {"given_dose_mg": given, "weight_kg": weight},
+        )
+
+
+def _cycle_out_of_window(scope: Scope):
+    window = timedelta(days=treatment_settings()["cycle_window_days"])
+    offset = ExpressionWrapper(F("day1_date") - F("nominal_day1"), output_field=DurationField())
+    rows = (
+        scope.narrow(Cycle.objects.all(), "subject")
+        .annotate(offset=offset)
+        .filter(Q(offset__gt=window) | Q(offset__lt=-window))
+        .values(
+            "pk",
+            "number",
+            "day1_date",
+            "nominal_day1",
+            "subject_id",
+            "subject__site_id",
+            "subject__subject_identifier",
+        )
+    )
+    for row in rows:
+        days = (row["day1_date"] - row["nominal_day1"]).days
+        yield Violation(
+            row["subject_id"],
+            row["subject__site_id"],
+            Cycle,
+            row["pk"],
+            "day1_date",
+            f"{row['subject__subject_identifier']} cycle {row['number']}",
+            f"Cycle {row['number']} started on {row['day1_date']:%Y-%m-%d}, {abs(days)} days "
+            f"{'after' if days > 0 else 'before'} its scheduled day 1 "
+            f"({row['nominal_day1']:%Y-%m-%d}, window ± {window.days} days): confirm the date, "
+            "or give the reason for the delay on the doses.",
+            {"day1_date": row["day1_date"], "nominal_day1": row["nominal_day1"]},
+        )
+
+
+def _next_cycle_overdue(scope: Scope):
+    values = treatment_settings()
+    cycle_days, window = values["cycle_days"], values["cycle_window_days"]
+    last = Cycle.objects.filter(subject=OuterRef("pk")).order_by("-number")
+    rows = (
+        scope.narrow(Subject.objects.all(), "pk")
+        .filter(status=SubjectStatus.RANDOMIZED, allocation__isnull=False)
+        .annotate(
+            randomized_on=TruncDate("allocation__allocated_at"),
+            last_number=Subquery(last.values("number")[:1]),
+            last_scheduled=Subquery(last.values("nominal_day1")[:1]),
+        )
+        .filter(
+            Q(last_number__isnull=True, randomized_on__lt=scope.today - timedelta(days=window))
+            | Q(last_scheduled__lt=scope.today - timedelta(days=cycle_days + window))
+        )
+        .values("pk", "site_id", "subject_identifier", "randomized_on", "last_number")
+    )
+    for row in rows:
+        last_number = row["last_number"] or 0
+        due = row["randomized_on"] + timedelta(days=cycle_days * last_number)
+        yield Violation(
+            row["pk"],
+            row["site_id"],
+            Subject,
+            row["pk"],
+            "",
+            row["subject_identifier"],
+            f"Cycle {last_number + 1} was due on {due:%Y-%m-%d} (window ± {window} days) and is "
+            "not recorded: enter it, or record the end of treatment.",
+            {"next_cycle": last_number + 1, "due": due},
+        )
+
+
+CHECKS: tuple[EditCheck, ...] = (
+    EditCheck(
+        "TRT-001",
+        "IV study drug recorded that the subject's arm does not take",
+        IvDose,
+        ("drug",),
+        Severity.ERROR,
+        _iv_dose_of_another_arm,
+    ),
+    EditCheck(
+        "TRT-002",
+        "Sorafenib recorded for a subject whose arm does not take it",
+        OralDosingPeriod,
+        ("drug",),
+        Severity.ERROR,
+        _oral_period_of_another_arm,
+    ),
+    EditCheck(
+        "TRT-003",
+        "Bevacizumab dose more than 10 % off 15 mg/kg × the cycle's weight, without a reason",
+        IvDose,
+        ("given_dose_mg",),
+        Severity.WARNING,
+        _bevacizumab_dose_off_weight,
+    ),
+    EditCheck(
+        "TRT-004",
+        "Cycle day 1 outside its window",
+        Cycle,
+        ("day1_date",),
+        Severity.WARNING,
+        _cycle_out_of_window,
+    ),
+    EditCheck(
+        "TRT-005",
+        "Next treatment cycle overdue",
+        Subject,
+        (),
+        Severity.WARNING,
+        _next_cycle_overdue,
+    ),
+)

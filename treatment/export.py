@@ -1,0 +1,81 @@
+"""What the sponsor exports of study drug exposure: the cycles with their IV doses as a
+repeating child group, and the sorafenib dosing periods (``core.export_spec``)."""
+
+from core.export_spec import ChildGroup, ExportForm, Item, ItemType, model_items
+
+from .models import Cycle, IvDose, OralDosingPeriod
+
+
+def _subject_items():
+    return (
+        Item("subject", "Subject", ItemType.TEXT, "subject.subject_identifier"),
+        Item("site", "Site code", ItemType.TEXT, "subject.site.code"),
+    )
+
+
+def _ae_number(record):
+    ae = record.adverse_event
+    return ae.ae_number if ae is not None else None
+
+
+FORMS = [
+    ExportForm(
+        name="treatment-cycles",
+        label="Treatment cycles and IV doses",
+        model="treatment.Cycle",
+        oid="CYC",
+        repeating=True,
+        domain_key="number",
+        select_related=("subject__site",),
+        prefetch_related=("iv_doses__adverse_event",),
+        ordering=("subject__site__code", "subject__sequence", "number"),
+        items=(
+            *_subject_items(),
+            *model_items(Cycle, ("number", "day1_date", "weight_kg", "updated")),
+        ),
+        children=(
+            ChildGroup(
+                name="iv_doses",
+                label="IV study drug doses",
+                related="iv_doses",
+                model="treatment.IvDose",
+                parent_field="cycle",
+                key="drug",
+                items=(
+                    *model_items(
+                        IvDose,
+                        (
+                            "drug",
+                            "planned_dose_mg",
+                            "given_dose_mg",
+                            "administered_date",
+                            "delayed",
+                            "interrupted",
+                            "reduced",
+                            "dose_change_reason",
+                        ),
+                    ),
+                    Item("ae_number", "AE number of the cause", ItemType.INTEGER, _ae_number),
+                ),
+            ),
+        ),
+    ),
+    ExportForm(
+        name="oral-dosing-periods",
+        label="Sorafenib dosing periods",
+        model="treatment.OralDosingPeriod",
+        oid="ORAL",
+        repeating=True,
+        select_related=("subject__site", "adverse_event"),
+        ordering=("subject__site__code", "subject__sequence", "start_date", "pk"),
+        items=(
+            *_subject_items(),
+            *model_items(
+                OralDosingPeriod,
+                ("drug", "dose_level", "start_date", "stop_date", "dose_change_reason"),
+            ),
+            Item("ae_number", "AE number of the cause", ItemType.INTEGER, _ae_number),
+            *model_items(OralDosingPeriod, ("updated",)),
+        ),
+    ),
+]

@@ -1,0 +1,177 @@
+"""The SDTM EX domain (Exposure) of the Dataset-JSON export, from the exposure CRFs.
+
+Found by ``core.registry.collected("sdtm", "DATASETS")``; the same conventions as
+``exports.sdtm`` (STUDYID ``settings.EDC_STUDY_ID``, USUBJID = STUDYID + "-" + the subject
+identifier, ISO 8601 dates, no direct identifier), restated here because the treatment app sits
+below the exports app and may not import it.
+
+One row per IV dose record (toripalimab, bevacizumab: EXSTDTC = EXENDTC = the administration
+date; a dose not given is a row with EXDOSE 0 and no date, so the omission and its reason stay
+in the data) and one per sorafenib dosing period (EXSTDTC start, EXENDTC stop, empty while
+ongoing; EXDOSE is the dose per administration: 400 mg BID, 400 mg QD, 400 mg QOD, 0 held).
+EXADJ is the reason of a delay, interruption, reduction, omission or lower level; VISIT/VISITNUM
+the cycle of an IV dose ("CYCLE 3", 3). EXSEQ numbers a subject's rows: IV doses by cycle and
+drug, then periods by start date. EXDOSE is a decimal exchanged as a string (Dataset-JSON
+``targetDataType`` decimal).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from decimal import Decimal
+from itertools import groupby
+
+from django.conf import settings
+
+from core import access
+from core.datasets import Column, Dataset
+
+from .models import DoseLevel, IvDose, OralDosingPeriod
+
+
+def study_id() -> str:
+    return getattr(settings, "EDC_STUDY_ID", "") or "TORI-BEV-HCC-3"
+
+
+# Per administration: (EXDOSE mg, EXDOSFRQ) of each sorafenib level.
+ORAL_LEVELS = {
+    DoseLevel.FULL: (Decimal("400"), "BID"),
+    DoseLevel.REDUCED_400: (Decimal("400"), "QD"),
+    DoseLevel.REDUCED_400_QOD: (Decimal("400"), "QOD"),
+    DoseLevel.HELD: (Decimal("0"), None),
+}
+
+
+def _scoped(queryset, user):
+    return queryset if user is None else access.scope_to_user(queryset, user)
+
+
+def _decimal(value) -> str | None:
+    return None if value is None else format(Decimal(value).normalize(), "f")
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+class Exposure(Dataset):
+    name = "EX"
+    label = "Exposure"
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        return (
+            Column("STUDYID", "Study Identifier", length=len(study_id()), key=1),
+            Column("DOMAIN", "Domain Abbreviation", length=2),
+            Column("USUBJID", "Unique Subject Identifier", length=len(study_id()) + 21, key=2),
+            Column("EXSEQ", "Sequence Number", "integer", key=3),
+            Column("EXTRT", "Name of Treatment", length=20),
+            Column("EXDOSE", "Dose", "decimal", target="decimal"),
+            Column("EXDOSU", "Dose Units", length=2),
+            Column("EXDOSFRM", "Dose Form", length=10),
+            Column("EXDOSFRQ", "Dosing Frequency per Interval", length=4),
+            Column("EXROUTE", "Route of Administration", length=12),
+            Column("EXADJ", "Reason for Dose Adjustment", length=2000),
+            Column("VISITNUM", "Visit Number", "integer"),
+            Column("VISIT", "Visit Name", length=12),
+            Column("EXSTDTC", "Start Date/Time of Treatment", "date"),
+            Column("EXENDTC", "End Date/Time of Treatment", "date"),
+        )
+
+    def _iv(self, user):
+        return (
+            _scoped(IvDose.objects.all(), user)
+            .order_by(
+                "cycle__subject__site__code",
+                "cycle__subject__sequence",
+                "cycle__number",
+                "drug",
+            )
+            .values_list(
+                "cycle__subject__site__code",
+                "cycle__subject__sequence",
+                "cycle__subject__subject_identifier",
+                "cycle__number",
+                "drug",
+                "given_dose_mg",
+                "administered_date",
+                "dose_change_reason",
+            )
+            .iterator(chunk_size=2000)
+        )
+
+    def _oral(self, user):
+        return (
+            _scoped(OralDosingPeriod.objects.all(), user)
+            .order_by("subject__site__code", "subject__sequence", "start_date", "pk")
+            .values_list(
+                "subject__site__code",
+                "subject__sequence",
+                "subject__subject_identifier",
+                "drug",
+                "dose_level",
+                "start_date",
+                "stop_date",
+                "dose_change_reason",
+            )
+            .iterator(chunk_size=2000)
+        )
+
+    def count(self, user) -> int:
+        return (
+            _scoped(IvDose.objects.all(), user).count()
+            + _scoped(OralDosingPeriod.objects.all(), user).count()
+        )
+
+    def rows(self, user) -> Iterator[list]:
+        iv = (((row[0], row[1], 0), row) for row in self._iv(user))
+        oral = (((row[0], row[1], 1), row) for row in self._oral(user))
+        # Both are sorted by subject: merged, IV doses before periods within a subject.
+        merged = heapq.merge(iv, oral, key=lambda pair: pair[0])
+        for _subject, lines in groupby(merged, key=lambda pair: pair[0][:2]):
+            for seq, ((_, _, kind), row) in enumerate(lines, start=1):
+                line = self._iv_row(row, seq) if kind == 0 else self._oral_row(row, seq)
+                yield self._ordered(line)
+
+    def _base(self, identifier, seq, drug) -> dict:
+        return {
+            "STUDYID": study_id(),
+            "DOMAIN": "EX",
+            "USUBJID": f"{study_id()}-{identifier}",
+            "EXSEQ": seq,
+            "EXTRT": str(drug).upper(),
+            "EXDOSU": "mg",
+        }
+
+    def _iv_row(self, row, seq) -> dict:
+        _, _, identifier, cycle, drug, given, administered, why = row
+        return {
+            **self._base(identifier, seq, drug),
+            "EXDOSE": _decimal(given),
+            "EXDOSFRM": "INJECTION",
+            "EXDOSFRQ": "Q3W",
+            "EXROUTE": "INTRAVENOUS",
+            "EXADJ": why or None,
+            "VISITNUM": cycle,
+            "VISIT": f"CYCLE {cycle}",
+            "EXSTDTC": _iso(administered),
+            "EXENDTC": _iso(administered),
+        }
+
+    def _oral_row(self, row, seq) -> dict:
+        _, _, identifier, drug, level, start, stop, why = row
+        dose, frequency = ORAL_LEVELS[DoseLevel(level)]
+        return {
+            **self._base(identifier, seq, drug),
+            "EXDOSE": _decimal(dose),
+            "EXDOSFRM": "TABLET",
+            "EXDOSFRQ": frequency,
+            "EXROUTE": "ORAL",
+            "EXADJ": why or None,
+            "EXSTDTC": _iso(start),
+            "EXENDTC": _iso(stop),
+        }
+
+
+DATASETS = [Exposure()]

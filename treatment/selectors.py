@@ -1,0 +1,196 @@
+"""Reads of treatment: a subject's randomization date, cycles, doses and sorafenib periods, the
+visit calendar and the exposure summary. Pages, admin and the apps above read through these;
+``services`` writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date
+from decimal import Decimal
+
+from django.db.models import Prefetch, QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from core.registry import app_hooks
+from randomization import selectors as randomization_selectors
+from randomization.arms import DRUGS_OF_ARM, Arm, StudyDrug, drug_name
+from subjects.models import Subject
+from subjects.selectors import visible_subject
+
+from . import exposure, schedule
+from .models import Cycle, IvDose, OralDosingPeriod
+from .settings import schedule_settings, treatment_settings
+
+
+def randomization_date(subject: Subject) -> date | None:
+    """The clinical date of the randomization: the allocation's date (UTC, as the randomization
+    service records the subject's status date); None while not randomized."""
+    allocation = randomization_selectors.allocation_of(subject)
+    if allocation is None:
+        return None
+    return allocation.allocated_at.astimezone(UTC).date()
+
+
+def arm_of(subject: Subject) -> Arm | None:
+    return randomization_selectors.arm_of(subject)
+
+
+def study_drugs_of(subject: Subject) -> tuple[str, ...]:
+    arm = arm_of(subject)
+    return tuple(DRUGS_OF_ARM[arm]) if arm else ()
+
+
+def subject_cycles(subject: Subject) -> QuerySet:
+    return (
+        Cycle.objects.filter(subject=subject)
+        .select_related("subject__site")
+        .prefetch_related(
+            Prefetch(
+                "iv_doses",
+                queryset=IvDose.objects.select_related("adverse_event__term").order_by("drug"),
+            )
+        )
+        .order_by("number")
+    )
+
+
+def subject_oral_periods(subject: Subject) -> QuerySet:
+    return (
+        OralDosingPeriod.objects.filter(subject=subject)
+        .select_related("subject__site", "adverse_event__term")
+        .order_by("start_date", "pk")
+    )
+
+
+def visible_cycle(user, identifier: str, number: int) -> tuple[Subject, Cycle]:
+    subject = visible_subject(user, identifier)
+    return subject, get_object_or_404(subject_cycles(subject), number=number)
+
+
+def visible_oral_period(user, identifier: str, pk: int) -> tuple[Subject, OralDosingPeriod]:
+    subject = visible_subject(user, identifier)
+    return subject, get_object_or_404(subject_oral_periods(subject), pk=pk)
+
+
+def last_dose_date(subject: Subject) -> date | None:
+    """The last day study drug was taken: the last IV administration, or the last stop of a
+    sorafenib period at a level other than held."""
+    iv = (
+        IvDose.objects.filter(cycle__subject=subject, given_dose_mg__gt=0)
+        .order_by("-administered_date")
+        .values_list("administered_date", flat=True)
+        .first()
+    )
+    oral = [
+        p.stop_date or timezone.localdate()
+        for p in OralDosingPeriod.objects.filter(subject=subject).exclude(dose_level="held")
+    ]
+    dates = [d for d in (iv, *oral) if d]
+    return max(dates) if dates else None
+
+
+def subject_calendar(subject: Subject, *, today: date | None = None, **known):
+    """The subject's visit calendar (``treatment.schedule``), None before randomization.
+
+    The cycles are this app's; what the apps above know (tumor assessments done, progression,
+    end of treatment, follow-up contacts, death) comes from the functions they name in their
+    AppConfig as ``treatment_calendar_facts``: ``(subject) -> dict`` of keyword arguments of
+    ``schedule.calendar`` (``tumor_assessments_done``, ``tumor_assessments_until``,
+    ``end_of_treatment``, ``last_dose``, ``safety_follow_ups_done``,
+    ``survival_contacts_done``, ``follow_up_until``). ``known`` overrides them."""
+    randomized = randomization_date(subject)
+    if randomized is None:
+        return None
+    for facts in app_hooks("treatment_calendar_facts"):
+        known = {**facts(subject), **known}
+    cycles_done = dict(Cycle.objects.filter(subject=subject).values_list("number", "day1_date"))
+    if known.get("end_of_treatment") and "last_dose" not in known:
+        known["last_dose"] = last_dose_date(subject)
+    return schedule.calendar(
+        randomization_date=randomized,
+        today=today or timezone.localdate(),
+        settings=schedule_settings(),
+        cycles_done=cycles_done,
+        **known,
+    )
+
+
+@dataclass(frozen=True)
+class DrugExposure:
+    drug: str
+    cumulative_mg: Decimal
+    rdi: Decimal | None
+    administrations: int  # doses given (IV) or periods (oral)
+    reductions: int  # doses or periods reduced, held, interrupted, delayed or not given
+
+    @property
+    def name(self) -> str:
+        return drug_name(self.drug)
+
+    @property
+    def rdi_percent(self) -> str:
+        return "—" if self.rdi is None else f"{self.rdi * 100:.1f} %"
+
+
+def iv_exposure(drug: str, doses) -> DrugExposure:
+    """Exposure to one IV drug from its dose records (each with its cycle)."""
+    values = treatment_settings()
+    rows = [
+        exposure.IvAdministration(d.given_dose_mg, d.administered_date, d.cycle.weight_kg)
+        for d in doses
+    ]
+    if drug == StudyDrug.BEVACIZUMAB:
+        rdi = exposure.iv_rdi(
+            rows,
+            planned_per_cycle=Decimal(values["bevacizumab_dose_mg_per_kg"]),
+            cycle_days=values["cycle_days"],
+            per_kg=True,
+        )
+    else:
+        rdi = exposure.iv_rdi(
+            rows,
+            planned_per_cycle=Decimal(values["toripalimab_dose_mg"]),
+            cycle_days=values["cycle_days"],
+        )
+    changed = sum(
+        1
+        for d in doses
+        if d.delayed or d.interrupted or d.reduced or not d.given_dose_mg or d.deviates
+    )
+    return DrugExposure(
+        drug,
+        exposure.cumulative_iv_dose(rows),
+        rdi,
+        sum(1 for r in rows if r.given_mg > 0),
+        changed,
+    )
+
+
+def oral_exposure(periods, *, as_of: date) -> DrugExposure:
+    values = treatment_settings()
+    rows = [exposure.OralPeriod(p.daily_dose_mg, p.start_date, p.stop_date) for p in periods]
+    return DrugExposure(
+        StudyDrug.SORAFENIB,
+        exposure.cumulative_oral_dose(rows, as_of=as_of),
+        exposure.oral_rdi(
+            rows, planned_daily_mg=Decimal(values["sorafenib_daily_dose_mg"]), as_of=as_of
+        ),
+        len(rows),
+        sum(1 for p in periods if p.dose_level != "800"),
+    )
+
+
+def subject_exposure(subject: Subject, *, as_of: date | None = None) -> list[DrugExposure]:
+    """Cumulative dose and RDI of each study drug of the subject's arm (empty before
+    randomization)."""
+    as_of = as_of or timezone.localdate()
+    drugs = study_drugs_of(subject)
+    result = []
+    iv = [d for c in subject_cycles(subject) for d in c.iv_doses.all()]
+    for drug in drugs:
+        if drug == StudyDrug.SORAFENIB:
+            result.append(oral_exposure(list(subject_oral_periods(subject)), as_of=as_of))
+        else:
+            result.append(iv_exposure(drug, [d for d in iv if d.drug == drug]))
+    return result

@@ -1,0 +1,228 @@
+"""Site-staff pages of treatment: the subject's visit calendar with the exposure summary, the
+cycle form (with its IV doses) and the sorafenib period form. Rules live in ``services``.
+
+Every page finds the subject through ``subjects.selectors.visible_subject`` (scoped to the user's
+sites): another site's subject is a 404. A user who may view but not enter data sees the
+records read-only, never a form.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from adverse_events.models import AdverseEvent
+from core import access
+from core.audit import history_rows
+from core.forms import run_service
+from core.pages import form_page, refuse_read_only
+from core.panels import field_flags
+from randomization.arms import StudyDrug
+from subjects.selectors import visible_subject
+
+from . import selectors, services
+from .forms import CycleForm, NewCycleForm, NewOralPeriodForm, OralPeriodForm
+
+
+def _calendar_url(subject):
+    return reverse("treatment:calendar", args=[subject.subject_identifier])
+
+
+def _events(subject):
+    return AdverseEvent.objects.filter(subject=subject).select_related("term").order_by("ae_number")
+
+
+def subject_panel(request, subject):
+    """The treatment panel of the subject page (``core.panels``): the calendar's counts, the
+    next visit, the overdue ones, and the exposure to each study drug."""
+    calendar = selectors.subject_calendar(subject)
+    return "treatment/_subject_panel.html", {
+        "subject": subject,
+        "calendar": calendar,
+        "overdue": calendar.with_status("overdue") if calendar else [],
+        "exposure": selectors.subject_exposure(subject) if calendar else [],
+    }
+
+
+@login_required
+def calendar(request, identifier):
+    subject = visible_subject(request.user, identifier)
+    cal = selectors.subject_calendar(subject)
+    drugs = selectors.study_drugs_of(subject)
+    return render(
+        request,
+        "treatment/calendar.html",
+        {
+            "subject": subject,
+            "calendar": cal,
+            "exposure": selectors.subject_exposure(subject) if cal else [],
+            "cycles": selectors.subject_cycles(subject),
+            "periods": selectors.subject_oral_periods(subject),
+            "takes_sorafenib": StudyDrug.SORAFENIB in drugs,
+            "can_edit": bool(drugs) and access.can_enter_data(request.user, subject),
+        },
+    )
+
+
+def _refuse_unrandomized(request, subject):
+    if not selectors.study_drugs_of(subject):
+        messages.error(request, f"{subject} is not randomized: no study drug is recorded.")
+        return redirect(subject)
+    return None
+
+
+@login_required
+def cycle_new(request, identifier):
+    subject = visible_subject(request.user, identifier)
+    if refused := refuse_read_only(request, subject, access.require_data_entry):
+        return refused
+    if refused := _refuse_unrandomized(request, subject):
+        return refused
+    drugs = selectors.study_drugs_of(subject)
+    last = selectors.subject_cycles(subject).last()
+    form = NewCycleForm(
+        request.POST or None,
+        drugs=drugs,
+        events=_events(subject),
+        initial={"number": (last.number + 1) if last else 1, "weight_kg": last and last.weight_kg},
+    )
+    if request.method == "POST" and not form.is_repeat(request.user) and form.is_valid():
+        cycle = form.save_once(
+            request.user,
+            lambda: services.save_cycle(subject, user=request.user, **form.service_data()),
+        )
+        if cycle:
+            messages.success(request, f"Cycle {cycle.number} recorded.")
+            return redirect(_calendar_url(subject))
+    if form.repeat_of is not None:
+        messages.info(request, form.SAVED_BEFORE)
+        return redirect(form.repeat_of or _calendar_url(subject))
+    return form_page(
+        request,
+        form,
+        f"New treatment cycle — {subject}",
+        subject,
+        cancel_url=_calendar_url(subject),
+    )
+
+
+@login_required
+def cycle_edit(request, identifier, number):
+    subject, cycle = selectors.visible_cycle(request.user, identifier, number)
+    if not access.can_enter_data(request.user, cycle):
+        return render(
+            request,
+            "treatment/cycle_detail.html",
+            {
+                "subject": subject,
+                "cycle": cycle,
+                "history": history_rows(cycle.history.all()),
+                "flags": field_flags(request, cycle),
+            },
+        )
+    form = CycleForm(
+        request.POST or None,
+        initial=CycleForm.initial_from(cycle),
+        drugs=selectors.study_drugs_of(subject),
+        events=_events(subject),
+        editing=True,
+    )
+    if request.method == "POST" and form.is_valid():
+        done = run_service(
+            form,
+            lambda: services.save_cycle(
+                subject,
+                user=request.user,
+                reason=form.cleaned_data["reason"],
+                cycle=cycle,
+                **form.service_data(),
+            ),
+        )
+        if done:
+            messages.success(request, f"Cycle {cycle.number} updated.")
+            return redirect(_calendar_url(subject))
+    return form_page(
+        request,
+        form,
+        f"Cycle {cycle.number} — {subject}",
+        subject,
+        cancel_url=_calendar_url(subject),
+        flags=field_flags(request, cycle),
+    )
+
+
+@login_required
+def oral_period_new(request, identifier):
+    subject = visible_subject(request.user, identifier)
+    if refused := refuse_read_only(request, subject, access.require_data_entry):
+        return refused
+    if refused := _refuse_unrandomized(request, subject):
+        return refused
+    form = NewOralPeriodForm(request.POST or None, events=_events(subject))
+    if request.method == "POST" and not form.is_repeat(request.user) and form.is_valid():
+        period = form.save_once(
+            request.user,
+            lambda: services.save_oral_period(subject, user=request.user, **form.service_data()),
+        )
+        if period:
+            messages.success(
+                request, f"Sorafenib period recorded: {period.get_dose_level_display()}."
+            )
+            return redirect(_calendar_url(subject))
+    if form.repeat_of is not None:
+        messages.info(request, form.SAVED_BEFORE)
+        return redirect(form.repeat_of or _calendar_url(subject))
+    return form_page(
+        request,
+        form,
+        f"New sorafenib dosing period — {subject}",
+        subject,
+        cancel_url=_calendar_url(subject),
+        intro="One period per dose level: stop the current period, then start the next one.",
+    )
+
+
+@login_required
+def oral_period_edit(request, identifier, pk):
+    subject, period = selectors.visible_oral_period(request.user, identifier, pk)
+    if not access.can_enter_data(request.user, period):
+        return render(
+            request,
+            "treatment/oral_period_detail.html",
+            {
+                "subject": subject,
+                "period": period,
+                "history": history_rows(period.history.all()),
+                "flags": field_flags(request, period),
+            },
+        )
+    form = OralPeriodForm(
+        request.POST or None,
+        initial=OralPeriodForm.initial_from(period),
+        events=_events(subject),
+        editing=True,
+    )
+    if request.method == "POST" and form.is_valid():
+        done = run_service(
+            form,
+            lambda: services.save_oral_period(
+                subject,
+                user=request.user,
+                reason=form.cleaned_data["reason"],
+                period=period,
+                **form.service_data(),
+            ),
+        )
+        if done:
+            messages.success(request, "Sorafenib period updated.")
+            return redirect(_calendar_url(subject))
+    return form_page(
+        request,
+        form,
+        f"Sorafenib period from {period.start_date:%Y-%m-%d} — {subject}",
+        subject,
+        cancel_url=_calendar_url(subject),
+        flags=field_flags(request, period),
+    )
