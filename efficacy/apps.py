@@ -1,0 +1,8 @@
+from core.apps import ProjectAppConfig
+
+
+class EfficacyConfig(ProjectAppConfig):
+    default = True
+    name = "efficacy"
+    verbose_name = "Efficacy: RECIST v1.1 tumor assessments"
+    subject_panel = "efficacy.views.subject_panel"

@@ -1,0 +1,125 @@
+"""What the sponsor exports of the RECIST v1.1 tumor assessments (``core.export_spec``): the
+baseline target and non-target lesions, and each follow-up assessment with its investigator's
+and derived responses, its target measurements and its non-target statuses as child groups."""
+
+from core.export_spec import ChildGroup, ExportForm, Item, ItemType, model_items
+
+from .models import (
+    MAX_TARGETS,
+    NonTargetAssessment,
+    NonTargetLesion,
+    TargetLesion,
+    TargetMeasurement,
+    TumorAssessment,
+)
+
+
+def _subject_items():
+    return (
+        Item("subject", "Subject", ItemType.TEXT, "subject.subject_identifier"),
+        Item("site", "Site code", ItemType.TEXT, "subject.site.code"),
+    )
+
+
+LESION_NUMBERS = tuple((str(n), f"T{n}") for n in range(1, MAX_TARGETS + 1))
+
+FORMS = [
+    ExportForm(
+        name="target-lesions",
+        label="Target lesions (baseline)",
+        model="efficacy.TargetLesion",
+        oid="TL",
+        repeating=True,
+        domain_key="number",
+        select_related=("subject__site",),
+        ordering=("subject__site__code", "subject__sequence", "number"),
+        items=(
+            *_subject_items(),
+            *model_items(
+                TargetLesion,
+                ("number", "organ", "location", "baseline_date", "method", "diameter", "updated"),
+            ),
+        ),
+    ),
+    ExportForm(
+        name="non-target-lesions",
+        label="Non-target lesions (baseline)",
+        model="efficacy.NonTargetLesion",
+        oid="NTL",
+        repeating=True,
+        domain_key="number",
+        select_related=("subject__site",),
+        ordering=("subject__site__code", "subject__sequence", "number"),
+        items=(
+            *_subject_items(),
+            *model_items(
+                NonTargetLesion,
+                ("number", "organ", "location", "baseline_date", "method", "updated"),
+            ),
+        ),
+    ),
+    ExportForm(
+        name="tumor-assessments",
+        label="Tumor assessments (RECIST 1.1)",
+        model="efficacy.TumorAssessment",
+        oid="TA",
+        repeating=True,
+        domain_key="number",
+        select_related=("subject__site",),
+        prefetch_related=("measurements__lesion", "non_target_statuses__lesion"),
+        ordering=("subject__site__code", "subject__sequence", "number"),
+        items=(
+            *_subject_items(),
+            *model_items(
+                TumorAssessment,
+                (
+                    "number",
+                    "assessment_date",
+                    "method",
+                    "new_lesions",
+                    "new_lesions_description",
+                    "investigator_response",
+                    "target_sum",
+                    "nadir",
+                    "change_from_baseline",
+                    "change_from_nadir",
+                    "target_response",
+                    "non_target_response",
+                    "derived_response",
+                    "updated",
+                ),
+            ),
+        ),
+        children=(
+            ChildGroup(
+                name="measurements",
+                label="Target lesion measurements",
+                related="measurements",
+                model="efficacy.TargetMeasurement",
+                parent_field="assessment",
+                key="lesion",
+                items=(
+                    Item(
+                        "lesion",
+                        "Target lesion number",
+                        ItemType.INTEGER,
+                        "lesion.number",
+                        codelist=LESION_NUMBERS,
+                    ),
+                    *model_items(TargetMeasurement, ("diameter",)),
+                ),
+            ),
+            ChildGroup(
+                name="non_targets",
+                label="Non-target lesion status",
+                related="non_target_statuses",
+                model="efficacy.NonTargetAssessment",
+                parent_field="assessment",
+                items=(
+                    Item("lesion", "Non-target lesion number", ItemType.INTEGER, "lesion.number"),
+                    *model_items(NonTargetAssessment, ("status",)),
+                ),
+            ),
+        ),
+    ),
+]
