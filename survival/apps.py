@@ -1,0 +1,8 @@
+from core.apps import ProjectAppConfig
+
+
+class SurvivalConfig(ProjectAppConfig):
+    default = True
+    name = "survival"
+    subject_panel = "survival.views.subject_panel"
+    verbose_name = "End of treatment, survival follow-up, end of study and the PFS/OS endpoints"

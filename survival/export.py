@@ -1,0 +1,97 @@
+"""What the sponsor exports of the end of treatment, the survival follow-up (with the subsequent
+anticancer therapies as a child group) and the end of study (``core.export_spec``)."""
+
+from core.export_spec import ChildGroup, ExportForm, Item, ItemType, model_items
+
+from .models import EndOfStudy, EndOfTreatment, SubsequentTherapy, SurvivalFollowUp
+
+
+def _subject_items():
+    return (
+        Item("subject", "Subject", ItemType.TEXT, "subject.subject_identifier"),
+        Item("site", "Site code", ItemType.TEXT, "subject.site.code"),
+    )
+
+
+def _ae_number(path: str):
+    def number(record):
+        ae = getattr(record, path)
+        return ae.ae_number if ae is not None else None
+
+    return number
+
+
+FORMS = [
+    ExportForm(
+        name="end-of-treatment",
+        label="End of treatment",
+        model="survival.EndOfTreatment",
+        oid="EOT",
+        select_related=("subject__site", "adverse_event"),
+        ordering=("subject__site__code", "subject__sequence"),
+        items=(
+            *_subject_items(),
+            *model_items(EndOfTreatment, ("last_dose_date", "end_reason")),
+            Item(
+                "adverse_event",
+                "AE number of the toxicity",
+                ItemType.INTEGER,
+                _ae_number("adverse_event"),
+            ),
+            *model_items(EndOfTreatment, ("reason_other", "updated")),
+        ),
+    ),
+    ExportForm(
+        name="survival-follow-up",
+        label="Survival follow-up",
+        model="survival.SurvivalFollowUp",
+        oid="SFU",
+        repeating=True,
+        domain_key="contact_number",
+        select_related=("subject__site",),
+        prefetch_related=("therapies",),
+        ordering=("subject__site__code", "subject__sequence", "contact_number"),
+        items=(
+            *_subject_items(),
+            *model_items(
+                SurvivalFollowUp,
+                (
+                    "contact_number",
+                    "contact_date",
+                    "vital_status",
+                    "last_known_alive_date",
+                    "updated",
+                ),
+            ),
+        ),
+        children=(
+            ChildGroup(
+                name="subsequent_therapy",
+                label="Subsequent anticancer therapy",
+                related="therapies",
+                model="survival.SubsequentTherapy",
+                parent_field="follow_up",
+                items=model_items(SubsequentTherapy, ("agent", "start_date")),
+            ),
+        ),
+    ),
+    ExportForm(
+        name="end-of-study",
+        label="End of study",
+        model="survival.EndOfStudy",
+        oid="EOS",
+        select_related=("subject__site", "death_adverse_event"),
+        ordering=("subject__site__code", "subject__sequence"),
+        items=(
+            *_subject_items(),
+            *model_items(EndOfStudy, ("end_date", "end_reason", "death_date", "death_cause")),
+            Item(
+                "death_adverse_event",
+                "AE number of the fatal event",
+                ItemType.INTEGER,
+                _ae_number("death_adverse_event"),
+            ),
+            *model_items(EndOfStudy, ("death_cause_other", "updated")),
+        ),
+    ),
+]

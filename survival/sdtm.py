@@ -1,0 +1,86 @@
+"""The ADaM-like time-to-event dataset ADTTE (PFS and OS) of the Dataset-JSON export.
+
+Found by ``core.registry.collected("sdtm", "DATASETS")``; the conventions of ``exports.sdtm``
+(STUDYID ``settings.EDC_STUDY_ID``, USUBJID = STUDYID + "-" + the subject identifier, ISO 8601
+dates, no direct identifier), restated here because the survival app sits below the exports app.
+
+One row per randomized subject and parameter (PARAMCD PFS, OS), computed by
+``survival.endpoints`` at the data cut-off (``survival.settings``): AVAL in days (ADT - STARTDT
++ 1), CNSR 0 for an event and 1 for a censored time, STARTDT the randomization date, ADT the
+event or censoring date, EVNTDESC (events) or CNSDTDSC (censored) what the date is, TRT01P the
+planned (randomized) treatment.
+
+Efficacy by arm is for the statistician and the sponsor only: a data manager or a monitor reads
+the dataset's columns with no row (the site staff reach no export at all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from django.conf import settings
+
+from core import access
+from core.datasets import Column, Dataset
+from core.roles import Role
+from randomization.arms import Arm
+
+from . import endpoints, selectors
+
+
+def study_id() -> str:
+    return getattr(settings, "EDC_STUDY_ID", "") or "TORI-BEV-HCC-3"
+
+
+def may_read_time_to_event(user) -> bool:
+    """The statistician (``access.can_see_efficacy_by_arm``) and the sponsor; ``None`` is the
+    operator at the server's shell."""
+    return (
+        user is None or access.can_see_efficacy_by_arm(user) or access.has_role(user, Role.SPONSOR)
+    )
+
+
+class TimeToEvent(Dataset):
+    name = "ADTTE"
+    label = "Time-to-Event Analysis Dataset"
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        return (
+            Column("STUDYID", "Study Identifier", length=len(study_id()), key=1),
+            Column("USUBJID", "Unique Subject Identifier", length=len(study_id()) + 21, key=2),
+            Column("TRT01P", "Planned Treatment for Period 01", length=40),
+            Column("PARAMCD", "Parameter Code", length=8, key=3),
+            Column("PARAM", "Parameter", length=40),
+            Column("AVAL", "Analysis Value", "integer"),
+            Column("STARTDT", "Time-to-Event Origin Date for Subject", "date"),
+            Column("ADT", "Analysis Date", "date"),
+            Column("CNSR", "Censor", "integer"),
+            Column("EVNTDESC", "Event or Censoring Description", length=100),
+            Column("CNSDTDSC", "Censor Date Description", length=100),
+        )
+
+    def rows(self, user) -> Iterator[list]:
+        if not may_read_time_to_event(user):
+            return
+        rows = selectors.time_to_event(user)
+        order = {endpoints.PFS: 0, endpoints.OS: 1}
+        for row in sorted(rows, key=lambda r: (r.subject, order[r.parameter])):
+            yield self._ordered(
+                {
+                    "STUDYID": study_id(),
+                    "USUBJID": f"{study_id()}-{row.subject}",
+                    "TRT01P": Arm(row.arm).label.upper() if row.arm else None,
+                    "PARAMCD": row.parameter,
+                    "PARAM": endpoints.PARAMETERS[row.parameter],
+                    "AVAL": row.days,
+                    "STARTDT": row.start.isoformat(),
+                    "ADT": row.end.isoformat(),
+                    "CNSR": row.censored,
+                    "EVNTDESC": row.description if row.event else None,
+                    "CNSDTDSC": None if row.event else row.description,
+                }
+            )
+
+
+DATASETS = [TimeToEvent()]
