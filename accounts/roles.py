@@ -124,6 +124,27 @@ for _role, _perms in {
 }.items():
     ROLE_PERMISSIONS[_role] = [*ROLE_PERMISSIONS[_role], *_perms]
 
+# Study drug exposure: entered on the site forms through ``treatment.services``; the admin
+# shows cycles, IV doses and sorafenib periods read-only.
+_TREATMENT_READ = _view("treatment.cycle", "treatment.ivdose", "treatment.oraldosingperiod")
+_TREATMENT_ALL = [
+    *_TREATMENT_READ,
+    *_view(
+        "treatment.historicalcycle",
+        "treatment.historicalivdose",
+        "treatment.historicaloraldosingperiod",
+    ),
+]
+for _role, _perms in {
+    Role.SITE_STAFF: _TREATMENT_ALL,
+    Role.INVESTIGATOR: _TREATMENT_ALL,
+    Role.DATA_MANAGER: _TREATMENT_ALL,
+    Role.MONITOR: _TREATMENT_ALL,
+    Role.SPONSOR: _TREATMENT_READ,
+    Role.STATISTICIAN: _TREATMENT_READ,
+}.items():
+    ROLE_PERMISSIONS[_role] = [*ROLE_PERMISSIONS[_role], *_perms]
+
 # Data queries. Every transition (raise, answer, close, reopen, cancel) goes through
 # ``queries.services`` (who may make it is asked of ``core.access``): no role adds, changes or
 # deletes a query or a message in the admin; the study team and the sites read them.
@@ -138,6 +159,33 @@ for _role, _perms in {
     Role.DATA_MANAGER: _QUERIES_ALL,
     Role.MONITOR: _QUERIES_ALL,
     Role.SPONSOR: _QUERIES_READ,
+}.items():
+    ROLE_PERMISSIONS[_role] = [*ROLE_PERMISSIONS[_role], *_perms]
+
+# End of treatment, survival follow-up, end of study: entered on the site forms through
+# ``survival.services``; the admin shows them read-only.
+_SURVIVAL_READ = _view(
+    "survival.endoftreatment",
+    "survival.survivalfollowup",
+    "survival.subsequenttherapy",
+    "survival.endofstudy",
+)
+_SURVIVAL_ALL = [
+    *_SURVIVAL_READ,
+    *_view(
+        "survival.historicalendoftreatment",
+        "survival.historicalsurvivalfollowup",
+        "survival.historicalsubsequenttherapy",
+        "survival.historicalendofstudy",
+    ),
+]
+for _role, _perms in {
+    Role.SITE_STAFF: _SURVIVAL_ALL,
+    Role.INVESTIGATOR: _SURVIVAL_ALL,
+    Role.DATA_MANAGER: _SURVIVAL_ALL,
+    Role.MONITOR: _SURVIVAL_ALL,
+    Role.SPONSOR: _SURVIVAL_READ,
+    Role.STATISTICIAN: _SURVIVAL_READ,
 }.items():
     ROLE_PERMISSIONS[_role] = [*ROLE_PERMISSIONS[_role], *_perms]
 

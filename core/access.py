@@ -27,6 +27,7 @@ Questions (each has one answer here):
 * ``can_read_exports(user)``: the study team (sponsor, statistician, data manager, monitor) for
   the sponsor API and the reports built for it (the balance report).
 * ``is_statistician(user)``: concealed randomization material (lists, slots, seeds).
+* ``can_see_efficacy_by_arm(user)``: the endpoints report (PFS/OS by arm): statisticians.
 * ``sees_direct_identifiers(user)``: initials and date of birth (not the sponsor's people).
 * ``data_entry_site_ids(user)``: the sites where the user may register subjects.
 * ``may_use_admin(user)``: the admin is the data managers' tool: data managers, statisticians
@@ -239,6 +240,13 @@ def can_read_exports(user) -> bool:
 def is_statistician(user) -> bool:
     """Slots, block sizes, seeds and lists are for statisticians (and superusers) only."""
     return _authenticated(user) and (user.is_superuser or has_role(user, Role.STATISTICIAN))
+
+
+def can_see_efficacy_by_arm(user) -> bool:
+    """Efficacy by arm (the PFS/OS Kaplan-Meier report): statisticians (and superusers) only;
+    the trial is open-label, but results by arm are not for sites, monitors, data managers or
+    the sponsor's operations."""
+    return is_statistician(user)
 
 
 def sees_direct_identifiers(user) -> bool:

@@ -51,6 +51,7 @@ import unicodedata
 from collections.abc import Iterable
 from contextlib import contextmanager
 from datetime import date, datetime
+from functools import cache
 
 from django.apps import apps
 from django.conf import settings
@@ -522,16 +523,18 @@ def history_rows(records, *, hidden: Iterable[str] = ()) -> list[dict]:
     return rows
 
 
-def subject_models() -> list[type[models.Model]]:
-    """The project's audited models that belong to a subject (they declare ``subject_lookup``)."""
+@cache
+def subject_models() -> tuple[type[models.Model], ...]:
+    """The project's audited models that belong to a subject (they declare ``subject_lookup``).
+    Read once: the models do not change while the process runs (every page asks)."""
     labels = project_app_labels()
-    return [
+    return tuple(
         model
         for model in apps.get_models()
         if model._meta.app_label in labels
         and hasattr(model, "subject_lookup")
         and hasattr(model, "history")
-    ]
+    )
 
 
 def subject_history(model: type[models.Model], subject_pk) -> models.QuerySet:

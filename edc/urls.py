@@ -19,6 +19,9 @@ urlpatterns = [
     path("subjects/<str:identifier>/eligibility/", include("eligibility.urls")),
     path("subjects/", include("subjects.urls")),
     path("", include("adverse_events.urls")),  # AE CRF pages and "SAE reports due"
+    path("subjects/<str:identifier>/treatment/", include("treatment.urls")),
+    path("subjects/<str:identifier>/efficacy/", include("efficacy.urls")),
+    path("", include("survival.urls")),  # end of treatment/study pages and the endpoints report
     path("queries/", include("queries.urls")),
     path("monitoring/", include("monitoring.urls")),
     path("dashboard/", include("dashboard.urls")),

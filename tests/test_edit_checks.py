@@ -9,6 +9,7 @@ report, a status change) through the services; where the services refuse to make
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
@@ -18,8 +19,10 @@ from adverse_events import services as ae_services
 from adverse_events.models import AdverseEvent, AeCausality, CtcaeTerm
 from adverse_events.starter_terms import load_starter_terms
 from core.audit import audited_delete, audited_save
+from core.registry import collected
 from eligibility import selectors as eligibility_selectors
 from eligibility import services as eligibility_services
+from queries import checks
 from queries.checks import CHECKS, CHECKS_BY_CODE
 from queries.models import DataQuery, QueryStatus, Resolution
 from queries.sweep import run_edit_checks
@@ -115,11 +118,12 @@ def randomized(site, coordinator):
     return make_randomized_subject(site, by=coordinator)
 
 
-def test_every_check_is_tested_here():
-    """A check added to the registry without its test here fails this test."""
-    names = " ".join(name for name in globals() if name.startswith("test_"))
+def test_every_check_is_tested():
+    """A check added to the registry without its test (``test_<code>_...``, here for the checks
+    of this app, in the CRF app's own test file for its checks) fails this test."""
+    sources = " ".join(path.read_text() for path in Path(__file__).parent.glob("test_*.py"))
     for check in CHECKS:
-        assert f"test_{check.code.lower().replace('-', '')}_" in names, check.code
+        assert f"def test_{check.code.lower().replace('-', '')}_" in sources, check.code
 
 
 # --- subjects ----------------------------------------------------------------------------------
@@ -425,8 +429,13 @@ def _randomized_woman(site, coordinator):
     )
 
 
+def test_the_registry_is_these_checks_then_each_crf_apps():
+    assert checks.OWN_CHECKS + tuple(collected("edit_checks", "CHECKS")) == CHECKS
+    assert len(CHECKS_BY_CODE) == len(CHECKS)
+
+
 def test_the_registry_codes_are_stable():
-    assert list(CHECKS_BY_CODE) == [
+    assert [check.code for check in checks.OWN_CHECKS] == [
         "SUBJ-001",
         "SUBJ-002",
         "SUBJ-003",

@@ -46,7 +46,10 @@ from subjects import services as subject_services
 from subjects.models import Site, Subject
 
 from .builders import make_site, make_subject, make_subject_in_arm, make_user
+from .builders.efficacy import add_efficacy_records
 from .builders.monitoring import add_monitoring_records
+from .builders.survival import add_survival_crfs
+from .builders.treatment import add_exposure_records
 
 pytestmark = pytest.mark.django_db
 
@@ -97,6 +100,9 @@ def study(site, other_site, coordinator, other_coordinator, data_manager):
     for code, where, by in (("101", site, coordinator), ("202", other_site, other_coordinator)):
         subject = make_subject_in_arm(Arm.B, where, by=by)
         ae = record_ae(subject, by)
+        add_efficacy_records(subject, by=by)  # lesions, assessments (RECIST)
+        add_exposure_records(subject, by=by)  # cycle, sorafenib period
+        subject = add_survival_crfs(subject, by=by)  # end of treatment, follow-up, death
         query = query_services.raise_query(
             subject, field="sex", message="Please check the sex.", user=data_manager
         )
@@ -750,6 +756,8 @@ def many(site, coordinator, data_manager):
     monitor, investigator = make_user(Role.MONITOR, site), make_user(Role.INVESTIGATOR, site)
     for subject in subjects:
         record_ae(subject, coordinator)
+        add_efficacy_records(subject, by=coordinator)
+        add_exposure_records(subject, by=coordinator)
         add_monitoring_records(
             subject,
             by=coordinator,
@@ -757,6 +765,7 @@ def many(site, coordinator, data_manager):
             monitor=monitor,
             investigator=investigator,
         )
+        add_survival_crfs(subject, by=coordinator, died=False)  # withdrawn: consent withdrawn
         query_services.raise_query(subject, field="sex", message="Check.", user=data_manager)
     for _ in range(6):
         make_site()

@@ -137,13 +137,18 @@ def test_the_plan_verifies_eligibility_randomization_and_serious_aes_in_full(set
     assert full("adverse_events.adverseevent", 1, 1, True, plan) == sdv_plan.FULL
     assert full("adverse_events.adverseevent", 1, 1, False, plan) == ""
     assert full("subjects.subject", 1, 1, None, plan) == ""
-    labels = {m._meta.label_lower for m in sdv_plan.sdv_models()}
-    assert labels == {
+    models = sdv_plan.sdv_models()
+    labels = {m._meta.label_lower for m in models}
+    assert labels >= {
         "subjects.subject",
         "eligibility.eligibilityassessment",
         "randomization.allocation",
         "adverse_events.adverseevent",
     }
+    # A CRF added later joins the plan by declaring its subject (its child rows go with it).
+    assert {"treatment.cycle", "treatment.oraldosingperiod"} <= labels
+    assert "treatment.ivdose" not in labels
+    assert all(m.subject_lookup in ("pk", "subject") for m in models)
 
 
 def test_a_record_is_in_or_out_of_the_sample_the_same_way_on_every_read(site, coordinator, monitor):

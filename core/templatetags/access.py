@@ -21,6 +21,7 @@ ABOUT_A_RECORD = (
 ABOUT_THE_USER = (
     "can_read_exports",
     "is_statistician",
+    "can_see_efficacy_by_arm",
     "sees_direct_identifiers",
     "can_register_subjects",
     "may_use_admin",

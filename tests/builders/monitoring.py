@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from core.roles import Role
 from monitoring import services
-from monitoring.models import LockLevel
+from monitoring.models import LockLevel, StudyLock
 from subjects import services as subject_services
 from subjects.models import Subject, SubjectStatus
 
@@ -37,3 +37,11 @@ def add_monitoring_records(
         services.set_record_state(subject, level, user=data_manager, reason=reason)
         services.set_casebook_state(subject, level, user=data_manager, reason=reason)
     return subject
+
+
+def lock_and_unlock_study(*, data_manager) -> StudyLock:
+    """The study locked for analysis and unlocked again: the study lock's row, open. Only while
+    nothing stands in the way (no unresolved query, every casebook signed): before any subject,
+    say."""
+    services.lock_study(user=data_manager, reason="Database lock rehearsal")
+    return services.unlock_study(user=data_manager, reason="Rehearsal over")
