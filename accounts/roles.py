@@ -145,6 +145,27 @@ for _role, _perms in {
 }.items():
     ROLE_PERMISSIONS[_role] = [*ROLE_PERMISSIONS[_role], *_perms]
 
+# RECIST tumor assessments: entered on the site forms through ``efficacy.services``; the admin
+# shows lesions, assessments and their measurements read-only.
+_EFFICACY_MODELS = (
+    "targetlesion",
+    "nontargetlesion",
+    "tumorassessment",
+    "targetmeasurement",
+    "nontargetassessment",
+)
+_EFFICACY_READ = _view(*(f"efficacy.{m}" for m in _EFFICACY_MODELS))
+_EFFICACY_ALL = [*_EFFICACY_READ, *_view(*(f"efficacy.historical{m}" for m in _EFFICACY_MODELS))]
+for _role, _perms in {
+    Role.SITE_STAFF: _EFFICACY_ALL,
+    Role.INVESTIGATOR: _EFFICACY_ALL,
+    Role.DATA_MANAGER: _EFFICACY_ALL,
+    Role.MONITOR: _EFFICACY_ALL,
+    Role.SPONSOR: _EFFICACY_READ,
+    Role.STATISTICIAN: _EFFICACY_READ,
+}.items():
+    ROLE_PERMISSIONS[_role] = [*ROLE_PERMISSIONS[_role], *_perms]
+
 # Data queries. Every transition (raise, answer, close, reopen, cancel) goes through
 # ``queries.services`` (who may make it is asked of ``core.access``): no role adds, changes or
 # deletes a query or a message in the admin; the study team and the sites read them.

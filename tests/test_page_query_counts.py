@@ -5,7 +5,9 @@ manager, and the data managers' admin pages (the changelist of every project mod
 pages of the records below) for a data manager: first on a small study (five subjects in the
 states the pages need, one adverse event, a query on each record whose page shows queries, one
 change of each kind of record), then after the study has grown (17 subjects at two sites, AEs
-with causality rows and follow-ups, answered and reopened queries, longer audit trails). Each
+with causality rows and follow-ups, answered and reopened queries, longer audit trails; more
+treatment cycles and IV doses, sorafenib periods, survival contacts with subsequent therapies,
+tumor assessments). The statisticians' endpoints report is rendered for a statistician. Each
 page must read with the same number of queries at both sizes: a page that reads a row at a time
 fails, and the failure names the statements it added.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -34,13 +37,21 @@ from adverse_events.models import ActionTaken, AdverseEvent, Causality, CtcaeTer
 from adverse_events.starter_terms import load_starter_terms
 from core.registry import project_app_labels
 from core.roles import Role
+from efficacy import services as efficacy_services
+from efficacy.models import TargetLesion
 from eligibility import services as eligibility_services
 from eligibility.models import EligibilityAssessment
 from queries import services as query_services
 from queries.models import DataQuery, ResponseReason
+from randomization.arms import Arm
 from subjects import selectors as subject_selectors
 from subjects import services as subject_services
 from subjects.models import Subject
+from survival import services as survival_services
+from survival.models import EndOfTreatment, SurvivalFollowUp
+from survival.selectors import end_of_study
+from treatment import services as treatment_services
+from treatment.models import Cycle, DoseLevel, OralDosingPeriod
 
 from .builders import (
     days_ago,
@@ -51,7 +62,16 @@ from .builders import (
     make_subject,
     make_user,
 )
+from .builders.efficacy import add_assessment, add_baseline
 from .builders.eligibility import make_prior_therapy_rows
+from .builders.survival import add_survival_crfs, end_treatment, follow_up, study_day
+from .builders.treatment import (
+    add_cycle,
+    add_oral_period,
+    full_doses,
+    make_subject_randomized_days_ago,
+    randomized_on,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -63,6 +83,8 @@ NOT_PAGES = {
     "queries:act": "a transition, POST only: a GET is sent back to the query's page",
     "monitoring:study_lock": "POST only",
 }
+# Pages for the statisticians only (anyone else: a 403): rendered for a statistician alone.
+STATISTICIAN_PAGES = {"survival:endpoints"}
 
 
 def _walk(patterns, namespace="", prefix=""):
@@ -103,6 +125,11 @@ class Study:
     randomized: Subject  # the subject with AEs, queries and the longest audit trail
     ae: AdverseEvent  # its AE 1, a serious one
     query: DataQuery  # a query on that AE
+    statistician: object = None
+    arm_a: Subject | None = None  # randomized 150 days ago: treatment cycles with IV doses
+    arm_b: Subject | None = None  # 200 days ago: sorafenib, end of treatment, follow-ups
+    ended: Subject | None = None  # every survival CRF, an end of study (a death)
+    oral_period: object = None  # arm_b's first sorafenib period
 
 
 def _causality(subject, assessment=Causality.POSSIBLE, action=ActionTaken.DOSE_NOT_CHANGED):
@@ -235,7 +262,122 @@ def build_small_study(site, other_site) -> Study:
     for end in (300, 250):
         _correct_crf(unsigned, investigator, ecog=1, end_date=days_ago(end))
     make_randomized_subject(other_site, by=other_investigator, investigator=other_investigator)
+    _add_crfs_after_randomization(study)
     return study
+
+
+def _add_crfs_after_randomization(study: Study) -> None:
+    """Treatment, RECIST and survival records: the small study has one of each."""
+    inv = study.investigator
+    study.statistician = make_user(Role.STATISTICIAN)
+    study.arm_a = make_subject_randomized_days_ago(Arm.A, study.site, 150, by=inv)
+    add_cycle(study.arm_a, 1, by=inv)
+    study.arm_b = make_subject_randomized_days_ago(Arm.B, study.site, 200, by=inv)
+    add_cycle(study.arm_b, 1, by=inv)
+    study.oral_period = add_oral_period(
+        study.arm_b,
+        by=inv,
+        start=randomized_on(study.arm_b),
+        stop=randomized_on(study.arm_b) + timedelta(days=13),
+    )
+    end_treatment(study.arm_b, by=inv, day=90)
+    follow_up(study.arm_b, by=inv, day=100)
+    study.ended = add_survival_crfs(make_randomized_subject(study.site, by=inv), by=inv)
+    add_baseline(study.randomized, by=inv)
+    add_assessment(
+        study.randomized,
+        by=inv,
+        days_ago_=70,
+        measurements={1: 30, 2: 15},
+        investigator_response="PR",
+    )
+    _change_crfs(study, 1)
+
+
+def _change_crfs(study: Study, round_: int) -> None:
+    """A change of each treatment, survival and RECIST record shown with its audit trail."""
+    inv, why = study.investigator, f"Corrected from the source ({round_})"
+    cycle = Cycle.objects.get(subject=study.arm_a, number=1)
+    weight = f"{70 + round_}.0"
+    treatment_services.save_cycle(
+        study.arm_a,
+        user=inv,
+        reason=why,
+        cycle=cycle,
+        number=1,
+        day1_date=cycle.day1_date,
+        weight_kg=weight,
+        doses=full_doses(weight, cycle.day1_date),
+    )
+    period = OralDosingPeriod.objects.get(pk=study.oral_period.pk)
+    treatment_services.save_oral_period(
+        study.arm_b,
+        user=inv,
+        reason=why,
+        period=period,
+        dose_level=period.dose_level,
+        start_date=period.start_date,
+        stop_date=period.start_date + timedelta(days=12 + round_ % 2),
+    )
+    survival_services.update_end_of_treatment(
+        EndOfTreatment.objects.get(subject=study.arm_b),
+        user=inv,
+        reason=why,
+        last_dose_date=study_day(study.arm_b, 90 - round_ % 2),
+    )
+    survival_services.update_follow_up(
+        SurvivalFollowUp.objects.get(subject=study.arm_b, contact_number=1),
+        user=inv,
+        reason=why,
+        therapies=[{"agent": f"Lenvatinib {round_}", "start_date": study_day(study.arm_b, 95)}],
+    )
+    efficacy_services.update_target_lesion(
+        TargetLesion.objects.get(subject=study.randomized, number=1),
+        user=inv,
+        reason=why,
+        location=f"Segment VIII ({round_})",
+    )
+    cause, other = ("other", "Hepatic failure") if round_ % 2 else ("progression", "")
+    survival_services.update_end_of_study(
+        end_of_study(study.ended), user=inv, reason=why, death_cause=cause, death_cause_other=other
+    )
+
+
+def _grow_crfs_after_randomization(study: Study) -> None:
+    """More cycles and doses, sorafenib periods, follow-up contacts with subsequent therapies,
+    tumor assessments, and a longer audit trail of the end of study."""
+    inv = study.investigator
+    for number in (2, 3, 4):
+        add_cycle(study.arm_a, number, by=inv)
+        add_cycle(study.arm_b, number, by=inv)
+    start = randomized_on(study.arm_b)
+    add_oral_period(
+        study.arm_b,
+        by=inv,
+        start=start + timedelta(days=14),
+        stop=start + timedelta(days=40),
+        level=DoseLevel.REDUCED_400,
+        why="Hand-foot skin reaction grade 2",
+    )
+    add_oral_period(
+        study.arm_b, by=inv, start=start + timedelta(days=41), stop=start + timedelta(days=88)
+    )
+    for day in (110, 120, 130):
+        therapies = [
+            {"agent": agent, "start_date": study_day(study.arm_b, day - 5)}
+            for agent in ("Lenvatinib", "Regorafenib")
+        ]
+        follow_up(study.arm_b, by=inv, day=day, therapies=therapies)
+    for days, sizes, response in ((45, {1: 25, 2: 10}, "PR"), (20, {1: 24, 2: 9}, "PR")):
+        add_assessment(
+            study.randomized,
+            by=inv,
+            days_ago_=days,
+            measurements=sizes,
+            investigator_response=response,
+        )
+    for round_ in (2, 3):
+        _change_crfs(study, round_)
 
 
 def grow(study: Study, *, subjects: int = 10) -> None:
@@ -272,6 +414,7 @@ def grow(study: Study, *, subjects: int = 10) -> None:
         _correct_crf(unsigned, inv, ecog=ecog, end_date=days_ago(end))
     for name in ("lab_date", "encephalopathy", "ascites", "bclc_stage"):
         _raise(_assessment(unsigned), study, name, answer=name == "ascites")
+    _grow_crfs_after_randomization(study)
 
 
 # --- the pages ----------------------------------------------------------------------------------
@@ -326,6 +469,31 @@ def site_pages(study: Study) -> dict[str, list[str]]:
         "queries:report": [reverse("queries:report")],
         "queries:detail": [reverse("queries:detail", args=[query.pk])],
         "dashboard:home": ["/dashboard/", f"/dashboard/?site={study.site.pk}"],
+        # Treatment: the calendar of each arm, a new cycle, cycle 1 (its doses), sorafenib.
+        "treatment:calendar": [
+            subject_url("treatment:calendar", study.arm_a),
+            subject_url("treatment:calendar", study.arm_b),
+        ],
+        "treatment:cycle_new": [subject_url("treatment:cycle_new", study.arm_a)],
+        "treatment:cycle": [subject_url("treatment:cycle", study.arm_a, number=1)],
+        "treatment:oral_period_new": [subject_url("treatment:oral_period_new", study.arm_b)],
+        "treatment:oral_period": [
+            subject_url("treatment:oral_period", study.arm_b, pk=study.oral_period.pk)
+        ],
+        # Survival: end of treatment, the follow-up contacts, the end of study, the endpoints.
+        "survival:end_of_treatment": [subject_url("survival:end_of_treatment", study.arm_b)],
+        "survival:follow_up_new": [subject_url("survival:follow_up_new", study.arm_b)],
+        "survival:follow_up": [subject_url("survival:follow_up", study.arm_b, number=1)],
+        "survival:end_of_study": [subject_url("survival:end_of_study", study.ended)],
+        "survival:endpoints": [reverse("survival:endpoints")],
+        # RECIST: the lesions and the assessments of the randomized subject.
+        "efficacy:home": [subject_url("efficacy:home", randomized)],
+        "efficacy:target_new": [subject_url("efficacy:target_new", randomized)],
+        "efficacy:target_edit": [subject_url("efficacy:target_edit", randomized, number=1)],
+        "efficacy:non_target_new": [subject_url("efficacy:non_target_new", randomized)],
+        "efficacy:non_target_edit": [subject_url("efficacy:non_target_edit", randomized, number=1)],
+        "efficacy:assessment_new": [subject_url("efficacy:assessment_new", randomized)],
+        "efficacy:assessment": [subject_url("efficacy:assessment", randomized, number=1)],
     }
     if "monitoring:worklist" in site_page_names():  # source data verification, locks
         ae_type = ContentType.objects.get_for_model(AdverseEvent).pk
@@ -441,7 +609,10 @@ def test_every_site_page_is_measured(db):
     subject = SimpleNamespace(subject_identifier="101-0001")
     stub = SimpleNamespace(
         site=SimpleNamespace(code="101", pk=1),
-        **dict.fromkeys(("fresh", "unsigned", "eligible", "randomized"), subject),
+        **dict.fromkeys(
+            ("fresh", "unsigned", "eligible", "randomized", "arm_a", "arm_b", "ended"), subject
+        ),
+        oral_period=SimpleNamespace(pk=1),
         ae=SimpleNamespace(pk=1),
         query=SimpleNamespace(pk=1),
     )
@@ -458,11 +629,15 @@ def test_no_page_reads_more_for_a_bigger_study(client, study):
         "data manager": study.data_manager,
     }
     admin_users = {"data manager": study.data_manager}
+    statistician = {"statistician": study.statistician}
 
     def measure_all(warm: bool):
+        pages = site_pages(study)
+        for_statisticians = {name: pages.pop(name) for name in STATISTICIAN_PAGES}
         admin_rendered = measure(client, admin_users, admin_pages(study), warm=warm)
         return {
-            **measure(client, site_users, site_pages(study), warm=warm),
+            **measure(client, site_users, pages, warm=warm),
+            **measure(client, statistician, for_statisticians, warm=warm),
             **{("admin", url): page for (_, url), page in admin_rendered.items()},
         }
 
@@ -476,7 +651,8 @@ def test_no_page_reads_more_for_a_bigger_study(client, study):
     # Each site page is shown (200) to someone: the counts are of pages, not of redirects.
     for name, urls in site_pages(study).items():
         for url in urls:
-            assert any(large[who, url].status == 200 for who in site_users), (name, url)
+            users = statistician if name in STATISTICIAN_PAGES else site_users
+            assert any(large[who, url].status == 200 for who in users), (name, url)
     # The data managers' main lists (and the change pages of the records above) are measured.
     for model in (Subject, AdverseEvent, DataQuery, EligibilityAssessment):
         name = f"admin:{model._meta.app_label}_{model._meta.model_name}"

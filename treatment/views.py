@@ -118,7 +118,7 @@ def cycle_edit(request, identifier, number):
             {
                 "subject": subject,
                 "cycle": cycle,
-                "history": history_rows(cycle.history.all()),
+                "history": history_rows(cycle.history.select_related("history_user")),
                 "flags": field_flags(request, cycle),
             },
         )
@@ -194,7 +194,7 @@ def oral_period_edit(request, identifier, pk):
             {
                 "subject": subject,
                 "period": period,
-                "history": history_rows(period.history.all()),
+                "history": history_rows(period.history.select_related("history_user")),
                 "flags": field_flags(request, period),
             },
         )
