@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django import forms
 
-from core.forms import DateInput, OneTimeSubmissionMixin, reason_field
+from core.forms import DateInput, ModelErrorsOnFormMixin, OneTimeSubmissionMixin, reason_field
 
 from .models import (
     NON_TARGET_STATUS_CHOICES,
@@ -23,7 +23,7 @@ def _with_reason(form, editing: bool) -> None:
         form.fields["reason"] = reason_field()
 
 
-class TargetLesionForm(forms.ModelForm):
+class TargetLesionForm(ModelErrorsOnFormMixin, forms.ModelForm):
     class Meta:
         model = TargetLesion
         fields = TARGET_FIELDS
@@ -44,7 +44,7 @@ class NewTargetLesionForm(OneTimeSubmissionMixin, TargetLesionForm):
     pass
 
 
-class NonTargetLesionForm(forms.ModelForm):
+class NonTargetLesionForm(ModelErrorsOnFormMixin, forms.ModelForm):
     class Meta:
         model = NonTargetLesion
         fields = LESION_FIELDS
