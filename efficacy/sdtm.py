@@ -30,8 +30,9 @@ from django.conf import settings
 
 from core import access
 from core.datasets import Column, Dataset
+from randomization import selectors as randomization_selectors
 
-from . import recist, selectors
+from . import recist
 from .models import (
     NonTargetAssessment,
     NonTargetLesion,
@@ -420,7 +421,7 @@ class DiseaseResponse(Dataset):
         )
 
     def rows(self, user) -> Iterator[list]:
-        randomized = selectors.randomization_dates(
+        randomized = randomization_selectors.randomization_dates(
             _scoped(TumorAssessment.objects.all(), user).values_list("subject_id", flat=True)
         )
         config = efficacy_settings()

@@ -18,8 +18,7 @@ from decimal import Decimal
 from django.db.models import Max, Min, Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 
-from core.site_time import to_site_time
-from randomization.models import Allocation
+from randomization import selectors as randomization_selectors
 from subjects.models import Subject
 from subjects.selectors import visible_subject
 
@@ -69,14 +68,9 @@ def first_progression(subject: Subject) -> date | None:
     return progression_dates([subject.pk]).get(subject.pk)
 
 
-def randomization_dates(subject_ids: Iterable[int]) -> dict[int, date]:
-    """{subject id: the randomization date in the site's time zone} (one query; ``subject_ids``
-    may be a queryset of ids, used as a subquery)."""
-    ids = subject_ids if isinstance(subject_ids, QuerySet) else list(subject_ids)
-    rows = Allocation.objects.filter(subject_id__in=ids).values_list(
-        "subject_id", "allocated_at", "subject__site__time_zone"
-    )
-    return {pk: to_site_time(at, zone).date() for pk, at, zone in rows}
+# The randomization date is the randomization app's (the site's date of the allocation);
+# re-exported for the callers of this app's reads (its demo and tests).
+randomization_dates = randomization_selectors.randomization_dates
 
 
 def best_responses(subject_ids: Iterable[int] | None = None) -> dict[int, recist.Best]:
@@ -90,7 +84,7 @@ def best_responses(subject_ids: Iterable[int] | None = None) -> dict[int, recist
         "subject_id", "assessment_date", "derived_response"
     ):
         points.setdefault(subject_id, []).append((day, response))
-    randomized = randomization_dates(points)
+    randomized = randomization_selectors.randomization_dates(points)
     config = efficacy_settings()
     return {
         subject_id: recist.best_overall_response(

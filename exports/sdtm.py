@@ -17,8 +17,19 @@ Conventions (SDTMIG 3.x):
   DSDECOD (NCOMPLT / protocol milestones), IECAT. AEREL has no CDISC code list: the five-point
   scale in capitals (NOT RELATED ... DEFINITELY RELATED).
 * DM (one row per subject the user sees): ARMCD/ARM from the allocation; screen failures
-  ``SCRNFAIL`` / "Screen Failure", subjects not (yet) randomized ``NOTASSGN`` / "Not Assigned";
-  ACTARMCD/ACTARM = ARMCD/ARM (no exposure CRF yet). RFSTDTC is the randomization date.
+  ``SCRNFAIL`` / "Screen Failure", subjects not (yet) randomized ``NOTASSGN`` / "Not Assigned".
+  ACTARMCD/ACTARM from the exposure CRFs (``treatment.selectors.exposure_spans``): a randomized
+  subject who took no study drug (yet) is ``NOTTRT`` / "Not Treated"; one who took drugs of
+  the assigned arm (any of them: an arm A subject given toripalimab alone is in arm A) is in
+  that arm; drugs of the other arm would make it ``UNPLAN`` / "Unplanned Treatment", which the
+  treatment services refuse to record (and an edit check flags), so it only appears if data
+  came in some other way. Screen failures and subjects not assigned keep their ARMCD.
+  RFSTDTC (the reference start, sponsor-defined) is the randomization date: the site's date of
+  the allocation (``randomization.selectors``), the origin of the visit schedule and of PFS
+  and OS. RFXSTDTC / RFXENDTC are the first and last exposure to study drug: the earliest
+  EXSTDTC and the latest EXENDTC (EXSTDTC of a sorafenib period still ongoing) of the doses
+  given and the periods not held. RFENDTC is not exported (no end-of-participation rule is
+  defined for it: the end of study is in DS).
 * DS: informed consent and randomization (protocol milestones) and each disposition status the
   subject reached (screen failure, end of treatment, withdrawal, death, completed), dated with
   the status date recorded for it (from the subject's history: a later status does not hide an
@@ -51,8 +62,10 @@ from core.datasets import Column, Dataset
 from core.export_spec import ChildGroup, ExportForm
 from core.registry import collected
 from eligibility.criteria import CRITERIA
-from randomization.arms import Arm, StudyDrug, drug_name
+from randomization import selectors as randomization_selectors
+from randomization.arms import DRUGS_OF_ARM, Arm, StudyDrug, drug_name
 from subjects.models import SubjectStatus
+from treatment import selectors as treatment_selectors
 
 from . import records
 
@@ -400,19 +413,24 @@ def statuses_reached(form, subject_ids, statuses) -> dict[int, dict[str, date | 
     return reached
 
 
-def randomization_date(subject, reached: dict) -> date | None:
-    """The clinical date of the randomization: the status date recorded when the subject became
-    randomized, else the allocation's date (UTC); None without an allocation."""
+def randomization_date(subject) -> date | None:
+    """The randomization date (``randomization.selectors``: the site's date of the
+    allocation); None without an allocation. No query with the allocation and the site
+    selected with the subject."""
     allocation = getattr(subject, "allocation", None)
     if allocation is None:
         return None
-    return reached.get(RANDOMIZED) or allocation.allocated_at.astimezone(UTC).date()
+    return randomization_selectors.randomization_date_of(allocation)
+
+
+def _subject_queryset(user):
+    form = records.form_named("subjects")
+    return form, scoped(form, user).select_related("allocation", "site")
 
 
 def _subjects_with_history(user, statuses):
     """(subject, {status: date}) of the subjects ``user`` sees, in batches of history."""
-    form = records.form_named("subjects")
-    queryset = scoped(form, user).select_related("allocation")
+    form, queryset = _subject_queryset(user)
     for batch in _batches(records.stream(queryset), HISTORY_BATCH):
         reached = statuses_reached(form, [s.pk for s in batch], statuses)
         for subject in batch:
@@ -423,6 +441,8 @@ def _subjects_with_history(user, statuses):
 
 SCREEN_FAILURE_ARM = ("SCRNFAIL", "Screen Failure")
 NOT_ASSIGNED_ARM = ("NOTASSGN", "Not Assigned")
+NOT_TREATED_ARM = ("NOTTRT", "Not Treated")
+UNPLANNED_ARM = ("UNPLAN", "Unplanned Treatment")
 
 
 def arm_of(status: str, allocation) -> tuple[str, str]:
@@ -433,6 +453,18 @@ def arm_of(status: str, allocation) -> tuple[str, str]:
     return NOT_ASSIGNED_ARM
 
 
+def actual_arm_of(planned: tuple[str, str], allocation, exposed) -> tuple[str, str]:
+    """ACTARMCD/ACTARM: ``planned`` (ARMCD/ARM) for a subject not randomized; else from the
+    study drugs taken (``exposed``: a ``treatment.selectors.ExposureSpan`` or None)."""
+    if allocation is None:
+        return planned
+    if exposed is None:
+        return NOT_TREATED_ARM
+    if exposed.drugs <= set(DRUGS_OF_ARM[allocation.arm]):
+        return planned
+    return UNPLANNED_ARM
+
+
 class Demographics(Dataset):
     name = "DM"
     label = "Demographics"
@@ -440,6 +472,8 @@ class Demographics(Dataset):
         *_identity_columns(),
         Column("SUBJID", "Subject Identifier for the Study", length=20),
         Column("RFSTDTC", "Subject Reference Start Date/Time", "date"),
+        Column("RFXSTDTC", "Date/Time of First Study Treatment", "date"),
+        Column("RFXENDTC", "Date/Time of Last Study Treatment", "date"),
         Column("RFICDTC", "Date/Time of Informed Consent", "date"),
         Column("DTHDTC", "Date/Time of Death", "date"),
         Column("DTHFL", "Subject Death Flag", length=1),
@@ -454,26 +488,44 @@ class Demographics(Dataset):
         Column("COUNTRY", "Country", length=3),
     )
 
-    def _queryset(self, user):
-        form = records.form_named("subjects")
-        return form, scoped(form, user).select_related("allocation")
-
     def count(self, user) -> int:
-        return self._queryset(user)[1].count()
+        return _subject_queryset(user)[1].count()
 
     def rows(self, user) -> Iterator[list]:
+        """Batch by batch of subjects: their records, then their exposure (one query each)."""
         countries: dict[str, str] = {}
-        for form, subject, reached in _subjects_with_history(user, [RANDOMIZED]):
-            values = records.row(form, subject, identifiers=False)
-            country = subject.site.country
-            if country not in countries:
-                countries[country] = country_code(country)
-            armcd_arm = arm_of(values["status"], getattr(subject, "allocation", None))
-            randomized = randomization_date(subject, reached)
-            yield self._ordered(self.row(values, armcd_arm, randomized, countries[country]))
+        form, queryset = _subject_queryset(user)
+        for batch in _batches(records.stream(queryset), HISTORY_BATCH):
+            spans = treatment_selectors.exposure_spans([s.pk for s in batch])
+            for subject in batch:
+                values = records.row(form, subject, identifiers=False)
+                country = subject.site.country
+                if country not in countries:
+                    countries[country] = country_code(country)
+                allocation = getattr(subject, "allocation", None)
+                planned = arm_of(values["status"], allocation)
+                exposed = spans.get(subject.pk)
+                yield self._ordered(
+                    self.row(
+                        values,
+                        planned,
+                        randomization_date(subject),
+                        countries[country],
+                        actual=actual_arm_of(planned, allocation, exposed),
+                        exposed=exposed,
+                    )
+                )
 
     @staticmethod
-    def row(values: dict, armcd_arm: tuple[str, str], randomized, country: str) -> dict:
+    def row(
+        values: dict,
+        armcd_arm: tuple[str, str],
+        randomized,
+        country: str,
+        *,
+        actual: tuple[str, str],
+        exposed=None,
+    ) -> dict:
         armcd, arm = armcd_arm
         died = values["status"] == SubjectStatus.DIED
         return {
@@ -482,6 +534,8 @@ class Demographics(Dataset):
             "USUBJID": usubjid(values["subject_identifier"]),
             "SUBJID": values["subject_identifier"],
             "RFSTDTC": iso_date(randomized),
+            "RFXSTDTC": iso_date(exposed.first) if exposed else None,
+            "RFXENDTC": iso_date(exposed.last) if exposed else None,
             "RFICDTC": iso_date(values["consent_date"]),
             "DTHDTC": iso_date(values["status_date"]) if died else None,
             "DTHFL": "Y" if died else None,
@@ -491,8 +545,8 @@ class Demographics(Dataset):
             "SEX": values["sex"],
             "ARMCD": armcd,
             "ARM": arm,
-            "ACTARMCD": armcd,
-            "ACTARM": arm,
+            "ACTARMCD": actual[0],
+            "ACTARM": actual[1],
             "COUNTRY": country,
         }
 
@@ -553,8 +607,7 @@ class Disposition(Dataset):
     )
 
     def rows(self, user) -> Iterator[list]:
-        statuses = (*DISPOSITION_STATUSES, RANDOMIZED)
-        for _, subject, reached in _subjects_with_history(user, statuses):
+        for _, subject, reached in _subjects_with_history(user, DISPOSITION_STATUSES):
             yield from (self._ordered(row) for row in self.events(subject, reached))
 
     def events(self, subject, reached: dict) -> list[dict]:
@@ -564,7 +617,7 @@ class Disposition(Dataset):
         if subject.consent_date:
             dates[CONSENT] = subject.consent_date
         if getattr(subject, "allocation", None) is not None:
-            dates[RANDOMIZED] = randomization_date(subject, reached)
+            dates[RANDOMIZED] = randomization_date(subject)
         order = list(DS_EVENTS)
         found = sorted(dates, key=lambda e: (dates[e] or date.max, order.index(e)))
         rows = []

@@ -44,6 +44,7 @@ from eligibility import settings as elig_settings
 from eligibility.models import EligibilityAssessment, EligibilitySignature, SignatureKind
 from randomization.arms import DRUGS_OF_ARM, Arm, drug_name
 from randomization.models import Allocation
+from randomization.selectors import RandomizationDate
 from subjects.models import Subject, SubjectStatus
 
 from .settings import edit_check_settings
@@ -54,9 +55,10 @@ from .settings import edit_check_settings
 # --- shared expressions ------------------------------------------------------------------------
 
 
-def _randomized_on(path: str = "allocation") -> TruncDate:
-    """The randomization date (UTC) of the subject reached by ``path`` to its allocation."""
-    return TruncDate(f"{path}__allocated_at")
+def _randomized_on(path: str = "allocation") -> RandomizationDate:
+    """The randomization date (the site's date) of the subject reached by ``path`` to its
+    allocation."""
+    return RandomizationDate(path)
 
 
 def _days_between(later, earlier) -> ExpressionWrapper:

@@ -1,17 +1,30 @@
-"""Reads of randomization: the active list, a subject's allocation and arm, the allocations a
-user may see, stratification mismatches, and the balance report. Pages, admin, API and the apps
-above read through these; the services write."""
+"""Reads of randomization: the active list, a subject's allocation and arm, its randomization
+date, the allocations a user may see, stratification mismatches, and the balance report. Pages,
+admin, API and the apps above read through these; the services write.
+
+**The randomization date** is the site's clinical date of the allocation: the date of
+``allocated_at`` (stored in UTC) in the time zone of the subject's site. A subject randomized in
+Shanghai at 07:30 on 2 March (23:30 UTC on 1 March) is randomized on 2 March. The randomization
+service dates the subject's status with it; the visit calendar, RECIST, PFS, OS and the SDTM
+datasets count from it. It is defined here only: ``randomization_date_of(allocation)`` in
+Python, ``RandomizationDate(path)`` in SQL (the same rule, for querysets and edit checks),
+``randomization_date(subject)`` and ``randomization_dates(subject_ids)`` (one query).
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, datetime
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import CharField, Count, DateField, F, Func, Q, QuerySet, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
 from core import access
 from core.errors import AccessDenied, DomainError
+from core.site_time import to_site_time
 from eligibility import services as eligibility
 from subjects.models import Subject
 
@@ -51,6 +64,71 @@ def arm_of(subject: Subject) -> Arm | None:
 
 def allocation_of(subject: Subject) -> Allocation | None:
     return Allocation.objects.filter(subject_id=subject.pk).first()
+
+
+# --- the randomization date ----------------------------------------------------------------------
+
+
+def site_date(moment: datetime, site) -> date:
+    """The date at ``site`` (a site, a zone or a zone name) of the aware ``moment``."""
+    return to_site_time(moment, site).date()
+
+
+def randomization_date_of(allocation: Allocation) -> date:
+    """The randomization date of ``allocation``: the date of ``allocated_at`` at the subject's
+    site (reads ``allocation.subject.site``: select it with the allocation)."""
+    return site_date(allocation.allocated_at, allocation.subject.site)
+
+
+class RandomizationDate(Func):
+    """SQL: the randomization date of the allocation at ``path`` ("" on ``Allocation`` itself,
+    "allocation" from ``Subject``, "subject__allocation" from a CRF), the same rule as
+    ``randomization_date_of``: the date of ``allocated_at`` in the zone of the subject's site,
+    computed per row by the database (PostgreSQL ``AT TIME ZONE``; SQLite: Django's own date
+    function, which takes the zone as an argument)."""
+
+    output_field = DateField()
+
+    def __init__(self, path: str = "allocation"):
+        prefix = f"{path}__" if path else ""
+        zone = Coalesce(
+            NullIf(F(f"{prefix}subject__site__time_zone"), Value("")),
+            Value("UTC"),
+            output_field=CharField(),
+        )
+        super().__init__(F(f"{prefix}allocated_at"), zone)
+
+    def _parts(self, compiler):
+        (moment, moment_params), (zone, zone_params) = (
+            compiler.compile(e) for e in self.get_source_expressions()
+        )
+        return moment, zone, (*moment_params, *zone_params)
+
+    def as_sql(self, compiler, connection, **extra):  # PostgreSQL
+        moment, zone, params = self._parts(compiler)
+        return f"(({moment}) AT TIME ZONE ({zone}))::date", params
+
+    def as_sqlite(self, compiler, connection, **extra):
+        moment, zone, params = self._parts(compiler)
+        return f"django_datetime_cast_date({moment}, {zone}, 'UTC')", params
+
+
+def randomization_dates(subject_ids: Iterable[int] | QuerySet) -> dict[int, date]:
+    """{subject id: randomization date} of the randomized subjects among ``subject_ids`` (one
+    query; a queryset of ids is used as a subquery)."""
+    ids = subject_ids if isinstance(subject_ids, QuerySet) else list(subject_ids)
+    rows = (
+        Allocation.objects.filter(subject_id__in=ids)
+        .order_by()
+        .annotate(randomized_on=RandomizationDate(""))
+        .values_list("subject_id", "randomized_on")
+    )
+    return dict(rows)
+
+
+def randomization_date(subject: Subject) -> date | None:
+    """The subject's randomization date; None while not randomized (one query)."""
+    return randomization_dates([subject.pk]).get(subject.pk)
 
 
 def _yes_no(field: str, value) -> str:

@@ -1,8 +1,9 @@
 """Reads of the survival CRFs, and the dates the endpoints are computed from.
 
 ``courses(user)`` gathers every randomized subject's dates set-wise (a handful of queries for
-the whole study, whatever its size): randomization (UTC date of the allocation, as the
-randomization service dates the subject's status), arm, first progression and last adequate
+the whole study, whatever its size): randomization (the site's date of the allocation,
+``randomization.selectors.RandomizationDate``, as the randomization service dates the subject's
+status), arm, first progression and last adequate
 tumor assessment (``efficacy.selectors``: derived RECIST 1.1 responses), death (the end of
 study's date of death, else the status date of a subject recorded as died) and the last known
 alive date (the follow-up contacts). ``survival.endpoints`` turns them into PFS and OS.
@@ -11,7 +12,7 @@ alive date (the follow-up contacts). ``survival.endpoints`` turns them into PFS 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date
+from datetime import date
 
 from django.db.models import Max, Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
@@ -21,6 +22,7 @@ from core import access
 from efficacy import selectors as efficacy_selectors
 from randomization.arms import Arm
 from randomization.models import Allocation
+from randomization.selectors import RandomizationDate
 from subjects.models import Subject, SubjectStatus
 from subjects.selectors import visible_subject
 
@@ -66,11 +68,13 @@ def courses(user=None, subject_ids=None) -> list[endpoints.Course]:
     if subject_ids is not None:
         allocations = allocations.filter(subject_id__in=list(subject_ids))
     rows = list(
-        allocations.order_by("subject__site__code", "subject__sequence").values_list(
+        allocations.order_by("subject__site__code", "subject__sequence")
+        .annotate(randomized_on=RandomizationDate(""))
+        .values_list(
             "subject_id",
             "subject__subject_identifier",
             "arm",
-            "allocated_at",
+            "randomized_on",
             "subject__status",
             "subject__status_date",
         )
@@ -91,12 +95,12 @@ def courses(user=None, subject_ids=None) -> list[endpoints.Course]:
         .values_list("subject_id", "last")
     )
     result = []
-    for pk, identifier, arm, allocated_at, status, status_date in rows:
+    for pk, identifier, arm, randomized_on, status, status_date in rows:
         death = deaths.get(pk) or (status_date if status == SubjectStatus.DIED else None)
         result.append(
             endpoints.Course(
                 subject=identifier,
-                randomized=allocated_at.astimezone(UTC).date(),
+                randomized=randomized_on,
                 arm=arm,
                 progression=progression.get(pk),
                 last_assessment=assessed.get(pk),

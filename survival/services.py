@@ -34,12 +34,11 @@ from datetime import date
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import CharField, Max
-from django.utils import timezone
 
 from core import access
 from core.audit import audited_delete, audited_save
 from core.errors import DomainError
-from randomization import selectors as randomization_selectors
+from randomization.selectors import randomization_date  # the one definition (site date)
 from subjects import services as subject_services
 from subjects.models import Subject, SubjectStatus
 
@@ -78,12 +77,6 @@ class SurvivalError(DomainError):
 
 
 # --- shared rules ---------------------------------------------------------------------------------
-
-
-def randomization_date(subject: Subject) -> date | None:
-    """The subject's randomization date (the date the randomization service recorded)."""
-    allocation = randomization_selectors.allocation_of(subject)
-    return timezone.localdate(allocation.allocated_at) if allocation else None
 
 
 def _guard(subject: Subject, user) -> date:

@@ -19,6 +19,7 @@ from core.audit import history_rows
 from core.forms import run_service
 from core.pages import refuse_read_only
 from core.panels import field_flags
+from randomization import selectors as randomization_selectors
 from subjects.selectors import visible_subject
 
 from . import charts, selectors, services
@@ -40,7 +41,7 @@ def subject_panel(request, subject):
         "eot": selectors.end_of_treatment(subject),
         "follow_ups": selectors.subject_follow_ups(subject),
         "eos": selectors.end_of_study(subject),
-        "randomized": services.randomization_date(subject) is not None,
+        "randomized": randomization_selectors.randomization_date(subject) is not None,
     }
 
 

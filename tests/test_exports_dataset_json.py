@@ -23,6 +23,7 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -38,6 +39,7 @@ from randomization.arms import Arm
 from randomization.models import Allocation
 from subjects import services as subject_services
 from subjects.models import Subject, SubjectStatus
+from treatment.models import DoseLevel
 
 from .builders import (
     PASSWORD,
@@ -46,6 +48,13 @@ from .builders import (
     make_subject,
     make_subject_in_arm,
     make_user,
+)
+from .builders.treatment import (
+    add_cycle,
+    add_oral_period,
+    add_treatment_records,
+    make_subject_randomized_days_ago,
+    randomized_on,
 )
 
 pytestmark = pytest.mark.django_db
@@ -95,8 +104,9 @@ def study(site, other_site, coordinator, investigator, other_coordinator):
         causality={"sorafenib": {"causality": "unlikely", "action_taken": "reduced"}},
     )
     for status in (SubjectStatus.TREATMENT_ENDED, SubjectStatus.WITHDRAWN):
+        # today at the site (the randomization date: the site's date, ahead of UTC's at night)
         subject_services.change_status(
-            arm_b, status, user=coordinator, reason="Test", on_date=timezone.localdate()
+            arm_b, status, user=coordinator, reason="Test", on_date=arm_b.status_date
         )
     failed = make_subject(site, by=coordinator, initials=INITIALS)
     assessment = make_eligible_assessment(failed, by=coordinator, sign=False, ecog=2)
@@ -319,7 +329,9 @@ def test_dm_arms_reference_dates_and_demographics(study, data_manager):
     arm_a, failed = study["arm_a"], study["failed"]
     row = dm[arm_a.subject_identifier]
     assert (row["ARMCD"], row["ARM"]) == ("A", "Toripalimab + bevacizumab")
-    assert (row["ACTARMCD"], row["ACTARM"]) == ("A", "Toripalimab + bevacizumab")
+    # randomized, no exposure recorded (yet): not treated (SDTMIG), and no exposure dates
+    assert (row["ACTARMCD"], row["ACTARM"]) == ("NOTTRT", "Not Treated")
+    assert row["RFXSTDTC"] is None and row["RFXENDTC"] is None
     # the clinical date the subject became randomized (its status date), as DS says too
     assert row["RFSTDTC"] == arm_a.status_date.isoformat()
     randomized = [
@@ -342,6 +354,76 @@ def test_dm_arms_reference_dates_and_demographics(study, data_manager):
     assert dm[failed.subject_identifier]["RFSTDTC"] is None
     not_assigned = [r for r in dm.values() if r["RFICDTC"] is None]
     assert [(r["ARMCD"], r["ACTARM"]) for r in not_assigned] == [("NOTASSGN", "Not Assigned")]
+    assert (dm[failed.subject_identifier]["ACTARMCD"], dm[failed.subject_identifier]["ACTARM"]) == (
+        "SCRNFAIL",
+        "Screen Failure",
+    )
+
+
+def test_dm_actual_arm_and_exposure_dates_come_from_the_exposure_crfs(
+    site, coordinator, data_manager, validators
+):
+    """Treated subjects are in the arm whose drugs they took, with their first and last
+    exposure (RFXSTDTC / RFXENDTC: EX's earliest start and latest end, an ongoing period
+    counting from its start); a randomized subject never dosed is NOTTRT; a held period or a
+    dose not given is no exposure."""
+    arm_a, arm_b = add_treatment_records(site, by=coordinator)
+    start_a, start_b = randomized_on(arm_a), randomized_on(arm_b)
+    add_cycle(arm_a, 2, by=coordinator)  # both drugs again on day 22
+    held = make_subject_randomized_days_ago(Arm.B, site, 20, by=coordinator)
+    add_oral_period(
+        held,
+        by=coordinator,
+        start=randomized_on(held),
+        stop=randomized_on(held) + timedelta(days=3),
+        level=DoseLevel.HELD,
+        why="Grade 3 hypertension",
+    )
+    untreated = make_subject_in_arm(Arm.A, site, by=coordinator)
+    document = parsed(dataset_json.dataset_named("DM"), data_manager)
+    validators["json"].validate(document)
+    check_values(document)
+    names = [c["name"] for c in document["columns"]]
+    assert names[names.index("RFSTDTC") :][:3] == ["RFSTDTC", "RFXSTDTC", "RFXENDTC"]
+    dm = {r["SUBJID"]: r for r in (dict(zip(names, row, strict=True)) for row in document["rows"])}
+
+    def actual(subject):
+        row = dm[subject.subject_identifier]
+        return row["ACTARMCD"], row["ACTARM"], row["RFXSTDTC"], row["RFXENDTC"]
+
+    assert actual(arm_a) == (
+        "A",
+        "Toripalimab + bevacizumab",
+        start_a.isoformat(),
+        (start_a + timedelta(days=21)).isoformat(),
+    )
+    # 800 mg/day for 14 days, then 400 mg/day still ongoing (no stop: its start date)
+    assert actual(arm_b) == (
+        "B",
+        "Sorafenib",
+        start_b.isoformat(),
+        (start_b + timedelta(days=14)).isoformat(),
+    )
+    assert actual(held)[:3] == ("NOTTRT", "Not Treated", None)
+    assert actual(untreated) == ("NOTTRT", "Not Treated", None, None)
+    for subject in (arm_a, arm_b, held, untreated):  # the planned arm is the allocation's
+        assert dm[subject.subject_identifier]["ARMCD"] == subject.allocation.arm
+
+
+def test_dm_reads_exposure_in_bulk(site, coordinator, data_manager):
+    """The DM dataset reads the exposure (and the randomization date) of a batch of subjects at
+    once: three times the treated subjects, no more queries."""
+    treated = [add_treatment_records(site, by=coordinator)]
+    with CaptureQueriesContext(connection) as few:
+        table("DM", data_manager)
+    treated += [add_treatment_records(site, by=coordinator) for _ in range(2)]
+    with CaptureQueriesContext(connection) as many:
+        rows = {r["SUBJID"]: r for r in table("DM", data_manager)}
+    assert len(rows) == Subject.objects.count()
+    for arm_a, arm_b in treated:
+        assert rows[arm_a.subject_identifier]["ACTARMCD"] == "A"
+        assert rows[arm_b.subject_identifier]["ACTARMCD"] == "B"
+    assert len(many.captured_queries) <= len(few.captured_queries)
 
 
 def test_ds_has_each_disposition_event_with_cdisc_terms(study, data_manager):

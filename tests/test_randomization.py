@@ -13,6 +13,7 @@ from eligibility import services as eligibility_services
 from randomization import listgen, selectors, services
 from randomization.arms import Arm
 from randomization.models import Allocation, Slot
+from randomization.selectors import site_date
 from subjects import services as subject_services
 from subjects.models import Subject, SubjectStatus
 
@@ -58,7 +59,8 @@ def test_randomize_allocates_first_slot_of_the_stratum(rlist, site, coordinator)
     assert used == (True, 1, False)
     subject.refresh_from_db()
     assert subject.status == SubjectStatus.RANDOMIZED
-    assert subject.status_date == timezone.localdate()
+    # the randomization date: the site's date of the allocation (Shanghai, not UTC)
+    assert subject.status_date == site_date(allocation.allocated_at, site)
     assert subject.allocation == allocation
     # Audit trail: the allocation's creation and the subject's status change with a reason.
     assert allocation.history.get().history_user == coordinator

@@ -7,6 +7,7 @@ future): the examples are the ones people check by hand.
 
 import uuid
 from datetime import UTC, date, datetime
+from unittest import mock
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -19,10 +20,19 @@ from adverse_events.starter_terms import load_starter_terms
 from core.forms import SiteDateTimeField
 from core.roles import Role
 from core.site_time import EARLIER, LATER, format_site_time
+from efficacy import selectors as efficacy_selectors
+from exports import sdtm
+from randomization import selectors as randomization_selectors
+from randomization.arms import Arm
+from randomization.selectors import RandomizationDate
 from subjects import services as subject_services
-from subjects.models import Site
+from subjects.models import Site, Subject, SubjectStatus
+from survival import selectors as survival_selectors
+from treatment import selectors as treatment_selectors
+from treatment.schedule import VisitKind
 
-from .builders import make_site, make_subject, make_user
+from .builders import make_site, make_subject, make_subject_in_arm, make_user
+from .builders.treatment import add_cycle
 
 pytestmark = pytest.mark.django_db
 
@@ -210,3 +220,55 @@ def test_the_filter_names_the_zone_and_never_shows_raw_iso():
     assert (
         format_site_time(utc(2026, 7, 1, 10, 0), "Asia/Ho_Chi_Minh") == "01 Jul 2026 17:00 UTC+07"
     )
+
+
+# --- the randomization date is the site's date ------------------------------------------------
+
+
+def test_a_shanghai_morning_randomization_is_dated_that_day_everywhere():
+    """Randomized at 23:30 UTC on 1 March 2026 (07:30 on 2 March in Shanghai): the
+    randomization date is 2 March for the subject's status, the visit calendar, the treatment
+    rules, RECIST and PFS, OS, the edit checks' SQL and the SDTM DM and DS datasets."""
+    moment = utc(2026, 3, 1, 23, 30)
+    shanghai_day = date(2026, 3, 2)
+    with mock.patch("django.utils.timezone.now", return_value=moment):
+        site = make_site("131", time_zone="Asia/Shanghai")
+        coordinator = make_user(Role.SITE_STAFF, site)
+        subject = make_subject_in_arm(Arm.A, site, by=coordinator)
+    assert subject.allocation.allocated_at == moment
+    # one definition, in Python and in SQL
+    assert randomization_selectors.randomization_date(subject) == shanghai_day
+    assert randomization_selectors.randomization_date_of(subject.allocation) == shanghai_day
+    annotated = Subject.objects.annotate(on=RandomizationDate("allocation")).get(pk=subject.pk)
+    assert annotated.on == shanghai_day
+    # the randomization service dated the subject's status with it
+    assert (subject.status, subject.status_date) == (SubjectStatus.RANDOMIZED, shanghai_day)
+    # the calendar: cycle 1 day 1 on the Shanghai date, and a dose the day before is refused
+    calendar = treatment_selectors.subject_calendar(subject)
+    assert calendar.randomization_date == shanghai_day
+    assert calendar.of_kind(VisitKind.CYCLE)[0].target == shanghai_day
+    with pytest.raises(ValidationError, match="before the randomization \\(2026-03-02\\)"):
+        add_cycle(subject, 1, by=coordinator, day1=moment.date())
+    add_cycle(subject, 1, by=coordinator, day1=shanghai_day)
+    # RECIST (best overall response) and PFS / OS count from it
+    assert efficacy_selectors.randomization_dates([subject.pk]) == {subject.pk: shanghai_day}
+    endpoints = {
+        row.parameter: row
+        for row in survival_selectors.time_to_event()
+        if row.subject == subject.subject_identifier
+    }
+    assert endpoints["PFS"].start == endpoints["OS"].start == shanghai_day
+    # SDTM: RFSTDTC and the randomization of DS
+    dm = sdtm.Demographics()
+    names = [column.name for column in dm.columns]
+    rows = {r[3]: dict(zip(names, r, strict=True)) for r in dm.rows(None)}
+    assert rows[subject.subject_identifier]["RFSTDTC"] == "2026-03-02"
+    assert rows[subject.subject_identifier]["RFXSTDTC"] == "2026-03-02"  # cycle 1's doses
+    ds = sdtm.Disposition()
+    names = [column.name for column in ds.columns]
+    randomized = [
+        r[names.index("DSSTDTC")]
+        for r in ds.rows(None)
+        if r[names.index("DSDECOD")] == "RANDOMIZED"
+    ]
+    assert set(randomized) == {"2026-03-02"}  # every subject randomized at that moment

@@ -29,10 +29,11 @@ from django.db.models import (
     Subquery,
     Value,
 )
-from django.db.models.functions import Abs, TruncDate
+from django.db.models.functions import Abs
 
 from core.edit_checks import EditCheck, Scope, Severity, Violation
 from randomization.arms import DRUGS_OF_ARM, Arm, StudyDrug, drug_name
+from randomization.selectors import RandomizationDate
 from subjects.models import Subject, SubjectStatus
 
 from .models import Cycle, IvDose, OralDosingPeriod
@@ -188,7 +189,7 @@ def _next_cycle_overdue(scope: Scope):
         scope.narrow(Subject.objects.all(), "pk")
         .filter(status=SubjectStatus.RANDOMIZED, allocation__isnull=False)
         .annotate(
-            randomized_on=TruncDate("allocation__allocated_at"),
+            randomized_on=RandomizationDate("allocation"),
             last_number=Subquery(last.values("number")[:1]),
             last_scheduled=Subquery(last.values("nominal_day1")[:1]),
         )

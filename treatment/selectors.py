@@ -1,14 +1,17 @@
-"""Reads of treatment: a subject's randomization date, cycles, doses and sorafenib periods, the
-visit calendar and the exposure summary. Pages, admin and the apps above read through these;
-``services`` writes."""
+"""Reads of treatment: a subject's cycles, doses and sorafenib periods, the visit calendar (from
+the randomization date, ``randomization.selectors``), the exposure summary, and the first and
+last exposure of many subjects at once (``exposure_spans``, for the SDTM DM dataset). Pages, admin
+and the apps above read through these; ``services`` writes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date
+from datetime import date
 from decimal import Decimal
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Max, Min, Prefetch, QuerySet
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -19,17 +22,12 @@ from subjects.models import Subject
 from subjects.selectors import visible_subject
 
 from . import exposure, schedule
-from .models import Cycle, IvDose, OralDosingPeriod
+from .models import Cycle, DoseLevel, IvDose, OralDosingPeriod
 from .settings import schedule_settings, treatment_settings
 
-
-def randomization_date(subject: Subject) -> date | None:
-    """The clinical date of the randomization: the allocation's date (UTC, as the randomization
-    service records the subject's status date); None while not randomized."""
-    allocation = randomization_selectors.allocation_of(subject)
-    if allocation is None:
-        return None
-    return allocation.allocated_at.astimezone(UTC).date()
+# The randomization date is the randomization app's (the site's date of the allocation);
+# re-exported for the callers of this app's reads (its demo and test builders).
+randomization_date = randomization_selectors.randomization_date
 
 
 def arm_of(subject: Subject) -> Arm | None:
@@ -90,6 +88,51 @@ def last_dose_date(subject: Subject) -> date | None:
     return max(dates) if dates else None
 
 
+@dataclass(frozen=True)
+class ExposureSpan:
+    """A subject's exposure to study drug: the first and last day a drug was taken and the
+    drugs taken."""
+
+    first: date
+    last: date
+    drugs: frozenset[str]
+
+
+def exposure_spans(subject_ids: Iterable[int] | QuerySet) -> dict[int, ExposureSpan]:
+    """{subject id: ExposureSpan} of the subjects among ``subject_ids`` who took study drug (two
+    grouped queries, whatever the number of subjects; a queryset of ids is a subquery).
+
+    Exposure is an IV dose given (more than 0 mg, on its administration date) or a sorafenib
+    period at a level other than held (from its start date to its stop date; an ongoing period's
+    last known exposure is its start date, as SDTM counts RFXENDTC from EXSTDTC where EXENDTC
+    is missing). A dose not given and a held period are no exposure."""
+    ids = subject_ids if isinstance(subject_ids, QuerySet) else list(subject_ids)
+    iv = (
+        IvDose.objects.filter(cycle__subject_id__in=ids, given_dose_mg__gt=0)
+        .exclude(administered_date=None)
+        .order_by()
+        .values("cycle__subject_id", "drug")
+        .annotate(first=Min("administered_date"), last=Max("administered_date"))
+        .values_list("cycle__subject_id", "drug", "first", "last")
+    )
+    oral = (
+        OralDosingPeriod.objects.filter(subject_id__in=ids)
+        .exclude(dose_level=DoseLevel.HELD)
+        .order_by()
+        .values("subject_id", "drug")
+        .annotate(first=Min("start_date"), last=Max(Coalesce("stop_date", "start_date")))
+        .values_list("subject_id", "drug", "first", "last")
+    )
+    spans: dict[int, ExposureSpan] = {}
+    for subject_id, drug, first, last in (*iv, *oral):
+        known = spans.get(subject_id)
+        if known is not None:
+            first, last = min(first, known.first), max(last, known.last)
+        drugs = (known.drugs if known else frozenset()) | {drug}
+        spans[subject_id] = ExposureSpan(first, last, drugs)
+    return spans
+
+
 def subject_calendar(subject: Subject, *, today: date | None = None, **known):
     """The subject's visit calendar (``treatment.schedule``), None before randomization.
 
@@ -99,7 +142,7 @@ def subject_calendar(subject: Subject, *, today: date | None = None, **known):
     ``schedule.calendar`` (``tumor_assessments_done``, ``tumor_assessments_until``,
     ``end_of_treatment``, ``last_dose``, ``safety_follow_ups_done``,
     ``survival_contacts_done``, ``follow_up_until``). ``known`` overrides them."""
-    randomized = randomization_date(subject)
+    randomized = randomization_selectors.randomization_date(subject)
     if randomized is None:
         return None
     for facts in app_hooks("treatment_calendar_facts"):

@@ -32,6 +32,7 @@ from core import access
 from core.audit import audited_save
 from core.errors import DomainError
 from core.validators import latest_today
+from randomization import selectors as randomization_selectors
 from randomization.arms import Arm, StudyDrug, drug_name
 from subjects.models import Subject
 
@@ -55,7 +56,7 @@ class TreatmentError(DomainError):
 
 
 def _randomized_on(subject: Subject) -> date:
-    randomized = selectors.randomization_date(subject)
+    randomized = randomization_selectors.randomization_date(subject)
     if randomized is None:
         raise TreatmentError(f"{subject} is not randomized: no study drug is recorded.")
     return randomized

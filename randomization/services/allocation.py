@@ -5,14 +5,18 @@
 1. the user must be site staff or an investigator at the subject's site;
 2. the subject row is locked (``select_for_update``), then re-read: it must not be randomized
    yet; the eligibility app confirms (``eligibility.services.randomization_factors``) that it is
-   consented, in screening, with a signed, eligible assessment whose time windows hold today,
-   and returns the stratification factors, from which the stratum is derived;
+   consented, in screening, with a signed, eligible assessment whose time windows hold on the
+   randomization date, and returns the stratification factors, from which the stratum is derived;
 3. if the caller confirmed a stratum (the page shows it before the user confirms), it must still
    be the stratum derived now;
 4. the stratum's row of the active list is locked, and the lowest free slot of the stratum
    (a slot no allocation points at) is taken;
 5. the allocation is recorded (number, arm, time in UTC, user, stratification values used) and the
    subject becomes randomized (``subjects.services.mark_randomized``) before the commit.
+
+The randomization date is the site's date of the allocation's moment (``selectors``: a subject
+randomized in Shanghai at 07:30 is randomized that day, though it is still the day before in
+UTC): the eligibility windows are counted back from it and the subject's status is dated with it.
 
 Locks are always taken in the order subject -> stratum, so two requests never deadlock; the
 ``OneToOne`` constraints (one allocation per subject, one per slot) are the database's last word.
@@ -40,7 +44,7 @@ from subjects.models import Subject, SubjectStatus
 
 from .. import listgen
 from ..models import Allocation, Slot, Stratum, factor_labels
-from ..selectors import active_list
+from ..selectors import active_list, site_date
 from .errors import (
     AlreadyRandomized,
     NoActiveList,
@@ -104,7 +108,7 @@ class Preview:
 def preview_randomization(subject: Subject, user) -> Preview:
     """Check (without locking or allocating) that ``user`` can randomize ``subject`` now."""
     access.require_data_entry(user, subject)
-    key = _stratum_key_of(subject, timezone.localdate())
+    key = _stratum_key_of(subject, site_date(timezone.now(), subject.site))
     if active_list() is None:
         raise _no_active_list()
     return Preview.of(key)
@@ -191,7 +195,7 @@ def randomize(subject: Subject, user, *, confirmed_stratum: str | None = None) -
 
 
 def _randomize(subject: Subject, user, confirmed_stratum: str | None) -> Allocation:
-    today = timezone.localdate()
+    today = site_date(timezone.now(), subject.site)
     with transaction.atomic():
         _limit_lock_waits()
         locked = Subject.objects.select_for_update().get(pk=subject.pk)
@@ -205,7 +209,7 @@ def _randomize(subject: Subject, user, confirmed_stratum: str | None) -> Allocat
             stratum=slot.stratum,
             randomization_number=slot.randomization_number,
             arm=slot.arm,
-            allocated_at=timezone.now(),
+            allocated_at=timezone.now(),  # after the locks: the order of the slots taken
             allocated_by=user,
             macrovascular_or_extrahepatic=key[0],
             ecog=key[1],
@@ -227,7 +231,7 @@ def _randomize(subject: Subject, user, confirmed_stratum: str | None) -> Allocat
         subject_services.mark_randomized(
             locked,
             user=user,
-            on_date=today,
+            on_date=site_date(allocation.allocated_at, subject.site),  # the randomization date
             reason=f"Randomized: number {slot.randomization_number}, arm {slot.arm}",
         )
     # The caller's instance reflects the new status (no extra query).
