@@ -1,10 +1,15 @@
 """Demo adverse events: typical AEs of each arm for the randomized subjects, and one SAE.
 
 Loads the hand-written starter dictionary first if no CTCAE terms are loaded (zero-setup demo).
-Runs after ``randomization.demo``: only randomized subjects take study drugs and get AEs here.
-Everything goes through ``services``, so the demo AEs have a real audit trail; ``seed_follow_up``
-then enters, the same way, a few events the edit checks will query. A large demo (``ctx.bulk``)
-writes about 20 events per subject in bulk instead, with the values the services would give them.
+Runs after ``randomization.demo``: only randomized subjects take study drugs and get AEs here,
+with onsets between their randomization and the end of their follow-up (their course,
+``randomization.demo``: the day before their death, their withdrawal, or today); the SAE of the
+day at a subject still on treatment. Everything goes through ``services``, so the demo AEs have a
+real audit trail; ``seed_follow_up`` then enters, the same way, a few events the edit checks will
+query. The events behind dose changes and the end of treatment, and the fatal events, are
+recorded with the course they belong to (``treatment.demo``, ``survival.demo``). A large demo
+(``ctx.bulk``) writes about 20 events per subject in bulk instead, with the values the services
+would give them.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from django.utils import timezone
 from core.demo import bulk_insert, check_rules, chunks
 from core.roles import Role
 from randomization.arms import DRUGS_OF_ARM, Arm, StudyDrug
+from randomization.demo import followed_until
 from subjects.models import SubjectStatus
 
 from . import selectors, services
@@ -61,7 +67,7 @@ TYPICAL_AES = {
             "",
             {
                 TORI: _c(Causality.UNLIKELY, ActionTaken.DOSE_NOT_CHANGED),
-                BEV: _c(Causality.PROBABLE, ActionTaken.DRUG_INTERRUPTED),
+                BEV: _c(Causality.PROBABLE, ActionTaken.DOSE_NOT_CHANGED),
             },
         ),
         (
@@ -97,7 +103,7 @@ TYPICAL_AES = {
             AeOutcome.RECOVERING,
             False,
             "Urea 10% cream twice daily",
-            {SORA: _c(Causality.DEFINITE, ActionTaken.DOSE_REDUCED)},
+            {SORA: _c(Causality.DEFINITE, ActionTaken.DOSE_NOT_CHANGED)},
         ),
         (
             "Diarrhea",
@@ -124,7 +130,7 @@ TYPICAL_AES = {
             AeOutcome.RECOVERED,
             False,
             "",
-            {SORA: _c(Causality.POSSIBLE, ActionTaken.DRUG_INTERRUPTED)},
+            {SORA: _c(Causality.POSSIBLE, ActionTaken.DOSE_NOT_CHANGED)},
         ),
     ],
 }
@@ -162,16 +168,21 @@ def seed(ctx):
     count = 0
     for index, (subject, arm) in enumerate(randomized):
         coordinator = ctx.site_user(Role.SITE_STAFF, subject.site)
-        start = subject.status_date or subject.consent_date
-        span = max((today - start).days, 0)
+        start = _randomized_on(ctx, subject)
+        # (a subject randomized today in the evening, UTC, is randomized on the site's date)
+        until = max(followed_until(ctx, subject), start)
+        ends_study = until < today and not ctx.plan.get(subject.pk, {}).get("death_on")
+        span = max((until - start).days, 0)
         choices = TYPICAL_AES[arm]
         for name, grade, ongoing, outcome, immune, treatment, causality in ctx.rng.sample(
             choices, k=min(len(choices), 1 + index % 3)
         ):
             onset = start + timedelta(days=ctx.rng.randint(0, span))
             end = None
+            if ends_study:  # nothing left ongoing at the end of the study (AE-007)
+                ongoing, outcome = False, AeOutcome.RECOVERED
             if not ongoing:
-                end = min(onset + timedelta(days=ctx.rng.randint(3, 21)), today)
+                end = min(onset + timedelta(days=ctx.rng.randint(3, 21)), until)
             services.record_adverse_event(
                 subject,
                 user=coordinator,
@@ -188,16 +199,35 @@ def seed(ctx):
             )
             count += 1
 
-    # One SAE: an upper GI bleed needing hospitalization, at the earliest-randomized subject
-    # (arm A preferred: a known bevacizumab risk), not yet reported to the sponsor.
-    subject, arm = min(randomized, key=lambda pair: (pair[1] != Arm.A, pair[0].status_date))
-    coordinator = ctx.site_user(Role.SITE_STAFF, subject.site)
-    onset = max(subject.status_date or subject.consent_date, today - timedelta(days=2))
-    now = timezone.now()
-    aware = min(timezone.make_aware(datetime.combine(onset, time(10, 30))), now)
-    services.record_adverse_event(
+    # One SAE today: an upper GI bleed needing hospitalization, at the earliest-randomized
+    # subject still on treatment (arm A preferred: a known bevacizumab risk), not yet reported.
+    followed = [pair for pair in randomized if followed_until(ctx, pair[0]) == today]
+    sae = _sae_of_the_day(ctx, followed, terms) if followed else None
+    ctx.write(
+        f"{count + (sae is not None)} adverse events for {len(randomized)} randomized subjects"
+        + (
+            f" (one SAE at {sae.subject}, site aware {sae.site_aware_at:%Y-%m-%d %H:%M} UTC, "
+            "not yet reported)"
+            if sae
+            else ""
+        )
+    )
+
+
+def _sae_of_the_day(ctx, followed, terms):
+    subject, arm = min(
+        followed,
+        key=lambda pair: (
+            not _on_treatment(ctx, pair[0]),
+            pair[1] != Arm.A,
+            _randomized_on(ctx, pair[0]),
+        ),
+    )
+    onset = ctx.today
+    aware = min(timezone.make_aware(datetime.combine(onset, time(10, 30))), timezone.now())
+    return services.record_adverse_event(
         subject,
-        user=coordinator,
+        user=ctx.site_user(Role.SITE_STAFF, subject.site),
         term=terms["Upper gastrointestinal hemorrhage"],
         grade=3,
         onset_date=onset,
@@ -209,10 +239,6 @@ def seed(ctx):
         treatment_given=True,
         treatment_details="Endoscopic band ligation; transfusion of 2 units packed red cells",
         causality=SAE_CAUSALITY[arm],
-    )
-    ctx.write(
-        f"{count + 1} adverse events for {len(randomized)} randomized subjects "
-        f"(one SAE at {subject}, site aware {aware:%Y-%m-%d %H:%M} UTC, not yet reported)"
     )
 
 
@@ -232,7 +258,7 @@ def seed_follow_up(ctx):
         return
     terms = {t.term: t for t in CtcaeTerm.objects.filter(term__in=_term_names())}
     done = []
-    on_sorafenib = [subject for subject, arm in randomized if arm == Arm.B]
+    on_sorafenib = [s for s, arm in randomized if arm == Arm.B and _on_treatment(ctx, s)]
     if on_sorafenib:
         subject = on_sorafenib[0]
         services.record_adverse_event(
@@ -249,7 +275,7 @@ def seed_follow_up(ctx):
             causality={SORA: _c(Causality.PROBABLE, ActionTaken.DOSE_NOT_CHANGED)},
         )
         done.append(f"an immune-related rash at {subject} (sorafenib arm)")
-    on_treatment = [pair for pair in randomized if pair[0].status == SubjectStatus.RANDOMIZED]
+    on_treatment = [pair for pair in randomized if _on_treatment(ctx, pair[0])]
     if len(on_treatment) >= 2:
         subject, arm = on_treatment[len(on_treatment) // 2]
         done.append(_late_sae(ctx, subject, arm, terms))
@@ -277,7 +303,7 @@ def _late_sae(ctx, subject, arm, terms) -> str:
     """A variceal bleed during screening (before the first dose: not related), reported to the
     sponsor 40 hours after the site learned of it."""
     coordinator = ctx.site_user(Role.SITE_STAFF, subject.site)
-    onset = max(subject.consent_date, ctx.today - timedelta(days=4))
+    onset = max(subject.consent_date, _randomized_on(ctx, subject) - timedelta(days=4))
     aware = timezone.make_aware(datetime.combine(onset, time(8, 15)))
     ae = services.record_adverse_event(
         subject,
@@ -299,6 +325,18 @@ def _late_sae(ctx, subject, arm, terms) -> str:
     )
     services.mark_sae_reported(ae, user=coordinator, reported_at=aware + timedelta(hours=40))
     return f"an SAE at {subject} reported late"
+
+
+def _randomized_on(ctx, subject):
+    """The subject's randomization date (its plan's; else its status date: a subject
+    randomized in a test, without a plan)."""
+    return ctx.plan.get(subject.pk, {}).get("randomized_on") or subject.status_date
+
+
+def _on_treatment(ctx, subject) -> bool:
+    """The subject's course (``randomization.demo``) keeps it on treatment up to today."""
+    plan = ctx.plan.get(subject.pk, {})
+    return not (plan.get("progression_from") or plan.get("stop") or plan.get("death_on"))
 
 
 def _term_names() -> set[str]:

@@ -1,18 +1,19 @@
 """Demo tumor assessments (``core.demo``): for each randomized subject, baseline lesions on the
-screening CT, then an assessment every 6 weeks from randomization up to today (or the first
-progression), through the services, so the demo has the audit trail sites make.
+screening CT, then its tumor assessments, through the services, so the demo has the audit trail
+sites make.
 
-Courses per arm: in arm A (toripalimab + bevacizumab) about a third of the subjects respond
-(shrinking to a confirmed PR, one to a CR), in arm B (sorafenib) most stay stable; about half of
-the subjects progress at some assessment (the sum grows >= 20 % and >= 5 mm from the nadir, or a
-new lesion), earlier in arm B. The investigator's response is the derived one (the seeder derives
-it with ``efficacy.recist``), except at one assessment where it differs (edit check REC-001).
+The default demo's courses (``randomization.demo`` decides them, ``treatment.demo.course_of``
+dates them on the schedule: every 6 weeks from randomization, every 9 after week 54) run up to
+today, the death, the withdrawal or the first progression. Per arm: in arm A (toripalimab +
+bevacizumab) most subjects respond (shrinking to a confirmed PR, one to a CR) and progress late
+if at all; in arm B (sorafenib) most stay stable and progress earlier (the sum grows >= 20 % and
+>= 5 mm from the nadir, or a new lesion). The investigator's response is the derived one (the
+seeder derives it with ``efficacy.recist``), except at one assessment where it differs (edit check
+REC-001, deliberate). The subjects randomized today have their baseline lesions only.
 
-The default demo randomizes its subjects today: they get their baseline lesions, and their
-assessments only once 6 weeks have passed (none on the day of seeding). A large demo
-(``ctx.bulk``), whose subjects were randomized over the enrolment period, gives the first
-``BULK_COURSES`` randomized subjects their whole course, through the services (there is no bulk
-path for these CRFs yet).
+A large demo (``ctx.bulk``), whose subjects were randomized over the enrolment period, gives the
+first ``BULK_COURSES`` randomized subjects an assessment every 6 weeks up to today or the first
+progression, through the services (there is no bulk path for these CRFs yet).
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from decimal import Decimal
 from core.roles import Role
 from randomization.arms import Arm
 from randomization.selectors import arm_of
+from treatment.demo import course_of
 
 from . import recist, selectors, services
 
 BULK_COURSES = 100  # subjects with tumor assessments in a large (bulk) demo
-INTERVAL = 42  # days between assessments (every 6 weeks)
+INTERVAL = 42  # days between assessments of the bulk demo (every 6 weeks)
 LIVER_SITES = ("Segment VIII", "Segment VI", "Segment IV", "Segment II")
 
 
@@ -41,7 +43,7 @@ def seed(ctx):
         # BULK_COURSES randomized subjects get their courses through the services.
         subjects = [s for s in ctx.subjects if "arm" in ctx.plan.get(s.pk, {})][:BULK_COURSES]
     else:
-        subjects = [s for s in ctx.subjects if arm_of(s) is not None]
+        subjects = [s for s in ctx.subjects if "arm" in ctx.plan.get(s.pk, {})]
     randomized = selectors.randomization_dates([s.pk for s in subjects])
     courses = {"assessments": 0, "PD": 0, "responders": 0}
     disagreement = False
@@ -51,12 +53,18 @@ def seed(ctx):
         if start is None:
             continue
         coordinator = ctx.site_user(Role.SITE_STAFF, subject.site)
-        arm = arm_of(subject)
         targets, non_targets = _baseline(ctx, subject, coordinator, start, index)
-        end = subject.status_date if subject.status in ("died", "withdrawn") else ctx.today
-        days = [start + timedelta(days=INTERVAL * k) for k in range(1, 40)]
-        days = [d for d in days if d <= min(end or ctx.today, ctx.today)]
-        plan = _course(ctx, arm, index, len(days))
+        if ctx.bulk:
+            arm = arm_of(subject)
+            end = subject.status_date if subject.status in ("died", "withdrawn") else ctx.today
+            days = [start + timedelta(days=INTERVAL * k) for k in range(1, 40)]
+            days = [d for d in days if d <= min(end or ctx.today, ctx.today)]
+            plan = _course(ctx, arm, index, len(days))
+        else:
+            course = course_of(ctx, subject)
+            days = course.scans
+            shape = ctx.plan[subject.pk]["course"]["response"]
+            plan = _shaped(ctx, shape, len(days), progresses=course.progression_on is not None)
         history = []
         for k, day in enumerate(days):
             shrink, new_lesion = plan[k]
@@ -104,8 +112,29 @@ def seed(ctx):
     )
 
 
+def _shaped(ctx, shape: str, n: int, *, progresses: bool) -> list[tuple[float, bool]]:
+    """(size relative to baseline, new lesion) at each of ``n`` assessments of a default-demo
+    course: shrinking to a CR or a PR, or stable, and (``progresses``) growing at the last one
+    (+35 % and more from the nadir) or showing a new lesion."""
+    rng = ctx.rng
+    course, size = [], 1.0
+    for k in range(n):
+        if progresses and k == n - 1:
+            grown = rng.random() < 0.5
+            course.append((size * 1.35 + 0.1, False) if grown else (size, True))
+            break
+        if shape == "CR":
+            size = max(size - 0.35, 0.0)
+        elif shape == "PR":
+            size = max(size - rng.uniform(0.18, 0.25), 0.5)
+        else:
+            size = min(max(size + rng.uniform(-0.08, 0.1), 0.75), 1.12)
+        course.append((size, False))
+    return course
+
+
 def _baseline(ctx, subject, coordinator, start, index):
-    day = start - timedelta(days=ctx.rng.randint(3, 20))
+    day = max(subject.consent_date, start - timedelta(days=ctx.rng.randint(3, 20)))
     lesions = [("liver", LIVER_SITES[index % 4], ctx.rng.randint(25, 80))]
     if index % 2:
         lesions.append(("liver", LIVER_SITES[(index + 1) % 4], ctx.rng.randint(12, 40)))

@@ -1,10 +1,14 @@
 """Demo eligibility: most consented subjects signed eligible, some confirmed screen failures,
 some assessments still being filled in.
 
-Everything goes through ``eligibility.services`` as the site's coordinator (data entry) and the
-site's investigator (signatures, with the demo password). Signed-eligible subjects stay in
-screening with a planned randomization date of today and labs a few days old, so the
-randomization seeder (next in ``SEEDERS``) can randomize them today.
+Each subject's CRF follows its storyline (``subjects.demo``, ``ctx.plan``). The CRFs go through
+``eligibility.services`` as the site's coordinator (data entry) and the site's investigator
+(signatures, with the demo password). A subject randomized in the past has a planned
+randomization date on its randomization day and labs a few days older, so the data evaluate
+eligible on that day; its signature is dated a few days before it (written as the service would
+write it, ``_bulk_signature``: the service stamps the present). The subjects randomized today or
+waiting to be have today's date and are signed through the service; screen failures are
+confirmed on their day.
 
 A large demo (``ctx.bulk``) writes each subject's CRF and sign-off in bulk instead, as its
 storyline says (``subjects.demo``), with the evaluation and the data hash the services record.
@@ -20,11 +24,12 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+from django.utils import timezone
+
 from core.demo import bulk_insert, check_rules, chunks
 from core.errors import DomainError
 from core.roles import Role
 from subjects import demo as subjects_demo
-from subjects.models import SubjectStatus
 
 from . import services, units
 from .models import (
@@ -128,7 +133,7 @@ def prior_therapies_of(ctx, data: dict) -> list[dict] | None:
     """The prior therapy rows of the demo data: one when the answer is yes."""
     if not data.get("prior_systemic_therapy"):
         return None
-    start = ctx.today - timedelta(days=500)
+    start = data.get("planned_randomization_date", ctx.today) - timedelta(days=500)
     return [{**PRIOR_SORAFENIB, "start_date": start, "end_date": start + timedelta(days=360)}]
 
 
@@ -220,20 +225,28 @@ def seed(ctx):
     if ctx.bulk:
         _seed_bulk(ctx)
         return
-    consented = [s for s in ctx.subjects if s.is_consented and s.status == SubjectStatus.SCREENING]
     counts = {"eligible": 0, "screen failed": 0, "in progress": 0}
-    for i, subject in enumerate(consented):
+    failures = 0
+    for subject in ctx.subjects:
+        plan = ctx.plan[subject.pk]
+        stage = plan["stage"]
+        if stage == subjects_demo.AWAITING_CONSENT:
+            continue
         coordinator = ctx.site_user(Role.SITE_STAFF, subject.site)
         investigator = ctx.site_user(Role.INVESTIGATOR, subject.site)
-        data = _eligible_data(ctx, subject)
-        if i % 7 == 5:  # still being filled in: labs and hepatitis pending
+        # The planned randomization date: the past day, or the site's today (the randomization
+        # service dates a randomization with the site's date: ahead of UTC in the evening).
+        on = plan.get("randomized_on") or timezone.localdate(timezone.now(), subject.site.zoneinfo)
+        data = _eligible_data(ctx, subject, on=on)
+        if stage == subjects_demo.CRF_IN_PROGRESS:  # labs and hepatitis pending
             _leave_pending(data)
             services.save_assessment(subject, user=coordinator, data=data)
             counts["in progress"] += 1
             continue
-        failure = i % 7 == 6
+        failure = stage == subjects_demo.SCREEN_FAILED
         if failure:
-            data = _first_failing(ctx, subject, data, start=(i // 7) % len(SCREEN_FAILURES))
+            data = _first_failing(ctx, subject, data, start=failures % len(SCREEN_FAILURES))
+            failures += 1
         assessment = services.save_assessment(
             subject,
             user=coordinator,
@@ -245,10 +258,18 @@ def seed(ctx):
                 assessment,
                 user=investigator,
                 password=_password(ctx, investigator),
-                on_date=ctx.today,
+                on_date=plan["decided_on"],
             )
             subject.refresh_from_db()
             counts["screen failed"] += 1
+        elif stage == subjects_demo.RANDOMIZED:
+            # Signed on its day, before the randomization (the service stamps the present).
+            bulk_insert(
+                EligibilitySignature,
+                [_bulk_signature(ctx, assessment, plan)],
+                user=investigator,
+            )
+            counts["eligible"] += 1
         else:
             services.sign_eligibility(
                 assessment, user=investigator, password=_password(ctx, investigator)

@@ -3,9 +3,12 @@ one query closed by the data manager as confirmed correct, all through ``sweep``
 
 It runs as ``seed_follow_up``, after every app's ``seed`` and the subjects' follow-up (status
 changes), so the sweep sees the study as the demo leaves it and a second sweep changes nothing.
-The other seeders leave a few deliberate problems for it (an immune-related event in the
-sorafenib arm, a serious event reported late, an event entered twice, an ECOG corrected after
-randomization, subjects in screening long after consent…).
+The other seeders leave a few deliberate problems for it, and the default demo no others: an
+immune-related event in the sorafenib arm (AE-005), a serious event reported late (AE-003), an
+event entered twice (AE-006), an ECOG corrected after randomization (RAND-001, and SUBJ-001: the
+correction voided the eligibility signature), a subject in screening weeks after consent
+(SUBJ-005), an investigator's response differing from the RECIST derivation (REC-001), a weight
+corrected after the bevacizumab dose was given (TRT-003).
 """
 
 from __future__ import annotations

@@ -1,13 +1,23 @@
-"""Demo randomization: the statistician's list (fixed seed) and the signed-eligible subjects
-randomized by their site's staff.
+"""Demo randomization: the statistician's list (fixed seed), the subjects' allocations, and the
+course each randomized subject will have (``ctx.plan``, read by the seeders above).
 
 * The list: seed ``DEMO_SEED``, blocks of 4 and 6, enough slots per stratum for the demo's size.
-* Every subject the eligibility seeder left randomizable today
-  (``eligibility.services.randomization_factors``) is randomized through ``services.randomize``,
-  alternately by the site's coordinator and investigator, except the last one, left waiting so
-  that the "Randomize" action can be tried in the demo.
+* The subjects the storylines (``subjects.demo``) randomized in the past get their allocation on
+  their randomization day, at a daytime hour at the sites (01:00-08:00 UTC: the site's date, in
+  China Standard Time, is the intended one): written as ``services.randomize`` writes it, which
+  stamps the present (``_allocate_in_the_past``, as the bulk path does): the eligibility app
+  confirms the subject could be randomized that day (``randomization_factors``), each stratum's
+  slots are taken lowest first in the order of the randomizations, and the subject becomes
+  randomized on that day through ``subjects.services.mark_randomized``, in the same transaction.
+* The subjects of the day are randomized through ``services.randomize`` (the real service path),
+  alternately by the site's coordinator and investigator; one signed-eligible subject is left
+  waiting, so that the "Randomize" action can be tried in the demo.
 * One randomized subject's ECOG is then corrected in the CRF (with a reason), so the balance
-  report shows a stratification mismatch (the allocation stands).
+  report shows a stratification mismatch (the allocation stands; RAND-001 and SUBJ-001 ask).
+* Each randomized subject gets its course (``COURSES``, per arm, the oldest randomized first):
+  best response, progression, end of treatment for toxicity or withdrawal, death, as days after
+  randomization; an event later than today does not happen (the subject is censored). Arm A
+  (toripalimab + bevacizumab) responds more and progresses later than arm B (sorafenib).
 * A large demo (``ctx.bulk``) writes the allocations in bulk on each subject's randomization day,
   taking each stratum's slots in order, and corrects a few subjects' ECOG the same way.
 """
@@ -15,15 +25,52 @@ randomized by their site's staff.
 from __future__ import annotations
 
 from collections import Counter
+from datetime import date, timedelta
+
+from django.db import transaction
+from django.utils import timezone
 
 from core.demo import bulk_insert, check_rules, chunks
 from core.errors import DomainError
 from core.roles import Role
+from subjects import demo as subjects_demo
+from subjects import services as subject_services
+from subjects.models import Subject
 
 from . import listgen, services
+from .arms import Arm
 from .models import Allocation, Slot
 
 DEMO_SEED = 20201001
+ECOG_REASON = "ECOG corrected after source data verification"
+
+# The courses of the default demo's randomized subjects, per arm, given in turn to the subjects of
+# the arm in the order of their randomization (the longest followed first): the best response's
+# shape ("CR", "PR", "SD"), and in days after randomization the progression (documented at the
+# first scheduled tumor assessment from then), the end of treatment for another reason, the death.
+COURSES = {
+    Arm.A: [
+        {"response": "PR", "progression": 260, "death": 410},
+        {"response": "CR"},
+        {"response": "SD", "progression": 120},
+        {"response": "PR", "stop": ("toxicity", 150)},
+        {"response": "SD", "progression": 170, "death": 300},
+        {"response": "PR"},
+        {"response": "SD", "stop": ("withdrawal", 75)},
+        {"response": "SD"},
+    ],
+    Arm.B: [
+        {"response": "SD", "progression": 85, "death": 240},
+        {"response": "SD", "progression": 125},
+        {"response": "SD", "death": 150},  # death without progression (a fatal adverse event)
+        {"response": "PR", "progression": 190},
+        {"response": "SD", "progression": 40, "death": 170},
+        {"response": "SD", "stop": ("withdrawal", 60)},
+        {"response": "SD", "progression": 80},
+        {"response": "SD"},
+    ],
+}
+MARGIN = 3  # days: an event planned later than today minus this does not happen
 
 
 def seed(ctx):
@@ -39,19 +86,19 @@ def seed(ctx):
         seed=DEMO_SEED, slots_per_stratum=slots, block_sizes=(4, 6), user=statistician
     )
 
-    ready = []
-    for subject in ctx.subjects:
-        try:
-            eligibility_services.randomization_factors(subject, ctx.today)
-        except DomainError:
-            continue
-        ready.append(subject)
-    waiting = ready[-1:]
-    randomized = []
-    for i, subject in enumerate(ready[:-1]):
+    def of_stage(stage):
+        return [s for s in ctx.subjects if ctx.plan[s.pk]["stage"] == stage]
+
+    randomized = _allocate_in_the_past(ctx, rlist, of_stage(subjects_demo.RANDOMIZED))
+    for i, subject in enumerate(of_stage(subjects_demo.RANDOMIZED_TODAY)):
         role = Role.SITE_STAFF if i % 2 == 0 else Role.INVESTIGATOR
-        services.randomize(subject, ctx.site_user(role, subject.site))
+        allocation = services.randomize(subject, ctx.site_user(role, subject.site))
+        ctx.plan[subject.pk].update(arm=allocation.arm, randomized_on=subject.status_date)
         randomized.append(subject)
+    waiting = of_stage(subjects_demo.AWAITING_RANDOMIZATION)
+    for subject in waiting:  # it could be, today (the site's date)
+        site_today = timezone.localdate(timezone.now(), subject.site.zoneinfo)
+        eligibility_services.randomization_factors(subject, site_today)
 
     corrected = None
     if len(randomized) >= 3:
@@ -61,19 +108,125 @@ def seed(ctx):
             corrected,
             user=ctx.site_user(Role.SITE_STAFF, corrected.site),
             data={"ecog": 1 - current.ecog},
-            reason="ECOG corrected after source data verification",
+            reason=ECOG_REASON,
         )
+    _plan_courses(ctx, randomized)
+    arms = Counter(ctx.plan[s.pk]["arm"] for s in randomized)
     ctx.write(
         f"Randomization: list #{rlist.pk} (seed {DEMO_SEED}, 8 strata × {slots} slots), "
-        f"{len(randomized)} subjects randomized"
+        f"{len(randomized)} subjects randomized (arm A {arms[Arm.A]}, arm B {arms[Arm.B]}; "
+        f"{len(randomized) - len(of_stage(subjects_demo.RANDOMIZED_TODAY))} before today)"
         + (f", {waiting[0]} signed eligible and waiting to be randomized" if waiting else "")
         + (f", ECOG of {corrected} corrected after randomization (a mismatch)" if corrected else "")
     )
 
 
-# --- the bulk path -------------------------------------------------------------------------------
+def _free_slots(rlist) -> dict[tuple, list]:
+    """Stratum key -> its slots, the lowest last (``pop()`` takes it)."""
+    free = {}
+    for slot in Slot.objects.filter(rlist=rlist).select_related("stratum").order_by("sequence"):
+        stratum = slot.stratum
+        key = (
+            stratum.macrovascular_or_extrahepatic,
+            stratum.ecog,
+            stratum.prior_locoregional_therapy,
+        )
+        free.setdefault(key, []).append(slot)
+    for slots_of_stratum in free.values():
+        slots_of_stratum.reverse()
+    return free
 
-ECOG_REASON = "ECOG corrected after source data verification"
+
+def _allocate_in_the_past(ctx, rlist, subjects) -> list:
+    """Each subject's allocation on its ``randomized_on`` day (see the module docstring); the
+    subjects in the order of their randomization."""
+    from eligibility import services as eligibility_services
+
+    rng = ctx.rng
+    for subject in subjects:
+        plan = ctx.plan[subject.pk]
+        plan["allocated_at"] = ctx.at(plan["randomized_on"], rng.randint(1, 7), rng.randint(0, 59))
+    free = _free_slots(rlist)
+    in_order = sorted(subjects, key=lambda s: (ctx.plan[s.pk]["allocated_at"], s.pk))
+    for i, subject in enumerate(in_order):
+        plan = ctx.plan[subject.pk]
+        on = plan["randomized_on"]
+        factors = eligibility_services.randomization_factors(subject, on)
+        key = (
+            bool(factors.macrovascular_or_extrahepatic),
+            int(factors.ecog),
+            bool(factors.prior_locoregional_therapy),
+        )
+        slot = free[key].pop()
+        user = ctx.site_user(Role.SITE_STAFF if i % 2 == 0 else Role.INVESTIGATOR, subject.site)
+        allocation = Allocation(
+            subject=subject,
+            slot=slot,
+            stratum=slot.stratum,
+            randomization_number=slot.randomization_number,
+            arm=slot.arm,
+            allocated_at=plan["allocated_at"],
+            allocated_by=user,
+            macrovascular_or_extrahepatic=key[0],
+            ecog=key[1],
+            prior_locoregional_therapy=key[2],
+        )
+        check_rules(allocation)
+        with transaction.atomic():
+            locked = Subject.objects.select_for_update().get(pk=subject.pk)
+            bulk_insert(Allocation, [allocation], user=user)
+            subject_services.mark_randomized(
+                locked,
+                user=user,
+                on_date=on,
+                reason=f"Randomized: number {slot.randomization_number}, arm {slot.arm}",
+            )
+        subject.status, subject.status_date = locked.status, locked.status_date
+        plan["arm"] = slot.arm
+    return in_order
+
+
+def _plan_courses(ctx, randomized) -> None:
+    """Each randomized subject's course (``COURSES``) into its plan, as dates: ``progression_from``
+    (the tumor grows from then), ``stop`` (reason, date), ``death_on``; each only when it comes
+    before today. The subjects randomized today have none of them."""
+    rng = ctx.rng
+    taken = Counter()
+    for subject in sorted(randomized, key=lambda s: (ctx.plan[s.pk]["randomized_on"], s.pk)):
+        plan = ctx.plan[subject.pk]
+        start, arm = plan["randomized_on"], plan["arm"]
+        if start >= ctx.today:
+            plan["course"] = {"response": "SD"}
+            continue
+        courses = COURSES[arm]
+        course = dict(courses[taken[arm] % len(courses)])
+        taken[arm] += 1
+
+        def on(days, start=start):
+            day = start + timedelta(days=days + rng.randint(-7, 7))
+            return day if day <= ctx.today - timedelta(days=MARGIN) else None
+
+        plan["course"] = course
+        plan["progression_from"] = on(course["progression"]) if "progression" in course else None
+        plan["death_on"] = on(course["death"]) if "death" in course else None
+        stop = course.get("stop")
+        stop_on = on(stop[1]) if stop else None
+        plan["stop"] = (stop[0], stop_on) if stop_on else None
+
+
+def followed_until(ctx, subject) -> date:
+    """The last day a randomized subject of the default demo is followed: the day before its
+    death, its withdrawal, or today."""
+    plan = ctx.plan.get(subject.pk, {})
+    if plan.get("death_on"):
+        return plan["death_on"] - timedelta(days=1)
+    stop = plan.get("stop")
+    if stop and stop[0] == "withdrawal":
+        return stop[1]
+    return ctx.today
+
+
+# --- the bulk path -------------------------------------------------------------------------------
 
 
 def _seed_bulk(ctx):
@@ -104,17 +257,7 @@ def _seed_bulk(ctx):
     rlist = services.generate_randomization_list(
         seed=DEMO_SEED, slots_per_stratum=slots, block_sizes=(4, 6), user=statistician
     )
-    free = {}  # stratum key -> its slots, lowest first
-    for slot in Slot.objects.filter(rlist=rlist).select_related("stratum").order_by("sequence"):
-        stratum = slot.stratum
-        key = (
-            stratum.macrovascular_or_extrahepatic,
-            stratum.ecog,
-            stratum.prior_locoregional_therapy,
-        )
-        free.setdefault(key, []).append(slot)
-    for slots_of_stratum in free.values():
-        slots_of_stratum.reverse()  # pop() takes the lowest
+    free = _free_slots(rlist)
     in_order = sorted(randomized, key=lambda s: (ctx.plan[s.pk]["allocated_at"], s.pk))
     done = 0
     for part in chunks(in_order):

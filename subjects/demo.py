@@ -1,7 +1,11 @@
 """Demo sites, users of every role, and screened subjects at several stages.
 
-The bulk path (a large demo) also decides here each subject's storyline: whether and when it is
-consented, screen failed or randomized, and how it left the study (``ctx.plan``).
+Both paths decide here each subject's storyline up front (``ctx.plan``: subject id -> a dict the
+seeders above read and add to). The default demo (``DEFAULT_STAGES``) screens its subjects over
+the last 15 months: most are randomized on a day in the past (``randomized_on``), two on the day
+of seeding, one signed eligible waits to be randomized, a few await consent or have their CRF in
+progress (one of them for weeks: SUBJ-005) and a few are screen failures. The bulk path (a large
+demo) also decides how each subject left the study.
 """
 
 from datetime import date, timedelta
@@ -99,31 +103,86 @@ def _demographics(ctx, screened):
     }
 
 
+# The default demo's subjects, by their position (repeated beyond 24): where each one's screening
+# leads (the stages below). Randomized subjects ("past") were randomized over the last 15 months,
+# two ("today") are randomized on the day of seeding through the randomization service, and one
+# signed-eligible subject waits for its "Randomize" button.
+PAST = "past"
+RANDOMIZED_TODAY = "randomized on the day of seeding"  # a stage, as those below
+DEFAULT_STAGES = (
+    [PAST, PAST, "today", PAST, "in progress", PAST, PAST, "consent", PAST, "waiting", PAST]
+    + ["failed", PAST, PAST, PAST, "consent", PAST, "in progress", PAST, "failed", PAST, PAST]
+    + ["today", PAST]
+)
+ENROLLED_FROM, ENROLLED_TO = 450, 30  # days before today: the past randomizations
+SCREENING_TOO_LONG = 17  # this position: a CRF in progress for weeks (SUBJ-005 asks about it)
+
+
+def _default_stages(n: int) -> list[str]:
+    named = {
+        PAST: RANDOMIZED,
+        "today": RANDOMIZED_TODAY,
+        "in progress": CRF_IN_PROGRESS,
+        "consent": AWAITING_CONSENT,
+        "waiting": AWAITING_RANDOMIZATION,
+        "failed": SCREEN_FAILED,
+    }
+    stages = [named[DEFAULT_STAGES[i % len(DEFAULT_STAGES)]] for i in range(n)]
+    if n >= 2 and AWAITING_RANDOMIZATION not in stages:
+        stages[-1] = AWAITING_RANDOMIZATION  # a small demo keeps its "Randomize" button
+    return stages
+
+
+def _default_plan(ctx, i: int, stage: str, k: int, n_past: int) -> tuple[date, dict]:
+    """(screening date, plan) of the ``i``-th subject; ``k``-th of the ``n_past`` randomized
+    in the past (their randomizations spread evenly over ``ENROLLED_FROM``..``ENROLLED_TO`` days
+    ago, the oldest first)."""
+    rng, today = ctx.rng, ctx.today
+    plan = {"stage": stage}
+    if stage == RANDOMIZED:
+        span = ENROLLED_FROM - ENROLLED_TO
+        ago = ENROLLED_FROM - (span * k // max(1, n_past - 1)) + rng.randint(-6, 6)
+        randomized_on = today - timedelta(days=min(ENROLLED_FROM, max(ENROLLED_TO, ago)))
+        screened = randomized_on - timedelta(days=rng.randint(7, 20))
+        plan["randomized_on"] = randomized_on
+        plan["decided_on"] = randomized_on - timedelta(days=rng.randint(1, 3))
+    elif stage == SCREEN_FAILED:
+        screened = today - timedelta(days=rng.randint(40, 400))
+        plan["decided_on"] = screened + timedelta(days=rng.randint(3, 14))
+    elif stage == AWAITING_CONSENT:
+        screened = today - timedelta(days=rng.randint(1, 10))
+    elif stage == CRF_IN_PROGRESS and i % len(DEFAULT_STAGES) == SCREENING_TOO_LONG:
+        screened = today - timedelta(days=rng.randint(35, 60))
+    else:  # a CRF in progress, or randomized (or waiting to be) today
+        screened = today - timedelta(days=rng.randint(5, 14))
+    return screened, plan
+
+
 def _register_subjects(ctx):
-    """Through the services: screened over the last months; most consented."""
-    for i in range(ctx.n_subjects):
+    """Through the services: each subject's stage decided by its position (``ctx.plan``, read
+    by the seeders above), screened on a date that fits it; all but those awaiting consent
+    consented on their screening day."""
+    stages = _default_stages(ctx.n_subjects)
+    n_past = stages.count(RANDOMIZED)
+    k = 0
+    for i, stage in enumerate(stages):
         site = ctx.sites[i % len(ctx.sites)]
         coordinator = ctx.site_user(Role.SITE_STAFF, site)
-        screened = ctx.today - timedelta(days=ctx.rng.randint(10, 150))
-        age = ctx.rng.randint(35, 74)
-        dob = screened - timedelta(days=365 * age + ctx.rng.randint(0, 300))
+        screened, plan = _default_plan(ctx, i, stage, k, n_past)
+        k += stage == RANDOMIZED
         subject = services.register_subject(
             site=site,
             user=coordinator,
             screening_number=f"SCR{site.code}-{i + 1:03d}",
-            sex=ctx.rng.choice([Sex.MALE, Sex.MALE, Sex.MALE, Sex.FEMALE]),
-            date_of_birth=dob,
-            initials="".join(ctx.rng.choice("ABCDEFGHJKLMNPRSTWXYZ") for _ in range(2)),
             screening_date=screened,
+            **_demographics(ctx, screened),
         )
-        if i % 8 != 7:  # one in eight still awaits consent
+        if stage != AWAITING_CONSENT:
             services.record_consent(
-                subject,
-                user=coordinator,
-                consent_date=screened,
-                consent_version="2.0 (2020-08-15)",
+                subject, user=coordinator, consent_date=screened, consent_version=CONSENT_VERSION
             )
         ctx.subjects.append(subject)
+        ctx.plan[subject.pk] = plan
 
 
 # --- the bulk path: each subject's storyline decided up front, written once ----------------------
@@ -220,29 +279,16 @@ def _seed_bulk(ctx):
 
 
 def seed_follow_up(ctx):
-    """After randomization: one subject's treatment ended, one withdrew (the rest continue)."""
-    if ctx.bulk:  # the storylines already went this far
-        counts = Subject.objects.values_list("status").annotate(n=Count("pk"))
-        ctx.write(
-            "Subjects by status: "
-            + ", ".join(f"{SubjectStatus(k).label} {n}" for k, n in sorted(counts))
-        )
+    """The subjects by status, after a bulk load. (The default demo's statuses after
+    randomization follow its end-of-treatment and end-of-study forms: ``survival.demo`` counts
+    them.)"""
+    if not ctx.bulk:
         return
-    randomized = [s for s in ctx.subjects if s.status == SubjectStatus.RANDOMIZED]
-    moves = [
-        (SubjectStatus.TREATMENT_ENDED, "Treatment discontinued: radiological progression"),
-        (SubjectStatus.WITHDRAWN, "Subject withdrew consent for further participation"),
-    ]
-    for subject, (status, reason) in zip(randomized[-len(moves) :], moves, strict=False):
-        services.change_status(
-            subject,
-            status,
-            user=ctx.site_user(Role.SITE_STAFF, subject.site),
-            reason=reason,
-            on_date=ctx.today,
-        )
-    counts = {}
-    for subject in ctx.subjects:
-        subject.refresh_from_db()
-        counts[subject.get_status_display()] = counts.get(subject.get_status_display(), 0) + 1
-    ctx.write("Subjects by status: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    ctx.write(status_counts())
+
+
+def status_counts() -> str:
+    counts = Subject.objects.values_list("status").annotate(n=Count("pk"))
+    return "Subjects by status: " + ", ".join(
+        f"{SubjectStatus(k).label} {n}" for k, n in sorted(counts)
+    )

@@ -1,15 +1,23 @@
 """Demo end of treatment, survival follow-up and end of study, per arm.
 
-Runs after the subjects' ``seed_follow_up`` (which ends one subject's treatment and withdraws
-another) and after the adverse events. The default demo randomizes its subjects today, so every
-date here is today (the services refuse dates before randomization or in the future):
+Runs after every app's ``seed`` (the courses' cycles and tumor assessments are recorded) and after
+the adverse events. Each randomized subject of the default demo gets, through the services, what
+its course (``randomization.demo``, dated by ``treatment.demo.course_of``) says:
 
-* the subject whose treatment ended gets its end-of-treatment form (progression), the withdrawn
-  one its end of treatment and end of study (withdrawal of consent);
-* in each arm, one subject still on treatment ends it for toxicity (linked to one of its AEs)
-  or progression, is contacted in follow-up with a subsequent therapy, and in each arm another
-  dies (end of treatment, then end of study by death from progression): the subject page, the
-  exports and the statistician's endpoints report show them.
+* the end of treatment on the last dose: at the progression (the day before the assessment that
+  showed it), for toxicity (linked to the adverse event that stopped it, recorded here: an
+  immune-related pneumonitis), at the subject's withdrawal, or before its death;
+* survival follow-up contacts every 12 weeks after the end of treatment up to today or the death,
+  the first one after a progression with the subsequent therapy started (``AGENTS``);
+* a death: the fatal (grade 5) adverse event first (the subject is then "died" on that date:
+  ``adverse_events.services``), then the end of study by death with the same date and its cause
+  (progression, or the fatal event for a death without progression), so that the date of death is
+  the same everywhere (SURV-001, SURV-002, SUBJ-003 have nothing to ask) and no contact says
+  alive after it (SURV-004);
+* a withdrawal: the end of treatment and the end of study (withdrawal of consent).
+
+The statistician's endpoints report then shows two Kaplan-Meier curves per endpoint with events
+and censored subjects (arm A progressing later than arm B).
 
 The large demo (``ctx.bulk``) skips these forms: its storylines would need dated follow-up
 records written in bulk, not written yet (its subjects keep the statuses the storylines gave).
@@ -17,87 +25,164 @@ records written in bulk, not written yet (its subjects keep the statuses the sto
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from core.roles import Role
-from randomization.arms import Arm
-from subjects.models import SubjectStatus
+from randomization.arms import DRUGS_OF_ARM, Arm
+from subjects.demo import status_counts
+from treatment.demo import course_of
+from treatment.settings import schedule_settings
 
 from . import services
-from .models import (
-    DeathCause,
-    EndOfStudy,
-    EndOfStudyReason,
-    EndOfTreatment,
-    EndOfTreatmentReason,
-    VitalStatus,
-)
+from .models import DeathCause, EndOfStudyReason, EndOfTreatmentReason, VitalStatus
 
 AGENTS = {Arm.A: "Lenvatinib 8 mg daily", Arm.B: "Regorafenib 160 mg daily (3 weeks on, 1 off)"}
+END_REASONS = {
+    "progression": EndOfTreatmentReason.PROGRESSION,
+    "toxicity": EndOfTreatmentReason.TOXICITY,
+    "withdrawal": EndOfTreatmentReason.WITHDRAWAL,
+    "death": EndOfTreatmentReason.DEATH,
+}
 
 
 def seed_follow_up(ctx):
     if ctx.bulk:  # see the module docstring
         return
-    from adverse_events.models import AdverseEvent
-    from randomization import selectors as randomization_selectors
-
-    done = []
-    today = ctx.today
-    on_treatment = {Arm.A: [], Arm.B: []}
+    counts = {"ended": 0, "contacts": 0, "died": 0, "withdrawn": 0}
     for subject in ctx.subjects:
-        subject.refresh_from_db()
-        arm = randomization_selectors.arm_of(subject)
-        if arm is None:
+        if "arm" not in ctx.plan[subject.pk]:
+            continue
+        course = course_of(ctx, subject)
+        if course.end_reason is None:
             continue
         staff = ctx.site_user(Role.SITE_STAFF, subject.site)
-        has_eot = EndOfTreatment.objects.filter(subject=subject).exists()
-        if subject.status == SubjectStatus.TREATMENT_ENDED and not has_eot:
-            _end(subject, staff, today, EndOfTreatmentReason.PROGRESSION)
-            done.append(f"{subject} end of treatment")
-        elif subject.status == SubjectStatus.WITHDRAWN and not has_eot:
-            _end(subject, staff, today, EndOfTreatmentReason.WITHDRAWAL)
-            if not EndOfStudy.objects.filter(subject=subject).exists():
-                services.record_end_of_study(
-                    subject,
-                    user=staff,
-                    end_date=today,
-                    end_reason=EndOfStudyReason.CONSENT_WITHDRAWN,
-                )
-            done.append(f"{subject} withdrawn (end of treatment and of study)")
-        elif subject.status == SubjectStatus.RANDOMIZED:
-            on_treatment[arm].append((subject, staff))
-    for arm, pairs in on_treatment.items():
-        if pairs:
-            subject, staff = pairs[0]
-            toxic = AdverseEvent.objects.filter(subject=subject).order_by("-grade").first()
-            if toxic is not None:
-                _end(subject, staff, today, EndOfTreatmentReason.TOXICITY, adverse_event=toxic)
-            else:
-                _end(subject, staff, today, EndOfTreatmentReason.PROGRESSION)
-            services.record_follow_up(
-                subject,
-                user=staff,
-                contact_date=today,
-                vital_status=VitalStatus.ALIVE,
-                last_known_alive_date=today,
-                therapies=[{"agent": AGENTS[arm], "start_date": today}],
-            )
-            done.append(f"{subject} (arm {arm}) followed up on a subsequent therapy")
-        if len(pairs) > 1:
-            subject, staff = pairs[1]
-            _end(subject, staff, today, EndOfTreatmentReason.PROGRESSION)
+        toxic = _toxicity(ctx, subject, course) if course.end_reason == "toxicity" else None
+        services.record_end_of_treatment(
+            subject,
+            user=staff,
+            last_dose_date=course.last_dose,
+            end_reason=END_REASONS[course.end_reason],
+            adverse_event=toxic,
+        )
+        counts["ended"] += 1
+        counts["contacts"] += _follow_up(ctx, subject, staff, course)
+        if course.death_on:
+            _death(ctx, subject, staff, course)
+            counts["died"] += 1
+        elif course.withdrawn_on:
             services.record_end_of_study(
                 subject,
                 user=staff,
-                end_date=today,
-                end_reason=EndOfStudyReason.DEATH,
-                death_date=today,
-                death_cause=DeathCause.PROGRESSION,
+                end_date=course.withdrawn_on,
+                end_reason=EndOfStudyReason.CONSENT_WITHDRAWN,
             )
-            done.append(f"{subject} (arm {arm}) died of progression")
-    ctx.write("Survival: " + ("; ".join(done) if done else "nothing to record"))
-
-
-def _end(subject, staff, today, reason, **extra):
-    services.record_end_of_treatment(
-        subject, user=staff, last_dose_date=today, end_reason=reason, **extra
+            counts["withdrawn"] += 1
+    ctx.write(
+        f"Survival: {counts['ended']} ends of treatment, {counts['contacts']} follow-up contacts, "
+        f"{counts['died']} deaths, {counts['withdrawn']} withdrawals. {status_counts()}"
     )
+
+
+def _follow_up(ctx, subject, staff, course) -> int:
+    """Contacts every 12 weeks after the end of treatment, up to today or the day before the
+    death; the first after a progression names the next line of therapy."""
+    interval = timedelta(weeks=schedule_settings().survival_interval_weeks)
+    until = course.death_on - timedelta(days=1) if course.death_on else ctx.today
+    if course.withdrawn_on:
+        return 0
+    contacts = 0
+    day = course.last_dose + interval
+    while day <= until:
+        therapies = []
+        if contacts == 0 and course.end_reason == "progression":
+            start = min(day, course.last_dose + timedelta(days=ctx.rng.randint(14, 30)))
+            therapies = [{"agent": AGENTS[course.arm], "start_date": start}]
+        services.record_follow_up(
+            subject,
+            user=staff,
+            contact_date=day,
+            vital_status=VitalStatus.ALIVE,
+            last_known_alive_date=day,
+            therapies=therapies,
+        )
+        contacts += 1
+        day += interval
+    return contacts
+
+
+def _toxicity(ctx, subject, course):
+    """The adverse event that ended the treatment: an immune-related pneumonitis, grade 3."""
+    from adverse_events.models import ActionTaken, AeOutcome, Causality
+
+    onset = course.last_dose + timedelta(days=ctx.rng.randint(5, 12))
+    onset = min(onset, ctx.today)
+    causality = {
+        drug: {"causality": Causality.PROBABLE, "action_taken": ActionTaken.DRUG_WITHDRAWN}
+        for drug in DRUGS_OF_ARM[course.arm]
+    }
+    return _record_ae(
+        ctx,
+        subject,
+        "Pneumonitis",
+        grade=3,
+        onset_date=onset,
+        end_date=min(onset + timedelta(days=35), ctx.today),
+        outcome=AeOutcome.RECOVERED_WITH_SEQUELAE,
+        immune_related=course.arm == Arm.A,
+        treatment_given=True,
+        treatment_details="Prednisone 1 mg/kg/day, tapered over 6 weeks",
+        causality=causality,
+    )
+
+
+def _death(ctx, subject, staff, course) -> None:
+    """The fatal event (the subject dies on its date), then the end of study by death."""
+    from adverse_events.models import ActionTaken, AeOutcome, Causality
+
+    death = course.death_on
+    progressed = course.progression_on is not None
+    fatal = _record_ae(
+        ctx,
+        subject,
+        "Death NOS" if progressed else "Hepatic failure",
+        grade=5,
+        onset_date=death - timedelta(days=0 if progressed else ctx.rng.randint(3, 8)),
+        end_date=death,
+        outcome=AeOutcome.FATAL,
+        death_date=death,
+        serious=True,
+        sc_death=True,
+        site_aware_at=ctx.at(death, ctx.rng.randint(1, 6), ctx.rng.randint(0, 59)),
+        causality={
+            drug: {
+                "causality": Causality.NOT_RELATED if progressed else Causality.UNLIKELY,
+                "action_taken": ActionTaken.NOT_APPLICABLE,
+            }
+            for drug in DRUGS_OF_ARM[course.arm]
+        },
+        reported_hours=ctx.rng.randint(2, 20),
+    )
+    services.record_end_of_study(
+        subject,
+        user=staff,
+        end_date=death,
+        end_reason=EndOfStudyReason.DEATH,
+        death_date=death,
+        death_cause=DeathCause.PROGRESSION if progressed else DeathCause.ADVERSE_EVENT,
+        death_adverse_event=None if progressed else fatal,
+    )
+
+
+def _record_ae(ctx, subject, term, *, reported_hours=None, **data):
+    from adverse_events import services as ae_services
+    from adverse_events.models import CtcaeTerm
+
+    user = ctx.site_user(Role.SITE_STAFF, subject.site)
+    ae = ae_services.record_adverse_event(
+        subject, user=user, term=CtcaeTerm.objects.get(term=term), **data
+    )
+    if reported_hours is not None:
+        ae_services.mark_sae_reported(
+            ae, user=user, reported_at=ae.site_aware_at + timedelta(hours=reported_hours)
+        )
+    return ae

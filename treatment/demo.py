@@ -1,19 +1,24 @@
 """Demo exposure: a course of study drug for every randomized subject, per arm.
 
-Runs after ``adverse_events.demo`` (the layer order), so a dose change can name the AE that
-caused it.
+Runs after ``adverse_events.demo`` (the layer order). The default demo's subjects were randomized
+over the last 15 months, each with its course decided by ``randomization.demo`` (``ctx.plan``);
+``course_of`` turns it into dates with the visit schedule (``treatment.schedule`` and its
+settings), for this seeder and those above it (tumor assessments, end of treatment, follow-up):
+the tumor assessments every 6 weeks (then 9) up to the progression, the death, the withdrawal or
+today; the end of treatment at the progression, for toxicity, at the withdrawal, or before a
+death; the cycles every 21 days (on day 1 or a day or two later) until then. Through
+``services``, one record at a time (an audit trail as sites make it):
 
-* Arm A: a cycle every 21 days from the randomization to today (or the end of treatment), on day
-  1 or a day or two later, the weight drifting a little; toripalimab 240 mg and bevacizumab
-  15 mg/kg. One subject's bevacizumab is reduced (10 mg/kg) with its reason and the AE behind it.
+* Arm A: toripalimab 240 mg and bevacizumab 15 mg/kg of the cycle's weight (drifting a little).
+  One subject's bevacizumab is reduced to 10 mg/kg from cycle 3 for proteinuria, another's cycle
+  4 is delayed by 3 days (within the window) for hypertension: each dose names its reason and
+  the adverse event behind it (recorded here, through ``adverse_events.services``, in the course).
 * Arm B: a cycle visit (weight) every 21 days and sorafenib 800 mg/day from the randomization;
-  one subject drops to 400 mg/day after a hand-foot skin reaction, when the course is long
-  enough to hold two periods.
+  one subject's sorafenib is held for a week after a grade 3 hand-foot skin reaction, then
+  resumed at 400 mg/day (both periods with their reason and the AE).
 
-The default demo goes through ``services`` (an audit trail as sites make it). Its subjects are
-randomized on the day the demo is seeded, so their course is the first cycle; a long course
-shows in the large demo. ``seed_follow_up`` then corrects one arm A weight, which leaves the
-bevacizumab given more than 10 % off 15 mg/kg without a reason: an edit check (TRT-003) query.
+``seed_follow_up`` then corrects one arm A weight, which leaves the bevacizumab given more than
+10 % off 15 mg/kg without a reason: an edit check (TRT-003) query.
 
 The large demo (``ctx.bulk``) writes each randomized subject's whole course (randomization to
 the end of treatment or today) in bulk, with the values the services would give, checked by the
@@ -22,6 +27,7 @@ models' own rules (``core.demo.check_rules``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -29,15 +35,20 @@ from core import access
 from core.demo import bulk_insert, check_rules, chunks
 from core.roles import Role
 from randomization.arms import Arm, StudyDrug
+from randomization.demo import followed_until
 from subjects.models import SubjectStatus
 
-from . import schedule, selectors, services
+from . import schedule, services
 from .models import Cycle, DoseLevel, IvDose, OralDosingPeriod, planned_iv_dose
 from .settings import schedule_settings
 
 TORI, BEV, SORA = StudyDrug.TORIPALIMAB, StudyDrug.BEVACIZUMAB, StudyDrug.SORAFENIB
 REDUCTION_REASON = "Proteinuria grade 2: bevacizumab reduced to 10 mg/kg"
+DELAY_REASON = "Hypertension grade 3: cycle delayed until blood pressure controlled"
+HOLD_REASON = "Hand-foot skin reaction grade 3: sorafenib held until grade 1 or less"
 SORAFENIB_REASON = "Hand-foot skin reaction grade 2: sorafenib reduced to 400 mg/day"
+RESUMED_REASON = "Hand-foot skin reaction grade 3: sorafenib resumed at 400 mg/day"
+REDUCED_FROM, DELAYED_CYCLE = 3, 4  # the cycle bevacizumab is reduced from; the cycle delayed
 
 
 def _weight(rng) -> Decimal:
@@ -46,23 +57,6 @@ def _weight(rng) -> Decimal:
 
 def _drift(rng, weight: Decimal) -> Decimal:
     return max(Decimal("40"), weight + Decimal(rng.randint(-10, 10)) / 10)
-
-
-def _cause(subject, drug):
-    """The subject's AE that changed ``drug`` (reduced or interrupted), else None."""
-    from adverse_events.models import ActionTaken, AeCausality
-
-    row = (
-        AeCausality.objects.filter(
-            adverse_event__subject=subject,
-            drug=drug,
-            action_taken__in=[ActionTaken.DOSE_REDUCED, ActionTaken.DRUG_INTERRUPTED],
-        )
-        .select_related("adverse_event")
-        .order_by("adverse_event__ae_number")
-        .first()
-    )
-    return row.adverse_event if row else None
 
 
 def _course_days(start: date, end: date, rng) -> list[date]:
@@ -78,92 +72,234 @@ def _course_days(start: date, end: date, rng) -> list[date]:
         number += 1
 
 
+@dataclass
+class Course:
+    """A randomized subject's course in dates (default demo): what the seeders record."""
+
+    start: date  # the randomization date
+    arm: str
+    cycles: list[date] = field(default_factory=list)  # day 1 of each cycle
+    scans: list[date] = field(default_factory=list)  # the tumor assessments
+    progression_on: date | None = None  # the assessment that shows the progression
+    end_reason: str | None = None  # end of treatment: progression, toxicity, withdrawal, death
+    last_dose: date | None = None
+    death_on: date | None = None
+    withdrawn_on: date | None = None
+
+
+def course_of(ctx, subject) -> Course:
+    """The subject's course (``randomization.demo`` decided it; computed once, kept in its plan):
+    the tumor assessments on the schedule (a day or so off the target) up to the progression or
+    the end of follow-up, the end of treatment at the first of the progression, the planned stop
+    and the days before a death, the cycles every 21 days until then."""
+    plan = ctx.plan[subject.pk]
+    if "dates" in plan:
+        return plan["dates"]
+    rng, s = ctx.rng, schedule_settings()
+    start, until = plan["randomized_on"], followed_until(ctx, subject)
+    course = Course(start=start, arm=plan["arm"], death_on=plan.get("death_on"))
+    progression = plan.get("progression_from")
+    number = 1
+    while True:
+        week = schedule.tumor_assessment_week(number, s)
+        day = start + timedelta(weeks=week, days=rng.choice((-1, 0, 0, 1, 2)))
+        if day > until:
+            break
+        course.scans.append(day)
+        if progression and day >= progression:
+            course.progression_on = day
+            break
+        number += 1
+    ends = []
+    if course.progression_on:
+        ends.append((course.progression_on - timedelta(days=1), "progression"))
+    if plan.get("stop"):
+        reason, on = plan["stop"]
+        ends.append((on, reason))
+        if reason == "withdrawal":
+            course.withdrawn_on = on
+    if course.death_on:
+        ends.append((course.death_on - timedelta(days=rng.randint(4, 10)), "death"))
+    end, course.end_reason = min(ends) if ends else (ctx.today, None)
+    course.cycles = _course_days(start, max(start, end), rng)
+    if course.end_reason:
+        course.last_dose = course.cycles[-1] if course.arm == Arm.A else max(start, end)
+    plan["dates"] = course
+    return course
+
+
+def _record_ae(ctx, subject, term: str, grade: int, onset: date, end: date, causality, **more):
+    """An adverse event of the course, through the service (ended, or ongoing if after today)."""
+    from adverse_events import services as ae_services
+    from adverse_events.models import AeOutcome, CtcaeTerm
+
+    end = min(end, followed_until(ctx, subject))
+    return ae_services.record_adverse_event(
+        subject,
+        user=ctx.site_user(Role.SITE_STAFF, subject.site),
+        term=CtcaeTerm.objects.get(term=term),
+        grade=grade,
+        onset_date=onset,
+        end_date=end,
+        ongoing=False,
+        outcome=AeOutcome.RECOVERED,
+        causality=causality,
+        **more,
+    )
+
+
+def _c(causality, action) -> dict:
+    return {"causality": causality, "action_taken": action}
+
+
+def _dose_change_ae(ctx, subject, course: Course, done: dict):
+    """The AE behind arm A's dose change in this subject's course, if it is the one: the first
+    subject with 5 cycles gets the bevacizumab reduction, the next with more than 4 the delay.
+    ("reduced" or "delayed", the AE), or (None, None)."""
+    from adverse_events.models import ActionTaken as Action
+    from adverse_events.models import Causality
+
+    if course.arm != Arm.A:
+        return None, None
+    if "reduced" not in done and len(course.cycles) >= 5:
+        done["reduced"] = subject
+        onset = course.cycles[REDUCED_FROM - 2] + timedelta(days=12)
+        causality = {
+            TORI: _c(Causality.UNLIKELY, Action.DOSE_NOT_CHANGED),
+            BEV: _c(Causality.PROBABLE, Action.DOSE_REDUCED),
+        }
+        ae = _record_ae(ctx, subject, "Proteinuria", 2, onset, onset + timedelta(40), causality)
+        return "reduced", ae
+    if "delayed" not in done and len(course.cycles) > DELAYED_CYCLE:
+        done["delayed"] = subject
+        nominal = schedule.cycle_day1(course.start, DELAYED_CYCLE, schedule_settings())
+        course.cycles[DELAYED_CYCLE - 1] = nominal + timedelta(days=3)  # the window's last day
+        onset = nominal - timedelta(days=4)
+        causality = {
+            TORI: _c(Causality.UNLIKELY, Action.DRUG_INTERRUPTED),
+            BEV: _c(Causality.PROBABLE, Action.DRUG_INTERRUPTED),
+        }
+        ae = _record_ae(
+            ctx,
+            subject,
+            "Hypertension",
+            3,
+            onset,
+            onset + timedelta(days=12),
+            causality,
+            treatment_given=True,
+            treatment_details="Amlodipine 5 mg daily",
+        )
+        return "delayed", ae
+    return None, None
+
+
+def _iv_doses(number: int, day1: date, weight: Decimal, change, ae) -> dict:
+    doses = {
+        TORI: {"given_dose_mg": Decimal("240"), "administered_date": day1},
+        BEV: {"given_dose_mg": planned_iv_dose(BEV, weight), "administered_date": day1},
+    }
+    if change == "reduced" and number >= REDUCED_FROM:
+        doses[BEV].update(
+            given_dose_mg=(Decimal("10") * weight).quantize(Decimal("0.1")),
+            reduced=True,
+            dose_change_reason=REDUCTION_REASON,
+            adverse_event=ae,
+        )
+    if change == "delayed" and number == DELAYED_CYCLE:
+        for drug in (TORI, BEV):
+            doses[drug].update(delayed=True, dose_change_reason=DELAY_REASON, adverse_event=ae)
+    return doses
+
+
 def seed(ctx):
     if ctx.bulk:
         _seed_bulk(ctx)
         return
-    randomized = []
-    for subject in ctx.subjects:
-        subject.refresh_from_db()
-        arm = selectors.arm_of(subject)
-        if arm is not None:
-            randomized.append((subject, arm))
+    randomized = [s for s in ctx.subjects if "arm" in ctx.plan[s.pk]]
     if not randomized:
         ctx.write("No randomized subjects: no study drug recorded.")
         return
     cycles = periods = 0
-    reduced_a = reduced_b = None
-    for subject, arm in randomized:
+    done = {}  # "reduced", "delayed", "sorafenib" -> the subject
+    for subject in randomized:
+        course = course_of(ctx, subject)
         user = ctx.site_user(Role.SITE_STAFF, subject.site)
-        start = selectors.randomization_date(subject)
-        end = ctx.today if subject.status == SubjectStatus.RANDOMIZED else subject.status_date
         weight = _weight(ctx.rng)
-        for number, day1 in enumerate(_course_days(start, end or ctx.today, ctx.rng), start=1):
-            doses = {}
-            if arm == Arm.A:
-                doses = {
-                    TORI: {"given_dose_mg": Decimal("240"), "administered_date": day1},
-                    BEV: {
-                        "given_dose_mg": planned_iv_dose(BEV, weight),
-                        "administered_date": day1,
-                    },
-                }
-                if reduced_a is None and number == 1:
-                    # The first arm A subject: bevacizumab reduced for proteinuria.
-                    reduced_a = subject
-                    doses[BEV].update(
-                        given_dose_mg=(Decimal("10") * weight).quantize(Decimal("0.1")),
-                        reduced=True,
-                        dose_change_reason=REDUCTION_REASON,
-                        adverse_event=_cause(subject, BEV),
-                    )
+        change, ae = _dose_change_ae(ctx, subject, course, done)
+        for number, day1 in enumerate(course.cycles, start=1):
+            doses = _iv_doses(number, day1, weight, change, ae) if course.arm == Arm.A else {}
             services.save_cycle(
                 subject, user=user, number=number, day1_date=day1, weight_kg=weight, doses=doses
             )
             cycles += 1
             weight = _drift(ctx.rng, weight)
-        if arm == Arm.B:
-            made = _sorafenib_course(ctx, subject, user, start, end, reduce=reduced_b is None)
-            periods += made
-            if made > 1:
-                reduced_b = subject
+        if course.arm == Arm.B:
+            reduce = "sorafenib" not in done and (_end(ctx, course) - course.start).days >= 70
+            periods += _sorafenib_course(ctx, subject, user, course, reduce=reduce)
+            if reduce:
+                done["sorafenib"] = subject
     ctx.write(
         f"Study drug: {cycles} cycles and {periods} sorafenib periods for {len(randomized)} "
         f"randomized subjects"
-        + (f"; bevacizumab reduced with its reason at {reduced_a}" if reduced_a else "")
-        + (f"; sorafenib reduced to 400 mg/day at {reduced_b}" if reduced_b else "")
+        + (
+            f"; bevacizumab reduced (AE behind it) at {done['reduced']}"
+            if "reduced" in done
+            else ""
+        )
+        + (f"; a cycle delayed for an AE at {done['delayed']}" if "delayed" in done else "")
+        + (
+            f"; sorafenib held, then 400 mg/day, at {done['sorafenib']}"
+            if "sorafenib" in done
+            else ""
+        )
     )
 
 
-def _sorafenib_course(ctx, subject, user, start, end, *, reduce: bool) -> int:
-    """Sorafenib 800 mg/day from ``start``; when the course is long enough and ``reduce``,
-    400 mg/day from its middle (the reason and the AE behind it). The number of periods."""
-    ongoing = subject.status == SubjectStatus.RANDOMIZED
-    stop = None if ongoing else end
-    last_day = end or ctx.today
-    if reduce and (last_day - start).days >= 14:
-        switch = start + timedelta(days=(last_day - start).days // 2)
+def _end(ctx, course: Course) -> date:
+    return course.last_dose or ctx.today
+
+
+def _sorafenib_course(ctx, subject, user, course: Course, *, reduce: bool) -> int:
+    """Sorafenib 800 mg/day from the randomization to the last dose (ongoing when none); with
+    ``reduce``, held for a week after a hand-foot skin reaction five weeks or so in, then
+    400 mg/day. The number of periods."""
+    from adverse_events.models import ActionTaken, Causality
+
+    start, stop = course.start, course.last_dose
+    if not reduce:
         services.save_oral_period(
-            subject,
-            user=user,
-            dose_level=DoseLevel.FULL,
-            start_date=start,
-            stop_date=switch - timedelta(days=1),
+            subject, user=user, dose_level=DoseLevel.FULL, start_date=start, stop_date=stop
         )
-        services.save_oral_period(
-            subject,
-            user=user,
-            dose_level=DoseLevel.REDUCED_400,
-            start_date=switch,
-            stop_date=stop,
-            dose_change_reason=SORAFENIB_REASON,
-            adverse_event=_cause(subject, SORA),
-        )
-        return 2
-    services.save_oral_period(
-        subject, user=user, dose_level=DoseLevel.FULL, start_date=start, stop_date=stop
+        return 1
+    held = start + timedelta(days=35 + ctx.rng.randint(0, 10))
+    resumed = held + timedelta(days=7)
+    ae = _record_ae(
+        ctx,
+        subject,
+        "Palmar-plantar erythrodysesthesia syndrome",
+        3,
+        held - timedelta(days=2),
+        held + timedelta(days=20),
+        {SORA: _c(Causality.DEFINITE, ActionTaken.DOSE_REDUCED)},
+        treatment_given=True,
+        treatment_details="Urea 10% cream twice daily",
     )
-    return 1
+    for level, first, last, reason in (
+        (DoseLevel.FULL, start, held - timedelta(days=1), ""),
+        (DoseLevel.HELD, held, resumed - timedelta(days=1), HOLD_REASON),
+        (DoseLevel.REDUCED_400, resumed, stop, RESUMED_REASON),
+    ):
+        services.save_oral_period(
+            subject,
+            user=user,
+            dose_level=level,
+            start_date=first,
+            stop_date=last,
+            dose_change_reason=reason,
+            adverse_event=ae if reason else None,
+        )
+    return 3
 
 
 def seed_follow_up(ctx):
