@@ -13,14 +13,6 @@ def _subject_items():
     )
 
 
-def _ae_number(path: str):
-    def number(record):
-        ae = getattr(record, path)
-        return ae.ae_number if ae is not None else None
-
-    return number
-
-
 FORMS = [
     ExportForm(
         name="end-of-treatment",
@@ -36,7 +28,7 @@ FORMS = [
                 "adverse_event",
                 "AE number of the toxicity",
                 ItemType.INTEGER,
-                _ae_number("adverse_event"),
+                "adverse_event.ae_number",
             ),
             *model_items(EndOfTreatment, ("reason_other", "updated")),
         ),
@@ -89,7 +81,7 @@ FORMS = [
                 "death_adverse_event",
                 "AE number of the fatal event",
                 ItemType.INTEGER,
-                _ae_number("death_adverse_event"),
+                "death_adverse_event.ae_number",
             ),
             *model_items(EndOfStudy, ("death_cause_other", "updated")),
         ),

@@ -13,11 +13,6 @@ def _subject_items():
     )
 
 
-def _ae_number(record):
-    ae = record.adverse_event
-    return ae.ae_number if ae is not None else None
-
-
 FORMS = [
     ExportForm(
         name="treatment-cycles",
@@ -55,7 +50,12 @@ FORMS = [
                             "dose_change_reason",
                         ),
                     ),
-                    Item("ae_number", "AE number of the cause", ItemType.INTEGER, _ae_number),
+                    Item(
+                        "ae_number",
+                        "AE number of the cause",
+                        ItemType.INTEGER,
+                        "adverse_event.ae_number",
+                    ),
                 ),
             ),
         ),
@@ -74,7 +74,9 @@ FORMS = [
                 OralDosingPeriod,
                 ("drug", "dose_level", "start_date", "stop_date", "dose_change_reason"),
             ),
-            Item("ae_number", "AE number of the cause", ItemType.INTEGER, _ae_number),
+            Item(
+                "ae_number", "AE number of the cause", ItemType.INTEGER, "adverse_event.ae_number"
+            ),
             *model_items(OralDosingPeriod, ("updated",)),
         ),
     ),
