@@ -45,6 +45,9 @@ Design
   ``term.meddra_code``, properties like the age); the registry's function items (the eligibility
   evaluation and signature columns, a query's record type) are derived now, not audited: they
   are in the snapshot only, and the signatures are ``Signature`` elements.
+* A file may hold some forms only (``forms``: e.g. the adverse events, for a safety review):
+  the MetaDataVersion and AdminData stay the study's; ClinicalData holds the subjects' form and
+  the forms named (and, archival, their history and signatures).
 * Streaming: the metadata is small; the clinical data are read form by form (scoped by
   ``records.records``, chunked by ``records.stream``), each ordered by subject id, merged
   subject by subject (subjects in id order), and each subject's ``SubjectData`` (or its
@@ -241,6 +244,28 @@ def clinical_forms() -> list[ExportForm]:
 
 def subject_form() -> ExportForm:
     return next(form for form in records.export_forms() if form.subject_path == "pk")
+
+
+class UnknownForm(ValueError):
+    """A form asked for by name that is not a form of ClinicalData (the sentence says which)."""
+
+
+def selected_forms(names: Iterable[str] | None) -> list[ExportForm]:
+    """The forms of ClinicalData a file holds: all of them (``names`` None or empty), or those
+    named (registry names, e.g. ``adverse-events``) in the registry's order, with the subjects'
+    form always (each ``SubjectData`` is built from it). ``UnknownForm`` names the unknown ones
+    and lists the choices."""
+    forms = clinical_forms()
+    wanted = {name.strip() for name in names or () if name.strip()}
+    if not wanted:
+        return forms
+    unknown = sorted(wanted - {form.name for form in forms})
+    if unknown:
+        raise UnknownForm(
+            f"Unknown form{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}. "
+            f"Choose among: {', '.join(form.name for form in forms)}."
+        )
+    return [form for form in forms if form.name in wanted or form.subject_path == "pk"]
 
 
 def site_form() -> ExportForm:
@@ -630,13 +655,19 @@ def _stored_attname(model, form: ExportForm, item_name: str) -> str:
         return ""
 
 
+def signed_in(audited: list[Audited]) -> tuple[Signed, ...]:
+    """The signed forms among the exported ones (their signatures go in the file)."""
+    names = {entry.form.name for entry in audited}
+    return tuple(signed for signed in SIGNED if signed.form_name in names)
+
+
 def users_in(scope: Scope, audited: list[Audited]) -> set:
     """Ids of every user who made a history row or a signature in scope (None: no user)."""
     found: set = set()
     for entry in audited:
         rows = _history_in_scope(entry, scope).order_by().values_list("history_user_id", flat=True)
         found.update(rows.distinct())
-    for signed in SIGNED:
+    for signed in signed_in(audited):
         found.update(
             _signatures(signed, scope).order_by().values_list("signer_id", flat=True).distinct()
         )
@@ -1002,10 +1033,18 @@ def _sql_items(group: _Group, model, lookups: list[str]) -> str | None:
 
 
 def _sql_key(group: _Group, model, lookups: list[str]) -> str:
-    """SQL of ``_repeat_key`` of a row: its key item's text, or its id."""
+    """SQL of ``_repeat_key`` of a row: its key item's text, or its id. A text key is escaped
+    only in the rare row that has a character to escape (the drug of each causality row: the
+    escaping functions on every row were a sixth of the adverse events' time)."""
     if group.key is None:
         return "(pk)::text"
-    value = _sql_value(f"c{group.key}", _stored_field(model, lookups[group.key]))
+    column = f"c{group.key}"
+    model_field = _stored_field(model, lookups[group.key])
+    value = _sql_value(column, model_field)
+    if model_field.get_internal_type() in _TEXT_TYPES:
+        value = (
+            f"(CASE WHEN {column} ~ {_TO_ESCAPE_SQL} THEN {value} ELSE nullif({column}, '') END)"
+        )
     return f"coalesce(nullif({value}, ''), (pk)::text)"
 
 
@@ -1169,11 +1208,17 @@ def _signature_text(signed: Signed, signature, location: str, usernames: dict) -
 
 
 class Snapshot:
-    def __init__(self, scope: Scope, locations: dict[int, str], usernames: dict[int, str]):
+    def __init__(
+        self,
+        scope: Scope,
+        locations: dict[int, str],
+        usernames: dict[int, str],
+        forms: list[ExportForm],
+    ):
         self.scope = scope
         self.locations = locations
         self.usernames = usernames
-        self.layouts = [_Layout.of(form, scope.identifiers) for form in clinical_forms()]
+        self.layouts = [_Layout.of(form, scope.identifiers) for form in forms]
         self.signed = {s.form_name: s for s in SIGNED if s.current is not None}
         self.subjects = 0
 
@@ -1397,6 +1442,7 @@ class Archive:
         self.locations = locations
         self.usernames = usernames
         self.audited = audited
+        self.signed = signed_in(audited)
         self.plans = [_plan(entry, scope.identifiers) for entry in audited]
         self.subject_rank = next(
             a.rank for a in audited if a.form.subject_path == "pk" and not a.group
@@ -1418,7 +1464,7 @@ class Archive:
             if plan.related:
                 history = history.select_related(*plan.related)
             streams.append(records.stream(history))
-        for signed in SIGNED:
+        for signed in self.signed:
             signatures = _signatures(signed, self.scope).order_by(
                 "odm_subject_id", "signed_at", "pk"
             )
@@ -1454,7 +1500,7 @@ class Archive:
         previous: dict[tuple[int, int], list] = {}
         for index, obj in sorted(entries, key=moment):
             if index >= len(self.plans):
-                yield self._signed(state, SIGNED[index - len(self.plans)], obj)
+                yield self._signed(state, self.signed[index - len(self.plans)], obj)
                 continue
             plan = self.plans[index]
             values = obj.values if isinstance(obj, _HistoryRow) else _values(obj, plan)
@@ -1579,9 +1625,12 @@ class _Sink:
 class OdmExport:
     """One ODM file for ``scope``: ``chunks()`` yields its bytes, subject by subject."""
 
-    def __init__(self, scope: Scope, *, archival: bool = False):
+    def __init__(
+        self, scope: Scope, *, archival: bool = False, forms: list[ExportForm] | None = None
+    ):
         self.scope = scope
         self.archival = archival
+        self.forms = clinical_forms() if forms is None else forms
         self.created = timezone.now()
         self.file_oid = f"ODM.{self.created:%Y%m%dT%H%M%SZ}.{uuid.uuid4().hex[:12]}"
         self.subjects = 0
@@ -1614,7 +1663,7 @@ class OdmExport:
         sink = _Sink()
         sites = list(self.scope.records(site_form()))
         locations = {site.pk: location_oid(site.code) for site in sites}
-        audited = audited_models(clinical_forms())
+        audited = audited_models(self.forms)
         mdv = metadata_version()
         with etree.xmlfile(sink, encoding="utf-8") as xf:
             xf.write_declaration()
@@ -1636,7 +1685,7 @@ class OdmExport:
         source = (
             Archive(self.scope, locations, usernames, audited)
             if self.archival
-            else Snapshot(self.scope, locations, usernames)
+            else Snapshot(self.scope, locations, usernames, self.forms)
         )
         for count, element in enumerate(source.subject_data(), 1):
             if isinstance(element, bytes):  # written with the database's text, in its place
@@ -1652,11 +1701,14 @@ class OdmExport:
         self.audit_records = getattr(source, "audit_records", 0)
 
 
-def export_for(user, *, archival: bool = False) -> OdmExport:
-    """The export of ``user``'s sites, with identifiers as their role allows."""
-    return OdmExport(Scope.of(user), archival=archival)
+def export_for(user, *, archival: bool = False, forms: Iterable[str] | None = None) -> OdmExport:
+    """The export of ``user``'s sites, with identifiers as their role allows; ``forms``: the
+    forms of ClinicalData to hold (``selected_forms``)."""
+    return OdmExport(Scope.of(user), archival=archival, forms=selected_forms(forms))
 
 
-def operator_export(*, archival: bool = False, identifiers: bool = False) -> OdmExport:
+def operator_export(
+    *, archival: bool = False, identifiers: bool = False, forms: Iterable[str] | None = None
+) -> OdmExport:
     """A study-wide export for an operator at the server (management command)."""
-    return OdmExport(Scope(None, identifiers), archival=archival)
+    return OdmExport(Scope(None, identifiers), archival=archival, forms=selected_forms(forms))

@@ -1,5 +1,6 @@
 """``/api/v1/exports/odm/``: the CDISC ODM 1.3.2 file of the user's sites, streamed
-(``?archival=1``: the Transactional, Archival file with the audit trail). Same authentication
+(``?archival=1``: the Transactional, Archival file with the audit trail; ``?forms=``: some forms
+only). Same authentication
 (token or session) and permission as every other export."""
 
 from __future__ import annotations
@@ -17,6 +18,18 @@ from . import odm
 
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"", "0", "false", "no", "off"}
+
+
+def form_names(value: str | None) -> list[str] | None:
+    """``forms=adverse-events,treatment-cycles``: the forms of ClinicalData (None: all)."""
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise ValidationError(
+            {"forms": "Name at least one form (e.g. forms=adverse-events), or leave forms out."}
+        )
+    return names
 
 
 def archival_flag(value: str | None) -> bool:
@@ -47,13 +60,27 @@ class OdmExportView(APIView):
                 "archival",
                 OpenApiTypes.BOOL,
                 description="1: the Transactional, Archival file with the audit trail.",
-            )
+            ),
+            OpenApiParameter(
+                "forms",
+                str,
+                description="Comma-separated form names (e.g. adverse-events): the clinical "
+                "data of these forms only, with the subjects' form (default: every form). "
+                f"Forms: {', '.join(form.name for form in odm.clinical_forms())}.",
+            ),
         ],
         responses={(200, "application/xml"): OpenApiResponse(OpenApiTypes.BINARY)},
     )
     def get(self, request):
         archival = archival_flag(request.query_params.get("archival"))
-        export = odm.export_for(request.user, archival=archival)
+        try:
+            export = odm.export_for(
+                request.user,
+                archival=archival,
+                forms=form_names(request.query_params.get("forms")),
+            )
+        except odm.UnknownForm as exc:
+            raise ValidationError({"forms": str(exc)}) from None
         response = StreamingHttpResponse(
             export.chunks(), content_type="application/xml; charset=utf-8"
         )

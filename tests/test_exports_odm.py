@@ -542,6 +542,51 @@ def test_the_api_streams_the_file_with_the_exports_permission(
     assert as_xml.status_code == 403 and "sponsor exports" in as_xml.json()["detail"]
 
 
+def test_a_file_of_some_forms_holds_their_data_and_the_whole_metadata(
+    study, sponsor, data_manager, schema
+):
+    """``forms=adverse-events``: every subject (the subjects' form always), their adverse events
+    and causality, no other form's data; the MetaDataVersion is the study's; the archival file
+    of the same forms carries exactly their history rows; bad names get a 400 with the choices."""
+    response = api(sponsor).get("/api/v1/exports/odm/", {"forms": "adverse-events"})
+    assert response.status_code == 200
+    root = valid(b"".join(response.streaming_content), schema)
+    full = valid(export(sponsor), schema)
+    assert subjects_of(root) == subjects_of(full)
+    forms = set(root.xpath("//o:FormData/@FormOID", namespaces=NS))
+    assert forms == {"F.DM", "F.AE"}
+    assert root.xpath("//o:FormDef/@OID", namespaces=NS) == full.xpath(
+        "//o:FormDef/@OID", namespaces=NS
+    )
+    (ae,) = root.xpath("//o:FormData[@FormOID='F.AE']", namespaces=NS)
+    (same,) = full.xpath("//o:FormData[@FormOID='F.AE']", namespaces=NS)
+    assert etree.tostring(ae) == etree.tostring(same)
+    assert not root.xpath("//o:Signature", namespaces=NS)  # eligibility's: not asked for
+
+    archival = odm.export_for(data_manager, archival=True, forms=["adverse-events"])
+    archived = valid(b"".join(archival.chunks()), schema)
+    wanted = {
+        f"{audited.label}:{history_id}"
+        for audited in odm.audited_models(odm.selected_forms(["adverse-events"]))
+        for history_id in audited.history(odm.Scope.of(data_manager)).values_list(
+            "history_id", flat=True
+        )
+    }
+    assert set(archived.xpath("//o:SourceID/text()", namespaces=NS)) == wanted
+    assert {s.split(":")[0] for s in wanted} == {
+        "subjects.subject",
+        "adverse_events.adverseevent",
+        "adverse_events.aecausality",
+    }
+
+    for bad, sentence in (
+        ({"forms": "adverse-events,labs"}, "Unknown form: labs. Choose among: subjects,"),
+        ({"forms": " , "}, "Name at least one form"),
+    ):
+        refused = api(sponsor).get("/api/v1/exports/odm/", bad)
+        assert refused.status_code == 400 and sentence in refused.json()["forms"]
+
+
 # --- command -------------------------------------------------------------------------------------
 
 
@@ -563,6 +608,9 @@ def test_the_command_writes_a_valid_file(study, site, tmp_path, schema, capsys):
     monitor = make_user(Role.MONITOR, site)
     call_command("export_odm", "-o", str(path), "--user", monitor.username)
     assert set(subjects_of(valid(path.read_bytes(), schema)).values()) == {"LOC.101"}
+    call_command("export_odm", "-o", str(path), "--forms", "adverse-events,allocations")
+    forms = set(valid(path.read_bytes(), schema).xpath("//o:FormData/@FormOID", namespaces=NS))
+    assert forms == {"F.DM", "F.AE", "F.RAND"}
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
 
     out = io.StringIO()
@@ -582,3 +630,5 @@ def test_the_command_refuses_with_a_sentence(study, coordinator, tmp_path):
         call_command("export_odm", "-o", str(tmp_path / "no-such-folder" / "study.xml"))
     with pytest.raises(CommandError, match="--with-identifiers is for the operator"):
         call_command("export_odm", "--user", coordinator.username, "--with-identifiers")
+    with pytest.raises(CommandError, match="Unknown form: labs. Choose among: subjects,"):
+        call_command("export_odm", "--forms", "labs")

@@ -29,13 +29,33 @@ class Command(BaseCommand):
         )
         parser.add_argument("--user", help="export as this user: their sites and role")
         parser.add_argument(
+            "--forms",
+            help="comma-separated form names (e.g. adverse-events): the clinical data of these "
+            "forms only, with the subjects' form (default: every form)",
+        )
+        parser.add_argument(
             "--with-identifiers",
             action="store_true",
             help="an operator's export with the direct identifiers (not with --user)",
         )
 
-    def handle(self, *args, output=None, archival=False, user=None, with_identifiers=False, **kw):
-        export = self._export(user, archival, with_identifiers)
+    def handle(
+        self,
+        *args,
+        output=None,
+        archival=False,
+        user=None,
+        with_identifiers=False,
+        forms=None,
+        **kw,
+    ):
+        names = None if forms is None else [n for n in forms.split(",") if n.strip()]
+        if names is not None and not names:
+            raise CommandError("--forms names no form: give e.g. --forms adverse-events.")
+        try:
+            export = self._export(user, archival, with_identifiers, names)
+        except odm.UnknownForm as exc:
+            raise CommandError(str(exc)) from None
         if output:
             self._write_file(export, Path(output))
             self.stderr.write(
@@ -49,9 +69,9 @@ class Command(BaseCommand):
                 self.stdout.write(decoder.decode(chunk), ending="")
             self.stdout.write(decoder.decode(b"", final=True), ending="")
 
-    def _export(self, username, archival: bool, with_identifiers: bool) -> odm.OdmExport:
+    def _export(self, username, archival: bool, with_identifiers: bool, forms) -> odm.OdmExport:
         if username is None:
-            return odm.operator_export(archival=archival, identifiers=with_identifiers)
+            return odm.operator_export(archival=archival, identifiers=with_identifiers, forms=forms)
         if with_identifiers:
             raise CommandError(
                 "--with-identifiers is for the operator's export: a user's export shows the "
@@ -64,7 +84,7 @@ class Command(BaseCommand):
             raise CommandError(f"There is no user {username!r}.") from None
         if not user.is_active or not access.can_read_exports(user):
             raise CommandError(f"{username} may not read the sponsor exports.")
-        return odm.export_for(user, archival=archival)
+        return odm.export_for(user, archival=archival, forms=forms)
 
     def _write_file(self, export: odm.OdmExport, path: Path) -> None:
         """Write through a temporary file next to ``path``: no half-written file is left."""
