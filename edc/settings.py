@@ -147,6 +147,10 @@ WEB_PROCESS = env_bool("EDC_WEB_PROCESS")
 # Randomization waits at most this many seconds for the subject's and the stratum's row locks,
 # then answers "the randomization service is busy, try again in a moment" (SET LOCAL lock_timeout).
 RANDOMIZATION_LOCK_TIMEOUT = float(os.environ.get("RANDOMIZATION_LOCK_TIMEOUT", "5"))
+# The sponsor exports' biggest query (the ODM's adverse events, written by PostgreSQL) is split
+# into this many queries, each read ahead by a thread on a connection of its own (1: one query on
+# the request's connection). exports/background.py says when and why.
+EXPORT_QUERY_THREADS = int(os.environ.get("EXPORT_QUERY_THREADS", "2"))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     _db_options = DATABASES["default"].setdefault("OPTIONS", {})
     # A database that does not answer: fail in seconds (the health check says so), not hang.

@@ -91,7 +91,7 @@ from core.export_spec import ChildGroup, ExportForm, Item, ItemType, SignedForm
 from core.registry import collected
 from core.roles import Role
 
-from . import records
+from . import background, records
 
 NS = "http://www.cdisc.org/ns/odm/v1.3"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -1052,7 +1052,9 @@ def _sql_columns(count: int) -> str:
     return ", ".join(f"c{n}" for n in range(count))
 
 
-def _fragment_query(layout: _Layout, queryset: models.QuerySet) -> tuple[str, tuple] | None:
+def _fragment_query(
+    layout: _Layout, queryset: models.QuerySet, part: tuple[int, int] | None = None
+) -> tuple[str, tuple] | None:
     """The SQL writing the scoped records' ``FormData`` (subject id, first id, the text of its
     records in id order), one row per subject in subject order; None when a type keeps the form
     on the Python path.
@@ -1060,17 +1062,19 @@ def _fragment_query(layout: _Layout, queryset: models.QuerySet) -> tuple[str, tu
     The records are sorted on their values (``OFFSET 0``: before the text is made, not the
     wide text); each record's child rows are read by its id (``LATERAL``: the index on the
     foreign key, in the records' order), as the Python path reads every child of an exported
-    record."""
+    record. ``part`` (k, n): only the subjects whose id is k modulo n (one of n queries that
+    share the work)."""
     path = layout.values_path
     form_model = layout.form.model_class()
     items = _sql_items(layout.main, form_model, path.lookups)
     if items is None:
         return None
-    parent_sql, params = (
-        _value_parents(layout, queryset)
-        .values_list("odm_subject_id", "pk", *path.lookups)
-        .query.sql_with_params()
-    )
+    parents = _value_parents(layout, queryset)
+    if part is not None:
+        parents = parents.alias(odm_part=F("odm_subject_id") % part[1]).filter(odm_part=part[0])
+    parent_sql, params = parents.values_list(
+        "odm_subject_id", "pk", *path.lookups
+    ).query.sql_with_params()
     params = list(params)
     head = _sql_literal(f'<FormData FormOID="{_xml_attribute(layout.oid)}"')
     if layout.form.repeating:
@@ -1117,14 +1121,34 @@ def _fragment_query(layout: _Layout, queryset: models.QuerySet) -> tuple[str, tu
     return sql, tuple(params)
 
 
-def _fragments(layout: _Layout, queryset: models.QuerySet) -> Iterator[_Fragment] | None:
-    """The records' ``FormData`` written by PostgreSQL, or None (the Python path)."""
+def _fragments(
+    layout: _Layout, queryset: models.QuerySet, threaded: bool = False
+) -> Iterator[_Fragment] | None:
+    """The records' ``FormData`` written by PostgreSQL, or None (the Python path). ``threaded``
+    and outside a transaction: ``background.threads()`` queries share the subjects, each read
+    ahead by a thread on its own connection (``exports.background``), merged back in subject
+    order."""
     if not SQL_FRAGMENTS or connections[queryset.db].vendor != "postgresql":
         return None
-    if layout.form.subject_path == "pk":
+    if layout.form.subject_path == "pk" or _fragment_query(layout, queryset) is None:
         return None
-    query = _fragment_query(layout, queryset)
-    return None if query is None else _fragment_rows(queryset.db, *query)
+    if not threaded or not background.usable(queryset.db):
+        return _fragment_rows(queryset.db, *_fragment_query(layout, queryset))
+    n = background.threads()
+    parts = [
+        _as_fragments(
+            background.rows_ahead(
+                queryset.db, *_fragment_query(layout, queryset, (k, n)), chunk=FRAGMENT_CHUNK
+            )
+        )
+        for k in range(n)
+    ]
+    return heapq.merge(*parts, key=attrgetter("odm_subject_id"))
+
+
+def _as_fragments(rows: Iterable[tuple]) -> Iterator[_Fragment]:
+    for subject_id, pk, text in rows:
+        yield _Fragment(subject_id, pk, text)
 
 
 def _fragment_rows(alias: str, sql: str, params: tuple) -> Iterator[_Fragment]:
@@ -1222,14 +1246,24 @@ class Snapshot:
         self.signed = {s.form_name: s for s in SIGNED if s.current is not None}
         self.subjects = 0
 
-    def _stream(self, layout: _Layout) -> Iterable:
+    def _values_path(self, layout: _Layout) -> bool:
+        return layout.values_path is not None and layout.form.name not in self.signed
+
+    def _stream(self, layout: _Layout, threaded: bool) -> Iterable:
         queryset = self.scope.records(layout.form)
-        if layout.values_path is not None and layout.form.name not in self.signed:
-            return _fragments(layout, queryset) or _value_rows(layout, queryset)
+        if self._values_path(layout):
+            return _fragments(layout, queryset, threaded) or _value_rows(layout, queryset)
         return records.stream(_ordered(queryset, layout.form))
 
     def subject_data(self) -> Iterator[bytes]:
-        streams = [self._stream(layout) for layout in self.layouts]
+        # The threads go to the largest form read as values (the adverse events): one export
+        # opens at most EXPORT_QUERY_THREADS connections more.
+        largest = background.largest(
+            [layout.form.model_class() for layout in self.layouts if self._values_path(layout)]
+        )
+        streams = [
+            self._stream(layout, layout.form.model_class() is largest) for layout in self.layouts
+        ]
         subject_index = next(
             i for i, layout in enumerate(self.layouts) if layout.form.subject_path == "pk"
         )

@@ -460,6 +460,80 @@ def test_postgresql_writes_the_adverse_events_as_the_python_path_does(
         assert value(form, "I.AE.END_DATE") is None and value(form, "I.AE.ONGOING") == "1"
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_queries_read_ahead_by_threads_write_the_same_file_and_clean_up(
+    site,
+    other_site,
+    coordinator,
+    investigator,
+    other_coordinator,
+    data_manager,
+    settings,
+    monkeypatch,
+):
+    """Outside a transaction, the adverse events' text is split between queries read ahead by
+    threads on connections of their own: the same bytes as one query on the request's
+    connection; a reader that stops early leaves no thread and no connection behind."""
+    import threading
+
+    from exports import background
+
+    load_starter_terms()
+    teams = ((site, coordinator, investigator), (other_site, other_coordinator, None))
+    for number, (the_site, staff, signer) in enumerate(teams):
+        signer = signer or make_user(Role.INVESTIGATOR, the_site)
+        for _ in range(3):
+            subject = make_subject_in_arm(
+                Arm.B if number else Arm.A, the_site, by=staff, investigator=signer
+            )
+            ae_services.record_adverse_event(
+                subject,
+                user=staff,
+                term=CtcaeTerm.objects.get(term="Fatigue"),
+                grade=1,
+                onset_date=timezone.localdate(),
+                ongoing=True,
+                outcome="not_recovered",
+                causality={
+                    drug: {"causality": "possible", "action_taken": "not_changed"}
+                    for drug in (("sorafenib",) if number else ("toripalimab", "bevacizumab"))
+                },
+            )
+    assert not connection.in_atomic_block and background.usable("default")
+
+    def stamped_out(data):
+        return re.sub(rb'(FileOID|CreationDateTime|AsOfDateTime)="[^"]*"', b"", data)
+
+    def backends() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            )
+            return cursor.fetchone()[0]
+
+    started = []
+    rows_ahead = background.rows_ahead
+    monkeypatch.setattr(
+        background, "rows_ahead", lambda *a, **k: started.append(a) or rows_ahead(*a, **k)
+    )
+    before = backends()
+    settings.EXPORT_QUERY_THREADS = 3
+    threaded = export(data_manager)
+    assert len(started) == 3  # the largest form: three queries, each a third of the subjects
+    settings.EXPORT_QUERY_THREADS = 1
+    assert stamped_out(threaded) == stamped_out(export(data_manager))
+    assert threaded.count(b'<FormData FormOID="F.AE"') == 6
+
+    settings.EXPORT_QUERY_THREADS = 3
+    chunks = odm.export_for(data_manager).chunks()
+    next(chunks)
+    next(chunks)  # the readers are running
+    chunks.close()  # the client went away
+    assert not [t for t in threading.enumerate() if t.name == "export-query"]
+    assert backends() == before
+
+
 def test_the_snapshot_text_is_what_lxml_writes_of_the_same_elements():
     """The snapshot is written as text (not element by element): each ItemGroupData is the
     bytes lxml writes of the same element, whatever the values (escaping, characters XML cannot

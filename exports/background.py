@@ -1,0 +1,130 @@
+"""A big export query read ahead by a thread on a database connection of its own.
+
+The ODM snapshot's adverse events are written by PostgreSQL (``odm._fragments``): most of the
+file's time is the database building that text, one backend on one core, while the stream's
+Python waits for it, then the database waits for Python. Read by a thread (``rows_ahead``), the
+query runs while the stream writes what it already has, and the text can be split between
+several queries (each a share of the subjects), each in its own backend: on PostgreSQL the
+backends run in parallel (a server-side cursor gets no parallel plan of its own).
+
+Rules:
+
+* One query per export: the largest form's (``largest``), so an export opens at most
+  ``EXPORT_QUERY_THREADS`` connections more.
+* Only outside a transaction (``usable``): a connection of its own does not see the data of an
+  open transaction (a test's, or a request's ``ATOMIC_REQUESTS``); there the caller reads on its
+  own connection.
+* Each thread opens its connection, reads in a transaction of its own (a cursor without hold:
+  rows are made as they are fetched, not all at once), puts ``chunk`` rows at a time in a queue of
+  ``AHEAD`` chunks (memory stays flat), and closes its connection however it ends.
+* Each query sees the data as of its start, as each of the file's other queries does (the
+  snapshot file is read form by form, each its own statement, as before).
+* An error of the thread is raised in the reader; a reader that stops early (a client that went
+  away) stops the thread, which cancels its query and closes its connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.db import connections
+from django.db.models import Model
+
+AHEAD = 4  # chunks read ahead per query
+_END = object()
+
+
+def usable(alias: str) -> bool:
+    connection = connections[alias]
+    return (
+        connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        and settings.EXPORT_QUERY_THREADS > 1
+    )
+
+
+def threads() -> int:
+    return max(1, settings.EXPORT_QUERY_THREADS)
+
+
+def largest(models: list[type[Model]]) -> type[Model] | None:
+    """The model with the most rows by PostgreSQL's estimate (``pg_class.reltuples``, kept by
+    ANALYZE and autovacuum: one catalog query); the one whose query gets the threads."""
+    if not models or connections[models[0].objects.db].vendor != "postgresql":
+        return None
+    tables = {model._meta.db_table: model for model in models}
+    with connections[models[0].objects.db].cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reltuples FROM pg_class WHERE relkind = 'r' AND relname = ANY(%s)",
+            [list(tables)],
+        )
+        found = dict(cursor.fetchall())
+    return max(models, key=lambda model: (found.get(model._meta.db_table, 0), model._meta.label))
+
+
+class _Reader(threading.Thread):
+    def __init__(self, alias: str, sql: str, params: tuple, chunk: int):
+        super().__init__(daemon=True, name="export-query")
+        self.alias, self.sql, self.params, self.chunk = alias, sql, params, chunk
+        self.rows: queue.Queue = queue.Queue(maxsize=AHEAD)
+        self.stopped = threading.Event()
+        self.raw = None  # the psycopg connection, to cancel a running query
+
+    def run(self) -> None:
+        wrapper = connections.create_connection(self.alias)
+        try:
+            wrapper.ensure_connection()
+            self.raw = wrapper.connection
+            with self.raw.transaction():
+                self.raw.execute("SET LOCAL jit = off")  # see records.without_jit
+                with self.raw.cursor(name="export_query") as cursor:
+                    cursor.execute(self.sql, self.params)
+                    while not self.stopped.is_set():
+                        rows = cursor.fetchmany(self.chunk)
+                        if not rows or not self._put(rows):
+                            break
+            self._put(_END)
+        except BaseException as exc:  # handed to the reader, raised there
+            if not self.stopped.is_set():
+                self._put(exc)
+        finally:
+            wrapper.close()
+
+    def _put(self, item) -> bool:
+        while not self.stopped.is_set():
+            try:
+                self.rows.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def stop(self) -> None:
+        self.stopped.set()
+        raw = self.raw
+        if raw is not None and self.is_alive():
+            # A query still running stops now (thread-safe in libpq); a connection closing
+            # meanwhile has nothing left to stop.
+            with contextlib.suppress(Exception):
+                raw.cancel()
+        self.join(timeout=10)
+
+
+def rows_ahead(alias: str, sql: str, params: tuple, *, chunk: int) -> Iterator[tuple]:
+    """The rows of ``sql``, read ahead by a thread on its own connection to ``alias``."""
+    reader = _Reader(alias, sql, tuple(params), chunk)
+    reader.start()
+    try:
+        while True:
+            item = reader.rows.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+    finally:
+        reader.stop()
