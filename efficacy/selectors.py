@@ -68,6 +68,29 @@ def first_progression(subject: Subject) -> date | None:
     return progression_dates([subject.pk]).get(subject.pk)
 
 
+def calendar_facts(subject: Subject) -> dict:
+    """What the visit calendar (``treatment.selectors.subject_calendar``, this app's
+    ``treatment_calendar_facts`` hook) needs of the tumor assessments, in one query: the dates
+    of the assessments done, and the date of the first progression, after which no scan is
+    scheduled. The progression here is the first assessment read as PD by the RECIST 1.1 rules
+    or by the investigator: scans stop when the investigator sees one (where the two readings
+    differ, edit check REC-001 asks the site)."""
+    rows = (
+        TumorAssessment.objects.filter(subject=subject)
+        .order_by()
+        .values_list("assessment_date", "derived_response", "investigator_response")
+    )
+    done, progressions = [], []
+    for day, derived, investigator in rows:
+        done.append(day)
+        if PD in (derived, investigator):
+            progressions.append(day)
+    return {
+        "tumor_assessments_done": done,
+        "tumor_assessments_until": min(progressions, default=None),
+    }
+
+
 # The randomization date is the randomization app's (the site's date of the allocation);
 # re-exported for the callers of this app's reads (its demo and tests).
 randomization_dates = randomization_selectors.randomization_dates

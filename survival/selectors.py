@@ -55,6 +55,48 @@ def visible_follow_up(user, identifier: str, number: int) -> tuple[Subject, Surv
     return subject, get_object_or_404(subject_follow_ups(subject), contact_number=number)
 
 
+# A subject in one of these statuses is no longer followed from its status date.
+FOLLOW_UP_ENDED = (SubjectStatus.WITHDRAWN, SubjectStatus.DIED, SubjectStatus.COMPLETED)
+
+
+def calendar_facts(subject: Subject) -> dict:
+    """What the visit calendar (``treatment.selectors.subject_calendar``, this app's
+    ``treatment_calendar_facts`` hook) needs of the CRFs after the last dose, in two queries:
+
+    * ``end_of_treatment`` and ``last_dose``: the end of treatment's date of last dose (the
+      safety follow-up counts from it, the survival follow-up too);
+    * ``survival_contacts_done``: the dates of the follow-up contacts;
+    * ``follow_up_until``: the end of follow-up, the earliest of the date of death, the end of
+      study and the status date of a subject withdrawn, died or completed (a death recorded by a
+      fatal adverse event, before its end of study): nothing is expected after it.
+    """
+    last_dose, end_date, death_date, status, status_date = (
+        Subject.objects.filter(pk=subject.pk)
+        .values_list(
+            "end_of_treatment__last_dose_date",
+            "end_of_study__end_date",
+            "end_of_study__death_date",
+            "status",
+            "status_date",
+        )
+        .get()
+    )
+    ended = [d for d in (end_date, death_date) if d is not None]
+    if status in FOLLOW_UP_ENDED and status_date is not None:
+        ended.append(status_date)
+    contacts = (
+        SurvivalFollowUp.objects.filter(subject=subject)
+        .order_by()
+        .values_list("contact_date", flat=True)
+    )
+    return {
+        "end_of_treatment": last_dose,
+        "last_dose": last_dose,
+        "survival_contacts_done": list(contacts),
+        "follow_up_until": min(ended, default=None),
+    }
+
+
 def data_cutoff() -> date:
     """The data cut-off of the endpoints (the setting, else today)."""
     return survival_settings()["data_cutoff"] or timezone.localdate()

@@ -1,7 +1,7 @@
 """Treatment pages (calendar, cycle form with IV doses, sorafenib period form), the subject
 panel, the admin, the EX dataset, the API and site scoping."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -9,13 +9,24 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from adverse_events.services import record_adverse_event
+from core.edit_checks import Scope
+from core.registry import app_hooks
 from core.roles import Role
+from efficacy.selectors import calendar_facts as efficacy_facts
 from randomization.arms import Arm, StudyDrug
+from survival.selectors import calendar_facts as survival_facts
+from treatment import selectors
+from treatment.edit_checks import CHECKS
 from treatment.models import Cycle, IvDose, OralDosingPeriod
+from treatment.schedule import VisitKind, VisitStatus
 from treatment.sdtm import DATASETS
 
-from .builders import make_user, write_forms
+from .builders import make_user, site_today, write_forms
+from .builders.ctcae import term
+from .builders.efficacy import add_assessment, add_baseline
 from .builders.pages import token_in
+from .builders.survival import end_treatment, follow_up, record_death
 from .builders.treatment import (
     add_cycle,
     add_oral_period,
@@ -219,3 +230,130 @@ def test_the_api_exports_cycles_with_their_iv_doses(arm_a, coordinator, sponsor)
         "toripalimab": "240.0",
     } or {d["drug"] for d in row["iv_doses"]} == {"bevacizumab", "toripalimab"}
     assert IvDose.objects.count() == 2
+
+
+# --- the calendar hears of the apps above (efficacy, survival) through its hook ------------------
+
+
+def scan(subject, *, by, on: date, response="SD", **extra):
+    """A tumor assessment on ``on`` (the baseline lesions must be recorded)."""
+    return add_assessment(
+        subject,
+        by=by,
+        days_ago_=(site_today() - on).days,
+        measurements={1: 38, 2: 19},
+        investigator_response=response,
+        **extra,
+    )
+
+
+def schedule_day(subject, n: int) -> date:
+    """Day ``n`` of the schedule (day 0: the randomization date)."""
+    return randomized_on(subject) + timedelta(days=n)
+
+
+def overdue_of(subject):
+    return {v.code for v in selectors.subject_calendar(subject).with_status(VisitStatus.OVERDUE)}
+
+
+def next_cycle_overdue(subject):
+    """Edit check TRT-005's violations for ``subject``."""
+    [check] = [c for c in CHECKS if c.code == "TRT-005"]
+    return [v for v in check.find(Scope()) if v.subject_id == subject.pk]
+
+
+def test_efficacy_and_survival_give_the_calendar_its_facts():
+    assert efficacy_facts in app_hooks("treatment_calendar_facts")
+    assert survival_facts in app_hooks("treatment_calendar_facts")
+
+
+def test_tumor_assessments_done_show_done_not_overdue(client, site, coordinator):
+    subject = make_subject_randomized_days_ago(Arm.A, site, 100, by=coordinator)
+    for number in range(1, 6):  # days 0 to 84: cycle 6 (day 105) is the next one due
+        add_cycle(subject, number, by=coordinator)
+    add_baseline(subject, by=coordinator, baseline_days_ago=101)
+    scan(subject, by=coordinator, on=schedule_day(subject, 43))
+    scan(subject, by=coordinator, on=schedule_day(subject, 84))
+    calendar = selectors.subject_calendar(subject)
+    tumor = {v.code: v for v in calendar.of_kind(VisitKind.TUMOR)}
+    assert tumor["TA1"].done_on == schedule_day(subject, 43) and tumor["TA1"].in_window
+    assert tumor["TA2"].status == VisitStatus.DONE
+    assert tumor["TA3"].status == VisitStatus.EXPECTED
+    assert overdue_of(subject) == set()
+    client.force_login(coordinator)
+    page = client.get(url("calendar", subject)).content.decode()
+    assert "Visits: 7 done, 2 expected, 0 overdue, 0 missed." in page
+    assert 'class="visit-overdue"' not in page
+
+
+def test_after_the_end_of_treatment_no_cycle_is_overdue_and_follow_up_is_expected(
+    client, site, coordinator, ctcae
+):
+    subject = make_subject_randomized_days_ago(Arm.A, site, 130, by=coordinator)
+    for number in range(1, 4):  # days 0, 21, 42
+        add_cycle(subject, number, by=coordinator)
+    add_baseline(subject, by=coordinator, baseline_days_ago=131)
+    scan(subject, by=coordinator, on=schedule_day(subject, 42))
+    scan(subject, by=coordinator, on=schedule_day(subject, 84))
+    assert "C4" in overdue_of(subject)  # day 63: neither given nor ended
+    assert [v.message[:7] for v in next_cycle_overdue(subject)] == ["Cycle 4"]
+    end_treatment(subject, by=coordinator, day=43)  # the last dose on day 42, cycle 3
+    calendar = selectors.subject_calendar(subject)
+    visits = {v.code: v for v in calendar.visits}
+    assert [v.code for v in calendar.of_kind(VisitKind.CYCLE)] == ["C1", "C2", "C3"]
+    last_dose = schedule_day(subject, 42)
+    assert visits["SFU30"].target == last_dose + timedelta(days=30)
+    assert visits["SFU90"].target == last_dose + timedelta(days=90)
+    assert visits["SURV1"].target == last_dose + timedelta(weeks=12)
+    # Day 130: the 30-day safety follow-up (day 72 ± 7) passed with nothing recorded in it.
+    assert overdue_of(subject) == {"SFU30"}
+    assert next_cycle_overdue(subject) == []  # the edit check: no cycle is due any more
+    # An adverse event reported with its onset in the window: the safety follow-up is done.
+    record_adverse_event(
+        subject,
+        user=coordinator,
+        term=term("Fatigue"),
+        grade=1,
+        onset_date=last_dose + timedelta(days=31),
+        ongoing=True,
+        outcome="not_recovered",
+        causality={
+            TORI: {"causality": "possible", "action_taken": "not_applicable"},
+            BEV: {"causality": "unlikely", "action_taken": "not_applicable"},
+        },
+    )
+    calendar = selectors.subject_calendar(subject)
+    visits = {v.code: v for v in calendar.visits}
+    assert visits["SFU30"].done_on == last_dose + timedelta(days=31)
+    assert overdue_of(subject) == set()
+    assert {visits[c].status for c in ("SFU90", "SURV1", "TA3")} == {VisitStatus.EXPECTED}
+    # The survival contact 84 days after the last dose marks SURV1, and SFU90 (in its window).
+    follow_up(subject, by=coordinator, day=43 + 84)
+    visits = {v.code: v for v in selectors.subject_calendar(subject).visits}
+    assert visits["SURV1"].status == visits["SFU90"].status == VisitStatus.DONE
+
+
+def test_after_a_death_nothing_is_expected(site, coordinator):
+    subject = make_subject_randomized_days_ago(Arm.A, site, 150, by=coordinator)
+    for number in range(1, 4):
+        add_cycle(subject, number, by=coordinator)
+    end_treatment(subject, by=coordinator, day=43)
+    record_death(subject, by=coordinator, day=101)  # schedule day 100
+    facts = survival_facts(subject)
+    assert facts["follow_up_until"] == schedule_day(subject, 100)
+    calendar = selectors.subject_calendar(subject)
+    assert calendar.with_status(VisitStatus.EXPECTED) == []
+    assert calendar.with_status(VisitStatus.OVERDUE) == []
+    assert max(v.target for v in calendar.visits) <= schedule_day(subject, 100)
+    assert next_cycle_overdue(subject) == []
+
+
+def test_the_overdue_edit_check_ignores_the_cycles_done(site, coordinator):
+    subject = make_subject_randomized_days_ago(Arm.A, site, 50, by=coordinator)
+    add_cycle(subject, 1, by=coordinator)
+    add_cycle(subject, 3, by=coordinator)  # day 42: cycle 2 missed, not overdue
+    assert overdue_of(subject) == {"TA1"}  # day 42 ± 7: no scan recorded (no cycle overdue)
+    assert next_cycle_overdue(subject) == []
+    calendar = {v.code: v for v in selectors.subject_calendar(subject).visits}
+    assert calendar["C2"].status == VisitStatus.MISSED
+    assert calendar["C4"].status == VisitStatus.EXPECTED  # day 63

@@ -11,7 +11,10 @@
 * TRT-005 a subject on treatment whose next cycle is overdue: the day 1 after the last recorded
   cycle (cycle 1 when none: the randomization date) is past its window. Same rule as the
   calendar's "overdue" (``treatment.schedule``), in SQL: the last cycle's scheduled day 1 +
-  21 + 3 days before today, or for no cycle the randomization date + 3 days.
+  21 + 3 days before today, or for no cycle the randomization date + 3 days. A cycle skipped
+  before the last one recorded is missed, not overdue; a subject no longer "randomized" (the
+  end of treatment, a death, a withdrawal: the status service) has no cycle due, as the
+  calendar lists none after the end of treatment or of follow-up.
 """
 
 from __future__ import annotations

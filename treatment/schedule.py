@@ -1,9 +1,10 @@
 """A subject's visit calendar, computed from the randomization date (pure, deterministic).
 
 No database access: ``calendar(...)`` takes dates and returns the visits; the selectors read the
-records and call it, the pages show it, and edit check TRT-004 uses the same rule for the cycles
-in SQL. The numbers come from ``ScheduleSettings`` (defaults and their basis in
-``treatment.settings``).
+records and call it (``treatment.selectors.subject_calendar``: the cycles are this app's, the
+other facts come from the apps above through their ``treatment_calendar_facts`` hook), the pages
+show it, and edit check TRT-005 uses the same rule for the cycles in SQL. The numbers come from
+``ScheduleSettings`` (defaults and their basis in ``treatment.settings``).
 
 The visits (target dates count from the randomization date, day 0; "day 1" of cycle 1 is the
 randomization date itself):
@@ -11,27 +12,45 @@ randomization date itself):
 * **Cycles** ``C<N>``: cycle N day 1 = randomization + cycle_days × (N − 1), window
   ± cycle_window_days. The schedule is nominal: a delayed cycle does not move the later targets
   (the protocol's "every 3 weeks" counts from randomization), so a delay shows as a day 1 out of
-  its window. Cycles are listed up to the later of the last cycle done and the next one due; once
-  treatment has ended, none after the end of treatment.
+  its window. Cycles are listed up to the next one due; once treatment has ended (or follow-up:
+  a death, the end of study), none after the end (a cycle done is always listed).
 * **Tumor assessments** ``TA<K>``: every tumor_interval_weeks (6) from randomization up to
   tumor_early_phase_weeks (54: weeks 6, 12, …, 54), then every tumor_late_interval_weeks (9:
-  weeks 63, 72, …), window ± tumor_window_days. Listed up to the next one due, and never after
-  ``tumor_assessments_until`` (progression or end of study: no more scheduled scans).
+  weeks 63, 72, …), window ± tumor_window_days, whether or not treatment goes on (the scans go on
+  after an end of treatment for toxicity, as PFS needs). Listed up to the next one due, and none
+  after ``tumor_assessments_until`` (the progression: no more scheduled scans) or
+  ``follow_up_until``, but for the visit whose window holds that date (the scan that showed the
+  progression may be early in its window); a scan dated after it marks no visit.
 * **Safety follow-up** ``SFU<D>``: D days after the last dose (30 and 90), once treatment has
   ended and the last dose date is known, window ± safety_window_days.
 * **Survival follow-up** ``SURV<K>``: every survival_interval_weeks (12) after the end of
-  treatment, window ± survival_window_days, up to the next one due (none after
-  ``follow_up_until``: death or end of study).
+  treatment, window ± survival_window_days, up to the next one due.
+* Nothing is expected after ``follow_up_until`` (the death, or the end of study).
 
-Done visits: cycles are matched by number; tumor assessments and survival contacts are dates
-without a number, each matched to the undone visit of its kind whose target is nearest (the
-earlier on a tie), in date order.
+"The next one due" of a series is its first visit not done, after every visit done, whose window
+has not ended: the series is listed up to it (a visit done early lists the one after it).
+
+Done visits: cycles are matched by number. Tumor assessments and survival contacts are dates
+without a number, matched in two passes (``_match_dates``): a date inside a visit's window marks
+that visit (the first such date; a second one in the same window is an extra); then each date
+outside every window marks the visit whose target is nearest (the earlier on a tie) if that visit
+is still undone (a late or early visit, shown out of its window), and is otherwise an unscheduled
+extra (a confirmation scan, an additional contact) that marks nothing.
+
+Safety follow-up visits have no CRF of their own in this system: the safety information is
+recorded on the adverse event form and the contact with the subject on the survival follow-up
+form. A safety follow-up is **done** on a date inside its window on which the subject's safety was
+followed: a survival follow-up contact (its date of contact), or an adverse event's onset or end
+date (``safety_contacts``: what the site learned of the subject's condition on that day); the
+date nearest the target is shown. A date outside the window marks no safety follow-up: without
+such a record the visit is overdue once its window has passed.
 
 Status of a visit on ``today``:
 
 * ``done``: a date is recorded (``done_on``; ``in_window`` tells whether it fell in the window);
-* ``missed``: not done, and a later visit of the same kind was done (or the series ended: a cycle
-  before the end of treatment, a scan before ``tumor_assessments_until``);
+* ``missed``: not done, and a later visit of the same kind was done, or the series ended before
+  it (a cycle by the end of treatment, a scan by the progression, any visit by
+  ``follow_up_until``);
 * ``overdue``: not done, not missed, and the window ended before today;
 * ``expected``: not done and the window has not ended.
 """
@@ -166,20 +185,34 @@ class _Planned:
         return self.target + timedelta(days=self.window)
 
 
-def _series(kind, targets, window, *, until, horizon, keep_through):
+def _series(kind, targets, window, *, until, horizon, match, covers):
     """Planned visits of one kind from ``targets`` (an iterable of (number, code, label,
-    target)): stop after the first whose window ends on or after ``horizon`` (the next one due),
-    but go on through ``keep_through`` (the last one done); never past ``until``."""
-    planned = []
+    target)) and the visits done among them (``match(planned) -> {number: date}``): up to the
+    next one due, the first whose window ends on or after ``horizon`` that is not done and comes
+    after everything done (``covers(visit)``); never past ``until``."""
+    planned: list[_Planned] = []
     for count, (number, code, label, target) in enumerate(targets):
         if count >= MAX_VISITS_PER_KIND or (until is not None and target > until):
             break
         visit = _Planned(kind, number, code, label, target, window)
         planned.append(visit)
-        beyond_done = keep_through is None or number >= keep_through
-        if visit.window_end >= horizon and beyond_done:
+        if visit.window_end >= horizon and covers(visit) and number not in match(planned):
             break
-    return planned
+    return planned, match(planned)
+
+
+def _dated_series(kind, targets, window, *, until, horizon, dates):
+    """``_series`` of a kind whose records are dates without a number (``_match_dates``)."""
+    dates = sorted(set(dates))
+    return _series(
+        kind,
+        targets,
+        window,
+        until=until,
+        horizon=horizon,
+        match=lambda planned: _match_dates(planned, dates),
+        covers=lambda visit: not dates or dates[-1] <= visit.window_end,
+    )
 
 
 def _cycle_targets(randomization_date, s):
@@ -220,15 +253,34 @@ def _survival_targets(end_of_treatment, s):
         number += 1
 
 
+def _nearest(planned: list[_Planned], day: date) -> _Planned:
+    return min(planned, key=lambda p: (abs((p.target - day).days), p.target))
+
+
 def _match_dates(planned: list[_Planned], dates: Iterable[date]) -> dict[int, date]:
-    """Each date to the not yet matched visit with the nearest target (earlier on a tie)."""
+    """{visit number: date done} (the module docstring): first the dates inside a visit's window,
+    then each date outside every window to the visit with the nearest target, if still undone."""
     matched: dict[int, date] = {}
+    outside: list[date] = []
     for done in sorted(set(dates)):
-        free = [p for p in planned if p.number not in matched]
-        if not free:
-            break
-        nearest = min(free, key=lambda p: (abs((p.target - done).days), p.target))
-        matched[nearest.number] = done
+        inside = [p for p in planned if abs((p.target - done).days) <= p.window]
+        if inside and (visit := _nearest(inside, done)).number not in matched:
+            matched[visit.number] = done
+        else:
+            outside.append(done)
+    for done in outside:
+        if planned and (visit := _nearest(planned, done)).number not in matched:
+            matched[visit.number] = done
+    return matched
+
+
+def _in_window(planned: list[_Planned], dates: Iterable[date]) -> dict[int, date]:
+    """{visit number: the date nearest its target among ``dates`` inside its window}."""
+    matched: dict[int, date] = {}
+    for p in planned:
+        inside = [d for d in set(dates) if abs((p.target - d).days) <= p.window]
+        if inside:
+            matched[p.number] = min(inside, key=lambda d: (abs((p.target - d).days), d))
     return matched
 
 
@@ -256,6 +308,11 @@ def _statuses(planned, done, today, *, closed_before=None) -> list[Visit]:
     return visits
 
 
+def _earliest(*dates: date | None) -> date | None:
+    known = [d for d in dates if d is not None]
+    return min(known) if known else None
+
+
 def calendar(
     *,
     randomization_date: date,
@@ -265,67 +322,60 @@ def calendar(
     tumor_assessments_done: Iterable[date] = (),
     end_of_treatment: date | None = None,
     last_dose: date | None = None,
-    safety_follow_ups_done: Mapping[int, date] | None = None,
+    safety_contacts: Iterable[date] = (),
     survival_contacts_done: Iterable[date] = (),
     tumor_assessments_until: date | None = None,
     follow_up_until: date | None = None,
 ) -> Calendar:
     """The subject's calendar on ``today`` (see the module docstring for the rules).
 
-    ``cycles_done``: cycle number -> day 1 date recorded; ``safety_follow_ups_done``: days after
-    the last dose (30, 90) -> visit date; the other ``*_done`` are dates.
+    ``cycles_done``: cycle number -> day 1 date recorded; ``tumor_assessments_done``,
+    ``survival_contacts_done``: the dates of the assessments and of the follow-up contacts;
+    ``safety_contacts``: other dates on which the subject's safety was followed (adverse event
+    onset and end dates), for the safety follow-up.
     """
     s = settings or ScheduleSettings()
     cycles_done = dict(cycles_done or {})
     visits: list[Visit] = []
 
-    # Cycles: none after the end of treatment.
-    cycles = _series(
+    # Cycles: none after the end of treatment (or of follow-up), except those done.
+    cycles_end = _earliest(end_of_treatment, follow_up_until)
+    last_cycle_done = max(cycles_done, default=0)
+    cycles_until = cycles_end
+    if cycles_end is not None and last_cycle_done:
+        cycles_until = max(cycles_end, cycle_day1(randomization_date, last_cycle_done, s))
+    cycles, _ = _series(
         VisitKind.CYCLE,
         _cycle_targets(randomization_date, s),
         s.cycle_window_days,
-        until=end_of_treatment,
-        horizon=today if end_of_treatment is None else date.max,
-        keep_through=max(cycles_done, default=None),
+        until=cycles_until,
+        horizon=today if cycles_end is None else date.max,
+        match=lambda planned: cycles_done,
+        covers=lambda visit: visit.number > last_cycle_done,
     )
-    if end_of_treatment is not None:
-        # The series is closed: list the cycles up to the end of treatment.
-        cycles = [c for c in cycles if c.target <= end_of_treatment]
-    visits += _statuses(cycles, cycles_done, today, closed_before=end_of_treatment)
+    visits += _statuses(cycles, cycles_done, today, closed_before=cycles_end)
 
-    # Tumor assessments.
-    tumor_dates = sorted(set(tumor_assessments_done))
-    tumor_until = tumor_assessments_until or follow_up_until
-    tumor = _series(
+    # Tumor assessments: up to the progression (or the end of follow-up). The visit the scan
+    # that showed the progression fulfilled may have its target a few days after it.
+    tumor_until = follow_up_until
+    if tumor_assessments_until is not None:
+        progression_visit = tumor_assessments_until + timedelta(days=s.tumor_window_days)
+        tumor_until = _earliest(progression_visit, follow_up_until)
+    scans_end = _earliest(tumor_assessments_until, follow_up_until)
+    # A scan after the progression (a confirmation) marks no scheduled visit.
+    tumor_dates = [d for d in tumor_assessments_done if scans_end is None or d <= scans_end]
+    tumor, tumor_done = _dated_series(
         VisitKind.TUMOR,
         _tumor_targets(randomization_date, s),
         s.tumor_window_days,
         until=tumor_until,
         horizon=today,
-        keep_through=None,
+        dates=tumor_dates,
     )
-    # Enough planned visits to hold every date done (a scan after the horizon, early).
-    while tumor_dates and len(tumor) < MAX_VISITS_PER_KIND and tumor[-1].target < tumor_dates[-1]:
-        number = len(tumor) + 1
-        week = tumor_assessment_week(number, s)
-        target = randomization_date + timedelta(weeks=week)
-        if tumor_until is not None and target > tumor_until:
-            break
-        tumor.append(
-            _Planned(
-                VisitKind.TUMOR,
-                number,
-                f"TA{number}",
-                f"Tumor assessment {number} (week {week})",
-                target,
-                s.tumor_window_days,
-            )
-        )
-    visits += _statuses(
-        tumor, _match_dates(tumor, tumor_dates), today, closed_before=tumor_assessments_until
-    )
+    visits += _statuses(tumor, tumor_done, today, closed_before=tumor_until)
 
     if end_of_treatment is not None:
+        survival_dates = sorted(set(survival_contacts_done))
         if last_dose is not None:
             safety = [
                 _Planned(
@@ -338,17 +388,21 @@ def calendar(
                 )
                 for days in s.safety_follow_up_days
             ]
-            visits += _statuses(safety, dict(safety_follow_ups_done or {}), today)
-        survival_dates = sorted(set(survival_contacts_done))
-        survival = _series(
+            if follow_up_until is not None:
+                safety = [p for p in safety if p.target <= follow_up_until]
+            followed = [*survival_dates, *safety_contacts]
+            visits += _statuses(
+                safety, _in_window(safety, followed), today, closed_before=follow_up_until
+            )
+        survival, survival_done = _dated_series(
             VisitKind.SURVIVAL,
             _survival_targets(end_of_treatment, s),
             s.survival_window_days,
             until=follow_up_until,
-            horizon=max([today, *survival_dates]),
-            keep_through=None,
+            horizon=today,
+            dates=survival_dates,
         )
-        visits += _statuses(survival, _match_dates(survival, survival_dates), today)
+        visits += _statuses(survival, survival_done, today, closed_before=follow_up_until)
 
     visits.sort(key=lambda v: (v.target, list(VisitKind).index(v.kind), v.number))
     return Calendar(randomization_date, today, tuple(visits))

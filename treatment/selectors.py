@@ -15,6 +15,7 @@ from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from adverse_events.models import AdverseEvent
 from core.registry import app_hooks
 from randomization import selectors as randomization_selectors
 from randomization.arms import DRUGS_OF_ARM, Arm, StudyDrug, drug_name
@@ -81,7 +82,7 @@ def last_dose_date(subject: Subject) -> date | None:
         .first()
     )
     oral = [
-        p.stop_date or timezone.localdate()
+        p.stop_date or site_today(subject)
         for p in OralDosingPeriod.objects.filter(subject=subject).exclude(dose_level="held")
     ]
     dates = [d for d in (iv, *oral) if d]
@@ -133,30 +134,55 @@ def exposure_spans(subject_ids: Iterable[int] | QuerySet) -> dict[int, ExposureS
     return spans
 
 
+def site_today(subject: Subject) -> date:
+    """Today at the subject's site: what is due, overdue or dosed so far is counted in the
+    site's days, as the randomization date is."""
+    return randomization_selectors.site_date(timezone.now(), subject.site)
+
+
 def subject_calendar(subject: Subject, *, today: date | None = None, **known):
     """The subject's visit calendar (``treatment.schedule``), None before randomization.
 
-    The cycles are this app's; what the apps above know (tumor assessments done, progression,
-    end of treatment, follow-up contacts, death) comes from the functions they name in their
-    AppConfig as ``treatment_calendar_facts``: ``(subject) -> dict`` of keyword arguments of
-    ``schedule.calendar`` (``tumor_assessments_done``, ``tumor_assessments_until``,
-    ``end_of_treatment``, ``last_dose``, ``safety_follow_ups_done``,
-    ``survival_contacts_done``, ``follow_up_until``). ``known`` overrides them."""
+    The cycles are this app's; what the apps above know comes from the functions they name in
+    their AppConfig as ``treatment_calendar_facts``: ``(subject) -> dict`` of keyword arguments
+    of ``schedule.calendar`` (``efficacy``: ``tumor_assessments_done``,
+    ``tumor_assessments_until``; ``survival``: ``end_of_treatment``, ``last_dose``,
+    ``survival_contacts_done``, ``follow_up_until``). ``known`` overrides them. Once treatment
+    has ended, the adverse events' onset and end dates are the ``safety_contacts`` of the safety
+    follow-up (``treatment.schedule``). A fixed number of queries, whatever the subject's
+    history."""
     randomized = randomization_selectors.randomization_date(subject)
     if randomized is None:
         return None
-    for facts in app_hooks("treatment_calendar_facts"):
-        known = {**facts(subject), **known}
-    cycles_done = dict(Cycle.objects.filter(subject=subject).values_list("number", "day1_date"))
-    if known.get("end_of_treatment") and "last_dose" not in known:
-        known["last_dose"] = last_dose_date(subject)
+    facts: dict = {}
+    for hook in app_hooks("treatment_calendar_facts"):
+        facts.update(hook(subject))
+    facts.update(known)
+    cycles_done = dict(
+        Cycle.objects.filter(subject=subject).order_by().values_list("number", "day1_date")
+    )
+    if facts.get("end_of_treatment"):
+        if facts.get("last_dose") is None:
+            facts["last_dose"] = last_dose_date(subject)
+        if "safety_contacts" not in facts:
+            facts["safety_contacts"] = adverse_event_dates(subject)
     return schedule.calendar(
         randomization_date=randomized,
-        today=today or timezone.localdate(),
+        today=today or site_today(subject),
         settings=schedule_settings(),
         cycles_done=cycles_done,
-        **known,
+        **facts,
     )
+
+
+def adverse_event_dates(subject: Subject) -> list[date]:
+    """The onset and end dates of the subject's adverse events (one query)."""
+    rows = (
+        AdverseEvent.objects.filter(subject=subject)
+        .order_by()
+        .values_list("onset_date", "end_date")
+    )
+    return [day for pair in rows for day in pair if day is not None]
 
 
 @dataclass(frozen=True)
@@ -227,7 +253,7 @@ def oral_exposure(periods, *, as_of: date) -> DrugExposure:
 def subject_exposure(subject: Subject, *, as_of: date | None = None) -> list[DrugExposure]:
     """Cumulative dose and RDI of each study drug of the subject's arm (empty before
     randomization)."""
-    as_of = as_of or timezone.localdate()
+    as_of = as_of or site_today(subject)
     drugs = study_drugs_of(subject)
     result = []
     iv = [d for c in subject_cycles(subject) for d in c.iv_doses.all()]
