@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from core.demo import bulk_insert, check_rules, chunks
 from core.roles import Role
+from core.site_time import zone_of
 from randomization.arms import DRUGS_OF_ARM, Arm, StudyDrug
 from randomization.demo import followed_until
 from subjects.models import SubjectStatus
@@ -214,6 +215,11 @@ def seed(ctx):
     )
 
 
+def _site_moment(subject, day, at: time) -> datetime:
+    """``at`` o'clock on ``day`` at the subject's site (the site learns of an SAE in its day)."""
+    return datetime.combine(day, at, tzinfo=zone_of(subject.site))
+
+
 def _sae_of_the_day(ctx, followed, terms):
     subject, arm = min(
         followed,
@@ -224,7 +230,7 @@ def _sae_of_the_day(ctx, followed, terms):
         ),
     )
     onset = ctx.today
-    aware = min(timezone.make_aware(datetime.combine(onset, time(10, 30))), timezone.now())
+    aware = min(_site_moment(subject, onset, time(10, 30)), timezone.now())
     return services.record_adverse_event(
         subject,
         user=ctx.site_user(Role.SITE_STAFF, subject.site),
@@ -304,7 +310,7 @@ def _late_sae(ctx, subject, arm, terms) -> str:
     sponsor 40 hours after the site learned of it."""
     coordinator = ctx.site_user(Role.SITE_STAFF, subject.site)
     onset = max(subject.consent_date, _randomized_on(ctx, subject) - timedelta(days=4))
-    aware = timezone.make_aware(datetime.combine(onset, time(8, 15)))
+    aware = _site_moment(subject, onset, time(8, 15))
     ae = services.record_adverse_event(
         subject,
         user=coordinator,

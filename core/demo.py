@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from importlib.util import find_spec
+from zoneinfo import ZoneInfo
 
 from django.db import connection, models
 from django.utils import timezone
@@ -45,6 +46,12 @@ PASSES = ("seed", "seed_follow_up")
 BULK_FROM = 1000  # subjects: from this many, the seeders write in bulk
 BULK_REASON = "Demo study loaded in bulk (seed_demo)"
 PROGRESS_EVERY = 1000  # subjects between two progress lines of a bulk seeder
+DEMO_TIME_ZONE = "Asia/Shanghai"  # the demo's hospitals (China keeps one zone, UTC+8)
+
+
+def demo_today() -> date:
+    """Today at the demo's sites: the day the demo is seeded on, as its sites count days."""
+    return timezone.localdate(timezone=ZoneInfo(DEMO_TIME_ZONE))
 
 
 @dataclass

@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db.models import CharField, DateField, F, Func, Value
+from django.db.models.functions import Coalesce, NullIf
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 EARLIER, LATER = 0, 1  # which occurrence of a repeated local time (datetime.fold)
@@ -119,3 +121,33 @@ def from_site_time(naive: datetime, holder, *, fold: int = EARLIER) -> datetime:
             "went forward at that hour. Check the time."
         )
     return moment
+
+
+class SiteDate(Func):
+    """SQL: the date at a site of a moment stored in UTC, per row: ``moment`` is the path to the
+    date-time, ``site`` the path to the site (e.g. ``SiteDate("updated", "subject__site")``). A
+    CRF saved on a Shanghai morning was saved that day, though it is still the day before in UTC.
+    A site without a zone counts in UTC, as ``zone_of`` does. PostgreSQL: ``AT TIME ZONE``;
+    SQLite: Django's own date function, which takes the zone as an argument."""
+
+    output_field = DateField()
+
+    def __init__(self, moment: str, site: str):
+        zone = Coalesce(
+            NullIf(F(f"{site}__time_zone"), Value("")), Value("UTC"), output_field=CharField()
+        )
+        super().__init__(F(moment), zone)
+
+    def _parts(self, compiler):
+        (moment, moment_params), (zone, zone_params) = (
+            compiler.compile(e) for e in self.get_source_expressions()
+        )
+        return moment, zone, (*moment_params, *zone_params)
+
+    def as_sql(self, compiler, connection, **extra):  # PostgreSQL
+        moment, zone, params = self._parts(compiler)
+        return f"(({moment}) AT TIME ZONE ({zone}))::date", params
+
+    def as_sqlite(self, compiler, connection, **extra):
+        moment, zone, params = self._parts(compiler)
+        return f"django_datetime_cast_date({moment}, {zone}, 'UTC')", params

@@ -8,14 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import TruncMonth
+from django.utils import timezone
 
 from adverse_events.sae_clock import SaeClock
 from adverse_events.selectors import SaeDueRow, sae_due_rows
 from queries import selectors as query_selectors
 from randomization.arms import Arm
-from randomization.selectors import visible_allocations
+from randomization.selectors import RandomizationDate, visible_allocations
 from subjects.models import Site, SubjectStatus
 from subjects.selectors import visible_subjects
 
@@ -68,13 +69,15 @@ def subjects_by_status(subjects: QuerySet) -> list[tuple[str, str, int]]:
 
 
 def awaiting_decision(
-    subjects: QuerySet, today: date, limit: int = WAITING_LIST_LENGTH
+    subjects: QuerySet, now: datetime, limit: int = WAITING_LIST_LENGTH
 ) -> tuple[list, int]:
     """The consented subjects still in screening, the longest waiting first (at most ``limit``,
-    each with ``days_waiting`` since consent), and how many there are in all."""
+    each with ``days_waiting`` since consent, counted to ``now``'s date at the subject's site:
+    the consent date is a site date), and how many there are in all."""
     waiting = subjects.filter(status=SubjectStatus.SCREENING, consent_date__isnull=False)
     rows = list(waiting.select_related("site").order_by("consent_date", "pk")[:limit])
     for subject in rows:
+        today = timezone.localdate(now, subject.site.zoneinfo)
         subject.days_waiting = (today - subject.consent_date).days
     total = len(rows) if len(rows) < limit else waiting.count()
     return rows, total
@@ -105,11 +108,13 @@ def _months(first: date, last: date) -> list[date]:
     return months
 
 
-def _per_month(queryset: QuerySet, field: str) -> dict[date, int]:
+def _per_month(queryset: QuerySet, day) -> dict[date, int]:
+    """{first day of a month: rows whose date ``day`` (an expression of a date) falls in it}."""
     rows = (
         queryset.order_by()
-        .filter(**{f"{field}__isnull": False})
-        .annotate(month=TruncMonth(field))
+        .annotate(dated=day)
+        .filter(dated__isnull=False)
+        .annotate(month=TruncMonth("dated"))
         .values("month")
         .annotate(n=Count("pk"))
         .values_list("month", "n")
@@ -124,8 +129,10 @@ def _per_month(queryset: QuerySet, field: str) -> dict[date, int]:
 def enrollment_curve(subjects: QuerySet, allocations: QuerySet) -> list[dict]:
     """Per month, from the first consent to the last consent or randomization: the cumulative
     number of subjects consented and randomized (two grouped queries)."""
-    consented = _per_month(subjects, "consent_date")
-    randomized = _per_month(allocations, "allocated_at")
+    consented = _per_month(subjects, F("consent_date"))
+    # The randomization date (the site's date), not allocated_at's date in UTC: a subject
+    # randomized in Shanghai on the morning of 1 March counts in March.
+    randomized = _per_month(allocations, RandomizationDate(""))
     known = set(consented) | set(randomized)
     if not known:
         return []

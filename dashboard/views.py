@@ -40,7 +40,7 @@ def home(request):
     subjects = selectors.subjects_in(user, scope)
     allocations = selectors.allocations_in(user, scope)
     by_status = selectors.subjects_by_status(subjects)
-    waiting, waiting_total = selectors.awaiting_decision(subjects, timezone.localdate())
+    waiting, waiting_total = selectors.awaiting_decision(subjects, now)
     query_ages = selectors.open_queries_by_age(user, scope, now)
     curve = selectors.enrollment_curve(subjects, allocations)
     balance = selectors.arm_balance(allocations)

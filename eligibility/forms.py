@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django import forms
-from django.utils import timezone
 
 from core.forms import DateInput, ModelErrorsOnFormMixin, reason_field
 
@@ -304,6 +303,4 @@ class SignatureForm(forms.Form):
 
 
 class ScreenFailureForm(SignatureForm):
-    on_date = forms.DateField(
-        label="Date of the screen failure", widget=DateInput(), initial=timezone.localdate
-    )
+    on_date = forms.DateField(label="Date of the screen failure", widget=DateInput())

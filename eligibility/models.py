@@ -486,7 +486,8 @@ def _planned_after_consent(a: EligibilityAssessment) -> dict[str, str]:
             )
         }
     ahead = elig_settings.PLANNED_RANDOMIZATION_MAX_DAYS_AHEAD
-    if planned and planned > timezone.localdate() + timedelta(days=ahead):
+    site_zone = a.subject.site.zoneinfo if a.subject_id else None  # a site date: its today
+    if planned and planned > timezone.localdate(timezone=site_zone) + timedelta(days=ahead):
         return {
             "planned_randomization_date": (
                 f"The planned randomization date is more than {ahead} days ahead: the screening "

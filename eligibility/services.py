@@ -516,9 +516,10 @@ def confirm_screen_failure(
     password: str,
     on_date: date | None = None,
 ) -> EligibilitySignature:
-    """The investigator confirms a not-eligible result: signed, and the subject is screen failed."""
+    """The investigator confirms a not-eligible result: signed, and the subject is screen failed
+    (on ``on_date``; by default today at the subject's site)."""
     _authenticate_investigator(assessment, user, password)
-    on_date = on_date or timezone.localdate()
+    on_date = on_date or timezone.localdate(timezone=assessment.subject.site.zoneinfo)
     with transaction.atomic():
         assessment, evaluation = _lock_for_sign_off(assessment, SignatureKind.SCREEN_FAILURE)
         failed = "; ".join(f"{r.code}: {r.reason}" for r in evaluation.failed)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.utils import timezone
 
 from core import access
 from core.forms import run_service
@@ -163,7 +164,10 @@ def screen_failure(request, identifier):
         messages.error(request, "There is no eligibility assessment to confirm yet.")
         return redirect("eligibility:detail", identifier)
     evaluation = services.evaluate_eligibility(assessment)
-    form = ScreenFailureForm(request.POST or None)
+    form = ScreenFailureForm(
+        request.POST or None,
+        initial={"on_date": timezone.localdate(timezone=subject.site.zoneinfo)},  # the site's today
+    )
     if request.method == "POST" and form.is_valid():
         signature = run_service(
             form,

@@ -33,13 +33,14 @@ from django.db.models import (
     Q,
     When,
 )
-from django.db.models.functions import ExtractDay, ExtractMonth, ExtractYear, TruncDate
+from django.db.models.functions import ExtractDay, ExtractMonth, ExtractYear
 
 from adverse_events.models import AdverseEvent, AeCausality, AeOutcome
 from adverse_events.sae_clock import SaeClock
 from core.edit_checks import EditCheck, Scope, Severity, Violation
 from core.errors import DomainError
 from core.registry import collected
+from core.site_time import SiteDate
 from eligibility import settings as elig_settings
 from eligibility.models import EligibilityAssessment, EligibilitySignature, SignatureKind
 from randomization.arms import DRUGS_OF_ARM, Arm, drug_name
@@ -294,8 +295,8 @@ def _planned_randomization_far_off(scope: Scope):
         scope.narrow(EligibilityAssessment.objects.all(), "subject")
         .filter(subject__status=SubjectStatus.SCREENING, planned_randomization_date__isnull=False)
         .annotate(
-            saved_on=TruncDate("updated"),
-            gap=_days_between(F("planned_randomization_date"), TruncDate("updated")),
+            saved_on=SiteDate("updated", "subject__site"),  # the planned date is a site date too
+            gap=_days_between(F("planned_randomization_date"), F("saved_on")),
         )
         .filter(gap__gt=timedelta(days=days))
         .values(*ASSESSMENT_ROW, "planned_randomization_date", "saved_on")

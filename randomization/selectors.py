@@ -18,13 +18,12 @@ from collections.abc import Iterable
 from datetime import date, datetime
 
 from django.conf import settings
-from django.db.models import CharField, Count, DateField, F, Func, Q, QuerySet, Value
-from django.db.models.functions import Coalesce, NullIf
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from core import access
 from core.errors import AccessDenied, DomainError
-from core.site_time import to_site_time
+from core.site_time import SiteDate, to_site_time
 from eligibility import services as eligibility
 from subjects.models import Subject
 
@@ -80,37 +79,15 @@ def randomization_date_of(allocation: Allocation) -> date:
     return site_date(allocation.allocated_at, allocation.subject.site)
 
 
-class RandomizationDate(Func):
+class RandomizationDate(SiteDate):
     """SQL: the randomization date of the allocation at ``path`` ("" on ``Allocation`` itself,
     "allocation" from ``Subject``, "subject__allocation" from a CRF), the same rule as
-    ``randomization_date_of``: the date of ``allocated_at`` in the zone of the subject's site,
-    computed per row by the database (PostgreSQL ``AT TIME ZONE``; SQLite: Django's own date
-    function, which takes the zone as an argument)."""
-
-    output_field = DateField()
+    ``randomization_date_of``: the date of ``allocated_at`` at the subject's site
+    (``core.site_time.SiteDate``), computed per row by the database."""
 
     def __init__(self, path: str = "allocation"):
         prefix = f"{path}__" if path else ""
-        zone = Coalesce(
-            NullIf(F(f"{prefix}subject__site__time_zone"), Value("")),
-            Value("UTC"),
-            output_field=CharField(),
-        )
-        super().__init__(F(f"{prefix}allocated_at"), zone)
-
-    def _parts(self, compiler):
-        (moment, moment_params), (zone, zone_params) = (
-            compiler.compile(e) for e in self.get_source_expressions()
-        )
-        return moment, zone, (*moment_params, *zone_params)
-
-    def as_sql(self, compiler, connection, **extra):  # PostgreSQL
-        moment, zone, params = self._parts(compiler)
-        return f"(({moment}) AT TIME ZONE ({zone}))::date", params
-
-    def as_sqlite(self, compiler, connection, **extra):
-        moment, zone, params = self._parts(compiler)
-        return f"django_datetime_cast_date({moment}, {zone}, 'UTC')", params
+        super().__init__(f"{prefix}allocated_at", f"{prefix}subject__site")
 
 
 def randomization_dates(subject_ids: Iterable[int] | QuerySet) -> dict[int, date]:

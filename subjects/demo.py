@@ -16,7 +16,7 @@ from django.db.models import Count
 
 from accounts.services import sync_admin_access
 from core.audit import audited_save
-from core.demo import bulk_insert, check_rules, chunks
+from core.demo import DEMO_TIME_ZONE, bulk_insert, check_rules, chunks
 from core.roles import SITE_ROLES, STUDY_WIDE_ROLES, Role
 
 from . import services
@@ -24,9 +24,9 @@ from .models import Sex, Site, SiteMembership, Subject, SubjectStatus
 
 # (code, name, country, time zone): China keeps one zone, China Standard Time (CST, UTC+8).
 DEMO_SITES = [
-    ("101", "Sun Yat-sen University Cancer Center", "China", "Asia/Shanghai"),
-    ("102", "Zhongshan Hospital, Fudan University", "China", "Asia/Shanghai"),
-    ("103", "West China Hospital, Sichuan University", "China", "Asia/Shanghai"),
+    ("101", "Sun Yat-sen University Cancer Center", "China", DEMO_TIME_ZONE),
+    ("102", "Zhongshan Hospital, Fudan University", "China", DEMO_TIME_ZONE),
+    ("103", "West China Hospital, Sichuan University", "China", DEMO_TIME_ZONE),
 ]
 
 
@@ -89,7 +89,7 @@ def _extra_sites(n_subjects: int) -> list[tuple[str, str, str, str]]:
     """More sites when the demo sites' 9999 subject numbers each are not enough."""
     needed = -(-n_subjects // MAX_PER_SITE)
     return [
-        (str(104 + k), f"Demo Hospital {104 + k}", "China", "Asia/Shanghai")
+        (str(104 + k), f"Demo Hospital {104 + k}", "China", DEMO_TIME_ZONE)
         for k in range(max(0, needed - len(DEMO_SITES)))
     ]
 

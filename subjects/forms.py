@@ -1,4 +1,5 @@
 from django import forms
+from django.utils import timezone
 
 from core import access
 from core.audit import require_visible_reason
@@ -27,7 +28,9 @@ class RegisterSubjectForm(OneTimeSubmissionMixin, InitialsMixin, forms.ModelForm
             pk__in=access.data_entry_site_ids(user), active=True
         )
         if self.fields["site"].queryset.count() == 1:
-            self.fields["site"].initial = self.fields["site"].queryset.get()
+            site = self.fields["site"].initial = self.fields["site"].queryset.get()
+            # Screened today at the site (the model's default is UTC's date).
+            self.fields["screening_date"].initial = timezone.localdate(timezone=site.zoneinfo)
 
 
 class DemographicsForm(InitialsMixin, forms.ModelForm):

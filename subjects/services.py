@@ -89,7 +89,8 @@ def register_subject(
     initials: str = "",
     screening_date: date | None = None,
 ) -> Subject:
-    """Register a screened patient and assign the next subject identifier of the site.
+    """Register a screened patient and assign the next subject identifier of the site
+    (screened today at the site unless ``screening_date``: a clinical date is the site's).
 
     The site row is locked for the transaction, so two coordinators registering at once get
     consecutive numbers, never the same one.
@@ -108,7 +109,7 @@ def register_subject(
             sequence=sequence,
             subject_identifier=f"{site.code}-{sequence:04d}",
             screening_number=screening_number.strip(),
-            screening_date=screening_date or timezone.localdate(),
+            screening_date=screening_date or timezone.localdate(timezone=site.zoneinfo),
             initials=initials.strip().upper(),
             date_of_birth=date_of_birth,
             age_at_screening=age_at_screening,

@@ -23,6 +23,7 @@ from .builders import (
     make_randomized_subject,
     make_subject,
     make_user,
+    site_today,
 )
 
 pytestmark = pytest.mark.usefixtures("ctcae")
@@ -36,7 +37,7 @@ def ae_data(**overrides):
     data = {
         "term": term("Hypertension"),
         "grade": 2,
-        "onset_date": timezone.localdate(),
+        "onset_date": site_today(),
         "ongoing": True,
         "outcome": "not_recovered",
     }
@@ -49,8 +50,8 @@ def fatal_data(**overrides):
         term=term("Upper gastrointestinal hemorrhage"),
         grade=5,
         ongoing=False,
-        end_date=timezone.localdate(),
-        death_date=timezone.localdate(),
+        end_date=site_today(),
+        death_date=site_today(),
         outcome="fatal",
         serious=True,
         sc_death=True,
@@ -235,7 +236,7 @@ def test_end_date_or_ongoing_exactly_one(early_subject, coordinator):
 
     refused(record(ongoing=False), "Give the end date, or mark the event ongoing.")
     refused(
-        record(ongoing=True, end_date=timezone.localdate(), outcome="recovered"),
+        record(ongoing=True, end_date=site_today(), outcome="recovered"),
         "Give an end date or mark the event ongoing, not both.",
     )
     refused(
@@ -265,7 +266,7 @@ def test_outcome_agrees_with_end_date(early_subject, coordinator):
         lambda: record_adverse_event(
             early_subject,
             user=coordinator,
-            **ae_data(ongoing=False, end_date=timezone.localdate(), outcome="recovering"),
+            **ae_data(ongoing=False, end_date=site_today(), outcome="recovering"),
         ),
         'An event with outcome "Recovering/resolving" is ongoing',
     )
@@ -304,7 +305,7 @@ def test_serious_needs_a_criterion_and_the_awareness_time(early_subject, coordin
     def record(**kw):
         return lambda: record_adverse_event(early_subject, user=coordinator, **ae_data(**kw))
 
-    onset = timezone.localdate(aware)  # never after the awareness, whatever the time of day
+    onset = timezone.localdate(aware, early_subject.site.zoneinfo)  # the site's date of it
     refused(
         record(onset_date=onset, serious=True, site_aware_at=aware),
         "needs at least one seriousness criterion",
@@ -383,7 +384,7 @@ def test_grade_5_needs_fatal_outcome_death_date_and_death_criterion(arm_a, coord
         lambda: record_adverse_event(
             arm_a,
             user=coordinator,
-            **ae_data(death_date=timezone.localdate(), causality=CAUSALITY_A),
+            **ae_data(death_date=site_today(), causality=CAUSALITY_A),
         ),
         "A date of death is given only for a fatal (grade 5) event.",
     )
@@ -664,11 +665,11 @@ def test_every_rule_is_checked_again_on_update(early_subject, coordinator, other
         user=coordinator,
         reason="Resolved at visit",
         ongoing=False,
-        end_date=timezone.localdate(),
+        end_date=site_today(),
         outcome="recovered",
     )
     ae.refresh_from_db()
-    assert (ae.ongoing, ae.end_date, ae.outcome) == (False, timezone.localdate(), "recovered")
+    assert (ae.ongoing, ae.end_date, ae.outcome) == (False, site_today(), "recovered")
 
 
 def test_causality_follow_up_keeps_the_other_drug_and_is_audited(arm_a, coordinator):
@@ -708,7 +709,7 @@ def test_bulk_changes_cannot_bypass_the_audit_trail(early_subject, coordinator):
 
 def sae(subject, user, aware, **kw):
     """A serious AE the site became aware of at ``aware`` (by default, with its onset that day)."""
-    kw.setdefault("onset_date", timezone.localdate(aware))
+    kw.setdefault("onset_date", timezone.localdate(aware, subject.site.zoneinfo))
     return record_adverse_event(
         subject,
         user=user,

@@ -17,7 +17,14 @@ from adverse_events.services import record_adverse_event
 from core.roles import Role
 from randomization.arms import Arm
 
-from .builders import days_ago, make_randomized_subject, make_subject, make_user, write_forms
+from .builders import (
+    days_ago,
+    make_randomized_subject,
+    make_subject,
+    make_user,
+    site_today,
+    write_forms,
+)
 
 pytestmark = pytest.mark.usefixtures("ctcae")
 
@@ -30,7 +37,7 @@ def ae_data(**overrides):
     data = {
         "term": term("Hypertension"),
         "grade": 2,
-        "onset_date": timezone.localdate(),
+        "onset_date": site_today(),
         "ongoing": True,
         "outcome": "not_recovered",
     }
@@ -96,7 +103,7 @@ def form_post(**overrides):
         "submission": str(uuid.uuid4()),  # the new-AE form's one-time token
         "term": term("Hypertension").pk,
         "grade": "2",
-        "onset_date": timezone.localdate().isoformat(),
+        "onset_date": site_today().isoformat(),
         "ongoing": "on",
         "outcome": "not_recovered",
     }
@@ -379,7 +386,7 @@ def test_demo_seeder_adds_typical_aes_and_one_sae(site, coordinator):
     ctx = DemoContext(
         n_subjects=len(subjects),
         rng=random.Random(7),
-        today=timezone.localdate(),
+        today=site_today(),
         write=lines.append,
     )
     ctx.subjects = subjects

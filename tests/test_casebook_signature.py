@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from accounts.models import AuthEvent
 from core.errors import AccessDenied
@@ -16,7 +15,7 @@ from queries import services as queries
 from subjects import services as subject_services
 from subjects.models import Subject, SubjectStatus
 from tests import builders
-from tests.builders import PASSWORD
+from tests.builders import PASSWORD, site_today
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +28,7 @@ def ended(subject, coordinator):
         SubjectStatus.SCREEN_FAILED,
         user=coordinator,
         reason="Not eligible",
-        on_date=timezone.localdate(),
+        on_date=site_today(),
     )
     return Subject.objects.get(pk=subject.pk)
 
@@ -73,7 +72,7 @@ def test_a_casebook_is_signed_at_the_end_of_participation_without_open_queries(
         SubjectStatus.SCREEN_FAILED,
         user=coordinator,
         reason="Not eligible",
-        on_date=timezone.localdate(),
+        on_date=site_today(),
     )
     with pytest.raises(services.MonitoringRefused, match="1 unresolved data query"):
         services.sign_casebook(subject, user=investigator, password=PASSWORD)

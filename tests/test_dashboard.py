@@ -2,7 +2,7 @@
 text alternative, read-only, and a number of SQL queries that does not grow with the data."""
 
 from collections import Counter
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from unittest import mock
 
 import pytest
@@ -20,14 +20,22 @@ from randomization.models import Allocation
 from subjects import services as subject_services
 from subjects.models import SubjectStatus
 
-from .builders import days_ago, make_randomized_subject, make_subject, make_user, write_forms
+from .builders import (
+    days_ago,
+    make_randomized_subject,
+    make_site,
+    make_subject,
+    make_user,
+    site_today,
+    write_forms,
+)
 
 pytestmark = pytest.mark.usefixtures("ctcae")
 
 
 def month_start(months_back: int) -> date:
     """The first day of the month ``months_back`` months before this one."""
-    month = timezone.localdate().replace(day=1)
+    month = site_today().replace(day=1)
     for _ in range(months_back):
         month = (month - timedelta(days=1)).replace(day=1)
     return month
@@ -136,7 +144,7 @@ def test_subjects_by_status_and_the_waiting_list(client, coordinator, study):
     assert response.context["subject_total"] == 6
     waiting = response.context["waiting"]
     assert waiting == study["waiting"]  # the longest waiting first; the unconsented not at all
-    today = timezone.localdate()
+    today = site_today()
     assert [s.days_waiting for s in waiting] == [
         (today - month_start(1)).days,
         (today - month_start(0)).days,
@@ -196,6 +204,24 @@ def test_the_enrollment_curve(client, coordinator, data_manager, study):
         (3, 0),
         (7, 3),
     ]
+
+
+def test_days_waiting_and_the_curve_count_at_the_sites_date(client, data_manager):
+    # 20:00 UTC on 31 October is 04:00 on 1 November in Shanghai: consented and randomized on
+    # 1 November there, waiting 0 days (UTC's date would make it -1 and the randomization
+    # October's, before any consent).
+    shanghai = make_site("303", time_zone="Asia/Shanghai")
+    staff = make_user(Role.SITE_STAFF, shanghai)
+    moment = datetime(2026, 10, 31, 20, 0, tzinfo=UTC)
+    with mock.patch("django.utils.timezone.now", return_value=moment):
+        with subject_changes_unannounced():
+            make_randomized_subject(shanghai, by=staff)
+            waiting = make_subject(shanghai, by=staff)
+        response, _ = dashboard(client, data_manager)
+    assert response.context["curve"] == [
+        {"month": date(2026, 11, 1), "consented": 2, "randomized": 1}
+    ]
+    assert [(s, s.days_waiting) for s in response.context["waiting"]] == [(waiting, 0)]
 
 
 def test_the_arm_balance_per_site_study_wide(client, coordinator, data_manager, study):

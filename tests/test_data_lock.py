@@ -37,7 +37,7 @@ from queries.tasks import check_subject
 from subjects import services as subject_services
 from subjects.models import Subject, SubjectStatus
 from tests import builders
-from tests.builders import PASSWORD
+from tests.builders import PASSWORD, site_today
 
 pytestmark = pytest.mark.django_db
 
@@ -74,7 +74,7 @@ def signed_subject(subject, coordinator, investigator, closed_query):
         SubjectStatus.SCREEN_FAILED,
         user=coordinator,
         reason="Not eligible",
-        on_date=timezone.localdate(),
+        on_date=site_today(),
     )
     monitoring.sign_casebook(subject, user=investigator, password=PASSWORD)
     return Subject.objects.get(pk=subject.pk)
@@ -370,7 +370,7 @@ def test_the_study_lock_lists_what_blocks_it_and_is_allowed_once_resolved(
         SubjectStatus.WITHDRAWN if subject.status != "screening" else SubjectStatus.SCREEN_FAILED,
         user=coordinator,
         reason="Screen failure",
-        on_date=timezone.localdate(),
+        on_date=site_today(),
     )
     with pytest.raises(monitoring.MonitoringRefused, match="casebooks not signed"):
         monitoring.lock_study(user=data_manager)

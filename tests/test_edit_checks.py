@@ -8,7 +8,7 @@ report, a status change) through the services; where the services refuse to make
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from adverse_events.models import AdverseEvent, AeCausality, CtcaeTerm
 from adverse_events.starter_terms import load_starter_terms
 from core.audit import audited_delete, audited_save
 from core.registry import collected
+from core.roles import Role
 from eligibility import selectors as eligibility_selectors
 from eligibility import services as eligibility_services
 from queries import checks
@@ -38,9 +39,11 @@ from .builders import (
     ensure_active_list,
     make_eligible_assessment,
     make_randomized_subject,
+    make_site,
     make_subject,
     make_subject_in_arm,
     make_user,
+    site_today,
 )
 from .builders.tamper import behind_the_audit
 
@@ -66,7 +69,7 @@ def ae_data(**overrides) -> dict:
     return {
         "term": term("Hypertension"),
         "grade": 2,
-        "onset_date": timezone.localdate(),
+        "onset_date": site_today(),
         "ongoing": True,
         "outcome": "not_recovered",
         **overrides,
@@ -255,6 +258,29 @@ def test_elig002_planned_randomization_far_after_the_crf(site, coordinator):
     query = fires("ELIG-002", assessment, "planned_randomization_date")
     fix_crf(subject, coordinator, planned_randomization_date=days_ago(-10))  # saved today
     closes(query)
+
+
+def test_elig002_counts_from_the_day_the_crf_was_saved_at_the_site(db):
+    from queries.settings import edit_check_settings
+
+    shanghai = make_site("303", time_zone="Asia/Shanghai")
+    staff = make_user(Role.SITE_STAFF, shanghai)
+    subject = make_subject(shanghai, by=staff)
+    assessment = make_eligible_assessment(subject, by=staff, sign=False)
+    days = edit_check_settings()["planned_randomization_max_days"]
+    # Saved at 04:00 on 1 November in Shanghai (20:00 UTC on 31 October), planned the last day
+    # allowed: no query (counted from UTC's date, one day too many).
+    crf = behind_the_audit(type(assessment)).filter(pk=assessment.pk)
+    saved_on = date(2026, 11, 1)
+    crf.update(
+        updated=datetime(2026, 10, 31, 20, 0, tzinfo=UTC),
+        planned_randomization_date=saved_on + timedelta(days=days),
+    )
+    run_edit_checks(codes=["ELIG-002"])
+    assert not DataQuery.objects.filter(check_code="ELIG-002").exists()
+    crf.update(planned_randomization_date=saved_on + timedelta(days=days + 1))
+    query = fires("ELIG-002", assessment, "planned_randomization_date")
+    assert "after the CRF was saved (2026-11-01)" in query.message
 
 
 def test_elig003_labs_older_than_the_window_at_randomization(randomized, coordinator):

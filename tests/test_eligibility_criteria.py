@@ -9,7 +9,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
 from eligibility.criteria import (
     CRITERIA,
@@ -22,13 +21,13 @@ from eligibility.criteria import (
 )
 from eligibility.models import EligibilityAssessment
 from eligibility.services import Status, evaluate_eligibility
-from tests.builders import eligible_data, make_subject
+from tests.builders import eligible_data, make_subject, site_today
 
 PASS, FAIL, MISSING = CriterionOutcome.PASS, CriterionOutcome.FAIL, CriterionOutcome.MISSING
 
 
 def ago(days: int) -> date:
-    return timezone.localdate() - timedelta(days=days)
+    return site_today() - timedelta(days=days)
 
 
 def build(subject, **overrides) -> EligibilityAssessment:
@@ -403,7 +402,7 @@ def test_in11_pregnancy_window_counts_from_the_actual_randomization_date(female)
         pregnancy_test_result="negative",
     )
     assert evaluate_eligibility(assessment).result("IN11").outcome == PASS
-    later = evaluate_eligibility(assessment, on_date=timezone.localdate() + timedelta(days=1))
+    later = evaluate_eligibility(assessment, on_date=site_today() + timedelta(days=1))
     assert later.result("IN11").outcome == FAIL
     assert later.status == Status.NOT_ELIGIBLE
 
@@ -412,7 +411,7 @@ def test_in11_pregnancy_window_counts_from_the_actual_randomization_date(female)
 
 
 def test_ex06_six_calendar_months(subject):
-    boundary = months_before(timezone.localdate(), 6)
+    boundary = months_before(site_today(), 6)
     inside = result(subject, "EX06", gi_hemorrhage_history=True, last_gi_hemorrhage_date=boundary)
     outside = result(
         subject,

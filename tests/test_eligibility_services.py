@@ -2,11 +2,13 @@
 
 import hashlib
 import json
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from core.errors import AccessDenied, DomainError, ReasonRequired
 from core.roles import Role
@@ -22,6 +24,7 @@ from tests.builders import (  # noqa: F401
     days_ago,
     eligible_data,
     make_eligible_assessment,
+    make_site,
     make_subject,
     make_user,
 )
@@ -311,6 +314,23 @@ def test_confirm_screen_failure(subject, coordinator, investigator):
     assert "IN07: ECOG 2" in signature.meaning
     last = subject.history.order_by("-history_date").first()
     assert "fails IN07" in last.history_change_reason and last.history_user == investigator
+
+
+def test_a_screen_failure_is_dated_today_at_the_site_by_default(db, client):
+    # 20:00 UTC on 31 October is 04:00 on 1 November in Shanghai, where consent was given that
+    # day: UTC's date would come before the consent (refused).
+    shanghai_morning = datetime(2026, 10, 31, 20, 0, tzinfo=UTC)
+    shanghai = make_site("303", time_zone="Asia/Shanghai")
+    investigator = make_user(Role.INVESTIGATOR, shanghai)
+    with mock.patch("django.utils.timezone.now", return_value=shanghai_morning):
+        subject = make_subject(shanghai)
+        assessment = make_eligible_assessment(subject, sign=False, ecog=2)
+        client.force_login(investigator)
+        page = client.get(reverse("eligibility:screen_failure", args=[subject.subject_identifier]))
+        services.confirm_screen_failure(assessment, user=investigator, password=PASSWORD)
+    assert page.context["form"].initial["on_date"] == date(2026, 11, 1)
+    subject.refresh_from_db()
+    assert (subject.status, subject.status_date) == (SubjectStatus.SCREEN_FAILED, date(2026, 11, 1))
 
 
 def test_screen_failure_refused_for_eligible_or_wrong_password(subject, coordinator, investigator):

@@ -15,7 +15,7 @@ from core.audit import audited_delete
 from exports import records
 from randomization.arms import Arm
 
-from .builders import make_subject, make_subject_in_arm
+from .builders import make_subject, make_subject_in_arm, site_today
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +31,7 @@ def ae(site, coordinator):
         user=coordinator,
         term=CtcaeTerm.objects.get(term="Hypertension"),
         grade=2,
-        onset_date=timezone.localdate(),
+        onset_date=site_today(),
         ongoing=True,
         outcome="not_recovered",
         causality=CAUSALITY_B,

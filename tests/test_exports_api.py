@@ -15,7 +15,7 @@ import csv
 import io
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from datetime import timezone as tz
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -45,7 +45,7 @@ from randomization.arms import Arm
 from subjects import services as subject_services
 from subjects.models import Site, Subject
 
-from .builders import make_site, make_subject, make_subject_in_arm, make_user
+from .builders import make_site, make_subject, make_subject_in_arm, make_user, site_today
 from .builders.efficacy import add_efficacy_records
 from .builders.monitoring import add_monitoring_records
 from .builders.survival import add_survival_crfs
@@ -84,7 +84,7 @@ def record_ae(subject, user, *, grade=2, term="Hypertension"):
         user=user,
         term=CtcaeTerm.objects.get(term=term),
         grade=grade,
-        onset_date=timezone.localdate(),
+        onset_date=site_today(),
         ongoing=True,
         outcome="not_recovered",
         causality=CAUSALITY_B,
@@ -622,7 +622,7 @@ def many_aes(site, coordinator):
             user=coordinator,
             reason="Resolved",
             ongoing=False,
-            end_date=timezone.localdate(),
+            end_date=site_today(),
             outcome="recovered",
         )
     return aes
@@ -838,7 +838,12 @@ def test_the_copy_csv_is_byte_for_byte_the_python_csv(
     study, coordinator, data_manager, monkeypatch
 ):
     ae = study["101"]["ae"]
-    aware = (timezone.now() - timedelta(hours=3)).replace(microsecond=0)
+    # Aware earlier today at the site (the onset's date: never before it, whatever the hour).
+    now = timezone.now()
+    midnight = datetime.combine(
+        site_today(ae.subject.site), time(0), tzinfo=ae.subject.site.zoneinfo
+    )
+    aware = (midnight + (now - midnight) / 2).replace(microsecond=0)
     before_the_change = just_after_now()
     ae_services.update_adverse_event(
         ae,
@@ -850,7 +855,7 @@ def test_the_copy_csv_is_byte_for_byte_the_python_csv(
         treatment_given=True,
         treatment_details='Amlodipine, 5 mg "daily"\nthen 10 mg\r\nstopped; café',
     )
-    reported = (aware + timedelta(hours=1)).astimezone(tz(timedelta(hours=2)))
+    reported = (aware + (now - aware) / 2).replace(microsecond=0).astimezone(tz(timedelta(hours=2)))
     ae_services.mark_sae_reported(ae, user=coordinator, reported_at=reported)
     monitor = make_user(Role.MONITOR, ae.subject.site)
     for name in ("adverse-events", "sites"):

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.utils import timezone
 from lxml import etree
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -30,7 +29,7 @@ from randomization.arms import Arm
 from subjects import services as subject_services
 from subjects.models import Subject
 
-from .builders import make_subject, make_subject_in_arm, make_user
+from .builders import make_subject, make_subject_in_arm, make_user, site_today
 from .builders.monitoring import add_monitoring_records
 
 pytestmark = pytest.mark.django_db
@@ -61,7 +60,7 @@ def study(site, other_site, coordinator, investigator, other_coordinator, data_m
         user=coordinator,
         term=CtcaeTerm.objects.get(term="Hypertension"),
         grade=2,
-        onset_date=timezone.localdate(),
+        onset_date=site_today(),
         ongoing=True,
         outcome="not_recovered",
         causality={"sorafenib": {"causality": "possible", "action_taken": "reduced"}},
@@ -161,7 +160,7 @@ def test_the_snapshot_validates_and_holds_every_subject_with_its_site_and_values
     )
     assert ae.get("FormRepeatKey") == "1"
     assert value(ae, "I.AE.GRADE") == "3"
-    assert value(ae, "I.AE.ONSET_DATE") == timezone.localdate().isoformat()
+    assert value(ae, "I.AE.ONSET_DATE") == site_today().isoformat()
     assert value(ae, "I.AE.ONGOING") == "1" and value(ae, "I.AE.SERIOUS") == "0"
     [causality] = ae.xpath("o:ItemGroupData[@ItemGroupOID='IG.AE.CAUSALITY']", namespaces=NS)
     assert causality.get("ItemGroupRepeatKey") == "sorafenib"
@@ -371,8 +370,8 @@ def test_the_fast_path_writes_what_the_records_say(study, coordinator, data_mana
         user=coordinator,
         term=CtcaeTerm.objects.get(term="Fatigue"),
         grade=1,
-        onset_date=timezone.localdate(),
-        end_date=timezone.localdate(),
+        onset_date=site_today(),
+        end_date=site_today(),
         outcome="recovered",
         causality={"sorafenib": {"causality": "unlikely", "action_taken": "not_changed"}},
     )
@@ -416,8 +415,8 @@ def test_postgresql_writes_the_adverse_events_as_the_python_path_does(
         user=coordinator,
         term=CtcaeTerm.objects.get(term="Fatigue"),
         grade=1,
-        onset_date=timezone.localdate(),
-        end_date=timezone.localdate(),
+        onset_date=site_today(),
+        end_date=site_today(),
         outcome="recovered",
         causality={"sorafenib": {"causality": "unlikely", "action_taken": "not_changed"}},
     )
@@ -492,7 +491,7 @@ def test_queries_read_ahead_by_threads_write_the_same_file_and_clean_up(
                 user=staff,
                 term=CtcaeTerm.objects.get(term="Fatigue"),
                 grade=1,
-                onset_date=timezone.localdate(),
+                onset_date=site_today(),
                 ongoing=True,
                 outcome="not_recovered",
                 causality={

@@ -15,7 +15,7 @@ from randomization.arms import Arm, StudyDrug
 from treatment import exposure, selectors, services
 from treatment.models import DoseLevel, IvDose
 
-from .builders import make_user
+from .builders import make_user, site_today
 from .builders.ctcae import term
 from .builders.treatment import (
     add_cycle,
@@ -185,7 +185,7 @@ def test_an_ae_of_another_subject_is_refused(arm_a, site, coordinator, ctcae):
         user=coordinator,
         term=term("Hypertension"),
         grade=2,
-        onset_date=timezone.localdate(),
+        onset_date=site_today(),
         ongoing=True,
         outcome="not_recovered",
         causality={

@@ -25,7 +25,7 @@ from edc.urls import urlpatterns as site_urlpatterns
 from queries import services as query_services
 from subjects.models import Subject
 
-from .builders import PASSWORD, days_ago, make_site, make_subject, make_user, token_in
+from .builders import PASSWORD, days_ago, make_site, make_subject, make_user, site_today, token_in
 from .builders.browser import log_in
 from .builders.threads import run_at_once
 
@@ -65,7 +65,7 @@ def ae_data(**fields) -> dict:
     data = {
         "term": hypertension(),
         "grade": "2",
-        "onset_date": timezone.localdate().isoformat(),
+        "onset_date": site_today().isoformat(),
         "ongoing": "on",
         "outcome": "not_recovered",
     }
@@ -203,7 +203,7 @@ def test_sae_report_form_summary(client, site, coordinator):
     url = reverse("adverse_events:report", args=[subject.subject_identifier, ae.ae_number])
     page = client.post(url, {"reported_at": "yesterday"}).text
     summary = assert_summary_links(
-        page, {"reported_at": "Reported to the sponsor at (Asia/Shanghai time)"}
+        page, {"reported_at": f"Reported to the sponsor at ({site.time_zone} time)"}
     )
     assert "Enter a valid date/time." in summary
     assert 'name="reported_at" value="yesterday"' in page

@@ -15,7 +15,6 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections, transaction
-from django.utils import timezone
 from hypothesis import HealthCheck, Phase, given, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
@@ -29,7 +28,7 @@ from queries import services as query_services
 from randomization.arms import DRUGS_OF_ARM
 from randomization.selectors import arm_of
 
-from .builders import make_randomized_subject, make_site, make_subject, make_user
+from .builders import make_randomized_subject, make_site, make_subject, make_user, site_today
 
 EXAMPLES_PER_OPERATION = 8
 CHECKS = [not_a_server_error, response_schema_conformance]
@@ -61,7 +60,7 @@ def study(django_db_setup, django_db_blocker, keep_the_test_connection):
                 user=make_user(Role.SITE_STAFF, site),
                 term=CtcaeTerm.objects.get(term="Hypertension"),
                 grade=2,
-                onset_date=timezone.localdate(),
+                onset_date=site_today(),
                 ongoing=True,
                 outcome="not_recovered",
                 causality={

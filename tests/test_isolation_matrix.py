@@ -44,7 +44,6 @@ from django.db import connection, transaction
 from django.test import Client, override_settings
 from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, resolve
 from django.urls.resolvers import RegexPattern, RoutePattern
-from django.utils import timezone
 from rest_framework.authtoken.models import Token, TokenProxy
 
 from accounts.models import AuthEvent
@@ -71,6 +70,7 @@ from .builders import (
     make_subject,
     make_subject_in_arm,
     make_user,
+    site_today,
 )
 from .builders.eligibility import make_prior_therapy_rows
 from .builders.forms import post_forms
@@ -162,7 +162,7 @@ def build_world() -> World:
         user=coordinator,
         term=CtcaeTerm.objects.get(term="Hypertension"),
         grade=2,
-        onset_date=timezone.localdate(),
+        onset_date=site_today(),
         ongoing=True,
         outcome="not_recovered",
         causality={

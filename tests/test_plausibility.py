@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from unittest import mock
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
-from django.utils import timezone
 
 from adverse_events import services as ae_services
 from adverse_events.models import CtcaeTerm
 from adverse_events.starter_terms import load_starter_terms
 from core.errors import DomainError
+from core.roles import Role
 from eligibility import services as eligibility_services
 from queries import services as query_services
 from randomization import services as randomization_services
@@ -25,7 +26,10 @@ from .builders import (
     eligible_data,
     ensure_active_list,
     make_eligible_assessment,
+    make_site,
     make_subject,
+    make_user,
+    site_today,
 )
 
 pytestmark = pytest.mark.django_db
@@ -92,6 +96,21 @@ def test_a_planned_randomization_more_than_28_days_ahead_is_refused(subject, coo
     eligibility_services.save_assessment(subject, user=coordinator, data=data)
 
 
+def test_the_28_days_ahead_count_from_today_at_the_site():
+    # 20:00 UTC on 31 October is 04:00 on 1 November in Shanghai: 28 days ahead is 29 November
+    # there (from UTC's date, one day too many).
+    shanghai = make_site("303", time_zone="Asia/Shanghai")
+    staff = make_user(Role.SITE_STAFF, shanghai)
+    shanghai_morning = datetime(2026, 10, 31, 20, tzinfo=UTC)
+    with mock.patch("django.utils.timezone.now", return_value=shanghai_morning):
+        subject = make_subject(shanghai, by=staff)
+        data = eligible_data(subject, planned_randomization_date=date(2026, 11, 29))
+        eligibility_services.save_assessment(subject, user=staff, data=data)
+        data["planned_randomization_date"] = date(2026, 11, 30)
+        with pytest.raises(ValidationError, match="more than 28 days ahead"):
+            eligibility_services.save_assessment(subject, user=staff, data=data, reason="Moved")
+
+
 def test_a_death_before_randomization_is_refused(site, coordinator):
     subject = make_subject(
         site, by=coordinator, screening_date=days_ago(10), consent_date=days_ago(10)
@@ -122,7 +141,7 @@ def test_free_text_is_bounded(subject, coordinator, data_manager):
             user=coordinator,
             term=CtcaeTerm.objects.get(term="Hypertension"),
             grade=1,
-            onset_date=timezone.localdate(),
+            onset_date=site_today(),
             ongoing=True,
             outcome="not_recovered",
             treatment_given=True,

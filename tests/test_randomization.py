@@ -24,6 +24,7 @@ from .builders import (
     make_randomized_subject,
     make_subject,
     make_user,
+    site_today,
 )
 
 pytestmark = pytest.mark.django_db
@@ -156,7 +157,7 @@ def test_refused_without_signed_eligible_assessment(rlist, site, coordinator):
 def test_refused_when_a_window_no_longer_holds_today(rlist, site, coordinator):
     # Signed eligible for a randomization 10 days ago; labs are valid for 14 days before
     # randomization, and are 16 days old today.
-    today = timezone.localdate()
+    today = site_today()
     subject = make_subject(site, by=coordinator, consent_date=today - timedelta(days=12))
     make_eligible_assessment(
         subject,
@@ -186,7 +187,7 @@ def test_refused_for_screen_failed_subject(rlist, site, coordinator):
         SubjectStatus.SCREEN_FAILED,
         user=coordinator,
         reason="Screen failure",
-        on_date=timezone.localdate(),
+        on_date=site_today(),
     )
     with pytest.raises(services.NotEligibleForRandomization, match="screen failed"):
         services.randomize(subject, coordinator)

@@ -9,7 +9,6 @@ import re
 import pytest
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
-from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -20,7 +19,7 @@ from core.roles import Role
 from randomization.arms import DRUGS_OF_ARM
 from randomization.selectors import arm_of
 
-from .builders import PASSWORD, make_randomized_subject, make_site, make_user
+from .builders import PASSWORD, make_randomized_subject, make_site, make_user, site_today
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +43,7 @@ def foreign(other_site):
         user=make_user(Role.SITE_STAFF, other_site),
         term=CtcaeTerm.objects.get(term="Hypertension"),
         grade=2,
-        onset_date=timezone.localdate(),
+        onset_date=site_today(),
         ongoing=True,
         outcome="not_recovered",
         causality={

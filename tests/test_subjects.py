@@ -1,7 +1,8 @@
 """Subjects: registration, identifiers, consent, status through the trial, deletion."""
 
 import threading
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from unittest import mock
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -14,7 +15,7 @@ from subjects import services
 from subjects.models import Subject, SubjectStatus
 from subjects.services import TransitionNotAllowed
 
-from .builders import make_site, make_subject, make_user
+from .builders import make_site, make_subject, make_user, site_today
 
 pytestmark = pytest.mark.django_db
 
@@ -83,7 +84,7 @@ def test_consent_required_before_any_crf(site, coordinator):
     with pytest.raises(services.ConsentRequired, match="record the consent"):
         services.ensure_consented(subject)
     services.record_consent(
-        subject, user=coordinator, consent_date=timezone.localdate(), consent_version="2.0"
+        subject, user=coordinator, consent_date=site_today(), consent_version="2.0"
     )
     services.ensure_consented(subject)
 
@@ -125,7 +126,7 @@ def test_future_consent_date_is_refused(site, coordinator):
     ],
 )
 def test_allowed_transitions(subject, coordinator, path):
-    today = timezone.localdate()
+    today = site_today()
     for status in path:
         if status == SubjectStatus.RANDOMIZED:
             services.mark_randomized(subject, user=coordinator, on_date=today, reason="Randomized")
@@ -162,7 +163,7 @@ def test_allowed_transitions(subject, coordinator, path):
     ],
 )
 def test_refused_transitions(subject, coordinator, start, target, message):
-    today = timezone.localdate()
+    today = site_today()
     for status in start:
         if status == SubjectStatus.RANDOMIZED:
             services.mark_randomized(subject, user=coordinator, on_date=today, reason="Randomized")
@@ -182,7 +183,7 @@ def test_randomized_only_through_randomization(subject, coordinator):
             SubjectStatus.RANDOMIZED,
             user=coordinator,
             reason="r",
-            on_date=timezone.localdate(),
+            on_date=site_today(),
         )
 
 
@@ -193,7 +194,7 @@ def test_status_change_needs_reason_and_a_real_date(subject, coordinator):
             SubjectStatus.SCREEN_FAILED,
             user=coordinator,
             reason=" ",
-            on_date=timezone.localdate(),
+            on_date=site_today(),
         )
     with pytest.raises(DomainError, match="cannot be in the future"):
         services.change_status(
@@ -208,9 +209,7 @@ def test_status_change_needs_reason_and_a_real_date(subject, coordinator):
 
 
 def test_randomized_subject_is_never_deleted(subject, coordinator):
-    services.mark_randomized(
-        subject, user=coordinator, on_date=timezone.localdate(), reason="Randomized"
-    )
+    services.mark_randomized(subject, user=coordinator, on_date=site_today(), reason="Randomized")
     with pytest.raises(DomainError, match="never is"):
         services.delete_subject(subject, user=coordinator, reason="Registered in error")
     assert Subject.objects.filter(pk=subject.pk).exists()
@@ -290,3 +289,26 @@ def test_a_sites_code_never_changes(site, data_manager):
     site.name = "Renamed hospital"
     services.save_site(site, user=data_manager, reason="Hospital renamed")
     assert site.history.first().history_change_reason == "Hospital renamed"
+
+
+# A moment when the date differs between UTC and the sites ahead of it: 20:00 UTC on 31 October
+# is 04:00 on 1 November in Shanghai.
+SHANGHAI_MORNING = datetime(2026, 10, 31, 20, 0, tzinfo=UTC)
+
+
+def test_the_screening_date_defaults_to_today_at_the_site():
+    from subjects.forms import RegisterSubjectForm
+
+    shanghai = make_site("303", time_zone="Asia/Shanghai")
+    staff = make_user(Role.SITE_STAFF, shanghai)
+    with mock.patch("django.utils.timezone.now", return_value=SHANGHAI_MORNING):
+        subject = services.register_subject(
+            site=shanghai,
+            user=staff,
+            screening_number="SCR-TZ",
+            sex="F",
+            date_of_birth=date(1965, 5, 17),
+        )
+        form = RegisterSubjectForm(user=staff)  # one site: its today is offered
+    assert subject.screening_date == date(2026, 11, 1)  # not UTC's 31 October
+    assert form.fields["screening_date"].initial == date(2026, 11, 1)

@@ -17,7 +17,7 @@ from .randomization import (
     make_subject_in_arm,
 )
 from .reference import reference_path
-from .subjects import PASSWORD, days_ago, make_site, make_subject, make_user
+from .subjects import PASSWORD, days_ago, make_site, make_subject, make_user, site_today
 
 __all__ = [
     "LOGOUT_FORM",
@@ -36,6 +36,7 @@ __all__ = [
     "make_subject_in_arm",
     "make_user",
     "reference_path",
+    "site_today",
     "term",
     "token_in",
     "write_forms",

@@ -1,8 +1,8 @@
 """Eligibility test data for every app's tests: a complete, eligible, signed assessment.
 
 ``make_eligible_assessment(subject, ecog=1, macrovascular_invasion=True)`` and so on: any CRF field
-can be overridden. Dates are relative to today, so the assessment stays eligible whenever the
-tests run; the planned randomization date is today.
+can be overridden. Dates are relative to today at the subject's site (``site_today``), so the
+assessment stays eligible whenever the tests run; the planned randomization date is today.
 
 Labs come as a laboratory reports them, value and unit (``ELIGIBLE_LABS``: some in SI units, some
 in conventional ones), with the SI value the service computes. Override a lab by its value as
@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
-
-from django.utils import timezone
 
 from core.roles import Role
 from eligibility import services, units
@@ -34,7 +32,7 @@ from eligibility.models import (
     TherapySetting,
 )
 
-from .subjects import PASSWORD, make_user
+from .subjects import PASSWORD, make_user, site_today
 
 # The screening labs of an eligible subject, as reported: (value, UCUM unit) -> SI value.
 ELIGIBLE_LABS: dict[str, tuple[str, str]] = {
@@ -59,7 +57,7 @@ def with_lab_values(data: dict) -> dict:
 
 def eligible_data(subject, **overrides) -> dict:
     """Every CRF field answered so that the subject is eligible (and stratifiable)."""
-    today = timezone.localdate()
+    today = site_today(subject.site)
     data = {
         "planned_randomization_date": today,
         "diagnosis_basis": DiagnosisBasis.HISTOLOGICAL,
@@ -107,7 +105,7 @@ def eligible_data(subject, **overrides) -> dict:
 def make_prior_therapy_rows(*rows, **fields) -> list[dict]:
     """Prior therapy rows for ``services.save_prior_therapies``: adjuvant sorafenib for a year,
     ending six months ago, unless ``fields`` say otherwise; each of ``rows`` (dicts) changes it."""
-    today = timezone.localdate()
+    today = site_today()
     base = {
         "agent": PriorTherapyAgent.SORAFENIB,
         "agent_other": "",

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from django.utils import timezone
-
 from core.roles import Role
 from monitoring import services
 from monitoring.models import LockLevel, StudyLock
 from subjects import services as subject_services
 from subjects.models import Subject, SubjectStatus
 
-from .subjects import PASSWORD, make_user
+from .subjects import PASSWORD, make_user, site_today
 
 
 def add_monitoring_records(
@@ -28,7 +26,7 @@ def add_monitoring_records(
         else SubjectStatus.WITHDRAWN
     )
     subject_services.change_status(
-        subject, final, user=by, reason="End of participation", on_date=timezone.localdate()
+        subject, final, user=by, reason="End of participation", on_date=site_today(subject.site)
     )
     subject = Subject.objects.get(pk=subject.pk)
     services.sign_casebook(subject, user=investigator, password=PASSWORD)

@@ -1,4 +1,11 @@
-"""Test data builders. They create records through the services, as users would."""
+"""Test data builders. They create records through the services, as users would.
+
+Clinical dates are the site's dates: ``site_today(site)`` is today at ``site`` (by default at a
+site of the default zone, ``EDC_DEFAULT_SITE_TIME_ZONE``, as the test sites are), and
+``days_ago(n)`` counts back from it. Never date a CRF with ``timezone.localdate()`` (UTC's date):
+a randomization is dated at the site, and for part of every day the site's date is a day ahead
+of (or behind) UTC's.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ from django.utils import timezone
 
 from core.audit import audited_save
 from core.roles import SITE_ROLES, Role
+from core.site_time import default_time_zone, zone_of
 from subjects import services
 from subjects.models import Site, SiteMembership, Subject
 
@@ -46,7 +54,8 @@ def make_subject(
     consent_date: date | None = None,
     **fields,
 ) -> Subject:
-    """A screened subject at ``site``; consented (today, unless ``consent_date``) by default."""
+    """A screened subject at ``site``; consented (today at the site, unless ``consent_date``) by
+    default."""
     by = by or make_user(Role.SITE_STAFF, site)
     subject = services.register_subject(
         site=site,
@@ -61,11 +70,19 @@ def make_subject(
         services.record_consent(
             subject,
             user=by,
-            consent_date=consent_date or timezone.localdate(),
+            consent_date=consent_date or site_today(site),
             consent_version="2.0",
         )
     return subject
 
 
-def days_ago(n: int) -> date:
-    return timezone.localdate() - timedelta(days=n)
+def site_today(site=None) -> date:
+    """Today's date at ``site`` (a site, a record of a site, or a zone name); without one, at a
+    site of the default zone. Reads ``timezone.now()``, so a test's moved clock moves it."""
+    zone = zone_of(site) if site is not None else zone_of(default_time_zone())
+    return timezone.localdate(timezone.now(), zone)
+
+
+def days_ago(n: int, site=None) -> date:
+    """The date ``n`` days before today at ``site`` (default: a site of the default zone)."""
+    return site_today(site) - timedelta(days=n)

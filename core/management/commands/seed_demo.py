@@ -6,9 +6,8 @@ from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.utils import timezone
 
-from core.demo import BULK_FROM, DemoContext, run_seeders
+from core.demo import BULK_FROM, DemoContext, demo_today, run_seeders
 from core.errors import DomainError
 
 
@@ -69,7 +68,7 @@ class Command(BaseCommand):
         ctx = DemoContext(
             n_subjects=subjects,
             rng=random.Random(seed),
-            today=timezone.localdate(),
+            today=demo_today(),
             write=self._write,
             password=password,
             bulk=subjects >= BULK_FROM if bulk is None else bulk,
