@@ -159,18 +159,7 @@ def _allocate_in_the_past(ctx, rlist, subjects) -> list:
         )
         slot = free[key].pop()
         user = ctx.site_user(Role.SITE_STAFF if i % 2 == 0 else Role.INVESTIGATOR, subject.site)
-        allocation = Allocation(
-            subject=subject,
-            slot=slot,
-            stratum=slot.stratum,
-            randomization_number=slot.randomization_number,
-            arm=slot.arm,
-            allocated_at=plan["allocated_at"],
-            allocated_by=user,
-            macrovascular_or_extrahepatic=key[0],
-            ecog=key[1],
-            prior_locoregional_therapy=key[2],
-        )
+        allocation = _allocation(subject, slot, key, plan["allocated_at"], user)
         check_rules(allocation)
         with transaction.atomic():
             locked = Subject.objects.select_for_update().get(pk=subject.pk)
@@ -226,6 +215,23 @@ def followed_until(ctx, subject) -> date:
     return ctx.today
 
 
+def _allocation(subject, slot, stratum: tuple, at, user) -> Allocation:
+    """The allocation ``services.randomize`` would record of ``slot`` at ``at`` (the demo's
+    allocations in the past; ``stratum``: the factors' values, the stratum's key)."""
+    return Allocation(
+        subject=subject,
+        slot=slot,
+        stratum=slot.stratum,
+        randomization_number=slot.randomization_number,
+        arm=slot.arm,
+        allocated_at=at,
+        allocated_by=user,
+        macrovascular_or_extrahepatic=stratum[0],
+        ecog=stratum[1],
+        prior_locoregional_therapy=stratum[2],
+    )
+
+
 # --- the bulk path -------------------------------------------------------------------------------
 
 
@@ -266,17 +272,12 @@ def _seed_bulk(ctx):
             plan = ctx.plan[subject.pk]
             slot = free[plan["stratum"]].pop()
             role = Role.SITE_STAFF if i % 2 == 0 else Role.INVESTIGATOR
-            allocation = Allocation(
-                subject=subject,
-                slot=slot,
-                stratum=slot.stratum,
-                randomization_number=slot.randomization_number,
-                arm=slot.arm,
-                allocated_at=plan["allocated_at"],
-                allocated_by=ctx.site_user(role, subject.site),
-                macrovascular_or_extrahepatic=plan["stratum"][0],
-                ecog=plan["stratum"][1],
-                prior_locoregional_therapy=plan["stratum"][2],
+            allocation = _allocation(
+                subject,
+                slot,
+                plan["stratum"],
+                plan["allocated_at"],
+                ctx.site_user(role, subject.site),
             )
             check_rules(allocation)
             allocations.append(allocation)
