@@ -23,7 +23,7 @@ from decimal import Decimal
 
 from core.roles import Role
 from randomization.arms import Arm
-from randomization.selectors import arm_of
+from randomization.selectors import arm_of, randomization_dates
 from treatment.demo import course_of
 
 from . import recist, selectors, services
@@ -44,7 +44,7 @@ def seed(ctx):
         subjects = [s for s in ctx.subjects if "arm" in ctx.plan.get(s.pk, {})][:BULK_COURSES]
     else:
         subjects = [s for s in ctx.subjects if "arm" in ctx.plan.get(s.pk, {})]
-    randomized = selectors.randomization_dates([s.pk for s in subjects])
+    randomized = randomization_dates([s.pk for s in subjects])
     courses = {"assessments": 0, "PD": 0, "responders": 0}
     disagreement = False
     for index, subject in enumerate(subjects):

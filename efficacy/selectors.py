@@ -91,11 +91,6 @@ def calendar_facts(subject: Subject) -> dict:
     }
 
 
-# The randomization date is the randomization app's (the site's date of the allocation);
-# re-exported for the callers of this app's reads (its demo and tests).
-randomization_dates = randomization_selectors.randomization_dates
-
-
 def best_responses(subject_ids: Iterable[int] | None = None) -> dict[int, recist.Best]:
     """{subject id: best overall response with confirmation} of the subjects with an assessment
     (``subject_ids`` None: all), from the stored derived responses (two queries)."""

@@ -20,7 +20,6 @@ from adverse_events.starter_terms import load_starter_terms
 from core.forms import SiteDateTimeField
 from core.roles import Role
 from core.site_time import EARLIER, LATER, format_site_time
-from efficacy import selectors as efficacy_selectors
 from exports import sdtm
 from randomization import selectors as randomization_selectors
 from randomization.arms import Arm
@@ -251,7 +250,7 @@ def test_a_shanghai_morning_randomization_is_dated_that_day_everywhere():
         add_cycle(subject, 1, by=coordinator, day1=moment.date())
     add_cycle(subject, 1, by=coordinator, day1=shanghai_day)
     # RECIST (best overall response) and PFS / OS count from it
-    assert efficacy_selectors.randomization_dates([subject.pk]) == {subject.pk: shanghai_day}
+    assert randomization_selectors.randomization_dates([subject.pk]) == {subject.pk: shanghai_day}
     endpoints = {
         row.parameter: row
         for row in survival_selectors.time_to_event()

@@ -10,6 +10,7 @@ from core.errors import AccessDenied
 from core.roles import Role
 from efficacy import selectors, services
 from efficacy.models import TargetMeasurement, TumorAssessment
+from randomization.selectors import randomization_dates
 
 from . import builders
 from .builders.efficacy import add_assessment, add_baseline, add_efficacy_records
@@ -253,7 +254,7 @@ def test_progression_and_last_adequate_assessment_dates(coordinator, site):
 
 def test_best_overall_response_uses_the_randomization_date(coordinator, site, settings):
     subject = builders.make_randomized_subject(site, by=coordinator)
-    randomized = selectors.randomization_dates([subject.pk])[subject.pk]
+    randomized = randomization_dates([subject.pk])[subject.pk]
     add_baseline(subject, by=coordinator, baseline_days_ago=5)
     # Randomized today, assessed today: SD is shown only once the SD minimum is 0 days.
     services.record_assessment(

@@ -26,10 +26,6 @@ from . import exposure, schedule
 from .models import Cycle, DoseLevel, IvDose, OralDosingPeriod
 from .settings import schedule_settings, treatment_settings
 
-# The randomization date is the randomization app's (the site's date of the allocation);
-# re-exported for the callers of this app's reads (its demo and test builders).
-randomization_date = randomization_selectors.randomization_date
-
 
 def arm_of(subject: Subject) -> Arm | None:
     return randomization_selectors.arm_of(subject)

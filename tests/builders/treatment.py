@@ -35,7 +35,7 @@ def make_subject_randomized_days_ago(arm: str, site: Site, days: int, *, by=None
 
 
 def randomized_on(subject: Subject) -> date:
-    from treatment.selectors import randomization_date
+    from randomization.selectors import randomization_date
 
     return randomization_date(subject)
 
