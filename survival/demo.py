@@ -84,15 +84,21 @@ def seed_follow_up(ctx):
 
 
 def _follow_up(ctx, subject, staff, course) -> int:
-    """Contacts every 12 weeks after the end of treatment, up to today or the day before the
-    death; the first after a progression names the next line of therapy."""
-    interval = timedelta(weeks=schedule_settings().survival_interval_weeks)
+    """The safety follow-up contact 30 days after the last dose (the calendar's first safety
+    visit), then contacts every 12 weeks after the end of treatment, up to today or the day
+    before the death; the first contact after a progression names the next line of therapy."""
+    visits = schedule_settings()
+    interval = timedelta(weeks=visits.survival_interval_weeks)
     until = course.death_on - timedelta(days=1) if course.death_on else ctx.today
     if course.withdrawn_on:
         return 0
     contacts = 0
+    days = [course.last_dose + timedelta(days=visits.safety_follow_up_days[0])]
     day = course.last_dose + interval
     while day <= until:
+        days.append(day)
+        day += interval
+    for day in (d for d in days if d <= until):
         therapies = []
         if contacts == 0 and course.end_reason == "progression":
             start = min(day, course.last_dose + timedelta(days=ctx.rng.randint(14, 30)))
@@ -106,7 +112,6 @@ def _follow_up(ctx, subject, staff, course) -> int:
             therapies=therapies,
         )
         contacts += 1
-        day += interval
     return contacts
 
 

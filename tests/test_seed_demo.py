@@ -22,7 +22,9 @@ from subjects.models import Site, Subject, SubjectStatus
 from survival import endpoints
 from survival import selectors as survival_selectors
 from survival.models import EndOfStudy, EndOfTreatment, EndOfTreatmentReason, SubsequentTherapy
+from treatment import selectors as treatment_selectors
 from treatment.models import Cycle, DoseLevel, IvDose, OralDosingPeriod
+from treatment.schedule import VisitKind, VisitStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -201,6 +203,22 @@ def test_the_default_demo_gives_each_arm_a_course_up_to_today(tmp_path, settings
     pfs = next(s for s in survival_selectors.endpoint_summaries() if s.parameter == endpoints.PFS)
     median = {estimate.arm: estimate.km.median for estimate in pfs.arms}
     assert median[Arm.B] is not None and (median[Arm.A] is None or median[Arm.A] > median[Arm.B])
+
+    # Every randomized subject's calendar: nothing overdue (what was due was done); after an end
+    # of treatment, the 30-day safety follow-up done by its contact (when its window is past).
+    ended = 0
+    for subject in Subject.objects.randomized_or_later().select_related("site"):
+        calendar = treatment_selectors.subject_calendar(subject)
+        assert not [v for v in calendar.visits if v.status == VisitStatus.OVERDUE], subject
+        safety = [v for v in calendar.visits if v.kind == VisitKind.SAFETY and v.number == 30]
+        if (
+            safety
+            and safety[0].window_end < calendar.today
+            and subject.status != SubjectStatus.WITHDRAWN
+        ):
+            assert safety[0].status == VisitStatus.DONE, subject
+            ended += 1
+    assert ended >= 3
 
 
 def _randomizable_today(subject, today) -> bool:
