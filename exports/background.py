@@ -54,10 +54,10 @@ def threads() -> int:
 def largest(models: list[type[Model]]) -> type[Model] | None:
     """The model with the most rows by PostgreSQL's estimate (``pg_class.reltuples``, kept by
     ANALYZE and autovacuum: one catalog query); the one whose query gets the threads."""
-    if not models or connections[models[0].objects.db].vendor != "postgresql":
+    if not models or connections[models[0]._default_manager.db].vendor != "postgresql":
         return None
     tables = {model._meta.db_table: model for model in models}
-    with connections[models[0].objects.db].cursor() as cursor:
+    with connections[models[0]._default_manager.db].cursor() as cursor:
         cursor.execute(
             "SELECT relname, reltuples FROM pg_class WHERE relkind = 'r' AND relname = ANY(%s)",
             [list(tables)],
