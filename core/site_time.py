@@ -22,6 +22,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import CharField, DateField, F, Func, Value
 from django.db.models.functions import Coalesce, NullIf
+from django.utils import timezone
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 EARLIER, LATER = 0, 1  # which occurrence of a repeated local time (datetime.fold)
@@ -80,6 +81,17 @@ def abbreviation(local: datetime) -> str:
 def to_site_time(value: datetime, holder) -> datetime:
     """The aware UTC (or any aware) ``value`` as the local time of ``holder``'s zone."""
     return value.astimezone(zone_of(holder))
+
+
+def date_at(moment: datetime, holder) -> date:
+    """The date at ``holder``'s site of the aware ``moment``: a clinical date is the site's (a
+    Shanghai morning is still the day before in UTC)."""
+    return to_site_time(moment, holder).date()
+
+
+def today_at(holder, now: datetime | None = None) -> date:
+    """Today (or ``now``'s date) at ``holder``'s site."""
+    return date_at(now or timezone.now(), holder)
 
 
 def format_site_time(value, holder=None) -> str:

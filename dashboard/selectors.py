@@ -10,10 +10,10 @@ from datetime import date, datetime
 
 from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import TruncMonth
-from django.utils import timezone
 
 from adverse_events.sae_clock import SaeClock
 from adverse_events.selectors import SaeDueRow, sae_due_rows
+from core.site_time import today_at
 from queries import selectors as query_selectors
 from randomization.arms import Arm
 from randomization.selectors import RandomizationDate, visible_allocations
@@ -77,8 +77,7 @@ def awaiting_decision(
     waiting = subjects.filter(status=SubjectStatus.SCREENING, consent_date__isnull=False)
     rows = list(waiting.select_related("site").order_by("consent_date", "pk")[:limit])
     for subject in rows:
-        today = timezone.localdate(now, subject.site.zoneinfo)
-        subject.days_waiting = (today - subject.consent_date).days
+        subject.days_waiting = (today_at(subject.site, now) - subject.consent_date).days
     total = len(rows) if len(rows) < limit else waiting.count()
     return rows, total
 

@@ -21,10 +21,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from core.audit import AuditedManager
+from core.site_time import today_at
 from core.validators import bounded_text, not_before_study_start, not_in_future
 
 from . import settings as elig_settings
@@ -486,8 +486,8 @@ def _planned_after_consent(a: EligibilityAssessment) -> dict[str, str]:
             )
         }
     ahead = elig_settings.PLANNED_RANDOMIZATION_MAX_DAYS_AHEAD
-    site_zone = a.subject.site.zoneinfo if a.subject_id else None  # a site date: its today
-    if planned and planned > timezone.localdate(timezone=site_zone) + timedelta(days=ahead):
+    today = today_at(a.subject.site if a.subject_id else None)  # a site date: the site's today
+    if planned and planned > today + timedelta(days=ahead):
         return {
             "planned_randomization_date": (
                 f"The planned randomization date is more than {ahead} days ahead: the screening "

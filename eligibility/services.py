@@ -37,6 +37,7 @@ from accounts.models import AuthEvent
 from core import access
 from core.audit import audited_delete, audited_save
 from core.errors import DomainError, ReasonRequired
+from core.site_time import today_at
 from subjects import services as subject_services
 from subjects.models import Subject, SubjectStatus
 
@@ -519,7 +520,7 @@ def confirm_screen_failure(
     """The investigator confirms a not-eligible result: signed, and the subject is screen failed
     (on ``on_date``; by default today at the subject's site)."""
     _authenticate_investigator(assessment, user, password)
-    on_date = on_date or timezone.localdate(timezone=assessment.subject.site.zoneinfo)
+    on_date = on_date or today_at(assessment.subject.site)
     with transaction.atomic():
         assessment, evaluation = _lock_for_sign_off(assessment, SignatureKind.SCREEN_FAILURE)
         failed = "; ".join(f"{r.code}: {r.reason}" for r in evaluation.failed)

@@ -8,12 +8,12 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.utils import timezone
 
 from core import access
 from core.forms import run_service
 from core.pages import form_page, refuse_read_only
 from core.panels import field_flags
+from core.site_time import today_at
 from subjects import services as subject_services
 from subjects.selectors import visible_subject
 
@@ -166,7 +166,7 @@ def screen_failure(request, identifier):
     evaluation = services.evaluate_eligibility(assessment)
     form = ScreenFailureForm(
         request.POST or None,
-        initial={"on_date": timezone.localdate(timezone=subject.site.zoneinfo)},  # the site's today
+        initial={"on_date": today_at(subject.site)},
     )
     if request.method == "POST" and form.is_valid():
         signature = run_service(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date
 
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from core import access
 from core.errors import AccessDenied, DomainError
-from core.site_time import SiteDate, to_site_time
+from core.site_time import SiteDate, date_at
 from eligibility import services as eligibility
 from subjects.models import Subject
 
@@ -68,15 +68,10 @@ def allocation_of(subject: Subject) -> Allocation | None:
 # --- the randomization date ----------------------------------------------------------------------
 
 
-def site_date(moment: datetime, site) -> date:
-    """The date at ``site`` (a site, a zone or a zone name) of the aware ``moment``."""
-    return to_site_time(moment, site).date()
-
-
 def randomization_date_of(allocation: Allocation) -> date:
     """The randomization date of ``allocation``: the date of ``allocated_at`` at the subject's
     site (reads ``allocation.subject.site``: select it with the allocation)."""
-    return site_date(allocation.allocated_at, allocation.subject.site)
+    return date_at(allocation.allocated_at, allocation.subject.site)
 
 
 class RandomizationDate(SiteDate):

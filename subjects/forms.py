@@ -1,9 +1,9 @@
 from django import forms
-from django.utils import timezone
 
 from core import access
 from core.audit import require_visible_reason
 from core.forms import DateInput, ModelErrorsOnFormMixin, OneTimeSubmissionMixin, reason_field
+from core.site_time import today_at
 
 from .models import Site, Subject
 from .services import DEMOGRAPHIC_FIELDS
@@ -30,7 +30,7 @@ class RegisterSubjectForm(OneTimeSubmissionMixin, InitialsMixin, forms.ModelForm
         if self.fields["site"].queryset.count() == 1:
             site = self.fields["site"].initial = self.fields["site"].queryset.get()
             # Screened today at the site (the model's default is UTC's date).
-            self.fields["screening_date"].initial = timezone.localdate(timezone=site.zoneinfo)
+            self.fields["screening_date"].initial = today_at(site)
 
 
 class DemographicsForm(InitialsMixin, forms.ModelForm):

@@ -9,7 +9,6 @@ from datetime import date
 
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
-from django.utils import timezone
 
 from accounts.services import sync_admin_access
 from core import access
@@ -17,6 +16,7 @@ from core.audit import audited_delete, audited_save
 from core.errors import DomainError
 from core.registry import app_hooks
 from core.roles import DATA_ENTRY_ROLES, STUDY_WIDE_ROLES
+from core.site_time import today_at
 from core.validators import latest_today
 
 from .models import Site, Subject, SubjectStatus
@@ -109,7 +109,7 @@ def register_subject(
             sequence=sequence,
             subject_identifier=f"{site.code}-{sequence:04d}",
             screening_number=screening_number.strip(),
-            screening_date=screening_date or timezone.localdate(timezone=site.zoneinfo),
+            screening_date=screening_date or today_at(site),
             initials=initials.strip().upper(),
             date_of_birth=date_of_birth,
             age_at_screening=age_at_screening,

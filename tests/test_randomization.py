@@ -8,12 +8,12 @@ from django.utils import timezone
 
 from core.errors import AccessDenied, DomainError
 from core.roles import Role
+from core.site_time import date_at
 from eligibility import selectors as eligibility_selectors
 from eligibility import services as eligibility_services
 from randomization import listgen, selectors, services
 from randomization.arms import Arm
 from randomization.models import Allocation, Slot
-from randomization.selectors import site_date
 from subjects import services as subject_services
 from subjects.models import Subject, SubjectStatus
 
@@ -61,7 +61,7 @@ def test_randomize_allocates_first_slot_of_the_stratum(rlist, site, coordinator)
     subject.refresh_from_db()
     assert subject.status == SubjectStatus.RANDOMIZED
     # the randomization date: the site's date of the allocation (Shanghai, not UTC)
-    assert subject.status_date == site_date(allocation.allocated_at, site)
+    assert subject.status_date == date_at(allocation.allocated_at, site)
     assert subject.allocation == allocation
     # Audit trail: the allocation's creation and the subject's status change with a reason.
     assert allocation.history.get().history_user == coordinator

@@ -13,10 +13,10 @@ from decimal import Decimal
 from django.db.models import Max, Min, Prefetch, QuerySet
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 
 from adverse_events.models import AdverseEvent
 from core.registry import app_hooks
+from core.site_time import today_at
 from randomization import selectors as randomization_selectors
 from randomization.arms import DRUGS_OF_ARM, Arm, StudyDrug, drug_name
 from subjects.models import Subject
@@ -78,7 +78,7 @@ def last_dose_date(subject: Subject) -> date | None:
         .first()
     )
     oral = [
-        p.stop_date or site_today(subject)
+        p.stop_date or today_at(subject.site)
         for p in OralDosingPeriod.objects.filter(subject=subject).exclude(dose_level="held")
     ]
     dates = [d for d in (iv, *oral) if d]
@@ -130,12 +130,6 @@ def exposure_spans(subject_ids: Iterable[int] | QuerySet) -> dict[int, ExposureS
     return spans
 
 
-def site_today(subject: Subject) -> date:
-    """Today at the subject's site: what is due, overdue or dosed so far is counted in the
-    site's days, as the randomization date is."""
-    return randomization_selectors.site_date(timezone.now(), subject.site)
-
-
 def subject_calendar(subject: Subject, *, today: date | None = None, **known):
     """The subject's visit calendar (``treatment.schedule``), None before randomization.
 
@@ -164,7 +158,7 @@ def subject_calendar(subject: Subject, *, today: date | None = None, **known):
             facts["safety_contacts"] = adverse_event_dates(subject)
     return schedule.calendar(
         randomization_date=randomized,
-        today=today or site_today(subject),
+        today=today or today_at(subject.site),
         settings=schedule_settings(),
         cycles_done=cycles_done,
         **facts,
@@ -249,7 +243,7 @@ def oral_exposure(periods, *, as_of: date) -> DrugExposure:
 def subject_exposure(subject: Subject, *, as_of: date | None = None) -> list[DrugExposure]:
     """Cumulative dose and RDI of each study drug of the subject's arm (empty before
     randomization)."""
-    as_of = as_of or site_today(subject)
+    as_of = as_of or today_at(subject.site)
     drugs = study_drugs_of(subject)
     result = []
     iv = [d for c in subject_cycles(subject) for d in c.iv_doses.all()]

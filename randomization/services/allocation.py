@@ -38,13 +38,14 @@ from django.utils import timezone
 
 from core import access
 from core.audit import attached_reason, guard_write
+from core.site_time import date_at, today_at
 from eligibility import services as eligibility
 from subjects import services as subject_services
 from subjects.models import Subject, SubjectStatus
 
 from .. import listgen
 from ..models import Allocation, Slot, Stratum, factor_labels
-from ..selectors import active_list, site_date
+from ..selectors import active_list
 from .errors import (
     AlreadyRandomized,
     NoActiveList,
@@ -108,7 +109,7 @@ class Preview:
 def preview_randomization(subject: Subject, user) -> Preview:
     """Check (without locking or allocating) that ``user`` can randomize ``subject`` now."""
     access.require_data_entry(user, subject)
-    key = _stratum_key_of(subject, site_date(timezone.now(), subject.site))
+    key = _stratum_key_of(subject, today_at(subject.site))
     if active_list() is None:
         raise _no_active_list()
     return Preview.of(key)
@@ -195,7 +196,7 @@ def randomize(subject: Subject, user, *, confirmed_stratum: str | None = None) -
 
 
 def _randomize(subject: Subject, user, confirmed_stratum: str | None) -> Allocation:
-    today = site_date(timezone.now(), subject.site)
+    today = today_at(subject.site)
     with transaction.atomic():
         _limit_lock_waits()
         locked = Subject.objects.select_for_update().get(pk=subject.pk)
@@ -231,7 +232,7 @@ def _randomize(subject: Subject, user, confirmed_stratum: str | None) -> Allocat
         subject_services.mark_randomized(
             locked,
             user=user,
-            on_date=site_date(allocation.allocated_at, subject.site),  # the randomization date
+            on_date=date_at(allocation.allocated_at, subject.site),  # the randomization date
             reason=f"Randomized: number {slot.randomization_number}, arm {slot.arm}",
         )
     # The caller's instance reflects the new status (no extra query).
