@@ -1130,10 +1130,13 @@ def _fragments(
     order."""
     if not SQL_FRAGMENTS or connections[queryset.db].vendor != "postgresql":
         return None
-    if layout.form.subject_path == "pk" or _fragment_query(layout, queryset) is None:
+    if layout.form.subject_path == "pk":
+        return None
+    whole = _fragment_query(layout, queryset)
+    if whole is None:
         return None
     if not threaded or not background.usable(queryset.db):
-        return _fragment_rows(queryset.db, *_fragment_query(layout, queryset))
+        return _fragment_rows(queryset.db, *whole)
     n = background.threads()
     parts = [
         _as_fragments(
