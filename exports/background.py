@@ -11,14 +11,16 @@ Rules:
 
 * One query per export: the largest form's (``largest``), so an export opens at most
   ``EXPORT_QUERY_THREADS`` connections more.
-* Only outside a transaction (``usable``): a connection of its own does not see the data of an
-  open transaction (a test's, or a request's ``ATOMIC_REQUESTS``); there the caller reads on its
-  own connection.
+* Only outside a transaction (``usable``), or inside the export's own snapshot
+  (``one_snapshot``): a connection of its own does not see the data of an open transaction (a
+  test's, or a request's ``ATOMIC_REQUESTS``); there the caller reads on its own connection.
 * Each thread opens its connection, reads in a transaction of its own (a cursor without hold:
   rows are made as they are fetched, not all at once), puts ``chunk`` rows at a time in a queue of
   ``AHEAD`` chunks (memory stays flat), and closes its connection however it ends.
-* Each query sees the data as of its start, as each of the file's other queries does (the
-  snapshot file is read form by form, each its own statement, as before).
+* One moment for the whole file (``one_snapshot``): outside a transaction, the export reads in
+  a read-only REPEATABLE READ transaction whose snapshot (``pg_export_snapshot``) each thread
+  imports, so every query of the file, the caller's and the threads', sees the data as of the
+  same moment: a record saved meanwhile is in none of them, not in a form read later only.
 * An error of the thread is raised in the reader; a reader that stops early (a client that went
   away) stops the thread, which cancels its query and closes its connection.
 """
@@ -31,20 +33,50 @@ import threading
 from collections.abc import Iterator
 
 from django.conf import settings
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import Model
+from psycopg import sql as pgsql
 
 AHEAD = 4  # chunks read ahead per query
 _END = object()
 
 
-def usable(alias: str) -> bool:
+_snapshots = threading.local()  # alias -> the snapshot this thread's export reads in
+
+
+def _snapshot(alias: str) -> str | None:
+    return getattr(_snapshots, "ids", {}).get(alias)
+
+
+def _outside_transaction(alias: str) -> bool:
     connection = connections[alias]
-    return (
-        connection.vendor == "postgresql"
-        and not connection.in_atomic_block
-        and settings.EXPORT_QUERY_THREADS > 1
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+def usable(alias: str) -> bool:
+    return settings.EXPORT_QUERY_THREADS > 1 and (
+        _outside_transaction(alias) or _snapshot(alias) is not None
     )
+
+
+@contextlib.contextmanager
+def one_snapshot(alias: str) -> Iterator[None]:
+    """The queries of an export as of one moment (PostgreSQL, outside a transaction: else as
+    before, each statement its own)."""
+    if not _outside_transaction(alias):
+        yield
+        return
+    with transaction.atomic(using=alias):
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cursor.execute("SELECT pg_export_snapshot()")
+            snapshot = cursor.fetchone()[0]
+        ids = _snapshots.__dict__.setdefault("ids", {})
+        ids[alias] = snapshot
+        try:
+            yield
+        finally:
+            ids.pop(alias, None)
 
 
 def threads() -> int:
@@ -67,9 +99,10 @@ def largest(models: list[type[Model]]) -> type[Model] | None:
 
 
 class _Reader(threading.Thread):
-    def __init__(self, alias: str, sql: str, params: tuple, chunk: int):
+    def __init__(self, alias: str, query: str, params: tuple, chunk: int):
         super().__init__(daemon=True, name="export-query")
-        self.alias, self.sql, self.params, self.chunk = alias, sql, params, chunk
+        self.alias, self.query, self.params, self.chunk = alias, query, params, chunk
+        self.snapshot = _snapshot(alias)  # the export's, taken in the caller's thread
         self.rows: queue.Queue = queue.Queue(maxsize=AHEAD)
         self.stopped = threading.Event()
         self.raw = None  # the psycopg connection, to cancel a running query
@@ -80,9 +113,13 @@ class _Reader(threading.Thread):
             wrapper.ensure_connection()
             self.raw = wrapper.connection
             with self.raw.transaction():
+                if self.snapshot is not None:
+                    self.raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    imported = pgsql.Literal(self.snapshot)
+                    self.raw.execute(pgsql.SQL("SET TRANSACTION SNAPSHOT {}").format(imported))
                 self.raw.execute("SET LOCAL jit = off")  # see records.without_jit
                 with self.raw.cursor(name="export_query") as cursor:
-                    cursor.execute(self.sql, self.params)
+                    cursor.execute(self.query, self.params)
                     while not self.stopped.is_set():
                         rows = cursor.fetchmany(self.chunk)
                         if not rows or not self._put(rows):

@@ -81,7 +81,7 @@ from operator import attrgetter
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
-from django.db import connections, models
+from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 from lxml import etree
@@ -1697,6 +1697,11 @@ class OdmExport:
         return attrs
 
     def chunks(self) -> Iterator[bytes]:
+        """The file's bytes, every query of it as of one moment (``background.one_snapshot``)."""
+        with background.one_snapshot(DEFAULT_DB_ALIAS):
+            yield from self._chunks()
+
+    def _chunks(self) -> Iterator[bytes]:
         sink = _Sink()
         sites = list(self.scope.records(site_form()))
         locations = {site.pk: location_oid(site.code) for site in sites}

@@ -533,6 +533,85 @@ def test_queries_read_ahead_by_threads_write_the_same_file_and_clean_up(
     assert backends() == before
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_odm_file_is_one_moment_whatever_is_saved_while_it_streams(
+    site, coordinator, investigator, data_manager, settings, monkeypatch
+):
+    """A subject registered and an AE recorded and changed while the file streams (committed by
+    another connection, after the file began and before its forms are read: by the request's
+    connection and by the threads on their own) are in none of it: the whole file is the data
+    as of its start. The next file has them."""
+    import threading
+
+    from exports import background
+
+    load_starter_terms()
+    fatigue = CtcaeTerm.objects.get(term="Fatigue")
+
+    def record(subject, grade=1):
+        return ae_services.record_adverse_event(
+            subject,
+            user=coordinator,
+            term=fatigue,
+            grade=grade,
+            onset_date=site_today(),
+            ongoing=True,
+            outcome="not_recovered",
+            causality={
+                drug: {"causality": "possible", "action_taken": "not_changed"}
+                for drug in ("toripalimab", "bevacizumab")
+            },
+        )
+
+    subjects = [
+        make_subject_in_arm(Arm.A, site, by=coordinator, investigator=investigator)
+        for _ in range(3)
+    ]
+    first_ae = record(subjects[0])
+    for subject in subjects[1:]:
+        record(subject)
+    with connection.cursor() as cursor:  # the largest form by PostgreSQL's estimate: the threads'
+        cursor.execute("ANALYZE adverse_events_adverseevent")
+    started = []
+    rows_ahead = background.rows_ahead
+    monkeypatch.setattr(
+        background, "rows_ahead", lambda *a, **k: started.append(a) or rows_ahead(*a, **k)
+    )
+    settings.EXPORT_QUERY_THREADS = 2
+
+    def meanwhile():
+        try:
+            new = make_subject(site, by=coordinator)
+            added.append(new.subject_identifier)
+            record(subjects[1], grade=2)
+            ae_services.update_adverse_event(first_ae, user=coordinator, reason="Worsened", grade=3)
+        finally:
+            connection.close()  # this thread's own connection
+
+    added: list[str] = []
+    chunks = odm.export_for(data_manager).chunks()
+    head = next(chunks)  # the file has begun: its moment is taken
+    saver = threading.Thread(target=meanwhile)
+    saver.start()
+    saver.join()
+    during = head + b"".join(chunks)
+    assert len(started) == 2 and all("adverse_events" in query for _, query, _ in started)
+    after = export(data_manager)
+
+    assert added and added[0].encode() not in during and added[0].encode() in after
+    assert during.count(b'<FormData FormOID="F.AE"') == 3
+    assert after.count(b'<FormData FormOID="F.AE"') == 4
+    grades = re.findall(rb'ItemOID="I.AE.GRADE" Value="(\d)"', during)
+    assert sorted(grades) == [b"1", b"1", b"1"]
+    assert sorted(re.findall(rb'ItemOID="I.AE.GRADE" Value="(\d)"', after)) == [
+        b"1",
+        b"1",
+        b"2",
+        b"3",
+    ]
+
+
 def test_the_snapshot_text_is_what_lxml_writes_of_the_same_elements():
     """The snapshot is written as text (not element by element): each ItemGroupData is the
     bytes lxml writes of the same element, whatever the values (escaping, characters XML cannot
