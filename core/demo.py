@@ -62,6 +62,7 @@ class DemoContext:
     write: callable
     password: str | None = None
     bulk: bool = False
+    min_sites: int = 0  # at least this many sites (the export benchmark's: 20)
     sites: list = field(default_factory=list)
     users: dict = field(default_factory=dict)  # role -> list of users
     credentials: list = field(default_factory=list)  # (username, role, sites, password)

@@ -51,7 +51,7 @@ def _sites_and_users(ctx):
     ctx.admin = admin
     ctx.credentials.append(("admin", "superuser", "all", password))
 
-    for code, name, country, zone in DEMO_SITES + _extra_sites(ctx.n_subjects):
+    for code, name, country, zone in DEMO_SITES + _extra_sites(ctx.n_subjects, ctx.min_sites):
         site = Site(code=code, name=name, country=country, time_zone=zone)
         ctx.sites.append(audited_save(site, user=admin, reason=""))
 
@@ -85,9 +85,10 @@ def _sites_and_users(ctx):
     assert SITE_ROLES  # every site role has a demo user above
 
 
-def _extra_sites(n_subjects: int) -> list[tuple[str, str, str, str]]:
-    """More sites when the demo sites' 9999 subject numbers each are not enough."""
-    needed = -(-n_subjects // MAX_PER_SITE)
+def _extra_sites(n_subjects: int, min_sites: int = 0) -> list[tuple[str, str, str, str]]:
+    """More sites when the demo sites' 9999 subject numbers each are not enough, or when more
+    are asked for (``min_sites``)."""
+    needed = max(-(-n_subjects // MAX_PER_SITE), min_sites)
     return [
         (str(104 + k), f"Demo Hospital {104 + k}", "China", DEMO_TIME_ZONE)
         for k in range(max(0, needed - len(DEMO_SITES)))
