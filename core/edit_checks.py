@@ -9,6 +9,10 @@ CRF.
 
 A finder returns every violation **set-wise**: one database query over the whole study, or over
 the subjects of a ``Scope``; Python only shapes the rows the query returned.
+
+"Today" is a site's (``core.site_time``): a check that counts days up to today compares with the
+date at each row's site (``Scope.site_today``), the database first keeping the rows that could
+be late anywhere (``Scope.latest_today``: the date at UTC+14, the earliest of the world's zones).
 """
 
 from __future__ import annotations
@@ -17,10 +21,16 @@ import hashlib
 import json
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from django.db import models
+from django.db.models import DateTimeField, Value
 from django.utils import timezone
+
+from .site_time import SiteDate
+
+# The earliest of the world's zones (Kiribati's Line Islands) is UTC+14: no site's date is later.
+_EARLIEST_ZONE = timedelta(hours=14)
 
 
 class Severity(models.TextChoices):
@@ -36,8 +46,14 @@ class Scope:
     now: datetime = field(default_factory=timezone.now)
 
     @property
-    def today(self) -> date:
-        return timezone.localdate(self.now)
+    def latest_today(self) -> date:
+        """The latest date any site can have at ``now``: rows late against it may be late at
+        their site; others are not."""
+        return (self.now.astimezone(UTC) + _EARLIEST_ZONE).date()
+
+    def site_today(self, site_path: str) -> SiteDate:
+        """SQL: the date at each row's site (``site_path``) at ``now``."""
+        return SiteDate(Value(self.now, output_field=DateTimeField()), site_path)
 
     def narrow(self, queryset: models.QuerySet, subject_path: str) -> models.QuerySet:
         """``queryset`` over the scope's subjects, unordered: a finder's rows are a set (no sort,

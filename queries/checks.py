@@ -195,12 +195,16 @@ def _death_before_randomization(scope: Scope):
 
 def _screening_too_long(scope: Scope):
     days = edit_check_settings()["screening_max_days"]
+    too_long = timedelta(days=days)
     rows = (
         scope.narrow(Subject.objects.all(), "pk")
-        .filter(status=SubjectStatus.SCREENING, consent_date__lt=scope.today - timedelta(days=days))
-        .values("pk", "site_id", "subject_identifier", "consent_date")
+        .filter(status=SubjectStatus.SCREENING, consent_date__lt=scope.latest_today - too_long)
+        .annotate(site_today=scope.site_today("site"))
+        .values("pk", "site_id", "subject_identifier", "consent_date", "site_today")
     )
     for row in rows:
+        if row["consent_date"] >= row["site_today"] - too_long:
+            continue  # not yet at its site
         yield _subject_violation(
             row,
             "status",

@@ -220,6 +220,25 @@ def test_subj005_honours_the_setting(site, coordinator, settings):
     assert run_edit_checks(codes=["SUBJ-005"]).opened == 0
 
 
+
+def test_subj005_counts_the_days_to_the_sites_own_today():
+    """Day 29 after consent is late at a site in its own calendar: at UTC+14 (a day ahead of
+    UTC from 10:00 UTC) and at UTC-11 (a day behind until 11:00 UTC) alike, whatever the hour."""
+    from core.edit_checks import Scope
+
+    now = timezone.now()
+    subjects = {}
+    for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago"):
+        site = make_site(time_zone=zone)
+        staff = make_user(Role.SITE_STAFF, site)
+        for late, days in ((False, 28), (True, 29)):
+            consented = days_ago(days, site)
+            subjects[zone, late] = make_subject(
+                site, by=staff, screening_date=consented, consent_date=consented
+            )
+    flagged = {v.subject_id for v in CHECKS_BY_CODE["SUBJ-005"].find(Scope(now=now))}
+    assert flagged == {s.pk for (_, late), s in subjects.items() if late}
+
 def test_subj006_status_date_before_the_previous_one(site, coordinator):
     subject = make_subject(
         site, by=coordinator, screening_date=days_ago(10), consent_date=days_ago(10)

@@ -188,6 +188,7 @@ def _next_cycle_overdue(scope: Scope):
     values = treatment_settings()
     cycle_days, window = values["cycle_days"], values["cycle_window_days"]
     last = Cycle.objects.filter(subject=OuterRef("pk")).order_by("-number")
+    latest = scope.latest_today
     rows = (
         scope.narrow(Subject.objects.all(), "pk")
         .filter(status=SubjectStatus.RANDOMIZED, allocation__isnull=False)
@@ -195,14 +196,31 @@ def _next_cycle_overdue(scope: Scope):
             randomized_on=RandomizationDate("allocation"),
             last_number=Subquery(last.values("number")[:1]),
             last_scheduled=Subquery(last.values("nominal_day1")[:1]),
+            site_today=scope.site_today("site"),
         )
         .filter(
-            Q(last_number__isnull=True, randomized_on__lt=scope.today - timedelta(days=window))
-            | Q(last_scheduled__lt=scope.today - timedelta(days=cycle_days + window))
+            Q(last_number__isnull=True, randomized_on__lt=latest - timedelta(days=window))
+            | Q(last_scheduled__lt=latest - timedelta(days=cycle_days + window))
         )
-        .values("pk", "site_id", "subject_identifier", "randomized_on", "last_number")
+        .values(
+            "pk",
+            "site_id",
+            "subject_identifier",
+            "randomized_on",
+            "last_number",
+            "last_scheduled",
+            "site_today",
+        )
     )
     for row in rows:
+        # Late at the subject's site too (its date may be a day behind ``latest``)?
+        today = row["site_today"]
+        if row["last_number"] is None:
+            late = row["randomized_on"] < today - timedelta(days=window)
+        else:
+            late = row["last_scheduled"] < today - timedelta(days=cycle_days + window)
+        if not late:
+            continue
         last_number = row["last_number"] or 0
         due = row["randomized_on"] + timedelta(days=cycle_days * last_number)
         yield Violation(
