@@ -437,7 +437,7 @@ def _sign(assessment, *, user, kind, meaning, evaluation) -> EligibilitySignatur
         signer_name=user.get_full_name() or user.get_username(),
         signed_at=timezone.now(),
         meaning=meaning,
-        reference_date=evaluation.reference_date or timezone.localdate(),
+        reference_date=evaluation.reference_date or today_at(assessment.subject.site),
         result_summary=evaluation.summary(),
         data_hash=data_hash(assessment),
         data_version=SIGNED_DATA_VERSION,
