@@ -137,11 +137,11 @@ def from_site_time(naive: datetime, holder, *, fold: int = EARLIER) -> datetime:
 
 class SiteDate(Func):
     """SQL: the date at a site of a moment stored in UTC, per row: ``moment`` is the path to the
-    date-time (or an expression of one), ``site`` the path to the site (e.g.
-    ``SiteDate("updated", "subject__site")``). A
-    CRF saved on a Shanghai morning was saved that day, though it is still the day before in UTC.
-    A site without a zone counts in UTC, as ``zone_of`` does. PostgreSQL: ``AT TIME ZONE``;
-    SQLite: Django's own date function, which takes the zone as an argument."""
+    date-time (or an expression of one: ``Value(now)``), ``site`` the path to the site (e.g.
+    ``SiteDate("updated", "subject__site")``). A CRF saved on a Shanghai morning was saved that
+    day, though it is still the day before in UTC. A site without a zone counts in UTC, as
+    ``zone_of`` does. PostgreSQL: ``AT TIME ZONE``; SQLite: Django's own date function, which
+    takes the zone as an argument."""
 
     output_field = DateField()
 

@@ -71,7 +71,9 @@ def one_snapshot(alias: str) -> Iterator[None]:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             cursor.execute("SELECT pg_export_snapshot()")
             snapshot = cursor.fetchone()[0]
-        ids = _snapshots.__dict__.setdefault("ids", {})
+        if not hasattr(_snapshots, "ids"):
+            _snapshots.ids = {}
+        ids = _snapshots.ids
         ids[alias] = snapshot
         try:
             yield

@@ -220,7 +220,6 @@ def test_subj005_honours_the_setting(site, coordinator, settings):
     assert run_edit_checks(codes=["SUBJ-005"]).opened == 0
 
 
-
 def test_subj005_counts_the_days_to_the_sites_own_today():
     """Day 29 after consent is late at a site in its own calendar: at UTC+14 (a day ahead of
     UTC from 10:00 UTC) and at UTC-11 (a day behind until 11:00 UTC) alike, whatever the hour."""
@@ -238,6 +237,7 @@ def test_subj005_counts_the_days_to_the_sites_own_today():
             )
     flagged = {v.subject_id for v in CHECKS_BY_CODE["SUBJ-005"].find(Scope(now=now))}
     assert flagged == {s.pk for (_, late), s in subjects.items() if late}
+
 
 def test_subj006_status_date_before_the_previous_one(site, coordinator):
     subject = make_subject(
