@@ -15,7 +15,12 @@ from django.utils import timezone
 
 from core import access
 from core.forms import run_service
-from core.pages import refuse_read_only
+from core.pages import (
+    read_only_record_page,
+    refuse_read_only,
+    save_new_record,
+    save_record_edit,
+)
 from core.panels import field_flags
 from core.site_time import format_site_time
 from subjects.selectors import visible_subject
@@ -86,19 +91,16 @@ def ae_new(request, identifier):
         return refused
     drugs = services.study_drugs_of(subject)
     form = NewAdverseEventForm(request.POST or None, drugs=drugs, site=subject.site)
-    if request.method == "POST" and not form.is_repeat(request.user) and form.is_valid():
-        ae = form.save_once(
-            request.user,
-            lambda: services.record_adverse_event(
-                subject, user=request.user, **form.service_data()
-            ),
-        )
-        if ae:
-            messages.success(request, f"AE {ae.ae_number} recorded: {ae.term} grade {ae.grade}.")
-            return redirect(_list_url(subject))
-    if form.repeat_of is not None:  # a double click: the first click made the AE
-        messages.info(request, form.SAVED_BEFORE)
-        return redirect(form.repeat_of or _list_url(subject))
+    if saved := save_new_record(  # a double click goes to the AE the first click made
+        request,
+        form,
+        save=lambda: services.record_adverse_event(
+            subject, user=request.user, **form.service_data()
+        ),
+        saved_message=lambda ae: f"AE {ae.ae_number} recorded: {ae.term} grade {ae.grade}.",
+        done_url=_list_url(subject),
+    ):
+        return saved
     return _render_form(request, form, f"New adverse event — {subject}", subject, drugs=drugs)
 
 
@@ -106,15 +108,13 @@ def ae_new(request, identifier):
 def ae_edit(request, identifier, number):
     subject, ae = selectors.visible_event(request.user, identifier, number)
     if not access.can_enter_data(request.user, subject):
-        return render(
+        return read_only_record_page(
             request,
             "adverse_events/ae_detail.html",
-            {
-                "subject": subject,
-                "ae": ae,
-                "history": selectors.event_audit_trail(ae),
-                "flags": field_flags(request, ae),
-            },
+            subject=subject,
+            name="ae",
+            record=ae,
+            history=selectors.event_audit_trail(ae),
         )
     drugs = services.study_drugs_of(subject)
     form = AdverseEventForm(
@@ -124,19 +124,19 @@ def ae_edit(request, identifier, number):
         editing=True,
         site=subject.site,
     )
-    if request.method == "POST" and form.is_valid():
-        done = run_service(
-            form,
-            lambda: services.update_adverse_event(
-                ae,
-                user=request.user,
-                reason=form.cleaned_data["reason"],
-                **form.service_data(current=ae),
-            ),
-        )
-        if done:
-            messages.success(request, f"AE {ae.ae_number} updated.")
-            return redirect(_list_url(subject))
+    if saved := save_record_edit(
+        request,
+        form,
+        save=lambda: services.update_adverse_event(
+            ae,
+            user=request.user,
+            reason=form.cleaned_data["reason"],
+            **form.service_data(current=ae),
+        ),
+        saved_message=lambda ae: f"AE {ae.ae_number} updated.",
+        done_url=_list_url(subject),
+    ):
+        return saved
     return _render_form(
         request, form, f"AE {ae.ae_number} — {subject}", subject, ae=ae, drugs=drugs
     )

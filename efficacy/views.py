@@ -20,7 +20,7 @@ from django.urls import reverse
 
 from core import access
 from core.forms import run_service
-from core.pages import form_page, refuse_read_only
+from core.pages import form_page, refuse_read_only, save_new_record, save_record_edit
 from core.panels import field_flags
 from subjects.selectors import visible_subject
 
@@ -81,18 +81,15 @@ def _lesion_page(request, identifier, *, kind, number=None):
         form_class = NewTargetLesionForm if kind == "target" else NewNonTargetLesionForm
         form = form_class(request.POST or None)
         add = services.add_target_lesion if kind == "target" else services.add_non_target_lesion
-        if request.method == "POST" and not form.is_repeat(request.user) and form.is_valid():
-            lesion = form.save_once(
-                request.user,
-                lambda: add(subject, user=request.user, **form.service_data()),
-                url_of=lambda _lesion: _home(subject),
-            )
-            if lesion:
-                messages.success(request, f"{lesion.code} recorded: {lesion}.")
-                return redirect(_home(subject))
-        if form.repeat_of is not None:
-            messages.info(request, form.SAVED_BEFORE)
-            return redirect(form.repeat_of or _home(subject))
+        if saved := save_new_record(
+            request,
+            form,
+            save=lambda: add(subject, user=request.user, **form.service_data()),
+            saved_message=lambda lesion: f"{lesion.code} recorded: {lesion}.",
+            done_url=_home(subject),
+            record_url=lambda _lesion: _home(subject),
+        ):
+            return saved
         heading = f"New {what} (baseline) — {subject}"
         return form_page(request, form, heading, subject, cancel_url=_home(subject))
     lesion = get_object_or_404(model.objects.filter(subject=subject), number=number)
@@ -101,20 +98,19 @@ def _lesion_page(request, identifier, *, kind, number=None):
     update = (
         services.update_target_lesion if kind == "target" else services.update_non_target_lesion
     )
-    if request.method == "POST" and form.is_valid():
-        fresh = model.objects.get(pk=lesion.pk)  # the form wrote onto ``lesion``
-        done = run_service(
-            form,
-            lambda: update(
-                fresh,
-                user=request.user,
-                reason=form.cleaned_data["reason"],
-                **form.service_data(),
-            ),
-        )
-        if done:
-            messages.success(request, f"{fresh.code} corrected.")
-            return redirect(_home(subject))
+    if saved := save_record_edit(
+        request,
+        form,
+        save=lambda: update(
+            model.objects.get(pk=lesion.pk),  # fresh: the form wrote onto ``lesion``
+            user=request.user,
+            reason=form.cleaned_data["reason"],
+            **form.service_data(),
+        ),
+        saved_message=lambda fresh: f"{fresh.code} corrected.",
+        done_url=_home(subject),
+    ):
+        return saved
     return form_page(
         request,
         form,

@@ -17,7 +17,7 @@ from django.shortcuts import redirect, render
 from core import access
 from core.audit import history_rows
 from core.forms import run_service
-from core.pages import refuse_read_only
+from core.pages import refuse_read_only, save_new_record, save_record_edit
 from core.panels import field_flags
 from randomization import selectors as randomization_selectors
 from subjects.selectors import visible_subject
@@ -103,33 +103,31 @@ def _one_record_page(
         if refused := refuse_read_only(request, subject, access.require_data_entry):
             return refused
         form = new_form_class(request.POST or None, subject=subject)
-        if request.method == "POST" and not form.is_repeat(request.user) and form.is_valid():
-            made = form.save_once(
-                request.user, lambda: record_fn(subject, user=request.user, **form.service_data())
-            )
-            if made:
-                messages.success(request, f"{heading} recorded.")
-                return redirect(subject)
-        if form.repeat_of is not None:
-            messages.info(request, form.SAVED_BEFORE)
-            return redirect(form.repeat_of or subject.get_absolute_url())
+        if saved := save_new_record(
+            request,
+            form,
+            save=lambda: record_fn(subject, user=request.user, **form.service_data()),
+            saved_message=f"{heading} recorded.",
+            done_url=subject,
+        ):
+            return saved
         return _form(request, form, heading, subject)
     form = form_class(
         request.POST or None, subject=subject, editing=True, initial=form_class.initial_from(record)
     )
-    if request.method == "POST" and form.is_valid():
-        done = run_service(
-            form,
-            lambda: update_fn(
-                record,
-                user=request.user,
-                reason=form.cleaned_data["reason"],
-                **form.service_data(),
-            ),
-        )
-        if done:
-            messages.success(request, f"{heading} updated.")
-            return redirect(subject)
+    if saved := save_record_edit(
+        request,
+        form,
+        save=lambda: update_fn(
+            record,
+            user=request.user,
+            reason=form.cleaned_data["reason"],
+            **form.service_data(),
+        ),
+        saved_message=f"{heading} updated.",
+        done_url=subject,
+    ):
+        return saved
     return _form(request, form, heading, subject, record=record, history=_trail(record))
 
 

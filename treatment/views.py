@@ -15,9 +15,13 @@ from django.urls import reverse
 
 from adverse_events.models import AdverseEvent
 from core import access
-from core.audit import history_rows
-from core.forms import run_service
-from core.pages import form_page, refuse_read_only
+from core.pages import (
+    form_page,
+    read_only_record_page,
+    refuse_read_only,
+    save_new_record,
+    save_record_edit,
+)
 from core.panels import field_flags
 from randomization.arms import StudyDrug
 from subjects.selectors import visible_subject
@@ -88,17 +92,14 @@ def cycle_new(request, identifier):
         events=_events(subject),
         initial={"number": (last.number + 1) if last else 1, "weight_kg": last and last.weight_kg},
     )
-    if request.method == "POST" and not form.is_repeat(request.user) and form.is_valid():
-        cycle = form.save_once(
-            request.user,
-            lambda: services.save_cycle(subject, user=request.user, **form.service_data()),
-        )
-        if cycle:
-            messages.success(request, f"Cycle {cycle.number} recorded.")
-            return redirect(_calendar_url(subject))
-    if form.repeat_of is not None:
-        messages.info(request, form.SAVED_BEFORE)
-        return redirect(form.repeat_of or _calendar_url(subject))
+    if saved := save_new_record(
+        request,
+        form,
+        save=lambda: services.save_cycle(subject, user=request.user, **form.service_data()),
+        saved_message=lambda cycle: f"Cycle {cycle.number} recorded.",
+        done_url=_calendar_url(subject),
+    ):
+        return saved
     return form_page(
         request,
         form,
@@ -112,15 +113,8 @@ def cycle_new(request, identifier):
 def cycle_edit(request, identifier, number):
     subject, cycle = selectors.visible_cycle(request.user, identifier, number)
     if not access.can_enter_data(request.user, cycle):
-        return render(
-            request,
-            "treatment/cycle_detail.html",
-            {
-                "subject": subject,
-                "cycle": cycle,
-                "history": history_rows(cycle.history.select_related("history_user")),
-                "flags": field_flags(request, cycle),
-            },
+        return read_only_record_page(
+            request, "treatment/cycle_detail.html", subject=subject, name="cycle", record=cycle
         )
     form = CycleForm(
         request.POST or None,
@@ -129,20 +123,20 @@ def cycle_edit(request, identifier, number):
         events=_events(subject),
         editing=True,
     )
-    if request.method == "POST" and form.is_valid():
-        done = run_service(
-            form,
-            lambda: services.save_cycle(
-                subject,
-                user=request.user,
-                reason=form.cleaned_data["reason"],
-                cycle=cycle,
-                **form.service_data(),
-            ),
-        )
-        if done:
-            messages.success(request, f"Cycle {cycle.number} updated.")
-            return redirect(_calendar_url(subject))
+    if saved := save_record_edit(
+        request,
+        form,
+        save=lambda: services.save_cycle(
+            subject,
+            user=request.user,
+            reason=form.cleaned_data["reason"],
+            cycle=cycle,
+            **form.service_data(),
+        ),
+        saved_message=lambda saved: f"Cycle {saved.number} updated.",
+        done_url=_calendar_url(subject),
+    ):
+        return saved
     return form_page(
         request,
         form,
@@ -161,19 +155,16 @@ def oral_period_new(request, identifier):
     if refused := _refuse_unrandomized(request, subject):
         return refused
     form = NewOralPeriodForm(request.POST or None, events=_events(subject))
-    if request.method == "POST" and not form.is_repeat(request.user) and form.is_valid():
-        period = form.save_once(
-            request.user,
-            lambda: services.save_oral_period(subject, user=request.user, **form.service_data()),
-        )
-        if period:
-            messages.success(
-                request, f"Sorafenib period recorded: {period.get_dose_level_display()}."
-            )
-            return redirect(_calendar_url(subject))
-    if form.repeat_of is not None:
-        messages.info(request, form.SAVED_BEFORE)
-        return redirect(form.repeat_of or _calendar_url(subject))
+    if saved := save_new_record(
+        request,
+        form,
+        save=lambda: services.save_oral_period(subject, user=request.user, **form.service_data()),
+        saved_message=lambda period: (
+            f"Sorafenib period recorded: {period.get_dose_level_display()}."
+        ),
+        done_url=_calendar_url(subject),
+    ):
+        return saved
     return form_page(
         request,
         form,
@@ -188,15 +179,12 @@ def oral_period_new(request, identifier):
 def oral_period_edit(request, identifier, pk):
     subject, period = selectors.visible_oral_period(request.user, identifier, pk)
     if not access.can_enter_data(request.user, period):
-        return render(
+        return read_only_record_page(
             request,
             "treatment/oral_period_detail.html",
-            {
-                "subject": subject,
-                "period": period,
-                "history": history_rows(period.history.select_related("history_user")),
-                "flags": field_flags(request, period),
-            },
+            subject=subject,
+            name="period",
+            record=period,
         )
     form = OralPeriodForm(
         request.POST or None,
@@ -204,20 +192,20 @@ def oral_period_edit(request, identifier, pk):
         events=_events(subject),
         editing=True,
     )
-    if request.method == "POST" and form.is_valid():
-        done = run_service(
-            form,
-            lambda: services.save_oral_period(
-                subject,
-                user=request.user,
-                reason=form.cleaned_data["reason"],
-                period=period,
-                **form.service_data(),
-            ),
-        )
-        if done:
-            messages.success(request, "Sorafenib period updated.")
-            return redirect(_calendar_url(subject))
+    if saved := save_record_edit(
+        request,
+        form,
+        save=lambda: services.save_oral_period(
+            subject,
+            user=request.user,
+            reason=form.cleaned_data["reason"],
+            period=period,
+            **form.service_data(),
+        ),
+        saved_message="Sorafenib period updated.",
+        done_url=_calendar_url(subject),
+    ):
+        return saved
     return form_page(
         request,
         form,
