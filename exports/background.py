@@ -17,10 +17,11 @@ Rules:
 * Each thread opens its connection, reads in a transaction of its own (a cursor without hold:
   rows are made as they are fetched, not all at once), puts ``chunk`` rows at a time in a queue of
   ``AHEAD`` chunks (memory stays flat), and closes its connection however it ends.
-* One moment for the whole file (``one_snapshot``): outside a transaction, the export reads in
-  a read-only REPEATABLE READ transaction whose snapshot (``pg_export_snapshot``) each thread
-  imports, so every query of the file, the caller's and the threads', sees the data as of the
-  same moment: a record saved meanwhile is in none of them, not in a form read later only.
+* One moment for the whole file (``one_snapshot``, the ODM's and the Dataset-JSON's): outside a
+  transaction, the export reads in a read-only REPEATABLE READ transaction whose snapshot
+  (``pg_export_snapshot``) each thread imports, so every query of the file, the caller's and the
+  threads', sees the data as of the same moment: a record saved meanwhile is in none of them,
+  not in a form read later only.
 * An error of the thread is raised in the reader; a reader that stops early (a client that went
   away) stops the thread, which cancels its query and closes its connection.
 """
@@ -61,13 +62,18 @@ def usable(alias: str) -> bool:
 
 @contextlib.contextmanager
 def one_snapshot(alias: str) -> Iterator[None]:
-    """The queries of an export as of one moment (PostgreSQL, outside a transaction: else as
-    before, each statement its own)."""
-    if not _outside_transaction(alias):
+    """Every query of an export as of one moment: a transaction (on PostgreSQL read-only and
+    REPEATABLE READ, its snapshot exported for the reader threads), unless the caller already
+    runs in one (whose data a thread's connection could not see: no threads then)."""
+    connection = connections[alias]
+    if connection.in_atomic_block:
         yield
         return
     with transaction.atomic(using=alias):
-        with connections[alias].cursor() as cursor:
+        if connection.vendor != "postgresql":  # SQLite: a transaction is one state already
+            yield
+            return
+        with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             cursor.execute("SELECT pg_export_snapshot()")
             snapshot = cursor.fetchone()[0]

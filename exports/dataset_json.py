@@ -30,14 +30,14 @@ on disk) and replayed. Count and rows read one snapshot (REPEATABLE READ on Post
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from decimal import Decimal
 from importlib import metadata as package_metadata
 from tempfile import SpooledTemporaryFile
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Max
 from django.http import Http404, StreamingHttpResponse
 from django.utils import timezone
@@ -52,7 +52,7 @@ from core.api import CanReadExports
 from core.errors import DomainError
 from core.export_spec import ChildGroup, ExportForm, Item, ItemType
 
-from . import records
+from . import background, records
 from .sdtm import (
     SUBJECT,
     Column,
@@ -293,20 +293,6 @@ def dataset_metadata(dataset: Dataset, record_count: int, *, created: datetime) 
     return meta
 
 
-@contextmanager
-def _snapshot():
-    """The count and the rows read one state of the data: a transaction (REPEATABLE READ on
-    PostgreSQL), unless the caller already runs in one."""
-    if connection.in_atomic_block:
-        yield
-        return
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        yield
-
-
 _encode = encode  # one row: the same text on every path (sdtm.json_lines)
 
 
@@ -329,7 +315,8 @@ class Export:
 
     def __iter__(self) -> Iterator[str]:
         with ExitStack() as stack:
-            stack.enter_context(_snapshot())
+            # the count and the rows: one state of the data
+            stack.enter_context(background.one_snapshot(connection.alias))
             count = self.dataset.count(self.user)
             if count is None:
                 spool = stack.enter_context(

@@ -751,3 +751,56 @@ def test_postgresql_rows_hold_the_awkward_values(awkward_values, data_manager):
     other = f"{settings.EDC_STUDY_ID}-{awkward_values['other'].subject_identifier}"
     assert [q for u, q in supp if u == other] == ["AEIRAE"]
     assert {r["AEREL"] for r in table("ae", data_manager) if r["USUBJID"] == other} == {None}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_dataset_is_one_moment_whatever_is_saved_while_it_streams(
+    site, coordinator, investigator, data_manager, monkeypatch
+):
+    """An AE recorded while the AE dataset is made (committed by another connection between the
+    count and the rows) is not in it: its records and its rows are one state of the data."""
+    import threading
+
+    load_starter_terms()
+    fatigue = CtcaeTerm.objects.get(term="Fatigue")
+
+    def record(subject):
+        ae_services.record_adverse_event(
+            subject,
+            user=coordinator,
+            term=fatigue,
+            grade=1,
+            onset_date=site_today(),
+            ongoing=True,
+            outcome="not_recovered",
+            causality={"sorafenib": {"causality": "possible", "action_taken": "not_changed"}},
+        )
+
+    subject = make_subject_in_arm(Arm.B, site, by=coordinator, investigator=investigator)
+    record(subject)
+    record(subject)
+
+    def meanwhile():
+        try:
+            record(subject)
+        finally:
+            connection.close()  # this thread's own connection
+
+    dataset = dataset_json.dataset_named("AE")
+    count = dataset.count
+
+    def count_then_save(user):
+        counted = count(user)
+        saver = threading.Thread(target=meanwhile)
+        saver.start()
+        saver.join()
+        return counted
+
+    monkeypatch.setattr(dataset, "count", count_then_save)
+    text = "".join(dataset_json.Export(dataset, data_manager))
+    monkeypatch.undo()
+    during = json.loads(text)
+    assert during["records"] == len(during["rows"]) == 2
+    after = parsed(dataset_json.dataset_named("AE"), data_manager)
+    assert after["records"] == len(after["rows"]) == 3
