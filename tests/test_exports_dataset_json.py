@@ -804,3 +804,41 @@ def test_a_dataset_is_one_moment_whatever_is_saved_while_it_streams(
     assert during["records"] == len(during["rows"]) == 2
     after = parsed(dataset_json.dataset_named("AE"), data_manager)
     assert after["records"] == len(after["rows"]) == 3
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_command_writes_every_dataset_as_of_one_moment(
+    site, coordinator, investigator, tmp_path, monkeypatch
+):
+    """A subject registered after the first file was written (by another connection) is in
+    none of the files: DM holds the subjects of the moment AE was read."""
+    import threading
+
+    from exports.management.commands import export_datasets
+
+    make_subject_in_arm(Arm.B, site, by=coordinator, investigator=investigator)
+
+    def meanwhile():
+        try:
+            make_subject(site, by=coordinator)
+        finally:
+            connection.close()  # this thread's own connection
+
+    write = export_datasets.Command._write
+    written = []
+
+    def write_then_save(export, path):
+        write(export, path)
+        written.append(path.name)
+        if len(written) == 1:
+            saver = threading.Thread(target=meanwhile)
+            saver.start()
+            saver.join()
+
+    monkeypatch.setattr(export_datasets.Command, "_write", staticmethod(write_then_save))
+    call_command("export_datasets", str(tmp_path), "--domain", "ae", "dm")
+    assert written == ["ae.json", "dm.json"]
+    dm = json.loads((tmp_path / "dm.json").read_text())
+    assert dm["records"] == len(dm["rows"]) == 1
+    assert Subject.objects.count() == 2  # the second one is saved, after the moment

@@ -3,17 +3,19 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DEFAULT_DB_ALIAS
 
 from core import access
-from exports import dataset_json
+from exports import background, dataset_json
 
 
 class Command(BaseCommand):
     help = (
         "Write the CDISC Dataset-JSON v1.1 datasets into DIR, one file per dataset (dm.json, "
         "ae.json ...): the SDTM-like DM, DS, IE, AE and SUPPAE and one dataset per CRF of the "
-        "export registry. Never with direct identifiers. By default every site, as the "
-        "operator at the server; --user USERNAME exports that user's sites, as the API would."
+        "export registry, all as of one moment. Never with direct identifiers. By default every "
+        "site, as the operator at the server; --user USERNAME exports that user's sites, as the "
+        "API would."
     )
 
     def add_arguments(self, parser):
@@ -39,11 +41,14 @@ class Command(BaseCommand):
             )
         except dataset_json.UnknownDataset as exc:
             raise CommandError(str(exc)) from None
-        for dataset in chosen:
-            export = dataset_json.Export(dataset, exporter, ndjson=ndjson)
-            path = folder / export.filename
-            self._write(export, path)
-            self.stdout.write(f"{path}: {export.records} records")
+        # One moment for every file: SUPPAE's rows are those of AE's events, DM's subjects
+        # those of AE's...
+        with background.one_snapshot(DEFAULT_DB_ALIAS):
+            for dataset in chosen:
+                export = dataset_json.Export(dataset, exporter, ndjson=ndjson)
+                path = folder / export.filename
+                self._write(export, path)
+                self.stdout.write(f"{path}: {export.records} records")
 
     @staticmethod
     def _folder(directory: str) -> Path:
