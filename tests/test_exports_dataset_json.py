@@ -837,7 +837,7 @@ def test_the_command_writes_every_dataset_as_of_one_moment(
             saver.join()
 
     monkeypatch.setattr(export_datasets.Command, "_write", staticmethod(write_then_save))
-    call_command("export_datasets", str(tmp_path), "--domain", "ae", "dm")
+    call_command("export_datasets", str(tmp_path), "--domain", "ae", "--domain", "dm")
     assert written == ["ae.json", "dm.json"]
     dm = json.loads((tmp_path / "dm.json").read_text())
     assert dm["records"] == len(dm["rows"]) == 1

@@ -25,6 +25,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--domain",
             nargs="+",
+            action="extend",  # --domain ae dm, or --domain ae --domain dm
             dest="domains",
             metavar="DOMAIN",
             help="only these datasets (any case: dm ae suppae elig ...); default: all",
