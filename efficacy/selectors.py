@@ -54,7 +54,7 @@ def last_adequate_assessment_dates(subject_ids: Iterable[int]) -> dict[int, date
     (not NE)}, for the subjects with one (one query). PFS is censored there when the subject
     has not progressed."""
     rows = (
-        TumorAssessment.objects.filter(subject_id__in=list(subject_ids))
+        TumorAssessment.objects.filter(subject_id__in=_id_list(subject_ids))
         .exclude(derived_response__in=[NE, ""])
         .order_by()
         .values("subject_id")
@@ -68,26 +68,35 @@ def first_progression(subject: Subject) -> date | None:
     return progression_dates([subject.pk]).get(subject.pk)
 
 
-def calendar_facts(subject: Subject) -> dict:
-    """What the visit calendar (``treatment.selectors.subject_calendar``, this app's
-    ``treatment_calendar_facts`` hook) needs of the tumor assessments, in one query: the dates
-    of the assessments done, and the date of the first progression, after which no scan is
-    scheduled. The progression here is the first assessment read as PD by the RECIST 1.1 rules
-    or by the investigator: scans stop when the investigator sees one (where the two readings
-    differ, edit check REC-001 asks the site)."""
+def _id_list(subject_ids):
+    """Ids for ``__in``: a queryset of ids stays a subquery."""
+    return subject_ids if isinstance(subject_ids, QuerySet) else list(subject_ids)
+
+
+def calendar_facts(subject_ids: Iterable[int]) -> dict[int, dict]:
+    """What the visit calendar (``treatment.selectors.calendars``, this app's
+    ``treatment_calendar_facts`` hook) needs of the tumor assessments of ``subject_ids``, in one
+    query: {subject id: the dates of the assessments done, and the date of the first
+    progression, after which no scan is scheduled}. The progression here is the first
+    assessment read as PD by the RECIST 1.1 rules or by the investigator: scans stop when the
+    investigator sees one (where the two readings differ, edit check REC-001 asks the site)."""
     rows = (
-        TumorAssessment.objects.filter(subject=subject)
+        TumorAssessment.objects.filter(subject_id__in=_id_list(subject_ids))
         .order_by()
-        .values_list("assessment_date", "derived_response", "investigator_response")
+        .values_list("subject_id", "assessment_date", "derived_response", "investigator_response")
     )
-    done, progressions = [], []
-    for day, derived, investigator in rows:
-        done.append(day)
+    done: dict[int, list] = {}
+    progressions: dict[int, list] = {}
+    for subject_id, day, derived, investigator in rows:
+        done.setdefault(subject_id, []).append(day)
         if PD in (derived, investigator):
-            progressions.append(day)
+            progressions.setdefault(subject_id, []).append(day)
     return {
-        "tumor_assessments_done": done,
-        "tumor_assessments_until": min(progressions, default=None),
+        subject_id: {
+            "tumor_assessments_done": days,
+            "tumor_assessments_until": min(progressions.get(subject_id, ()), default=None),
+        }
+        for subject_id, days in done.items()
     }
 
 

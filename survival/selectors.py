@@ -11,6 +11,7 @@ alive date (the follow-up contacts). ``survival.endpoints`` turns them into PFS 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -59,9 +60,10 @@ def visible_follow_up(user, identifier: str, number: int) -> tuple[Subject, Surv
 FOLLOW_UP_ENDED = (SubjectStatus.WITHDRAWN, SubjectStatus.DIED, SubjectStatus.COMPLETED)
 
 
-def calendar_facts(subject: Subject) -> dict:
-    """What the visit calendar (``treatment.selectors.subject_calendar``, this app's
-    ``treatment_calendar_facts`` hook) needs of the CRFs after the last dose, in two queries:
+def calendar_facts(subject_ids: Iterable[int]) -> dict[int, dict]:
+    """What the visit calendar (``treatment.selectors.calendars``, this app's
+    ``treatment_calendar_facts`` hook) needs of the CRFs after the last dose of ``subject_ids``,
+    in one query: {subject id: facts}
 
     * ``end_of_treatment`` and ``last_dose``: the end of treatment's date of last dose (the
       safety follow-up counts from it, the survival follow-up too);
@@ -70,31 +72,35 @@ def calendar_facts(subject: Subject) -> dict:
       study and the status date of a subject withdrawn, died or completed (a death recorded by a
       fatal adverse event, before its end of study): nothing is expected after it.
     """
-    last_dose, end_date, death_date, status, status_date = (
-        Subject.objects.filter(pk=subject.pk)
+    ids = subject_ids if isinstance(subject_ids, QuerySet) else list(subject_ids)
+    rows = (
+        Subject.objects.filter(pk__in=ids)
+        .order_by()
         .values_list(
+            "pk",
             "end_of_treatment__last_dose_date",
             "end_of_study__end_date",
             "end_of_study__death_date",
             "status",
             "status_date",
+            "survival_follow_ups__contact_date",  # a row per contact (one without)
         )
-        .get()
     )
-    ended = [d for d in (end_date, death_date) if d is not None]
-    if status in FOLLOW_UP_ENDED and status_date is not None:
-        ended.append(status_date)
-    contacts = (
-        SurvivalFollowUp.objects.filter(subject=subject)
-        .order_by()
-        .values_list("contact_date", flat=True)
-    )
-    return {
-        "end_of_treatment": last_dose,
-        "last_dose": last_dose,
-        "survival_contacts_done": list(contacts),
-        "follow_up_until": min(ended, default=None),
-    }
+    facts: dict[int, dict] = {}
+    for subject_id, last_dose, end_date, death_date, status, status_date, contact in rows:
+        if subject_id not in facts:
+            ended = [d for d in (end_date, death_date) if d is not None]
+            if status in FOLLOW_UP_ENDED and status_date is not None:
+                ended.append(status_date)
+            facts[subject_id] = {
+                "end_of_treatment": last_dose,
+                "last_dose": last_dose,
+                "survival_contacts_done": [],
+                "follow_up_until": min(ended, default=None),
+            }
+        if contact is not None:
+            facts[subject_id]["survival_contacts_done"].append(contact)
+    return facts
 
 
 def data_cutoff() -> date:

@@ -333,13 +333,50 @@ def test_after_the_end_of_treatment_no_cycle_is_overdue_and_follow_up_is_expecte
     assert visits["SURV1"].status == visits["SFU90"].status == VisitStatus.DONE
 
 
+def test_trt006_overdue_scans_and_follow_up_raise_one_query_until_none_is_left(
+    site, coordinator, ctcae
+):
+    """The edit check sees what the calendar shows overdue (not the cycles: TRT-005): one query
+    per subject naming each visit, its message kept current, closed once nothing is overdue."""
+    from queries.models import DataQuery, QueryStatus
+    from queries.sweep import run_edit_checks
+
+    subject = make_subject_randomized_days_ago(Arm.A, site, 130, by=coordinator)
+    for number in range(1, 4):  # days 0, 21, 42
+        add_cycle(subject, number, by=coordinator)
+    add_baseline(subject, by=coordinator, baseline_days_ago=131)
+    scan(subject, by=coordinator, on=schedule_day(subject, 42))
+    end_treatment(subject, by=coordinator, day=43)  # the last dose on day 42
+    # Day 130: TA2 (day 84 ± 7) and the 30-day safety follow-up (day 72 ± 7) are overdue.
+    assert overdue_of(subject) == {"TA2", "SFU30"}
+    [check] = [c for c in CHECKS if c.code == "TRT-006"]
+    [violation] = [v for v in check.find(Scope()) if v.subject_id == subject.pk]
+    assert violation.values == {"overdue": "SFU30, TA2"}  # by target date
+    assert "Tumor assessment 2 (week 12): target" in violation.message
+    assert check.find(Scope(subject_ids={subject.pk})) == [violation]  # one subject, the same
+    assert run_edit_checks(subject_ids=[subject.pk], codes=["TRT-006"]).opened == 1
+    query = DataQuery.objects.get(check_code="TRT-006", object_id=subject.pk)
+
+    scan(subject, by=coordinator, on=schedule_day(subject, 85))
+    run_edit_checks(subject_ids=[subject.pk], codes=["TRT-006"])
+    query.refresh_from_db()
+    assert query.status == QueryStatus.OPEN and query.value_snapshot == {"overdue": "SFU30"}
+    assert "Tumor assessment" not in query.message
+
+    follow_up(subject, by=coordinator, day=73)  # a contact in the safety follow-up's window
+    assert overdue_of(subject) == set()
+    assert run_edit_checks(subject_ids=[subject.pk], codes=["TRT-006"]).closed == 1
+    query.refresh_from_db()
+    assert query.status != QueryStatus.OPEN
+
+
 def test_after_a_death_nothing_is_expected(site, coordinator):
     subject = make_subject_randomized_days_ago(Arm.A, site, 150, by=coordinator)
     for number in range(1, 4):
         add_cycle(subject, number, by=coordinator)
     end_treatment(subject, by=coordinator, day=43)
     record_death(subject, by=coordinator, day=101)  # schedule day 100
-    facts = survival_facts(subject)
+    facts = survival_facts([subject.pk])[subject.pk]
     assert facts["follow_up_until"] == schedule_day(subject, 100)
     calendar = selectors.subject_calendar(subject)
     assert calendar.with_status(VisitStatus.EXPECTED) == []

@@ -1,5 +1,6 @@
 """The edit checks of study drug exposure (joined to the registry by
-``core.registry.collected("edit_checks", "CHECKS")``). Each finder is one query.
+``core.registry.collected("edit_checks", "CHECKS")``). Each finder is one query (TRT-006: the
+calendars' fixed number of queries).
 
 * TRT-001 an IV dose of a drug the subject's arm does not take (or of a subject not randomized);
 * TRT-002 a sorafenib period of a subject whose arm does not take sorafenib;
@@ -15,6 +16,12 @@
   before the last one recorded is missed, not overdue; a subject no longer "randomized" (the
   end of treatment, a death, a withdrawal: the status service) has no cycle due, as the
   calendar lists none after the end of treatment or of follow-up.
+* TRT-006 a subject with a visit other than a cycle overdue: a tumor assessment, a safety
+  follow-up or a survival follow-up contact whose window ended before today with nothing
+  recorded (the calendar's "overdue", ``treatment.schedule``: computed by the calendar itself,
+  ``selectors.calendars``, for every subject at once, so that the pages and the check cannot
+  disagree). One query per subject naming every such visit; it closes when none is left (done,
+  or missed once the series ended: a progression, the end of follow-up).
 """
 
 from __future__ import annotations
@@ -39,7 +46,9 @@ from randomization.arms import DRUGS_OF_ARM, Arm, StudyDrug, drug_name
 from randomization.selectors import RandomizationDate
 from subjects.models import Subject, SubjectStatus
 
+from . import selectors
 from .models import Cycle, IvDose, OralDosingPeriod
+from .schedule import VisitKind, VisitStatus
 from .settings import treatment_settings
 
 IV_ROW = (
@@ -236,6 +245,40 @@ def _next_cycle_overdue(scope: Scope):
         )
 
 
+def _visits_overdue(scope: Scope):
+    ids = None if scope.subject_ids is None else list(scope.subject_ids)
+    kinds = (VisitKind.TUMOR, VisitKind.SAFETY, VisitKind.SURVIVAL)  # the cycles: TRT-005
+    overdue = {
+        subject_id: visits
+        for subject_id, calendar in selectors.calendars(ids, now=scope.now, kinds=kinds).items()
+        if (visits := calendar.with_status(VisitStatus.OVERDUE))
+    }
+    if not overdue:
+        return
+    rows = (
+        Subject.objects.filter(pk__in=list(overdue))
+        .order_by()
+        .values_list("pk", "site_id", "subject_identifier")
+    )
+    for subject_id, site_id, identifier in rows:
+        visits = sorted(overdue[subject_id], key=lambda v: (v.target, v.code))
+        listed = "; ".join(
+            f"{v.label}: target {v.target:%Y-%m-%d}, window to {v.window_end:%Y-%m-%d}"
+            for v in visits
+        )
+        yield Violation(
+            subject_id,
+            site_id,
+            Subject,
+            subject_id,
+            "",
+            identifier,
+            f"Overdue, nothing recorded: {listed}. Enter the visit, or what ended the series "
+            "(the progression, the end of study).",
+            {"overdue": ", ".join(v.code for v in visits)},
+        )
+
+
 CHECKS: tuple[EditCheck, ...] = (
     EditCheck(
         "TRT-001",
@@ -276,5 +319,13 @@ CHECKS: tuple[EditCheck, ...] = (
         (),
         Severity.WARNING,
         _next_cycle_overdue,
+    ),
+    EditCheck(
+        "TRT-006",
+        "Tumor assessment, safety or survival follow-up overdue",
+        Subject,
+        (),
+        Severity.WARNING,
+        _visits_overdue,
     ),
 )

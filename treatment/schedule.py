@@ -3,7 +3,8 @@
 No database access: ``calendar(...)`` takes dates and returns the visits; the selectors read the
 records and call it (``treatment.selectors.subject_calendar``: the cycles are this app's, the
 other facts come from the apps above through their ``treatment_calendar_facts`` hook), the pages
-show it, and edit check TRT-005 uses the same rule for the cycles in SQL. The numbers come from
+show it, edit check TRT-005 uses the same rule for the cycles in SQL, and TRT-006 reads the other
+overdue visits from the calendar itself (``selectors.calendars``). The numbers come from
 ``ScheduleSettings`` (defaults and their basis in ``treatment.settings``).
 
 The visits (target dates count from the randomization date, day 0; "day 1" of cycle 1 is the
@@ -90,6 +91,9 @@ KIND_LABELS = {
     VisitKind.SAFETY: "Safety follow-up",
     VisitKind.SURVIVAL: "Survival follow-up",
 }
+
+
+_KIND_ORDER = {kind: index for index, kind in enumerate(VisitKind)}  # a day's visits, in order
 
 
 class VisitStatus(StrEnum):
@@ -326,19 +330,56 @@ def calendar(
     survival_contacts_done: Iterable[date] = (),
     tumor_assessments_until: date | None = None,
     follow_up_until: date | None = None,
+    kinds: Iterable[VisitKind] | None = None,
 ) -> Calendar:
     """The subject's calendar on ``today`` (see the module docstring for the rules).
 
     ``cycles_done``: cycle number -> day 1 date recorded; ``tumor_assessments_done``,
     ``survival_contacts_done``: the dates of the assessments and of the follow-up contacts;
     ``safety_contacts``: other dates on which the subject's safety was followed (adverse event
-    onset and end dates), for the safety follow-up.
+    onset and end dates), for the safety follow-up. ``kinds``: only the visits of these kinds
+    (default: all; a kind's visits do not depend on the others').
     """
     s = settings or ScheduleSettings()
+    kinds = frozenset(VisitKind if kinds is None else kinds)
     cycles_done = dict(cycles_done or {})
     visits: list[Visit] = []
+    if VisitKind.CYCLE in kinds:
+        visits += _cycles(
+            randomization_date, today, s, cycles_done, end_of_treatment, follow_up_until
+        )
+    if VisitKind.TUMOR in kinds:
+        visits += _tumor_assessments(
+            randomization_date,
+            today,
+            s,
+            tumor_assessments_done,
+            tumor_assessments_until,
+            follow_up_until,
+        )
+    if end_of_treatment is not None:
+        survival_dates = sorted(set(survival_contacts_done))
+        if VisitKind.SAFETY in kinds and last_dose is not None:
+            visits += _safety_follow_up(
+                today, s, last_dose, [*survival_dates, *safety_contacts], follow_up_until
+            )
+        if VisitKind.SURVIVAL in kinds:
+            survival, survival_done = _dated_series(
+                VisitKind.SURVIVAL,
+                _survival_targets(end_of_treatment, s),
+                s.survival_window_days,
+                until=follow_up_until,
+                horizon=today,
+                dates=survival_dates,
+            )
+            visits += _statuses(survival, survival_done, today, closed_before=follow_up_until)
 
-    # Cycles: none after the end of treatment (or of follow-up), except those done.
+    visits.sort(key=lambda v: (v.target, _KIND_ORDER[v.kind], v.number))
+    return Calendar(randomization_date, today, tuple(visits))
+
+
+def _cycles(randomization_date, today, s, cycles_done, end_of_treatment, follow_up_until):
+    """Cycles: none after the end of treatment (or of follow-up), except those done."""
     cycles_end = _earliest(end_of_treatment, follow_up_until)
     last_cycle_done = max(cycles_done, default=0)
     cycles_until = cycles_end
@@ -353,17 +394,19 @@ def calendar(
         match=lambda planned: cycles_done,
         covers=lambda visit: visit.number > last_cycle_done,
     )
-    visits += _statuses(cycles, cycles_done, today, closed_before=cycles_end)
+    return _statuses(cycles, cycles_done, today, closed_before=cycles_end)
 
-    # Tumor assessments: up to the progression (or the end of follow-up). The visit the scan
-    # that showed the progression fulfilled may have its target a few days after it.
+
+def _tumor_assessments(randomization_date, today, s, done, until, follow_up_until):
+    """Tumor assessments: up to the progression (``until``) or the end of follow-up. The visit
+    the scan that showed the progression fulfilled may have its target a few days after it."""
     tumor_until = follow_up_until
-    if tumor_assessments_until is not None:
-        progression_visit = tumor_assessments_until + timedelta(days=s.tumor_window_days)
+    if until is not None:
+        progression_visit = until + timedelta(days=s.tumor_window_days)
         tumor_until = _earliest(progression_visit, follow_up_until)
-    scans_end = _earliest(tumor_assessments_until, follow_up_until)
+    scans_end = _earliest(until, follow_up_until)
     # A scan after the progression (a confirmation) marks no scheduled visit.
-    tumor_dates = [d for d in tumor_assessments_done if scans_end is None or d <= scans_end]
+    tumor_dates = [d for d in done if scans_end is None or d <= scans_end]
     tumor, tumor_done = _dated_series(
         VisitKind.TUMOR,
         _tumor_targets(randomization_date, s),
@@ -372,37 +415,22 @@ def calendar(
         horizon=today,
         dates=tumor_dates,
     )
-    visits += _statuses(tumor, tumor_done, today, closed_before=tumor_until)
+    return _statuses(tumor, tumor_done, today, closed_before=tumor_until)
 
-    if end_of_treatment is not None:
-        survival_dates = sorted(set(survival_contacts_done))
-        if last_dose is not None:
-            safety = [
-                _Planned(
-                    VisitKind.SAFETY,
-                    days,
-                    f"SFU{days}",
-                    f"Safety follow-up, {days} days after the last dose",
-                    last_dose + timedelta(days=days),
-                    s.safety_window_days,
-                )
-                for days in s.safety_follow_up_days
-            ]
-            if follow_up_until is not None:
-                safety = [p for p in safety if p.target <= follow_up_until]
-            followed = [*survival_dates, *safety_contacts]
-            visits += _statuses(
-                safety, _in_window(safety, followed), today, closed_before=follow_up_until
-            )
-        survival, survival_done = _dated_series(
-            VisitKind.SURVIVAL,
-            _survival_targets(end_of_treatment, s),
-            s.survival_window_days,
-            until=follow_up_until,
-            horizon=today,
-            dates=survival_dates,
+
+def _safety_follow_up(today, s, last_dose, followed, follow_up_until):
+    """Safety follow-up visits after the last dose, done by a date of follow-up in the window."""
+    safety = [
+        _Planned(
+            VisitKind.SAFETY,
+            days,
+            f"SFU{days}",
+            f"Safety follow-up, {days} days after the last dose",
+            last_dose + timedelta(days=days),
+            s.safety_window_days,
         )
-        visits += _statuses(survival, survival_done, today, closed_before=follow_up_until)
-
-    visits.sort(key=lambda v: (v.target, list(VisitKind).index(v.kind), v.number))
-    return Calendar(randomization_date, today, tuple(visits))
+        for days in s.safety_follow_up_days
+    ]
+    if follow_up_until is not None:
+        safety = [p for p in safety if p.target <= follow_up_until]
+    return _statuses(safety, _in_window(safety, followed), today, closed_before=follow_up_until)

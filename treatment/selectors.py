@@ -68,21 +68,34 @@ def visible_oral_period(user, identifier: str, pk: int) -> tuple[Subject, OralDo
     return subject, get_object_or_404(subject_oral_periods(subject), pk=pk)
 
 
-def last_dose_date(subject: Subject) -> date | None:
-    """The last day study drug was taken: the last IV administration, or the last stop of a
-    sorafenib period at a level other than held."""
+def last_dose_dates(subject_ids: Iterable[int], *, now=None) -> dict[int, date]:
+    """The last day study drug was taken, of many subjects, in two queries: {subject id: date}
+    of those dosed. The last IV administration, or the last stop of a sorafenib period at a
+    level other than held (today at the site for a period still going)."""
+    ids = list(subject_ids)
+    if not ids:
+        return {}
     iv = (
-        IvDose.objects.filter(cycle__subject=subject, given_dose_mg__gt=0)
-        .order_by("-administered_date")
-        .values_list("administered_date", flat=True)
-        .first()
+        IvDose.objects.filter(cycle__subject_id__in=ids, given_dose_mg__gt=0)
+        .exclude(administered_date=None)
+        .order_by()
+        .values("cycle__subject_id")
+        .annotate(last=Max("administered_date"))
+        .values_list("cycle__subject_id", "last")
     )
-    oral = [
-        p.stop_date or today_at(subject.site)
-        for p in OralDosingPeriod.objects.filter(subject=subject).exclude(dose_level="held")
-    ]
-    dates = [d for d in (iv, *oral) if d]
-    return max(dates) if dates else None
+    last: dict[int, date] = dict(iv)
+    periods = (
+        OralDosingPeriod.objects.filter(subject_id__in=ids)
+        .exclude(dose_level=DoseLevel.HELD)
+        .select_related("subject__site")
+        .order_by()
+        .only("subject_id", "stop_date", "subject__site__time_zone")
+    )
+    for period in periods:
+        day = period.stop_date or today_at(period.subject.site, now)
+        known = last.get(period.subject_id)
+        last[period.subject_id] = day if known is None else max(known, day)
+    return last
 
 
 @dataclass(frozen=True)
@@ -130,49 +143,98 @@ def exposure_spans(subject_ids: Iterable[int] | QuerySet) -> dict[int, ExposureS
     return spans
 
 
-def subject_calendar(subject: Subject, *, today: date | None = None, **known):
-    """The subject's visit calendar (``treatment.schedule``), None before randomization.
+def subject_calendar(subject: Subject, *, today: date | None = None):
+    """The subject's visit calendar (``treatment.schedule``), None before randomization
+    (``calendars`` of one subject)."""
+    return calendars([subject.pk], today=today).get(subject.pk)
 
-    The cycles are this app's; what the apps above know comes from the functions they name in
-    their AppConfig as ``treatment_calendar_facts``: ``(subject) -> dict`` of keyword arguments
-    of ``schedule.calendar`` (``efficacy``: ``tumor_assessments_done``,
-    ``tumor_assessments_until``; ``survival``: ``end_of_treatment``, ``last_dose``,
-    ``survival_contacts_done``, ``follow_up_until``). ``known`` overrides them. Once treatment
-    has ended, the adverse events' onset and end dates are the ``safety_contacts`` of the safety
-    follow-up (``treatment.schedule``). A fixed number of queries, whatever the subject's
-    history."""
-    randomized = randomization_selectors.randomization_date(subject)
-    if randomized is None:
-        return None
-    facts: dict = {}
+
+def calendars(
+    subject_ids: Iterable[int] | None = None,
+    *,
+    now=None,
+    today: date | None = None,
+    kinds: Iterable[schedule.VisitKind] | None = None,
+) -> dict[int, schedule.Calendar]:
+    """The visit calendars of the randomized subjects among ``subject_ids`` (None: all) on
+    their site's today at ``now`` (or on ``today``), in a fixed number of queries whatever the
+    count: the randomization date (``randomization.selectors``), the cycles done, and the other
+    facts from the apps above through their ``treatment_calendar_facts`` hook
+    (``(subject_ids: a list, or a queryset of ids) -> {subject id: dict of
+    schedule.calendar's keyword arguments}``:
+    ``tumor_assessments_done``, ``tumor_assessments_until``, ``end_of_treatment``,
+    ``last_dose``, ``survival_contacts_done``, ``follow_up_until``). Once treatment has ended,
+    the adverse events' onset and end dates are the ``safety_contacts`` of the safety follow-up
+    (``treatment.schedule``). ``kinds``: only the visits of these kinds (what they need is
+    read, nothing else)."""
+    kinds = frozenset(schedule.VisitKind if kinds is None else kinds)
+    subjects = Subject.objects.filter(allocation__isnull=False).order_by()
+    if subject_ids is not None:
+        subjects = subjects.filter(pk__in=list(subject_ids))
+    rows = list(
+        subjects.annotate(
+            randomized_on=randomization_selectors.RandomizationDate("allocation")
+        ).values_list("pk", "randomized_on", "site__time_zone")
+    )
+    if not rows:
+        return {}
+    ids = [pk for pk, _, _ in rows]
+    # The whole study: the facts are read by a subquery, not a list of every id.
+    facts = _calendar_facts(ids, subjects.values("pk") if subject_ids is None else ids, kinds, now)
+    settings = schedule_settings()
+    todays: dict[str, date] = {}  # time zone -> today there
+    result = {}
+    for pk, randomized_on, zone in rows:
+        if zone not in todays:
+            todays[zone] = today or today_at(zone, now)
+        result[pk] = schedule.calendar(
+            randomization_date=randomized_on,
+            today=todays[zone],
+            settings=settings,
+            kinds=kinds,
+            **facts[pk],
+        )
+    return result
+
+
+def _calendar_facts(ids: list[int], wanted, kinds: frozenset, now) -> dict[int, dict]:
+    """{subject id: schedule.calendar's keyword arguments but the dates} of ``ids`` (``wanted``:
+    the same, or a queryset of them): the apps' facts, the cycles done, and after the end of
+    treatment the last dose and the safety contacts (when the kinds need them)."""
+    facts: dict[int, dict] = {pk: {"cycles_done": {}} for pk in ids}
     for hook in app_hooks("treatment_calendar_facts"):
-        facts.update(hook(subject))
-    facts.update(known)
-    cycles_done = dict(
-        Cycle.objects.filter(subject=subject).order_by().values_list("number", "day1_date")
-    )
-    if facts.get("end_of_treatment"):
-        if facts.get("last_dose") is None:
-            facts["last_dose"] = last_dose_date(subject)
-        if "safety_contacts" not in facts:
-            facts["safety_contacts"] = adverse_event_dates(subject)
-    return schedule.calendar(
-        randomization_date=randomized,
-        today=today or today_at(subject.site),
-        settings=schedule_settings(),
-        cycles_done=cycles_done,
-        **facts,
-    )
+        for subject_id, more in hook(wanted).items():
+            if subject_id in facts:
+                facts[subject_id].update(more)
+    if schedule.VisitKind.CYCLE in kinds:
+        cycles = Cycle.objects.filter(subject_id__in=wanted).order_by()
+        for subject_id, number, day1 in cycles.values_list("subject_id", "number", "day1_date"):
+            facts[subject_id]["cycles_done"][number] = day1
+    if schedule.VisitKind.SAFETY in kinds:
+        ended = [pk for pk in ids if facts[pk].get("end_of_treatment")]
+        undated = [pk for pk in ended if facts[pk].get("last_dose") is None]
+        last_doses = last_dose_dates(undated, now=now)
+        contacts = adverse_event_dates_of(ended)
+        for pk in ended:
+            if facts[pk].get("last_dose") is None:
+                facts[pk]["last_dose"] = last_doses.get(pk)
+            facts[pk].setdefault("safety_contacts", contacts.get(pk, []))
+    return facts
 
 
-def adverse_event_dates(subject: Subject) -> list[date]:
-    """The onset and end dates of the subject's adverse events (one query)."""
-    rows = (
-        AdverseEvent.objects.filter(subject=subject)
+def adverse_event_dates_of(subject_ids: Iterable[int]) -> dict[int, list[date]]:
+    """The onset and end dates of the adverse events of many subjects (one query)."""
+    dates: dict[int, list[date]] = {}
+    subject_ids = list(subject_ids)
+    if not subject_ids:
+        return dates
+    for subject_id, onset, end in (
+        AdverseEvent.objects.filter(subject_id__in=subject_ids)
         .order_by()
-        .values_list("onset_date", "end_date")
-    )
-    return [day for pair in rows for day in pair if day is not None]
+        .values_list("subject_id", "onset_date", "end_date")
+    ):
+        dates.setdefault(subject_id, []).extend(d for d in (onset, end) if d is not None)
+    return dates
 
 
 @dataclass(frozen=True)
