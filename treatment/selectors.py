@@ -198,9 +198,10 @@ def calendars(
 
 
 def _calendar_facts(ids: list[int], wanted, kinds: frozenset, now) -> dict[int, dict]:
-    """{subject id: schedule.calendar's keyword arguments but the dates} of ``ids`` (``wanted``:
-    the same, or a queryset of them): the apps' facts, the cycles done, and after the end of
-    treatment the last dose and the safety contacts (when the kinds need them)."""
+    """{subject id: the keyword arguments of ``schedule.calendar`` other than the two dates}
+    of ``ids`` (``wanted``: the same ids, or a queryset of them): the apps' facts, the cycles
+    done, and after the end of treatment the last dose and the safety contacts (each read only
+    when ``kinds`` needs it)."""
     facts: dict[int, dict] = {pk: {"cycles_done": {}} for pk in ids}
     for hook in app_hooks("treatment_calendar_facts"):
         for subject_id, more in hook(wanted).items():
