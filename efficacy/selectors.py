@@ -54,7 +54,7 @@ def last_adequate_assessment_dates(subject_ids: Iterable[int]) -> dict[int, date
     (not NE)}, for the subjects with one (one query). PFS is censored there when the subject
     has not progressed."""
     rows = (
-        TumorAssessment.objects.filter(subject_id__in=_id_list(subject_ids))
+        TumorAssessment.objects.filter(subject_id__in=list(subject_ids))
         .exclude(derived_response__in=[NE, ""])
         .order_by()
         .values("subject_id")
@@ -68,11 +68,6 @@ def first_progression(subject: Subject) -> date | None:
     return progression_dates([subject.pk]).get(subject.pk)
 
 
-def _id_list(subject_ids):
-    """Ids for ``__in``: a queryset of ids stays a subquery."""
-    return subject_ids if isinstance(subject_ids, QuerySet) else list(subject_ids)
-
-
 def calendar_facts(subject_ids: Iterable[int]) -> dict[int, dict]:
     """What the visit calendar (``treatment.selectors.calendars``, this app's
     ``treatment_calendar_facts`` hook) needs of the tumor assessments of ``subject_ids``, in one
@@ -80,8 +75,9 @@ def calendar_facts(subject_ids: Iterable[int]) -> dict[int, dict]:
     progression, after which no scan is scheduled}. The progression here is the first
     assessment read as PD by the RECIST 1.1 rules or by the investigator: scans stop when the
     investigator sees one (where the two readings differ, edit check REC-001 asks the site)."""
+    ids = subject_ids if isinstance(subject_ids, QuerySet) else list(subject_ids)
     rows = (
-        TumorAssessment.objects.filter(subject_id__in=_id_list(subject_ids))
+        TumorAssessment.objects.filter(subject_id__in=ids)
         .order_by()
         .values_list("subject_id", "assessment_date", "derived_response", "investigator_response")
     )
