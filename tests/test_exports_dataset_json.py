@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -86,7 +86,11 @@ def study(site, other_site, coordinator, investigator, other_coordinator):
         outcome="not_recovered",
         serious=True,
         sc_hospitalization=True,
-        site_aware_at=timezone.now() - timedelta(hours=2),
+        # Two hours ago, but not before the onset day began at the site (00:00-02:00 there).
+        site_aware_at=max(
+            timezone.now() - timedelta(hours=2),
+            datetime.combine(site_today(site), time(0), tzinfo=site.zoneinfo),
+        ),
         causality={
             "toripalimab": {"causality": "possible", "action_taken": "not_changed"},
             "bevacizumab": {"causality": "probable", "action_taken": "interrupted"},
