@@ -177,11 +177,14 @@ def lines(queryset: QuerySet, header: list[str], copy_plan: tuple[dict, list]) -
         .values_list(*names)
     )
     sql, params = rows.query.sql_with_params()
+    # The parameters bound here, as psycopg binds a COPY's (client-side): under DEBUG the cursor
+    # is Django's CursorDebugWrapper, whose copy() takes the statement alone (and logs it).
+    statement = connection.ops.compose_sql(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params)
     yield from flatten.csv_lines(header, [])
     with (
         records.without_jit(connection.alias),
         connection.cursor() as cursor,
-        cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy,
+        cursor.copy(statement) as copy,
     ):
         # COPY hands over about a row per block: pass them on in larger chunks, so the
         # response's per-chunk cost is paid once per CHUNK_BYTES, not once per row.
