@@ -66,6 +66,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before WhiteNoise's: edc's runserver extends it (a failed stream resets the connection).
+    "edc",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
@@ -93,6 +95,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # /healthz first: the load balancer's probe needs no host name, session, user or HTTPS.
     "edc.health.HealthCheckMiddleware",
+    # Outermost of the rest: a streamed response failing mid-way is logged and its connection
+    # reset, never ended as if complete (edc.streaming).
+    "edc.streaming.StreamFailureMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
