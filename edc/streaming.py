@@ -10,11 +10,11 @@ truncated file for the whole file: curl exits 0.
 ``StreamFailureMiddleware`` wraps the content of every streamed response: when producing it fails
 after the first chunk, the failure is logged (logger ``edc.streaming``: request, user, bytes
 given to the server, traceback) and the connection is reset (RST: ``SO_LINGER`` 0, then close),
-which every client reports as an error (curl exits 56, Python raises ``ConnectionResetError``),
-chunked or not, through a proxy or not. The exception then goes on to the server, which logs it
-as well. The socket is gunicorn's (``gunicorn.socket`` in the environ) or, under ``manage.py
-runserver`` (``edc``'s command), reset by ``RunserverRequestHandler``; another WSGI server gets
-the exception alone.
+which a client reports as an error (curl exits 56, Python raises ``ConnectionResetError``),
+chunked or not, and a proxy as its upstream failing. The exception then goes on to the server,
+which logs it as well. The socket is gunicorn's (``gunicorn.socket`` in the environ) or, under
+``manage.py runserver`` (``edc``'s command), reset by ``RunserverRequestHandler``; another WSGI
+server gets the exception alone.
 """
 
 from __future__ import annotations

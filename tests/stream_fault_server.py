@@ -3,9 +3,9 @@
     python tests/stream_fault_server.py runserver 127.0.0.1:8123
     python tests/stream_fault_server.py gunicorn        # deploy/gunicorn.conf.py (GUNICORN_*)
 
-A request with the header ``X-Inject-Fault: 1`` gets its streamed response's first chunks as the
-export makes them, then a ``FaultInjected`` error: what a database connection lost during an
-export does. Any other request is served as usual. The fault is installed before the server
+A request with the header ``X-Inject-Fault: N`` gets the first N chunks of its streamed response
+as the export makes them, then a ``FaultInjected`` error: what a database connection lost during
+an export does. Any other request is served as usual. The fault is installed before the server
 starts (gunicorn's workers inherit it); nothing else of the server changes.
 """
 
@@ -18,7 +18,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FAULT_HEADER = "X-Inject-Fault"
-CHUNKS_BEFORE_FAULT = 2
 MESSAGE = "fault injected by the test: the database connection was lost mid-export"
 
 
@@ -35,19 +34,19 @@ def install() -> None:
     init = StreamingHttpResponse.__init__
 
     def __call__(self, environ, start_response):
-        wanted.fault = environ.get("HTTP_" + FAULT_HEADER.upper().replace("-", "_")) == "1"
+        chunks = environ.get("HTTP_" + FAULT_HEADER.upper().replace("-", "_"), "")
+        wanted.chunks = int(chunks) if chunks.isdigit() else None
         return handle(self, environ, start_response)
 
-    def failing(content):
-        for number, chunk in enumerate(content, start=1):
+    def failing(content, chunks: int):
+        for _, chunk in zip(range(chunks), content, strict=False):
             yield chunk
-            if number == CHUNKS_BEFORE_FAULT:
-                break
         raise FaultInjected(MESSAGE)
 
     def __init__(self, streaming_content=(), *args, **kwargs):
-        if type(self) is StreamingHttpResponse and getattr(wanted, "fault", False):
-            streaming_content = failing(streaming_content)
+        chunks = getattr(wanted, "chunks", None)
+        if type(self) is StreamingHttpResponse and chunks is not None:
+            streaming_content = failing(streaming_content, chunks)
         init(self, streaming_content, *args, **kwargs)
 
     WSGIHandler.__call__ = __call__

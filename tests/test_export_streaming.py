@@ -4,8 +4,8 @@ real HTTP client, under both servers, and is logged on the server; the COPY CSV 
 
 The servers are real processes on a port (``tests/stream_fault_server.py``): Django's runserver
 (what ``make demo`` serves; here with ``DEBUG=1``) and gunicorn with ``deploy/gunicorn.conf.py``.
-A request with ``X-Inject-Fault: 1`` gets its export's first chunks, then an error, as when the
-database connection is lost mid-export. The client reads with HTTP/1.1 (``http.client``:
+A request with ``X-Inject-Fault: 2`` gets its export's first two chunks, then an error, as when
+the database connection is lost mid-export. The client reads with HTTP/1.1 (``http.client``:
 chunked from gunicorn, close-delimited from runserver) and with HTTP/1.0 (close-delimited from
 both: what nginx asks by default), and must get an error, never a clean end.
 """
@@ -193,9 +193,12 @@ def server(request, django_db_setup, tmp_path_factory):
             process.wait(timeout=30)
 
 
-def get_http11(server: Server, path: str, token: str, *, fault: bool):
-    """(status, the body or the error reading it), with ``http.client`` (HTTP/1.1)."""
-    headers = {"Authorization": f"Token {token}", **({FAULT_HEADER: "1"} if fault else {})}
+def get_http11(server: Server, path: str, token: str, *, fault: int | None):
+    """(status, the body or the error reading it), with ``http.client`` (HTTP/1.1); ``fault``:
+    the chunks given before the injected failure (None: none)."""
+    headers = {"Authorization": f"Token {token}"}
+    if fault is not None:
+        headers[FAULT_HEADER] = str(fault)
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
     try:
         conn.request("GET", path, headers=headers)
@@ -208,12 +211,12 @@ def get_http11(server: Server, path: str, token: str, *, fault: bool):
         conn.close()
 
 
-def get_http10(server: Server, path: str, token: str, *, fault: bool):
+def get_http10(server: Server, path: str, token: str, *, fault: int | None):
     """(the bytes received, the error that ended them or None), as an HTTP/1.0 client reads a
     body without Content-Length: until the connection ends."""
     lines = [f"GET {path} HTTP/1.0", "Host: 127.0.0.1", f"Authorization: Token {token}"]
-    if fault:
-        lines.append(f"{FAULT_HEADER}: 1")
+    if fault is not None:
+        lines.append(f"{FAULT_HEADER}: {fault}")
     with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         received = b""
@@ -233,24 +236,31 @@ def test_a_streamed_export_failing_midway_is_a_failed_transfer_for_the_client(
     token = token_of(data_manager)
     for path in EXPORTS:
         # Without a fault the same export ends cleanly, for both clients.
-        status, body = get_http11(server, path, token, fault=False)
+        status, body = get_http11(server, path, token, fault=None)
         assert status == 200 and isinstance(body, bytes) and len(body) > 100, (path, body)
-        received, error = get_http10(server, path, token, fault=False)
+        received, error = get_http10(server, path, token, fault=None)
         assert error is None and received.startswith(b"HTTP/1.") and received.endswith(body[-16:])
 
-        status, outcome = get_http11(server, path, token, fault=True)
+        status, outcome = get_http11(server, path, token, fault=2)
         assert status == 200 and isinstance(outcome, Exception), (server.kind, path, outcome)
-        received, error = get_http10(server, path, token, fault=True)
+        received, error = get_http10(server, path, token, fault=2)
         assert isinstance(error, ConnectionError), (server.kind, path, received[-300:])
+    # Failing before its first chunk, an export is a 500 (the server can still say so).
+    status, body = get_http11(server, "/api/v1/sites/?format=csv", token, fault=0)
+    assert status == 500 and isinstance(body, bytes), body
     # Logged on the server, each failure with its request, its user and its traceback.
     logged = [
         f"The streamed response to GET {path.partition('?')[0]} (user {data_manager})"
         for path in EXPORTS
     ]
     deadline = time.monotonic() + 10
-    while (log := server.log).count(logged[-1]) < 2 and time.monotonic() < deadline:
+    while "failed after 0 bytes" not in (log := server.log) and time.monotonic() < deadline:
         time.sleep(0.2)
     for line in logged:
         assert log.count(line) == 2, (line, log[-3000:])
     assert log.count(f"FaultInjected: {MESSAGE}") >= 2 * len(EXPORTS)
     assert "the connection was reset: the client sees the transfer fail" in log
+    assert (
+        f"GET /api/v1/sites/ (user {data_manager}) failed after 0 bytes; nothing was sent: "
+        "the server answers 500." in log
+    )
