@@ -1,42 +1,267 @@
-"""The idle timeout of logged-in sessions.
+"""The idle timeout of logged-in sessions, the warning before it, and the form it interrupts.
 
 A session expires ``SESSION_COOKIE_AGE`` (``SESSION_IDLE_MINUTES``, 30) after it was last saved.
-Activity moves the expiry on by saving the session again, at most once a minute: the effect of
-``SESSION_SAVE_EVERY_REQUEST`` without a database write on every request. The login itself
-counts as activity (it saves the session anyway).
+Activity moves the expiry on by saving the session again, at most every ``touch_every()``
+seconds: a tenth of the timeout, a minute at most. That is the effect of
+``SESSION_SAVE_EVERY_REQUEST`` without a database write on every request, and whatever the
+setting a user with a request at least every nine tenths of the timeout stays signed in (with
+a save once a minute, a 1-minute timeout logged active users out). ``ACTIVE_KEY`` is the time of
+the session's last save, so the pages know when it ends (``idle_session``).
+
+Before the end, ``edc/session.js`` (``base.html``) warns and offers "Stay signed in", which posts
+to ``keep_alive``; it asks ``status`` (which is no activity) whether another tab moved the
+expiry on first.
+
+A form posted after the end is sent to the login page by ``login_required``; nothing is saved.
+The middleware then keeps what was typed (never passwords, the CSRF token or the one-time
+submission token) in the new anonymous session, server-side, for the user whose session it was
+(named by the signed ``WHO_COOKIE``), for ``KEEP_SECONDS`` at most, and the login page says so.
+After the same user logs in, the same URL shows the form with the input put back, once, for them
+to check and submit through the view as usual; another user's login discards it.
 """
 
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.signals import user_logged_in
+from django.core.signing import BadSignature
 from django.dispatch import receiver
+from django.http import JsonResponse
+from django.shortcuts import resolve_url
 from django.utils import timezone
+from django.utils.functional import cached_property
+from django.views.decorators.http import require_GET, require_POST
 
-ACTIVE_KEY = "_edc_active"  # when the session's expiry was last moved on (epoch seconds)
-TOUCH_EVERY = 60  # seconds
+ACTIVE_KEY = "_edc_active"  # when the session was last saved: its expiry moved (epoch seconds)
+KEPT_KEY = "_edc_kept_input"  # the input of a form posted after the session ended
+WHO_COOKIE = "edc_signed_in"  # the user id of the browser's last session, signed
+WHO_SALT = "accounts.sessions.who"
+KEEP_SECONDS = 3600  # how long the kept input waits for its user's login
+MAX_KEPT_CHARS = 64_000  # a bigger post is not kept (the message says nothing was kept)
+# Never kept: secrets (an e-signature is a password re-entered), and the per-page tokens: the
+# page shown after login has fresh ones (a CSRF token is never replayed).
+NOT_KEPT = re.compile(r"password|passwd|secret|csrf", re.IGNORECASE)
+NOT_KEPT_NAMES = {"submission"}  # core.forms.SUBMISSION_FIELD (core is read by name only here)
+
+EXPIRED = "Your session ended after {minutes} of inactivity: nothing was saved. Log in to go on."
+EXPIRED_KEPT = (
+    "Your session ended after {minutes} of inactivity: nothing was saved. Log in again and the "
+    "form will show what you typed (passwords excepted), for you to check and submit."
+)
+RESTORED = (
+    "What you typed before your session ended is back in the form below: nothing has been saved "
+    "yet. Check it and submit."
+)
 
 
-def _now() -> int:
-    return int(timezone.now().timestamp())
+def _now() -> float:
+    return timezone.now().timestamp()
+
+
+def idle_seconds() -> int:
+    return settings.SESSION_COOKIE_AGE
+
+
+def touch_every() -> int:
+    """Seconds between two saves of an active session: a tenth of the timeout, a minute at most
+    (a request after a shorter time writes nothing)."""
+    return max(1, min(60, idle_seconds() // 10))
+
+
+def warn_before() -> int:
+    """Seconds before the end the page warns: a quarter of the timeout, five minutes at most."""
+    return min(300, idle_seconds() // 4)
+
+
+def _minutes(seconds: int) -> str:
+    minutes = max(1, round(seconds / 60))
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
 
 
 @receiver(user_logged_in, dispatch_uid="edc_session_active_at_login")
 def active_at_login(sender, request, user, **kwargs):
     session = getattr(request, "session", None)
-    if session is not None:
-        session[ACTIVE_KEY] = _now()
+    if session is None:
+        return
+    session[ACTIVE_KEY] = _now()
+    kept = session.get(KEPT_KEY)
+    if kept is not None and kept.get("user") != str(user.pk):
+        del session[KEPT_KEY]  # typed by someone else: never shown to this user
+
+
+class IdleSession:
+    """What the pages know of the session (the ``idle_session`` of their context)."""
+
+    def __init__(self, request):
+        self.request = request
+
+    @property
+    def signed_in(self) -> bool:
+        return self.request.session.get(SESSION_KEY) is not None
+
+    @cached_property
+    def now(self) -> datetime:
+        """The server's time: the page counts from it, whatever the computer's clock says."""
+        return timezone.now()
+
+    @cached_property
+    def ends(self) -> datetime:
+        """When the session ends without another request (its last save plus the timeout)."""
+        last = self.request.session.get(ACTIVE_KEY) or self.now.timestamp()
+        return datetime.fromtimestamp(last + idle_seconds(), tz=UTC)
+
+    @property
+    def seconds_left(self) -> int:
+        return max(0, round((self.ends - self.now).total_seconds()))
+
+    @property
+    def ends_iso(self) -> str:
+        return self.ends.isoformat(timespec="milliseconds")
+
+    @property
+    def now_iso(self) -> str:
+        return self.now.isoformat(timespec="milliseconds")
+
+    @property
+    def warn_seconds(self) -> int:
+        return warn_before()
+
+    @cached_property
+    def kept_input(self) -> dict | None:
+        """The input this user typed on this URL before their session ended, taken out of the
+        session (shown once), or None."""
+        session = self.request.session
+        kept = session.get(KEPT_KEY)
+        if not (kept and self.request.method == "GET"):
+            return None
+        if kept.get("path") != self.request.get_full_path():
+            return None
+        del session[KEPT_KEY]
+        fresh = _now() - kept.get("at", 0) <= KEEP_SECONDS
+        if not fresh or kept.get("user") != session.get(SESSION_KEY):
+            return None
+        return {"data": kept["data"], "message": RESTORED}
+
+
+def idle_session(request) -> dict:
+    """Context processor: ``idle_session`` for the pages (the warning, the kept input)."""
+    if getattr(request, "session", None) is None:
+        return {}
+    return {"idle_session": IdleSession(request)}
+
+
+def no_activity(view):
+    """A view whose requests do not move the session's expiry on (the page's own checks)."""
+    view.session_activity = False
+    return view
+
+
+def _json_seconds_left(request, status=200) -> JsonResponse:
+    left = IdleSession(request).seconds_left if status == 200 else 0
+    return JsonResponse({"seconds_left": left, "warn_seconds": warn_before()}, status=status)
+
+
+@no_activity
+@require_GET
+def status(request):
+    """How many seconds the session has left (401 when it has ended); no activity itself."""
+    if request.session.get(SESSION_KEY) is None:
+        return _json_seconds_left(request, status=401)
+    return _json_seconds_left(request)
+
+
+@require_POST
+def keep_alive(request):
+    """ "Stay signed in": the session's expiry moves on now (CSRF-protected, like any POST)."""
+    if request.session.get(SESSION_KEY) is None:
+        return _json_seconds_left(request, status=401)
+    request.session[ACTIVE_KEY] = _now()  # modified: saved with a new expiry and cookie
+    return _json_seconds_left(request)
+
+
+def _signed_in_as(request) -> str | None:
+    try:
+        return request.get_signed_cookie(WHO_COOKIE, default=None, salt=WHO_SALT)
+    except BadSignature:
+        return None
+
+
+def _sent_to_login(response) -> bool:
+    if response.status_code not in (301, 302, 303) or not response.has_header("Location"):
+        return False
+    return urlsplit(response["Location"]).path == resolve_url(settings.LOGIN_URL)
+
+
+def _keepable(name: str) -> bool:
+    return name not in NOT_KEPT_NAMES and not NOT_KEPT.search(name)
+
+
+def _keep_expired_post(request) -> None:
+    """A form posted after its session ended (sent to the login page instead of its view):
+    keep the input for the user of that session, and say so on the login page."""
+    user_id = _signed_in_as(request)
+    if user_id is None and settings.SESSION_COOKIE_NAME not in request.COOKIES:
+        return  # never signed in on this browser: an ordinary visit to the login page
+    minutes = _minutes(idle_seconds())
+    data = {name: values for name, values in request.POST.lists() if _keepable(name)}
+    if user_id is None or not data or len(json.dumps(data)) > MAX_KEPT_CHARS:
+        messages.warning(request, EXPIRED.format(minutes=minutes))
+        return
+    request.session[KEPT_KEY] = {
+        "user": user_id,
+        "path": request.get_full_path(),
+        "at": _now(),
+        "data": data,
+    }
+    messages.warning(request, EXPIRED_KEPT.format(minutes=minutes))
 
 
 class IdleSessionMiddleware:
-    """After ``SessionMiddleware`` (whose response phase then saves the session)."""
+    """After ``SessionMiddleware`` and ``MessageMiddleware`` in ``MIDDLEWARE``: their response
+    phases come after this one's, so they save the session and store the login page's message."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        response = self.get_response(request)
         session = getattr(request, "session", None)
-        if session is not None and session.get(SESSION_KEY) is not None:
-            now = _now()
-            if now - session.get(ACTIVE_KEY, 0) >= TOUCH_EVERY:
-                session[ACTIVE_KEY] = now  # modified: saved, with a new expiry and cookie
+        if session is None:
+            return self.get_response(request)
+        before = session.get(SESSION_KEY)
+        response = self.get_response(request)
+        after = session.get(SESSION_KEY)
+        if after is not None:
+            if session.modified:  # saved now, so its expiry moves on: the page must know
+                session[ACTIVE_KEY] = _now()
+            if _signed_in_as(request) != after:
+                response.set_signed_cookie(
+                    WHO_COOKIE,
+                    after,
+                    salt=WHO_SALT,
+                    httponly=True,
+                    samesite="Lax",
+                    secure=settings.SESSION_COOKIE_SECURE,
+                )
+        elif before is not None:  # logged out: no one's input is kept on this browser
+            response.delete_cookie(WHO_COOKIE, samesite="Lax")
+        elif request.method == "POST" and _sent_to_login(response):
+            _keep_expired_post(request)
         return response
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        """Activity moves the expiry on (a save, at most every ``touch_every()`` seconds)."""
+        session = getattr(request, "session", None)
+        if session is None or not getattr(view_func, "session_activity", True):
+            return None
+        if session.get(SESSION_KEY) is not None:
+            now = _now()
+            if now - session.get(ACTIVE_KEY, 0) >= touch_every():
+                session[ACTIVE_KEY] = now  # modified: saved, with a new expiry and cookie
+        return None

@@ -101,11 +101,12 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "accounts.sessions.IdleSessionMiddleware",  # activity moves the idle timeout on
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Activity moves the idle timeout on; a form posted after it keeps its input for the login.
+    "accounts.sessions.IdleSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     # A statement cancelled by statement_timeout / lock_timeout: a 503 with a sentence, not a 500.
@@ -125,6 +126,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.sessions.idle_session",  # the idle-timeout warning, the kept input
             ],
         },
     },
@@ -192,8 +194,9 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "subjects:list"
 LOGOUT_REDIRECT_URL = "login"
 # A session ends after SESSION_IDLE_MINUTES without a request (default 30); activity moves the
-# expiry on (accounts.sessions.IdleSessionMiddleware: a save at most once a minute, the effect of
-# SESSION_SAVE_EVERY_REQUEST without a write per request), so only idleness logs a user out.
+# expiry on (accounts.sessions.IdleSessionMiddleware: a save at most every tenth of the timeout,
+# a minute at most: the effect of SESSION_SAVE_EVERY_REQUEST without a write per request), so
+# only idleness logs a user out. The pages warn before the end and offer "Stay signed in".
 SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "30"))
 SESSION_COOKIE_AGE = 60 * SESSION_IDLE_MINUTES
 SESSION_COOKIE_HTTPONLY = True

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from accounts import sessions
 from accounts.forms import LoginForm, with_lockout_message
 
 # Both login pages say when an account is locked (accounts.lockout); /healthz is answered by
@@ -15,6 +16,9 @@ urlpatterns = [
         "accounts/login/", auth_views.LoginView.as_view(authentication_form=LoginForm), name="login"
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # The idle-timeout warning's questions (JSON): time left, and "Stay signed in".
+    path("accounts/session/", sessions.status, name="session_status"),
+    path("accounts/session/keep-alive/", sessions.keep_alive, name="session_keep_alive"),
     path("subjects/<str:identifier>/randomize/", include("randomization.urls")),
     path("subjects/<str:identifier>/eligibility/", include("eligibility.urls")),
     path("subjects/", include("subjects.urls")),

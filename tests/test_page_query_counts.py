@@ -82,6 +82,8 @@ NOT_PAGES = {
     "logout": "POST only",
     "queries:act": "a transition, POST only: a GET is sent back to the query's page",
     "monitoring:study_lock": "POST only",
+    "session_status": "JSON for the idle-session warning, read from the session alone",
+    "session_keep_alive": "POST only (JSON)",
 }
 # Pages for the statisticians only (anyone else: a 403): rendered for a statistician alone.
 STATISTICIAN_PAGES = {"survival:endpoints"}
