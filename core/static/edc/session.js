@@ -164,13 +164,15 @@
     element.dispatchEvent(new Event("change", {bubbles: true}));
   });
 
-  var notice = document.createElement("ul");
-  notice.className = "messages";
+  var notice = document.createElement("div");
   notice.setAttribute("role", "status");
+  var list = document.createElement("ul");
+  list.className = "messages";
   var item = document.createElement("li");
   item.className = "warning";
   item.textContent = kept.message;
-  notice.appendChild(item);
+  list.appendChild(item);
+  notice.appendChild(list);
   var main = document.querySelector("main");
   main.insertBefore(notice, main.firstChild);
 })();
