@@ -6,7 +6,7 @@ seconds: a tenth of the timeout, a minute at most. That is the effect of
 ``SESSION_SAVE_EVERY_REQUEST`` without a database write on every request, and whatever the
 setting a user with a request at least every nine tenths of the timeout stays signed in (with
 a save once a minute, a 1-minute timeout logged active users out). ``ACTIVE_KEY`` is the time of
-the session's last save, so the pages know when it ends (``idle_session``).
+the session's last save, so the server knows when it ends (``status``).
 
 Before the end, ``edc/session.js`` (``base.html``) warns and offers "Stay signed in", which posts
 to ``keep_alive``; it asks ``status`` (which is no activity) whether another tab moved the
@@ -102,13 +102,8 @@ class IdleSession:
     def __init__(self, request):
         self.request = request
 
-    @property
-    def signed_in(self) -> bool:
-        return self.request.session.get(SESSION_KEY) is not None
-
     @cached_property
     def now(self) -> datetime:
-        """The server's time: the page counts from it, whatever the computer's clock says."""
         return timezone.now()
 
     @cached_property
@@ -121,13 +116,17 @@ class IdleSession:
     def seconds_left(self) -> int:
         return max(0, round((self.ends - self.now).total_seconds()))
 
+    # A page just served leaves its session at least ``idle - refresh`` seconds (the request
+    # saved it, or the last save is younger than ``refresh``): the page asks ``status`` for the
+    # exact time before warning. Only settings in the page, no clock: two requests for the
+    # same page give the same page.
     @property
-    def ends_iso(self) -> str:
-        return self.ends.isoformat(timespec="milliseconds")
+    def idle_seconds(self) -> int:
+        return idle_seconds()
 
     @property
-    def now_iso(self) -> str:
-        return self.now.isoformat(timespec="milliseconds")
+    def refresh_seconds(self) -> int:
+        return touch_every()
 
     @property
     def warn_seconds(self) -> int:

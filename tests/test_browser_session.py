@@ -55,7 +55,8 @@ def test_the_warning_comes_before_the_end_and_stay_signed_in_extends_the_session
     warning = page.locator("#session-warning")
     expect(warning).to_be_hidden()
 
-    both_clocks(40)  # 20 s left: no warning yet
+    both_clocks(40)  # 20 s left: the page asks, and waits
+    expect(warning).to_have_attribute("data-seconds-left", "20")
     expect(warning).to_be_hidden()
     both_clocks(6)  # 14 s left
     expect(warning).to_contain_text("You will be logged out in 14 seconds")

@@ -7,6 +7,7 @@ they typed back in the form, for them to submit; anyone else finds nothing.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from contextlib import contextmanager
 from datetime import timedelta
@@ -84,17 +85,22 @@ def test_the_status_check_is_no_activity_and_stay_signed_in_is(
     assert client.get(reverse("subjects:list")).status_code == 302
 
 
-def test_pages_say_when_the_session_ends_by_the_servers_clock(
-    client, coordinator, one_minute, clock
-):
+def test_pages_carry_the_timeout_and_no_clock(client, coordinator, one_minute, clock):
+    """The page knows the session lasts at least ``idle - refresh`` more seconds and asks
+    the status for the exact time before warning; two requests give the same page."""
     client.force_login(coordinator)
     clock.advance(30)
-    page = client.get(reverse("subjects:list")).text  # activity: 60 s from now
-    ends = clock.at + timedelta(seconds=60)
-    assert f'data-ends="{ends.isoformat(timespec="milliseconds")}"' in page
-    assert f'data-now="{clock.at.isoformat(timespec="milliseconds")}"' in page
-    assert 'data-warn-seconds="15"' in page
+    page = client.get(reverse("subjects:list")).text
+    assert 'data-idle-seconds="60" data-refresh-seconds="6" data-warn-seconds="15"' in page
+    assert f'data-status-url="{reverse("session_status")}"' in page
     assert f'data-keep-alive-url="{reverse("session_keep_alive")}"' in page
+    clock.advance(2.5)  # a page twice, with a different clock: the same page
+    again = client.get(reverse("subjects:list")).text
+    assert without_tokens(again) == without_tokens(page)
+
+
+def without_tokens(page: str) -> str:
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", page)
 
 
 # --- a form posted after the session ended ------------------------------------------------------

@@ -1,9 +1,11 @@
 /* The idle session (accounts/sessions.py), on every signed-in page of base.html; no library.
  *
  * 1. Before the session ends for inactivity, a warning (role="alert") with "Stay signed in",
- *    which posts to the keep-alive URL. The time left comes from the server (data-ends and
- *    data-now, both the server's clock); before warning, the page asks the server again, as
- *    another tab may have moved the end on.
+ *    which posts to the keep-alive URL. The time left comes from the server: a page just served
+ *    leaves at least data-idle-seconds - data-refresh-seconds (the server's settings, not the
+ *    computer's clock); before warning, the page asks the server for the exact time left (no
+ *    activity itself), which also sees another tab's activity. The last answer is kept in
+ *    data-seconds-left.
  * 2. The input of a form posted after the session ended, kept by the server for the same user
  *    and URL (the "kept-input" JSON), put back in that form after the login: nothing is saved
  *    until the user submits it. Passwords, hidden fields and files are never filled in.
@@ -13,7 +15,7 @@
   var box = document.getElementById("session-warning");
   if (!box) return;
   var warnMs = Number(box.dataset.warnSeconds) * 1000;
-  var deadline = Date.now() + (Date.parse(box.dataset.ends) - Date.parse(box.dataset.now));
+  var deadline = 0;
   var timer = null;
   var before = null; // what had the focus before the warning's button took it
 
@@ -56,6 +58,7 @@
 
   function check() {
     ask(box.dataset.statusUrl, "GET").then(function (left) {
+      box.dataset.secondsLeft = left;
       if (left <= 0) ended();
       else if (left * 1000 > warnMs + 1000) { box.textContent = ""; schedule(left); }
       else warn(left);
@@ -85,6 +88,7 @@
 
   function stay() {
     ask(box.dataset.keepAliveUrl, "POST").then(function (left) {
+      box.dataset.secondsLeft = left;
       if (left <= 0) { ended(); return; }
       box.textContent = "";
       schedule(left);
@@ -112,7 +116,7 @@
     box.appendChild(link);
   }
 
-  schedule((deadline - Date.now()) / 1000);
+  schedule(Number(box.dataset.idleSeconds) - Number(box.dataset.refreshSeconds));
 
   // --- the input kept when the session ended ---------------------------------------------------
   var keptScript = document.getElementById("kept-input");
