@@ -39,6 +39,8 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.views.decorators.http import require_GET, require_POST
 
+from core.forms import SUBMISSION_FIELD
+
 ACTIVE_KEY = "_edc_active"  # when the session was last saved: its expiry moved (epoch seconds)
 KEPT_KEY = "_edc_kept_input"  # the input of a form posted after the session ended
 WHO_COOKIE = "edc_signed_in"  # the user id of the browser's last session, signed
@@ -48,7 +50,7 @@ MAX_KEPT_CHARS = 64_000  # a bigger post is not kept (the message says nothing w
 # Never kept: secrets (an e-signature is a password re-entered), and the per-page tokens: the
 # page shown after login has fresh ones (a CSRF token is never replayed).
 NOT_KEPT = re.compile(r"password|passwd|secret|csrf", re.IGNORECASE)
-NOT_KEPT_NAMES = {"submission"}  # core.forms.SUBMISSION_FIELD (core is read by name only here)
+NOT_KEPT_NAMES = {SUBMISSION_FIELD}
 
 EXPIRED = "Your session ended after {minutes} of inactivity: nothing was saved. Log in to go on."
 EXPIRED_KEPT = (
