@@ -104,6 +104,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A NUL (%00) in the address or query string: a 400 with a sentence, before any view.
+    "edc.nul_bytes.RefuseNulBytesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # Activity moves the idle timeout on; a form posted after it keeps its input for the login.
     "accounts.sessions.IdleSessionMiddleware",
