@@ -74,7 +74,14 @@ def parse_datetime(name: str, text: str) -> datetime:
     try:
         return value.astimezone(UTC)
     except (OverflowError, ValueError):
-        refuse(name, f"{name} {text!r} is out of range once converted to UTC.")
+        # Before 0001-01-01 or after 9999-12-31 in UTC (0001-01-01T00:00:00+01:00, a valid
+        # RFC 3339 date-time): no record is that old or that new, so the first or last instant
+        # Python has selects exactly the same records.
+        return (
+            datetime.min.replace(tzinfo=UTC)
+            if value.year == 1
+            else datetime.max.replace(tzinfo=UTC)
+        )
 
 
 def parse_page_size(text: str, maximum: int) -> int:
