@@ -43,7 +43,7 @@ from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRen
 from rest_framework.response import Response
 
 from core import access
-from core.api import CanReadExports
+from core.api import NO_NUL, CanReadExports
 from core.export_spec import ChildGroup, ExportForm, Item, ItemType
 
 from . import audit_trail, copy_csv, extras, flatten, params, records
@@ -367,6 +367,7 @@ def _list_parameters(api: FormApi) -> list[OpenApiParameter]:
         OpenApiParameter(
             "updated_since",
             OpenApiTypes.DATETIME,
+            pattern=params.DATETIME_PATTERN,
             description="ISO 8601 date-time (UTC, or an offset from -12:00 to +14:00) or date: "
             "exactly the records made or changed since then, a change of a child row (an AE's "
             "causality) counting for its record.",
@@ -374,6 +375,7 @@ def _list_parameters(api: FormApi) -> list[OpenApiParameter]:
         OpenApiParameter(
             "ordering",
             str,
+            pattern=params.list_pattern(api.columns, descending=True),
             description="Item names, comma-separated, - for descending: " + ", ".join(api.columns),
         ),
         OpenApiParameter("format", str, enum=["json", "csv"], description="csv: the whole list."),
@@ -384,12 +386,24 @@ def _list_parameters(api: FormApi) -> list[OpenApiParameter]:
         found.append(
             OpenApiParameter(
                 name,
-                {ItemType.BOOLEAN: bool, ItemType.INTEGER: int}.get(item.type, str),
+                FILTER_TYPES.get(item.type, str),
                 enum=[code for code, _ in item.codelist] or None,
+                # Free text (core.api.NOT_BLANK unless given): a blank one may be empty.
+                pattern=NO_NUL if name in blank else None,
                 description=f"{item.label} ({exact}; repeat for several).",
             )
         )
     return found
+
+
+FILTER_TYPES = {
+    ItemType.BOOLEAN: bool,
+    ItemType.INTEGER: {
+        "type": "integer",
+        "minimum": -params.INTEGER_BOUND,
+        "maximum": params.INTEGER_BOUND,
+    },
+}
 
 
 def viewset_for(form: ExportForm) -> type[FormViewSet]:
@@ -405,7 +419,8 @@ def viewset_for(form: ExportForm) -> type[FormViewSet]:
         {
             "form_name": form.name,
             "lookup_field": api.lookup[0],
-            "lookup_value_regex": "[^/]+",
+            # No NUL either (edc.nul_bytes refuses one): the schema's pattern says so.
+            "lookup_value_regex": r"[^/\x00]+",
             "list": list_view,
             "__doc__": f"{form.label}: read-only, scoped to your sites, JSON or CSV.",
         },
@@ -480,6 +495,7 @@ class AuditTrailViewSet(ExportViewSet):
             OpenApiParameter(
                 "since",
                 OpenApiTypes.DATETIME,
+                pattern=params.DATETIME_PATTERN,
                 description="ISO 8601 date-time (UTC, or an offset from -12:00 to +14:00).",
             ),
             OpenApiParameter("format", str, enum=["json", "csv"]),
@@ -535,6 +551,7 @@ class DeletionsViewSet(ExportViewSet):
                 "since",
                 OpenApiTypes.DATETIME,
                 required=True,
+                pattern=params.DATETIME_PATTERN,
                 description="ISO 8601 date-time (UTC, or an offset from -12:00 to +14:00).",
             ),
             OpenApiParameter("format", str, enum=["json", "csv"]),

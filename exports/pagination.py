@@ -247,7 +247,8 @@ class KeysetPagination(BasePagination):
                 "name": self.cursor_query_param,
                 "required": False,
                 "in": "query",
-                "description": "The cursor of a page: follow the next and previous links.",
+                "description": "The cursor of a page, as the next and previous links give it "
+                "(signed: any other value is a 400).",
                 "schema": {"type": "string"},
             },
             {

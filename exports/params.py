@@ -31,8 +31,27 @@ ISO_DATETIME = re.compile(
 OFFSET = re.compile(r"T?\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?([+-])(\d{2}):?(\d{2})$")
 # The UTC offsets in use on Earth (Baker Island's -12:00 to Kiribati's +14:00), in minutes.
 OFFSET_RANGE = (-12 * 60, 14 * 60)
+# What the OpenAPI schema promises a date-time parameter takes (``format: date-time``, RFC 3339,
+# narrowed to what ``parse_datetime`` reads): years 0001 to 9999, seconds with up to 6
+# decimals, Z or an offset from -12:00 to +14:00. ``parse_datetime`` takes a date alone too.
+DATETIME_PATTERN = (
+    r"^(?:000[1-9]|00[1-9]\d|0[1-9]\d{2}|[1-9]\d{3})-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+    r"T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?"
+    r"(?:Z|\+(?:0\d|1[0-3]):[0-5]\d|\+14:00|-(?:0\d|1[01]):[0-5]\d|-12:00)$"
+)
+# A whole number a filter takes (``parse_item_value``: up to 18 digits).
+INTEGER_BOUND = 10**18 - 1
 TRUE_WORDS = {"true", "1", "yes"}
 FALSE_WORDS = {"false", "0", "no"}
+
+
+def list_pattern(names: Iterable[str], *, descending: bool = False) -> str:
+    """The schema's pattern of a comma-separated list of ``names`` (``ordering``: each may
+    start with - for descending; ODM ``forms``)."""
+    # re.escape's "\\-" is not a valid escape in an ECMA (unicode) regex: a - needs none.
+    literals = (re.escape(name).replace("\\-", "-") for name in names)
+    one = ("-?" if descending else "") + "(?:" + "|".join(literals) + ")"
+    return f"^{one}(?:,{one})*$"
 
 
 def refuse(name: str, sentence: str):

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from core.api import CanReadExports
 
-from . import odm
+from . import odm, params
 
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"", "0", "false", "no", "off"}
@@ -64,6 +64,7 @@ class OdmExportView(APIView):
             OpenApiParameter(
                 "forms",
                 str,
+                pattern=params.list_pattern(form.name for form in odm.clinical_forms()),
                 description="Comma-separated form names (e.g. adverse-events): the clinical "
                 "data of these forms only, with the subjects' form (default: every form). "
                 f"Forms: {', '.join(form.name for form in odm.clinical_forms())}.",
