@@ -348,7 +348,7 @@ class FormViewSet(ExportViewSet):
     def retrieve(self, request, *args, **kwargs):
         name, path = self.api.lookup
         value = kwargs[name]
-        if path == "pk" and not value.isdigit():
+        if path == "pk" and not (value.isascii() and value.isdigit()):  # not "²"
             raise Http404
         queryset = records.records(self.api.form, request.user).filter(**{path: value})
         if wants_csv(request):

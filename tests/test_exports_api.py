@@ -235,6 +235,10 @@ def test_the_detail_routes_use_the_forms_own_keys(study, sponsor):
         assert site_of(row) == "101", name
     assert client.get("/api/v1/subjects/999-9999/").status_code == 404
     assert client.get("/api/v1/adverse-events/not-a-number/").status_code == 404
+    # Digits that are not 0-9 (superscript two, Arabic-Indic three) and a number no key reaches:
+    # no such record, not a 500.
+    for key in ("\u00b2", "\u0663", "9" * 30):
+        assert client.get(f"/api/v1/adverse-events/{key}/").status_code == 404, key
 
 
 # --- scope and identifiers, every role, every endpoint -------------------------------------------
