@@ -15,10 +15,11 @@ Every model that holds trial data or configuration has ``HistoricalRecords()`` a
   DELETE, and a statement trigger refuses TRUNCATE, installed after every ``migrate``. A model
   may also say ``never_deleted = True`` (DELETE and TRUNCATE refused: allocations) and name its
   ``immutable_fields`` (an UPDATE that changes one is refused: an allocation's arm and slot).
-  TRUNCATE passes only in a session that set ``edc.allow_truncate = 'on'``, which only the
-  ``flush`` command sets, and ``flush`` runs only under DEBUG or the test runner (its test
-  database flushes between transactional tests): production never sets it. ``sqlflush`` and a
-  backwards ``migrate`` are refused there too (core/management/commands/).
+  No session setting lets TRUNCATE through: ``flush`` (DEBUG or the test runner only: its test
+  database flushes between transactional tests) disables the TRUNCATE triggers inside its own
+  transaction and enables them again before it commits (``truncation_allowed``), which takes the
+  tables' owner, as dropping a trigger does. ``sqlflush`` and a backwards ``migrate`` are refused
+  outside DEBUG and the test runner too (core/management/commands/).
 * The other ways around simple-history are closed in code (``guard_history_paths``, called
   from ``CoreConfig.ready``): each audited model's base manager (``Model._base_manager``, used
   for related lookups and by code that wants the "unfiltered" manager) is its audited manager,
@@ -288,6 +289,8 @@ def guard_history_paths() -> None:
 
 # --- PostgreSQL: history tables are append-only ----------------------------------------------
 
+NO_TRUNCATE_TRIGGER = "edc_no_truncate"  # the statement trigger that refuses TRUNCATE
+
 TRIGGER_FUNCTIONS = """
 CREATE OR REPLACE FUNCTION edc_refuse_history_change() RETURNS trigger AS $$
 BEGIN
@@ -298,9 +301,6 @@ $$ LANGUAGE plpgsql;
 
 CREATE OR REPLACE FUNCTION edc_refuse_truncate() RETURNS trigger AS $$
 BEGIN
-    IF current_setting('edc.allow_truncate', true) = 'on' THEN
-        RETURN NULL;  -- the flush of a test or DEBUG database (core/management/commands/flush.py)
-    END IF;
     RAISE EXCEPTION 'records in % are kept for good (audit trail): TRUNCATE refused',
         TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
 END;
@@ -380,7 +380,10 @@ def _immutable_trigger_sql(model: type[models.Model]) -> str:
 def install_append_only_triggers(using: str = "default", **kwargs) -> int:
     """post_migrate receiver: on PostgreSQL, refuse UPDATE/DELETE on every append-only table,
     TRUNCATE on it and on every never-deleted table, DELETE on never-deleted tables and changes
-    of immutable fields. Returns how many tables it protects."""
+    of immutable fields. Returns how many tables it protects.
+
+    Each trigger is enabled ALWAYS: it fires whatever the session's ``session_replication_role``
+    (a superuser's ``SET session_replication_role = replica`` would otherwise silence it)."""
     from django.db import connections
 
     conn = connections[using] if using else connection
@@ -388,54 +391,88 @@ def install_append_only_triggers(using: str = "default", **kwargs) -> int:
         return 0
     tables = set(conn.introspection.table_names())
     protected = set()
+    statements = [TRIGGER_FUNCTIONS]
 
-    def trigger(model, sql):
-        if model._meta.db_table in tables:
-            cursor.execute(sql)
-            protected.add(model._meta.db_table)
+    def trigger(model, name, sql):
+        table = model._meta.db_table
+        if table in tables:
+            statements.append(f"{sql};")
+            statements.append(f'ALTER TABLE "{table}" ENABLE ALWAYS TRIGGER {name};')
+            protected.add(table)
 
+    for model in append_only_models():
+        table = model._meta.db_table
+        trigger(
+            model,
+            "edc_append_only",
+            f'CREATE OR REPLACE TRIGGER edc_append_only BEFORE UPDATE OR DELETE ON "{table}" '
+            "FOR EACH ROW EXECUTE FUNCTION edc_refuse_history_change()",
+        )
+    for model in never_deleted_models():
+        table = model._meta.db_table
+        trigger(
+            model,
+            "edc_never_deleted",
+            f'CREATE OR REPLACE TRIGGER edc_never_deleted BEFORE DELETE ON "{table}" '
+            "FOR EACH ROW EXECUTE FUNCTION edc_refuse_delete()",
+        )
+    for model in [*append_only_models(), *never_deleted_models()]:
+        table = model._meta.db_table
+        trigger(
+            model,
+            NO_TRUNCATE_TRIGGER,
+            f'CREATE OR REPLACE TRIGGER {NO_TRUNCATE_TRIGGER} BEFORE TRUNCATE ON "{table}" '
+            "FOR EACH STATEMENT EXECUTE FUNCTION edc_refuse_truncate()",
+        )
+    for model in immutable_models():
+        trigger(model, "edc_immutable", _immutable_trigger_sql(model))
+    if conn.in_atomic_block:
+        # ALTER TABLE waits for no deferred foreign-key check: those of the transaction (a test
+        # that migrates) are checked first, and deferred again after.
+        statements = [
+            "SET CONSTRAINTS ALL IMMEDIATE;",
+            *statements,
+            "SET CONSTRAINTS ALL DEFERRED;",
+        ]
     with conn.cursor() as cursor:
-        cursor.execute(TRIGGER_FUNCTIONS)
-        for model in append_only_models():
-            table = model._meta.db_table
-            trigger(
-                model,
-                f'CREATE OR REPLACE TRIGGER edc_append_only BEFORE UPDATE OR DELETE ON "{table}" '
-                "FOR EACH ROW EXECUTE FUNCTION edc_refuse_history_change()",
-            )
-        for model in never_deleted_models():
-            table = model._meta.db_table
-            trigger(
-                model,
-                f'CREATE OR REPLACE TRIGGER edc_never_deleted BEFORE DELETE ON "{table}" '
-                "FOR EACH ROW EXECUTE FUNCTION edc_refuse_delete()",
-            )
-        for model in [*append_only_models(), *never_deleted_models()]:
-            table = model._meta.db_table
-            trigger(
-                model,
-                f'CREATE OR REPLACE TRIGGER edc_no_truncate BEFORE TRUNCATE ON "{table}" '
-                "FOR EACH STATEMENT EXECUTE FUNCTION edc_refuse_truncate()",
-            )
-        for model in immutable_models():
-            trigger(model, _immutable_trigger_sql(model))
+        cursor.execute("\n".join(statements))  # one round trip: it runs after every flush too
     return len(protected)
 
 
 @contextmanager
 def truncation_allowed(conn):
-    """Let this connection's session TRUNCATE protected tables (the test runner's and a DEBUG
-    database's ``flush`` only: see core/management/commands/flush.py)."""
+    """Inside the caller's transaction, let it TRUNCATE the tables the triggers protect: their
+    TRUNCATE triggers are disabled, and enabled again before the transaction commits (if it fails,
+    the rollback enables them). Only the test runner's and a DEBUG database's ``flush`` call it
+    (core/management/commands/flush.py). It is DDL, which only the tables' owner may run (as it
+    may drop a trigger): no session setting opens the door, and no committed state leaves it open.
+    """
     if conn.vendor != "postgresql":
         yield
         return
+    if not conn.in_atomic_block:
+        raise RuntimeError("truncation_allowed() runs inside a transaction (transaction.atomic).")
     with conn.cursor() as cursor:
-        cursor.execute("SET edc.allow_truncate = 'on'")
-    try:
-        yield
-    finally:
-        with conn.cursor() as cursor:
-            cursor.execute("RESET edc.allow_truncate")
+        cursor.execute(
+            "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE t.tgname = %s AND pg_table_is_visible(c.oid) ORDER BY 1",
+            [NO_TRUNCATE_TRIGGER],
+        )
+        tables = [row[0] for row in cursor.fetchall()]
+
+    def toggle(action: str) -> None:
+        if tables:
+            with conn.cursor() as cursor:
+                cursor.execute(
+                    "".join(
+                        f'ALTER TABLE "{table}" {action} TRIGGER {NO_TRUNCATE_TRIGGER};'
+                        for table in tables
+                    )
+                )
+
+    toggle("DISABLE")
+    yield  # an exception propagates: the transaction rolls back, the triggers with it
+    toggle("ENABLE ALWAYS")
 
 
 def display_value(field, value):

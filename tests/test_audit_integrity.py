@@ -163,15 +163,63 @@ def test_migrating_backwards_is_refused_outside_debug_and_tests(
     assert Allocation.objects.count() == 1 and Allocation.history.count() == 1
 
 
+def edc_triggers_state() -> dict[tuple[str, str], str]:
+    """(table, trigger) -> pg_trigger.tgenabled of every audit trigger ("A": fires always)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, t.tgname, t.tgenabled FROM pg_trigger t "
+            "JOIN pg_class c ON c.oid = t.tgrelid WHERE t.tgname LIKE 'edc_%%'"
+        )
+        return {(table, name): enabled for table, name, enabled in cursor.fetchall()}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_no_session_setting_lets_truncate_or_delete_through(site, coordinator):
+    """Issue 20, item 7: the owner's session could ``SET edc.allow_truncate = 'on'`` and empty a
+    history table. No setting opens the triggers now: not that one, and not a superuser's
+    ``session_replication_role = replica`` (which silences ordinary triggers)."""
+    make_randomized_subject(site, by=coordinator)
+    history_rows = Subject.history.count()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        superuser = cursor.fetchone()[0]
+    settings_tried = ["SET LOCAL edc.allow_truncate = 'on'"]
+    if superuser:
+        settings_tried.append("SET LOCAL session_replication_role = replica")
+    for setting in settings_tried:
+        for sql in (f'TRUNCATE "{HISTORY}"', f'TRUNCATE "{ALLOCATIONS}" CASCADE'):
+            refused_sql(f"{setting}; {sql}", "TRUNCATE refused")
+        refused_sql(f'{setting}; DELETE FROM "{HISTORY}"', "append-only")
+    assert Subject.history.count() == history_rows and Allocation.objects.count() == 1
+    assert set(edc_triggers_state().values()) == {"A"}
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_the_test_runner_still_flushes_and_the_session_is_guarded_again(site, coordinator):
+def test_the_test_runner_still_flushes_and_the_triggers_are_back(site, coordinator):
+    before = edc_triggers_state()
     make_randomized_subject(site, by=coordinator)
     call_command("flush", "--noinput", verbosity=0)
     assert Subject.history.count() == 0 and Allocation.objects.count() == 0
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('edc.allow_truncate', true)")
-        assert cursor.fetchone()[0] in (None, "")
+    assert edc_triggers_state() == before and set(before.values()) == {"A"}
+    refused_sql(f'TRUNCATE "{HISTORY}"', "TRUNCATE refused")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_flush_that_fails_leaves_the_triggers_enabled(site, coordinator, monkeypatch):
+    make_randomized_subject(site, by=coordinator)
+
+    def fail(sql_list):
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(connection.ops, "execute_sql_flush", fail)
+    with pytest.raises(CommandError, match="couldn't be flushed"):
+        call_command("flush", "--noinput", verbosity=0)
+    monkeypatch.undo()
+    assert set(edc_triggers_state().values()) == {"A"}
+    assert Allocation.objects.count() == 1
     refused_sql(f'TRUNCATE "{HISTORY}"', "TRUNCATE refused")
 
 
