@@ -6,12 +6,15 @@ writes carries it (``events.change_reason``). Users and roles are never deleted.
 """
 
 import json
+import types
 
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.contrib.auth.models import Group
+from django.urls import reverse
 from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
@@ -20,6 +23,7 @@ from core.forms import reason_field
 from core.roles import Role
 
 from .events import change_reason
+from .forms import OwnPasswordChangeForm
 from .lockout_admin import unlock_accounts
 from .models import AuthEvent
 from .services import sync_admin_access
@@ -136,3 +140,22 @@ admin.site.unregister(TokenProxy)
 @admin.register(TokenProxy)
 class StudyTokenAdmin(StudyAdminMixin, TokenAdmin):
     """DRF's API token admin on the project's admin base (a bad id is a 404)."""
+
+
+def _password_change(site, request, extra_context=None):
+    """The admin's "Change password" page of the logged-in user: Django's view, with the form
+    whose old password goes through the lockout (``forms.OwnPasswordChangeForm``)."""
+    request.current_app = site.name
+    return auth_views.PasswordChangeView.as_view(
+        form_class=OwnPasswordChangeForm,
+        success_url=reverse("admin:password_change_done", current_app=site.name),
+        extra_context={**site.each_context(request), **(extra_context or {})},
+        **(
+            {"template_name": site.password_change_template}
+            if site.password_change_template
+            else {}
+        ),
+    )(request)
+
+
+admin.site.password_change = types.MethodType(_password_change, admin.site)

@@ -29,7 +29,8 @@ def current_reason() -> str:
     return _reason.get()
 
 
-def _request():
+def current_request():
+    """The request being served (simple-history's middleware keeps it), or None."""
     return getattr(HistoricalRecords.context, "request", None)
 
 
@@ -45,7 +46,7 @@ def _actor(request):
 
 
 def log_event(kind, username, *, actor=None, request=None, **detail):
-    request = request or _request()
+    request = request or current_request()
     reason = current_reason()
     if reason and "reason" not in detail:
         detail["reason"] = reason

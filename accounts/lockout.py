@@ -1,14 +1,19 @@
 """Brute-force protection: an account is locked after repeated wrong passwords.
 
 ``settings.LOCKOUT_FAILURES`` wrong passwords for one username within ``LOCKOUT_MINUTES`` lock it
-for ``LOCKOUT_MINUTES``. The site login, the admin login and the e-signature prompt (re-entering
-the password to sign) count together: they guess the same password. While locked, no password is
-checked, the right one included, and every attempt is refused with a sentence saying so (and
-logged). A successful login or a data manager's unlock (with a reason) starts the count again.
+for ``LOCKOUT_MINUTES``. Every password check counts, together: the site and admin logins (through
+``authenticate()``: ``LockoutBackend`` and ``login_failed``), and the prompts that ask a logged-in
+user for the password again, the e-signature and the old password of a password change (through
+``check_password``): they guess the same password. While locked, no password is checked, the right
+one included, and every attempt is refused with a sentence saying so (and logged). A lockout ends
+the account's open sessions (``accounts.sessions.end_sessions``) and its API token is refused until
+it ends (``accounts.authentication``). A successful login or a data manager's unlock (with a
+reason) starts the count again.
 
-The state is read from the security log itself (``AuthEvent``, append-only): failed logins and
-refused e-signatures count; a "locked" event starts a lockout; "unlocked" and a login end a count.
-Nothing but the log is kept, so a lockout can neither be erased nor exist without its record.
+The state is read from the security log itself (``AuthEvent``, append-only): failed logins,
+refused e-signatures and wrong old passwords count; a "locked" event starts a lockout; "unlocked"
+and a login end a count. Nothing but the log is kept, so a lockout can neither be erased nor exist
+without its record.
 Unknown usernames are counted and locked like real ones (the answer tells no one which exist).
 
 Why not django-axes: it keeps its own mutable tables (unlock = delete rows), and its backend
@@ -32,11 +37,12 @@ from core.audit import clean_reason
 from core.errors import AccessDenied, DomainError, ReasonRequired
 from core.roles import Role
 
-from .events import log_event
+from .events import current_request, log_event
 from .models import AuthEvent
+from .sessions import end_sessions
 
 Kind = AuthEvent.Kind
-FAILURES = (Kind.LOGIN_FAILED, Kind.SIGNATURE_REFUSED)
+FAILURES = (Kind.LOGIN_FAILED, Kind.SIGNATURE_REFUSED, Kind.PASSWORD_REFUSED)
 # Events after which earlier failures no longer count.
 RESETS = (Kind.LOGIN, Kind.LOCKED_OUT, Kind.UNLOCKED)
 
@@ -117,7 +123,39 @@ def lock_if_too_many_failures(username: str, *, request=None) -> Lock | None:
         failures=failures,
         minutes=settings.LOCKOUT_MINUTES,
     )
+    User = get_user_model()
+    user = User._default_manager.filter(**{User.USERNAME_FIELD: username}).first()
+    if user is not None:  # unknown usernames are locked too (they have no session)
+        end_user_sessions(user, why="locked out", request=request)
     return Lock(username, event.at, event.at + lock_duration())
+
+
+def end_user_sessions(user, *, why: str, request=None) -> int:
+    """End every open session of ``user`` (a lockout, a deactivation), the request being served
+    included when it is the user's; logged when there was one. Returns how many."""
+    ended = end_sessions(user, request=request or current_request())
+    if ended:
+        log_event(
+            Kind.SESSIONS_ENDED, user.get_username(), request=request, sessions=ended, why=why
+        )
+    return ended
+
+
+def check_password(user, password: str, *, attempt: str, failure: str, request=None, **detail):
+    """The password prompts of a logged-in ``user`` (``attempt``: "e-signature", "password
+    change"): ``AccountLocked`` while the account is locked (logged, the password unchecked);
+    else whether ``password`` is right. A wrong one is logged as ``failure`` (with ``detail``)
+    and counts toward the lockout: ``AccountLocked`` when it is the one that locks."""
+    if failure not in FAILURES:
+        raise ValueError(f"{failure!r} is not a kind of failed password check.")
+    username = user.get_username()
+    refuse_if_locked(username, attempt=attempt, request=request)
+    if password and user.check_password(password):
+        return True
+    log_event(failure, username, actor=user, request=request, **detail)
+    if lock := lock_if_too_many_failures(username, request=request):
+        raise AccountLocked(lock.message)
+    return False
 
 
 def login_failed(username: str, *, request=None) -> None:

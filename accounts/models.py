@@ -18,6 +18,10 @@ class AuthEvent(models.Model):
         LOCKED_OUT = "locked_out", "Account locked (too many failed attempts)"
         LOCKED_ATTEMPT = "locked_attempt", "Attempt refused: account locked"
         UNLOCKED = "unlocked", "Account unlocked"
+        PASSWORD_REFUSED = "password_refused", "Password change refused (wrong old password)"
+        SESSIONS_ENDED = "sessions_ended", "Sessions ended (account locked or deactivated)"
+        TOKEN_CREATED = "token_created", "API token created"
+        TOKEN_DELETED = "token_deleted", "API token deleted"
 
     append_only = True
 

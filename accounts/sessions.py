@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
+from importlib import import_module
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -266,3 +267,29 @@ class IdleSessionMiddleware:
             if now - session.get(ACTIVE_KEY, 0) >= touch_every():
                 session[ACTIVE_KEY] = now  # modified: saved, with a new expiry and cookie
         return None
+
+def end_sessions(user, *, request=None) -> int:
+    """Delete every stored session of ``user`` (its account was locked or deactivated): each of
+    its browsers is logged out at its next request, and the session stays dead whatever happens to
+    the account after (an unlock or a reactivation revives none). ``request``'s own session, when
+    it is one of them, is flushed (a new, empty one; deleting it under the request would make the
+    response fail to save it). Returns how many were ended.
+
+    Sessions are kept in the database (``SESSION_ENGINE``: ``db`` or ``cached_db``), which names
+    no user: each unexpired one is decoded. A lockout or a deactivation is rare; this is not on
+    any request's path otherwise."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    user_id = str(user.pk)
+    unexpired = store.get_model_class().objects.filter(expire_date__gt=timezone.now())
+    keys = [
+        session.session_key
+        for session in unexpired.iterator()
+        if str(session.get_decoded().get(SESSION_KEY)) == user_id
+    ]
+    current = getattr(request, "session", None)
+    for key in keys:
+        if current is not None and current.session_key == key:
+            current.flush()
+        else:
+            store(session_key=key).delete()  # the cache's copy too (cached_db)
+    return len(keys)

@@ -1,10 +1,16 @@
-"""Security log receivers: logins, failed logins, user, role and password changes."""
+"""Security log receivers: logins, failed logins, user, role and password changes, API tokens.
+
+A deactivated account's open sessions are ended here too (any path that saves ``is_active=False``:
+the admin, a script), as a lockout ends them (``lockout.end_user_sessions``): a security reaction
+of every save, like its log entry, not a step of a domain workflow.
+"""
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
+from rest_framework.authtoken.models import Token, TokenProxy
 
 from . import lockout
 from .events import log_event
@@ -67,6 +73,8 @@ def log_user_saved(sender, instance, created, **kwargs):
     }
     if changes:
         log_event(AuthEvent.Kind.USER_CHANGED, instance.get_username(), changes=changes)
+    if before["is_active"] and not instance.is_active:
+        lockout.end_user_sessions(instance, why="deactivated")
     if before["password"] != instance.password:
         log_event(AuthEvent.Kind.PASSWORD_CHANGED, instance.get_username())
 
@@ -187,3 +195,20 @@ def log_role_saved(sender, instance, created, **kwargs):
 @receiver(post_delete, sender=Group, dispatch_uid="edc_role_deleted")
 def log_role_deleted(sender, instance, **kwargs):
     log_event(AuthEvent.Kind.ROLES_CHANGED, "", role=instance.name, action="deleted")
+
+
+# --- API tokens: whoever creates or deletes one (the admin, ``drf_create_token``, a script) ----
+# The key itself is never logged. The admin saves the proxy model (``TokenProxy``).
+
+
+@receiver(post_save, sender=Token, dispatch_uid="edc_token_created")
+@receiver(post_save, sender=TokenProxy, dispatch_uid="edc_token_proxy_created")
+def log_token_created(sender, instance, created, **kwargs):
+    if created:
+        log_event(AuthEvent.Kind.TOKEN_CREATED, instance.user.get_username())
+
+
+@receiver(post_delete, sender=Token, dispatch_uid="edc_token_deleted")
+@receiver(post_delete, sender=TokenProxy, dispatch_uid="edc_token_proxy_deleted")
+def log_token_deleted(sender, instance, **kwargs):
+    log_event(AuthEvent.Kind.TOKEN_DELETED, instance.user.get_username())

@@ -32,7 +32,6 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from accounts import lockout
-from accounts.events import log_event
 from accounts.models import AuthEvent
 from core import access
 from core.audit import audited_delete, audited_save
@@ -416,16 +415,13 @@ def authenticate_signer(subject: Subject, user, password: str) -> None:
     password is logged in the security log."""
     access.require_investigator(user, subject)
     # Brute-force protection: wrong passwords here and at the logins lock the account together.
-    lockout.refuse_if_locked(user.get_username(), attempt="e-signature")
-    if not password or not user.check_password(password):
-        log_event(
-            AuthEvent.Kind.SIGNATURE_REFUSED,
-            user.get_username(),
-            actor=user,
-            subject=subject.subject_identifier,
-        )
-        if lock := lockout.lock_if_too_many_failures(user.get_username()):
-            raise lockout.AccountLocked(lock.message)
+    if not lockout.check_password(
+        user,
+        password,
+        attempt="e-signature",
+        failure=AuthEvent.Kind.SIGNATURE_REFUSED,
+        subject=subject.subject_identifier,
+    ):
         raise SignatureRefused("The password is not correct: the signature was not recorded.")
 
 

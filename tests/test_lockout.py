@@ -7,14 +7,19 @@ from unittest import mock
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from accounts import lockout
+from accounts.forms import OwnPasswordChangeForm
 from accounts.models import AuthEvent
 from core.errors import AccessDenied, ReasonRequired
 from core.roles import Role
 from eligibility.models import EligibilitySignature
+from eligibility.services import authenticate_signer
 
 from .builders import PASSWORD, make_eligible_assessment, make_user
 
@@ -85,21 +90,28 @@ def test_e_signature_prompt_counts_failures_per_user(client, subject, coordinato
         assert "password is not correct" in response.text
     response = client.post(sign, {"password": "wrong 5"})
     assert LOCKED in response.text
-
+    # The lockout ended the session it happened in: the right password cannot sign now.
     response = client.post(sign, {"password": PASSWORD})
-    assert response.status_code == 200 and LOCKED in response.text
+    assert response.status_code == 302 and response.url.startswith(reverse("login"))
     assert not EligibilitySignature.objects.exists()
     assert kinds("investigator")[-7:] == [
         *[Kind.SIGNATURE_REFUSED] * 5,
         Kind.LOCKED_OUT,
-        Kind.LOCKED_ATTEMPT,
+        Kind.SESSIONS_ENDED,
     ]
+    # One account, one lock: its logins are refused too.
+    assert LOCKED in site_login(client, "investigator", PASSWORD).text
+    assert AuthEvent.objects.filter(kind=Kind.LOCKED_ATTEMPT).get().detail == {"attempt": "login"}
+
+
+def test_a_locked_account_cannot_sign_with_the_right_password(subject, coordinator, investigator):
+    for _ in range(5):
+        lockout.login_failed("investigator")
+    with pytest.raises(lockout.AccountLocked, match=LOCKED):
+        authenticate_signer(subject, investigator, PASSWORD)
     assert AuthEvent.objects.filter(kind=Kind.LOCKED_ATTEMPT).get().detail == {
         "attempt": "e-signature"
     }
-    # One account, one lock: its logins are refused too.
-    client.logout()
-    assert LOCKED in site_login(client, "investigator", PASSWORD).text
 
 
 def test_failures_at_the_three_prompts_add_up(client, subject, coordinator, investigator):
@@ -176,3 +188,130 @@ def test_only_a_data_manager_unlocks_and_never_without_a_reason(client, coordina
         lockout.unlock("coordinator", by=dm, reason="   ")
     assert lockout.current_lock("coordinator") is not None
     assert not AuthEvent.objects.filter(kind=Kind.UNLOCKED).exists()
+
+
+# --- Issue 20, item 3: the password change checks the old password through the lockout --------
+
+NEW_PASSWORD = "a brand new passphrase 42"
+
+
+def change_own_password(client, old_password):
+    return client.post(
+        reverse("admin:password_change"),
+        {
+            "old_password": old_password,
+            "new_password1": NEW_PASSWORD,
+            "new_password2": NEW_PASSWORD,
+        },
+    )
+
+
+def test_wrong_old_passwords_are_logged_and_lock_the_account(client, data_manager):
+    client.force_login(data_manager)
+    for attempt in range(1, 5):
+        response = change_own_password(client, f"wrong {attempt}")
+        assert response.status_code == 200 and "entered incorrectly" in response.text
+    response = change_own_password(client, "wrong 5")
+    assert response.status_code == 200 and LOCKED in response.text
+    assert kinds("dm")[-7:] == [*[Kind.PASSWORD_REFUSED] * 5, Kind.LOCKED_OUT, Kind.SESSIONS_ENDED]
+    refused = AuthEvent.objects.filter(kind=Kind.PASSWORD_REFUSED).first()
+    assert (refused.actor, refused.ip_address) == (data_manager, "127.0.0.1")
+
+    # The right old password, in the session the lockout ended: no change.
+    response = change_own_password(client, PASSWORD)
+    assert response.status_code == 302 and reverse("admin:login") in response.url
+    data_manager.refresh_from_db()
+    assert data_manager.check_password(PASSWORD)
+    assert not AuthEvent.objects.filter(kind=Kind.PASSWORD_CHANGED, username="dm").exists()
+
+
+def test_a_locked_account_cannot_change_its_password_with_the_right_old_one(data_manager):
+    for _ in range(5):
+        lockout.login_failed("dm")
+    form = OwnPasswordChangeForm(
+        data_manager,
+        {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
+    assert not form.is_valid()
+    assert LOCKED in form.errors["old_password"][0]
+    data_manager.refresh_from_db()
+    assert data_manager.check_password(PASSWORD)
+    assert kinds("dm")[-1] == Kind.LOCKED_ATTEMPT
+    assert AuthEvent.objects.get(kind=Kind.LOCKED_ATTEMPT).detail == {"attempt": "password change"}
+
+
+def test_password_change_and_login_failures_add_up(client, data_manager):
+    client.force_login(data_manager)
+    elsewhere = client.__class__()
+    for _ in range(3):
+        site_login(elsewhere, "dm", "guess")
+    change_own_password(client, "guess")
+    assert lockout.current_lock("dm") is None
+    assert LOCKED in change_own_password(client, "guess").text
+    assert lockout.current_lock("dm") is not None
+
+
+def test_the_right_old_password_still_changes_it(client, data_manager):
+    client.force_login(data_manager)
+    response = change_own_password(client, PASSWORD)
+    assert response.status_code == 302
+    data_manager.refresh_from_db()
+    assert data_manager.check_password(NEW_PASSWORD)
+    assert kinds("dm")[-1] == Kind.PASSWORD_CHANGED
+
+
+# --- Issue 20, item 4: a lockout or a deactivation ends the sessions and refuses the token -----
+
+
+@pytest.fixture
+def api_token(data_manager):
+    cache.clear()  # the API's throttles count in the cache
+    yield Token.objects.create(user=data_manager).key
+    cache.clear()
+
+
+def api_get(key):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return client.get("/api/v1/sites/")
+
+
+def test_a_lockout_ends_the_sessions_and_refuses_the_token_until_unlocked(
+    client, data_manager, api_token
+):
+    session = client.__class__()
+    session.force_login(data_manager)
+    assert session.get(reverse("admin:index")).status_code == 200
+    assert api_get(api_token).status_code == 200
+
+    for _ in range(5):
+        site_login(client, "dm", "guess")  # someone else, elsewhere, guessing
+    assert session.get(reverse("admin:index")).status_code == 302
+    assert session.get(reverse("subjects:list")).status_code == 302
+    ended = AuthEvent.objects.get(kind=Kind.SESSIONS_ENDED)
+    assert ended.detail == {"sessions": 1, "why": "locked out"}
+
+    refused = api_get(api_token)
+    assert refused.status_code == 401 and LOCKED in refused.json()["detail"]
+    attempt = AuthEvent.objects.filter(kind=Kind.LOCKED_ATTEMPT).latest("id")
+    assert attempt.detail == {"attempt": "api token"}
+
+    lockout.unlock("dm", by=make_user(Role.DATA_MANAGER, username="dm2"), reason="Called back")
+    assert api_get(api_token).status_code == 200
+    assert session.get(reverse("admin:index")).status_code == 302  # ended for good
+
+
+def test_deactivation_ends_the_sessions_and_refuses_the_token(client, data_manager, api_token):
+    client.force_login(data_manager)
+    data_manager.is_active = False
+    data_manager.save()
+    ended = AuthEvent.objects.get(kind=Kind.SESSIONS_ENDED)
+    assert ended.detail == {"sessions": 1, "why": "deactivated"}
+    refused = api_get(api_token)
+    assert refused.status_code == 401 and "inactive" in refused.json()["detail"]
+
+    # Reactivated, the account logs in again: the old session stays ended.
+    data_manager.is_active = True
+    data_manager.save()
+    assert client.get(reverse("admin:index")).status_code == 302
+    assert api_get(api_token).status_code == 200

@@ -1,8 +1,12 @@
 """Logins, failed logins and changes to users, roles and memberships are audited."""
 
+from io import StringIO
+
 import pytest
 from django.contrib.auth.models import Group
+from django.core.management import call_command
 from django.urls import reverse
+from rest_framework.authtoken.models import Token
 
 from accounts.models import AuthEvent
 from core.roles import Role
@@ -85,3 +89,34 @@ def test_refused_e_signature_is_logged(subject, investigator):
         sign_eligibility(assessment, user=investigator, password="guess")
     event = AuthEvent.objects.get(kind=AuthEvent.Kind.SIGNATURE_REFUSED)
     assert (event.username, event.detail) == ("investigator", {"subject": "101-0001"})
+
+
+# --- Issue 20, item 4: API tokens created and deleted, by any path ------------------------------
+
+
+def test_api_tokens_created_and_deleted_are_logged_in_the_admin(client, data_manager, sponsor):
+    root = make_user(username="root", is_staff=True, is_superuser=True)
+    client.force_login(root)
+    added = client.post(reverse("admin:authtoken_tokenproxy_add"), {"user": sponsor.pk})
+    assert added.status_code == 302
+    token = Token.objects.get(user=sponsor)
+    created = AuthEvent.objects.get(kind=AuthEvent.Kind.TOKEN_CREATED)
+    assert (created.username, created.actor, created.ip_address) == ("sponsor", root, "127.0.0.1")
+    assert token.key not in str(created.detail)
+
+    delete_url = reverse("admin:authtoken_tokenproxy_delete", args=[sponsor.pk])
+    assert client.post(delete_url, {"post": "yes"}).status_code == 302
+    assert not Token.objects.filter(user=sponsor).exists()
+    deleted = AuthEvent.objects.get(kind=AuthEvent.Kind.TOKEN_DELETED)
+    assert (deleted.username, deleted.actor) == ("sponsor", root)
+
+
+def test_api_tokens_made_by_the_command_are_logged(sponsor):
+    call_command("drf_create_token", "sponsor", stdout=StringIO())
+    call_command("drf_create_token", "sponsor", "--reset", stdout=StringIO())
+    kinds = AuthEvent.objects.filter(username="sponsor", kind__startswith="token_").order_by("id")
+    assert list(kinds.values_list("kind", flat=True)) == [
+        AuthEvent.Kind.TOKEN_CREATED,
+        AuthEvent.Kind.TOKEN_DELETED,
+        AuthEvent.Kind.TOKEN_CREATED,
+    ]
