@@ -238,10 +238,11 @@ SIMPLE_HISTORY_ENFORCE_HISTORY_MODEL_PERMISSIONS = True
 
 # --- API ---------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    # Tokens are refused while their account is locked (accounts.authentication).
+    # Tokens are refused while their account is locked; session last: a request neither
+    # authenticates (no token, a wrong one) counts against its address's anonymous rate.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "accounts.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -249,16 +250,17 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.exception_handler",
-    # Per user (token or session) and per address for the unauthenticated: a full pull of
-    # 200,000 AEs is 200 pages of 1,000 (or one CSV).
-    "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.UserRateThrottle",
-        "rest_framework.throttling.AnonRateThrottle",
-    ],
+    # Per user (token or session): a full pull of 200,000 AEs is 200 pages of 1,000 (or one CSV).
+    # Per address for the unauthenticated and wrong tokens ("anon"): counted while authenticating
+    # (core.throttling), as the permission check refuses them before throttles.
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "user": os.environ.get("API_THROTTLE_USER", "10000/hour"),
         "anon": os.environ.get("API_THROTTLE_ANON", "1000/hour"),
     },
+    # The client address is REMOTE_ADDR, or the last one of X-Forwarded-For that this many
+    # proxies added (production: the TLS proxy): never a header the client wrote itself.
+    "NUM_PROXIES": int(os.environ.get("API_TRUSTED_PROXIES", "1" if PRODUCTION else "0")),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "mini-EDC sponsor API",
