@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 
 from core.roles import Role
@@ -23,6 +24,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Each test starts with an empty cache: the API's throttles count there (per client address,
+    the test client's is always 127.0.0.1), so requests of earlier tests never reach a limit."""
+    cache.clear()
 
 
 @pytest.fixture
