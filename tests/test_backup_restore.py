@@ -5,6 +5,8 @@ queries, signatures, every history row, the security log) and its audit triggers
 from __future__ import annotations
 
 import os
+import stat
+import subprocess
 from io import StringIO
 
 import psycopg
@@ -96,6 +98,45 @@ def test_a_restored_backup_has_every_record_and_the_audit_triggers(
     # A restore never overwrites: the database now has tables.
     with pytest.raises(CommandError, match="already has .* tables"):
         call_command("restore_db", "--from", str(backup), "--into", scratch_database)
+
+
+@pytest.fixture
+def permissive_umask():
+    """A umask that lets every file be world-readable and writable (0666), put back after."""
+    previous = os.umask(0)
+    yield
+    os.umask(previous)
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_a_backup_is_readable_by_its_owner_alone_whatever_the_umask(
+    tmp_path, permissive_umask, monkeypatch
+):
+    """The dump holds token keys, password hashes, initials and dates of birth: 0600, from the
+    moment pg_dump starts writing (not chmod-ed afterwards), an overwritten backup too."""
+    backup = tmp_path / "edc.dump"
+    partial = tmp_path / "edc.dump.partial"
+    modes_while_dumping = []
+    run = subprocess.run
+
+    def spy(command, **kwargs):
+        modes_while_dumping.append(mode(partial) if partial.exists() else None)
+        return run(command, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", spy)
+    call_command("backup_db", "--to", str(backup), stdout=StringIO())
+    assert mode(backup) == 0o600 and backup.stat().st_size > 0
+    assert modes_while_dumping == [0o600]  # before its first byte
+    assert not partial.exists()
+
+    backup.chmod(0o644)  # an older, world-readable backup, overwritten
+    partial.write_bytes(b"left over by an interrupted run")
+    call_command("backup_db", "--to", str(backup), "--force", stdout=StringIO())
+    assert mode(backup) == 0o600 and modes_while_dumping == [0o600, 0o600]
+    assert not partial.exists()
 
 
 def test_backup_and_restore_refuse_with_a_sentence(tmp_path, scratch_database):

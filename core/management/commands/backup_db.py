@@ -5,6 +5,11 @@ triggers that keep the audit trail append-only. ``restore_db`` puts it back.
 pg_dump reads one consistent snapshot while the servers keep running. Connection settings come
 from ``DATABASES`` (``DATABASE_URL``); the password is passed in the environment, never on a
 command line.
+
+The file holds API token keys, password hashes, initials and dates of birth: it is created
+readable and writable by its owner alone (0600) before pg_dump writes a byte into it, whatever
+the umask, and never exists with looser permissions (encryption at rest: README, "Backup and
+restore").
 """
 
 from __future__ import annotations
@@ -50,11 +55,39 @@ def postgresql_tool(name: str, database: str) -> tuple[str, dict]:
     return tool, conn.settings_dict
 
 
-def run_tool(command: list[str], env: dict, what: str) -> None:
-    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+def run_tool(command: list[str], env: dict, what: str, *, stdout=None) -> None:
+    """Run ``command``; a failure is a ``CommandError`` with the tool's last line. ``stdout``:
+    an open file for the tool's output (else it is captured with its errors)."""
+    result = subprocess.run(
+        command,
+        env=env,
+        stdout=subprocess.PIPE if stdout is None else stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()
+        detail = (result.stderr or result.stdout or "").strip().splitlines()
         raise CommandError(f"{what} failed: {detail[-1] if detail else 'no output'}")
+
+
+PRIVATE_MODE = 0o600
+
+
+def private_file(path: Path):
+    """A new, empty ``path`` open for writing, readable by its owner alone (0600) from its
+    creation: opened with that mode (and set again on the descriptor, in case the umask took
+    the owner's bits too), never a file that is chmod-ed once written. A leftover of an
+    interrupted run is replaced; a symlink in its place is not followed."""
+    path.unlink(missing_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, PRIVATE_MODE)
+    try:
+        os.fchmod(fd, PRIVATE_MODE)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "wb")
 
 
 class Command(BaseCommand):
@@ -75,11 +108,19 @@ class Command(BaseCommand):
         env = pg_environment(settings_dict)
         partial = target.with_name(target.name + ".partial")
         try:
-            run_tool(
-                [pg_dump, "--format=custom", "--no-password", f"--file={partial}"],
-                env,
-                f"pg_dump of {env['PGDATABASE']}",
-            )
+            try:
+                opened = private_file(partial)
+            except OSError as exc:
+                raise CommandError(f"Cannot write {partial}: {exc.strerror}.") from exc
+            with opened as out:
+                run_tool(
+                    [pg_dump, "--format=custom", "--no-password"],
+                    env,
+                    f"pg_dump of {env['PGDATABASE']}",
+                    stdout=out,
+                )
+                out.flush()
+                os.fsync(out.fileno())  # on disk before it takes the backup's name
             partial.replace(target)  # a finished file or none: never half a backup under FILE
         finally:
             partial.unlink(missing_ok=True)
