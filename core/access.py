@@ -28,7 +28,8 @@ Questions (each has one answer here):
   the sponsor API and the reports built for it (the balance report).
 * ``is_statistician(user)``: concealed randomization material (lists, slots, seeds).
 * ``can_see_efficacy_by_arm(user)``: the endpoints report (PFS/OS by arm): statisticians.
-* ``sees_direct_identifiers(user)``: initials and date of birth (not the sponsor's people).
+* ``sees_direct_identifiers(user)``: initials, date of birth and screening number
+  (``DIRECT_IDENTIFIER_FIELDS``; not the sponsor's people).
 * ``data_entry_site_ids(user)``: the sites where the user may register subjects.
 * ``may_use_admin(user)``: the admin is the data managers' tool: data managers, statisticians
   and active superusers only (site staff, investigators, monitors and the sponsor work in the
@@ -54,8 +55,11 @@ from .roles import (
     Role,
 )
 
-# Direct identifiers of a subject: never shown to the sponsor (the API gives the age instead).
-DIRECT_IDENTIFIER_FIELDS = ("initials", "date_of_birth")
+# Direct identifiers of a subject: never shown to the sponsor's people (the API gives the age
+# instead of the date of birth). The screening number leads to the site's screening log, which
+# names the patient. The one list: every export (its items, ``core.export_spec``), the audit
+# trails, the queries' snapshots, the admin and the pages mask or leave out these fields.
+DIRECT_IDENTIFIER_FIELDS = ("initials", "date_of_birth", "screening_number")
 
 
 def _authenticated(user) -> bool:
@@ -250,8 +254,9 @@ def can_see_efficacy_by_arm(user) -> bool:
 
 
 def sees_direct_identifiers(user) -> bool:
-    """May ``user`` see a subject's initials and date of birth? Not the sponsor's people
-    (sponsor, statistician): they work on pseudonymized data (pages, admin, API)."""
+    """May ``user`` see a subject's direct identifiers (``DIRECT_IDENTIFIER_FIELDS``: initials,
+    date of birth, screening number)? Not the sponsor's people (sponsor, statistician): they
+    work on pseudonymized data (pages, admin, API)."""
     return _authenticated(user) and (user.is_superuser or not has_role(user, *PSEUDONYMIZED_ROLES))
 
 

@@ -14,8 +14,9 @@ added later declares its form and is exported everywhere with no export code of 
 * ``ChildGroup``: rows that belong to one record (an AE's causality per drug, the eligibility's
   per-criterion results, a query's thread): from a related manager or a function of the record.
 
-Direct identifiers (``core.access.DIRECT_IDENTIFIER_FIELDS``) are flagged on their items; an
-export for a pseudonymized role leaves them out.
+Direct identifiers: an item is one when its name or the field it reads is in
+``core.access.DIRECT_IDENTIFIER_FIELDS`` (``Item.direct_identifier``, derived from that one list,
+never declared item by item); an export for a pseudonymized role leaves them out.
 """
 
 from __future__ import annotations
@@ -55,7 +56,16 @@ class Item:
     codelist: tuple[tuple[str, str], ...] = ()
     unit: str = ""
     length: int | None = None
-    direct_identifier: bool = False
+
+    @property
+    def direct_identifier(self) -> bool:
+        """Named as, or read from, a field of ``DIRECT_IDENTIFIER_FIELDS`` ("initials",
+        "subject.screening_number"): left out for the sponsor's people, whatever the form."""
+        if self.name in DIRECT_IDENTIFIER_FIELDS:
+            return True
+        return isinstance(self.source, str) and (
+            self.source.rsplit(".", 1)[-1] in DIRECT_IDENTIFIER_FIELDS
+        )
 
     def value(self, record):
         """The item's value on ``record`` (None along a missing relation)."""
@@ -185,7 +195,6 @@ def model_items(model: type[models.Model], names: Iterable[str], **overrides) ->
                 if model_field.choices
                 else (),
                 length=getattr(model_field, "max_length", None),
-                direct_identifier=name in DIRECT_IDENTIFIER_FIELDS,
             )
         )
     return tuple(items)

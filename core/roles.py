@@ -24,7 +24,7 @@ STUDY_WIDE_ROLES = frozenset({Role.DATA_MANAGER, Role.SPONSOR, Role.STATISTICIAN
 DATA_ENTRY_ROLES = frozenset({Role.SITE_STAFF, Role.INVESTIGATOR})
 # The study team: reads the sponsor exports and the reports (balance report), each within scope.
 STUDY_TEAM_ROLES = frozenset({Role.SPONSOR, Role.STATISTICIAN, Role.DATA_MANAGER, Role.MONITOR})
-# The sponsor's people work on pseudonymized data: no initials, no date of birth.
+# The sponsor's people work on pseudonymized data: no initials, date of birth or screening number.
 PSEUDONYMIZED_ROLES = frozenset({Role.SPONSOR, Role.STATISTICIAN})
 
 ROLE_AS_NOUN = {

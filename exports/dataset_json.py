@@ -15,7 +15,8 @@ A subject's datasets start with STUDYID and USUBJID (study id + "-" + subject id
 Items map to columns by type: text -> string, integer -> integer, float -> decimal exchanged as a
 string (targetDataType decimal), date -> date and date-time -> datetime (ISO 8601, UTC, "Z"),
 boolean -> string "Y" / "N". Code-listed items carry their codes. No dataset ever holds a direct
-identifier (initials, date of birth), whoever exports: Dataset-JSON is pseudonymized data.
+identifier (``core.access.DIRECT_IDENTIFIER_FIELDS``), whoever exports: Dataset-JSON is
+pseudonymized data.
 
 Streaming. ``Export(dataset, user, ndjson=)`` is an iterator of text chunks: the metadata, then
 the rows as the records are read (``sdtm.Reader``: ``values_list`` for items that are model field

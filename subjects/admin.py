@@ -32,6 +32,14 @@ class SiteMembershipAdmin(AuditedAdmin):
         services.save_membership(obj, user=request.user, reason=reason)
 
 
+def _without_identifiers(request, names):
+    """``names`` (fields, columns, searched fields) without the direct identifiers, for the
+    users who may not see them."""
+    if access.sees_direct_identifiers(request.user):
+        return names
+    return type(names)(n for n in names if n not in access.DIRECT_IDENTIFIER_FIELDS)
+
+
 @admin.register(Subject)
 class SubjectAdmin(ReadOnlyAuditedAdmin):
     """Read-only, with its history: subjects are registered and changed on the site's pages by
@@ -57,10 +65,15 @@ class SubjectAdmin(ReadOnlyAuditedAdmin):
     )
 
     def get_fields(self, request, obj=None):
-        fields = super().get_fields(request, obj)
-        if access.sees_direct_identifiers(request.user):
-            return fields
-        return [f for f in fields if f not in access.DIRECT_IDENTIFIER_FIELDS]
+        return _without_identifiers(request, super().get_fields(request, obj))
+
+    def get_list_display(self, request):
+        return _without_identifiers(request, super().get_list_display(request))
+
+    def get_search_fields(self, request):
+        """No search by a screening number for the sponsor's people: a match would tell them
+        whose number it is."""
+        return _without_identifiers(request, super().get_search_fields(request))
 
     def lookup_allowed(self, lookup, value, request):
         """No filtering by a direct identifier (``?date_of_birth__year=``) for the sponsor."""

@@ -25,16 +25,11 @@ FORMS = [
         items=(
             *model_items(Subject, ("subject_identifier",)),
             Item("site", "Site code", ItemType.TEXT, "site.code", length=10),
-            # The screening number leads to the site's screening log (names): not for the sponsor.
-            Item(
-                "screening_number",
-                "Screening number",
-                ItemType.TEXT,
-                "screening_number",
-                length=30,
-                direct_identifier=True,
+            # Screening number, initials, date of birth: direct identifiers, for the roles that
+            # may see them (``core.access.DIRECT_IDENTIFIER_FIELDS``).
+            *model_items(
+                Subject, ("screening_number", "screening_date", "initials", "date_of_birth")
             ),
-            *model_items(Subject, ("screening_date", "initials", "date_of_birth")),
             Item("age", "Age at consent (years)", ItemType.INTEGER, "age", unit="years"),
             *model_items(
                 Subject,

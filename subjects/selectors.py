@@ -22,14 +22,17 @@ def visible_subject(user, identifier: str) -> Subject:
 
 
 def subject_list(user, *, status: str = "", q: str = "") -> QuerySet:
-    """The user's subjects, narrowed by status and by a search on identifier or screening no."""
+    """The user's subjects, narrowed by status and by a search on identifier or screening no.
+    (the screening number only for users who see it: a match would tell the others whose
+    number it is)."""
     subjects = visible_subjects(user)
     if status in SubjectStatus.values:
         subjects = subjects.filter(status=status)
     if q:
-        subjects = subjects.filter(
-            Q(subject_identifier__icontains=q) | Q(screening_number__icontains=q)
-        )
+        found = Q(subject_identifier__icontains=q)
+        if access.sees_direct_identifiers(user):
+            found |= Q(screening_number__icontains=q)
+        subjects = subjects.filter(found)
     return subjects
 
 

@@ -16,8 +16,8 @@ class Command(BaseCommand):
         "registry, sites and users, and the clinical data (the current values; --archival: "
         "every change as a transaction with its audit record, and the e-signatures). By default "
         "a study-wide export as an operator, all sites, WITHOUT the direct identifiers (initials, "
-        "date of birth) unless --with-identifiers; --user USERNAME exports that user's scope "
-        "(their sites, identifiers as their role allows), as the API would."
+        "date of birth, screening number) unless --with-identifiers; --user USERNAME exports "
+        "that user's scope (their sites, identifiers as their role allows), as the API would."
     )
 
     def add_arguments(self, parser):
