@@ -12,7 +12,8 @@ user with no role at all (site roles: they must see nothing of 202) and the stud
 identifiers). For every case and user:
 
 * read: a GET shows none of 202's subject identifiers, screening numbers or direct identifiers
-  (body and redirect target; the sponsor's people: no initials, no date of birth), never a 500,
+  (body and redirect target; the sponsor's people: no initials, date of birth or screening
+  number), never a 500,
   and a site user gets a 403, a 404 or the login page for a URL naming a 202 record;
 * write: a POST of the form a legitimate writer is offered (replayed, with a reason and the
   password) changes no row of clinical data (checksums of the tables and their history
@@ -101,12 +102,14 @@ class World:
     objects: dict[str, object]  # model label -> a record of 202 (or the one used for its admin)
     params: dict = field(default_factory=dict)  # URL parameter -> values (``_values``)
     markers: tuple[str, ...] = ()  # what a site user must never see of 202 (``seal``)
+    identifiers: tuple[str, ...] = ()  # what the sponsor's people must never see (``seal``)
     broken: list[str] = field(default_factory=list)  # app record builders that failed
     seen: dict = field(default_factory=dict)  # case -> status of the legitimate user's GET
 
     def seal(self) -> None:
         """Every subject of 202 (the apps' builders add some): identifiers and screening
-        numbers, and the first subject's direct identifiers."""
+        numbers, and the first subject's direct identifiers; of them, the screening numbers and
+        the direct identifiers for the sponsor's people."""
         subjects = Subject.objects.filter(site=self.site_b).order_by("pk")
         numbers = [
             n
@@ -115,9 +118,8 @@ class World:
             if n
         ]
         self.markers = (*dict.fromkeys(numbers), INITIALS, *DOB_SPELLINGS)
-
-
-DIRECT_IDENTIFIERS = (INITIALS, *DOB_SPELLINGS)
+        screening = dict.fromkeys(subjects.values_list("screening_number", flat=True))
+        self.identifiers = (*screening, INITIALS, *DOB_SPELLINGS)
 
 
 @dataclass
@@ -659,7 +661,7 @@ def read_failures(role: str, case: Case, answer: Answer, world: World) -> list[s
     markers = (
         world.markers
         if role in SITE_USERS
-        else DIRECT_IDENTIFIERS
+        else world.identifiers
         if role in (Role.SPONSOR, Role.STATISTICIAN)
         else ()
     )
