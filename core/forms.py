@@ -22,7 +22,15 @@ from django.utils.dateparse import parse_datetime
 from .audit import require_visible_reason
 from .errors import DomainError
 from .models import SubmissionToken
-from .site_time import EARLIER, NonexistentLocalTime, from_site_time, to_site_time, zone_name
+from .site_time import (
+    EARLIER,
+    NonexistentLocalTime,
+    OutOfRangeLocalTime,
+    check_in_range,
+    from_site_time,
+    to_site_time,
+    zone_name,
+)
 
 LOCAL_INPUT_FORMAT = "%Y-%m-%dT%H:%M"
 
@@ -48,7 +56,8 @@ class SiteDateTimeField(forms.DateTimeField):
     UTC offset is taken as it is. A wall-clock time the clocks skip (spring forward) is refused;
     one they repeat (fall back) is read as the ``fold`` occurrence: EARLIER or LATER, whichever
     is the safe reading for the field (an SAE awareness time: the earlier one starts the
-    reporting clock sooner).
+    reporting clock sooner). A time outside ``core.site_time``'s range (year 1, 31 Dec 9999) is
+    refused with the range, before a conversion overflows.
     """
 
     widget = SiteDateTimeInput
@@ -80,10 +89,12 @@ class SiteDateTimeField(forms.DateTimeField):
                 result = None
             if result is None:  # the accepted local formats, or "Enter a valid date/time."
                 result = BaseTemporalField.to_python(self, value)
-        if result.tzinfo is not None:
-            return result
         try:
+            if result.tzinfo is not None:
+                return check_in_range(result)
             return from_site_time(result, self.zone_name, fold=self.fold)
+        except OutOfRangeLocalTime as exc:
+            raise ValidationError(str(exc), code="out_of_range") from exc
         except NonexistentLocalTime as exc:
             raise ValidationError(str(exc), code="nonexistent_time") from exc
 

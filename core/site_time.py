@@ -9,7 +9,9 @@ means UTC, named as such: a page about several sites shows UTC, never a guess.
 Conversions go through ``zoneinfo``, so daylight saving time is right on both sides of a change:
 a local time that does not exist (the hour skipped when clocks go forward) is refused, and one
 that happens twice (the hour repeated when they go back) is taken as the occurrence the caller
-asks for (``fold``), never silently shifted.
+asks for (``fold``), never silently shifted. A time outside ``EARLIEST_LOCAL``..``LATEST_LOCAL``
+is refused too: near the ends of what ``datetime`` holds (years 1 and 9999) the UTC moment, its
+reading at another site or the 24-hour SAE clock added to it would not exist.
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ from django.utils import timezone
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 EARLIER, LATER = 0, 1  # which occurrence of a repeated local time (datetime.fold)
+# The wall-clock times a site may enter: a year inside what datetime holds on both sides, so the
+# UTC moment, its reading in any zone (offsets stay within a day) and the day-long clocks added
+# to it exist. Clinical plausibility (not before the study, not in the future) is the models'.
+EARLIEST_LOCAL = datetime(1900, 1, 1)
+LATEST_LOCAL = datetime(9998, 12, 31, 23, 59, 59, 999999)
 
 
 def default_time_zone() -> str:
@@ -117,12 +124,33 @@ class NonexistentLocalTime(ValueError):
     """A local time skipped by a daylight saving change."""
 
 
+class OutOfRangeLocalTime(ValueError):
+    """A local time outside ``EARLIEST_LOCAL``..``LATEST_LOCAL`` (say, year 1 or 9999)."""
+
+
+OUT_OF_RANGE = (
+    f"Enter a date and time between {_date_text(EARLIEST_LOCAL)} {EARLIEST_LOCAL:%H:%M} and "
+    f"{_date_text(LATEST_LOCAL)} {LATEST_LOCAL:%H:%M}."
+)
+
+
+def check_in_range(local: datetime) -> datetime:
+    """``local``, a wall-clock reading (naive, or with the offset it was given in), if within
+    ``EARLIEST_LOCAL``..``LATEST_LOCAL``; else ``OutOfRangeLocalTime``, before any conversion
+    overflows."""
+    if not EARLIEST_LOCAL <= local.replace(tzinfo=None) <= LATEST_LOCAL:
+        raise OutOfRangeLocalTime(OUT_OF_RANGE)
+    return local
+
+
 def from_site_time(naive: datetime, holder, *, fold: int = EARLIER) -> datetime:
     """The UTC moment of the local wall-clock time ``naive`` at ``holder``'s zone.
 
     Raises ``NonexistentLocalTime`` for a time the clocks skipped; for a time they repeat,
-    ``fold`` picks the EARLIER or the LATER occurrence.
+    ``fold`` picks the EARLIER or the LATER occurrence. Raises ``OutOfRangeLocalTime`` for a time
+    outside ``EARLIEST_LOCAL``..``LATEST_LOCAL``.
     """
+    check_in_range(naive)
     zone = zone_of(holder)
     local = naive.replace(tzinfo=zone, fold=fold)
     moment = local.astimezone(UTC)

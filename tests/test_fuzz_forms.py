@@ -5,8 +5,12 @@ site's records); a page is a form page when the user who may write there gets a
 ``<form method="post">`` with something to fill in: the site's investigator or a data manager
 (site pages), a data manager or a superuser (admin pages only superusers change). Each form, as
 that user offers it, is posted again with malformed values: overlong strings, wrong types,
-impossible dates (2026-02-30), out-of-range and huge numbers, unicode junk, a nul byte, several
-values for one field, missing and extra fields. Seeded: the same posts every run. Each post runs
+impossible dates (2026-02-30), dates and date-times at and past the ends of what Python and the
+database hold (year 1, 31 Dec 9999, year 10000), out-of-range and huge numbers, unicode junk, nul
+bytes, several values for one field, missing and extra fields. Seeded: the same posts every run.
+Besides the random posts, every date or date-time field of every form gets each extreme date in
+turn, the rest of the form as offered: a date is shifted by windows, ages and clocks once the
+field accepts it, and that arithmetic must refuse it with a sentence, not overflow. Each post runs
 in a savepoint rolled back afterwards.
 """
 
@@ -52,6 +56,13 @@ JUNK = [
     "\u202e\u200b\ufeff𝔘𝔫𝔦𝔠𝔬𝔡𝔢 💥",  # unicode junk
     "a\x00b",  # a nul byte
     "\x00",
+    "2026-01-01\x00",
+    "0001-01-01",  # the first and last days Python and the database hold, and past them
+    "9999-12-31",
+    "10000-01-01",
+    "0001-01-01T00:00",
+    "9999-12-31T23:59",
+    "10000-01-01T00:00",
     " ",
     "<script>alert(1)</script>",
     "true",
@@ -74,6 +85,28 @@ def mutations(fields: list[str], valid: dict, rng: random.Random) -> list[dict]:
                 post[name] = rng.choice(JUNK)
         posts.append(post)
     return posts
+
+
+# Each in turn in every date or date-time field (the admin's split date-time: its date part).
+EXTREME_DATES = {
+    "date": ["0001-01-01", "9999-12-31", "10000-01-01"],
+    "datetime-local": ["0001-01-01T00:00", "9999-12-31T23:59", "10000-01-01T00:00"],
+}
+
+
+def date_kind(name: str, kind: str, fields: list[str]) -> str | None:
+    """ "date", "datetime-local" or None: the date inputs, the admin's text date inputs (named
+    after the date) and the date part of its split date-times (``<name>_0`` beside ``_1``)."""
+    if kind in EXTREME_DATES:
+        return kind
+    if kind == "text" and ("date" in name or (name.endswith("_0") and f"{name[:-2]}_1" in fields)):
+        return "date"
+    return None
+
+
+def extreme_dates(kinds: dict[str, str], valid: dict) -> list[dict]:
+    """The form as offered with one date field at an extreme date, for each field and date."""
+    return [{**valid, name: value} for name, kind in kinds.items() for value in EXTREME_DATES[kind]]
 
 
 ERROR_MARKS = re.compile(r'class="[^"]*\b(errorlist|errornote|error)\b')
@@ -124,7 +157,12 @@ def form_pages(django_db_setup, django_db_blocker):
                     own = [f for f in forms if f.action in ("", case.path)] or forms
                     form = max(own, key=lambda f: len(f.fields))  # the page's main form
                     fields = list(dict.fromkeys(f.name for f in form.fields))
-                    pages.append((case.url, user, fields, form.data()))
+                    kinds = {
+                        f.name: kind
+                        for f in form.fields
+                        if (kind := date_kind(f.name, f.kind, fields))
+                    }
+                    pages.append((case.url, user, fields, kinds, form.data()))
                     break
         yield pages
         transaction.set_rollback(True)
@@ -137,11 +175,13 @@ def test_malformed_posts_to_every_form(form_pages):
     tables = watched_tables()
     baseline = checksums(tables)
     failures, posted, statuses = [], 0, Counter()
-    for path, user, fields, valid in form_pages:
+    dated = [path for path, _, _, kinds, _ in form_pages if kinds]
+    assert len(dated) >= 20, dated
+    for path, user, fields, kinds, valid in form_pages:
         client = Client(raise_request_exception=False)
         client.force_login(user)
         rng = random.Random(f"{SEED}:{path}")
-        for data in mutations(fields, valid, rng):
+        for data in [*mutations(fields, valid, rng), *extreme_dates(kinds, valid)]:
             posted += 1
             with transaction.atomic():
                 before = written(tables)

@@ -8,6 +8,7 @@ future): the examples are the ones people check by hand.
 import uuid
 from datetime import UTC, date, datetime
 from unittest import mock
+from zoneinfo import available_timezones
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -15,11 +16,11 @@ from django.template import Context, Template
 from django.urls import reverse
 
 from adverse_events.models import AdverseEvent, CtcaeTerm
-from adverse_events.sae_clock import SaeClock
+from adverse_events.sae_clock import SaeClock, due_at
 from adverse_events.starter_terms import load_starter_terms
 from core.forms import SiteDateTimeField
 from core.roles import Role
-from core.site_time import EARLIER, LATER, format_site_time
+from core.site_time import EARLIER, LATER, format_site_time, to_site_time
 from exports import sdtm
 from randomization import selectors as randomization_selectors
 from randomization.arms import Arm
@@ -206,6 +207,59 @@ def test_the_field_takes_the_local_wall_clock_and_gives_utc():
     assert field.prepare_value(utc(2026, 11, 24, 13, 2)) == datetime(2026, 11, 24, 21, 2)
     with pytest.raises(ValidationError):
         field.clean("24/11/2026 9pm")
+
+
+OUT_OF_RANGE = "Enter a date and time between 01 Jan 1900 00:00 and 31 Dec 9998 23:59."
+CALENDAR_ENDS = [
+    "0001-01-01T00:00",  # east of UTC, the UTC moment would be in year 0
+    "9999-12-31T23:59",  # west of UTC, in year 10000
+    "0001-01-01T00:00+05:00",  # typed with an offset: the same
+    "9999-12-31T23:59-05:00",
+    "1899-12-31T23:59",
+]
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "America/New_York"])
+def test_a_time_at_the_ends_of_the_calendar_is_a_form_error_on_every_site_time_form(client, zone):
+    """Year 1 or 31 Dec 9999 typed as the awareness or report time of an SAE: a form error naming
+    the range, nothing saved, on the new AE, its correction and the report."""
+    site, coordinator, subject = site_with_subject("101", zone, date(2026, 11, 20))
+    client.force_login(coordinator)
+    new = reverse("adverse_events:new", args=[subject.subject_identifier])
+    for value in CALENDAR_ENDS:
+        response = client.post(new, ae_post(onset_date="2026-11-24", site_aware_at=value))
+        assert response.status_code == 200 and OUT_OF_RANGE in response.text, value
+    assert not AdverseEvent.objects.exists()
+    response = client.post(new, ae_post(onset_date="2026-11-24", site_aware_at="2026-11-24T21:02"))
+    assert response.status_code == 302
+    ae = AdverseEvent.objects.get()
+    report = reverse("adverse_events:report", args=[subject.subject_identifier, ae.ae_number])
+    for value in CALENDAR_ENDS:
+        edit = ae_post(onset_date="2026-11-24", site_aware_at=value) | {"reason": "Typo"}
+        response = client.post(ae.get_absolute_url(), edit)
+        assert response.status_code == 200 and OUT_OF_RANGE in response.text, value
+        response = client.post(report, {"reported_at": value})
+        assert response.status_code == 200 and OUT_OF_RANGE in response.text, value
+    saved = AdverseEvent.objects.get()
+    assert (saved.site_aware_at, saved.sae_reported_at) == (ae.site_aware_at, None)
+    assert saved.history.count() == ae.history.count()
+
+
+def test_the_first_and_last_enterable_times_exist_in_every_zone_with_the_sae_clock():
+    """The range is inside what a date-time holds with a day to spare: its ends convert to UTC
+    and back, and get the 24-hour clock, in every zone zoneinfo knows."""
+    for zone in sorted(available_timezones()):
+        field = SiteDateTimeField(zone=zone)
+        for local in ("1900-01-01T00:00", "9998-12-31T23:59"):
+            try:
+                moment = field.clean(local)
+            except ValidationError as error:  # the clocks changed that minute (Indian/Cocos)
+                assert error.code == "nonexistent_time", (zone, local)
+                continue
+            assert format_site_time(moment, zone)
+            assert to_site_time(due_at(moment), zone) > to_site_time(moment, zone)
+        with pytest.raises(ValidationError, match=OUT_OF_RANGE):
+            field.clean("0001-01-01T00:00")
 
 
 def test_the_filter_names_the_zone_and_never_shows_raw_iso():
