@@ -1,38 +1,123 @@
-"""A database statement cancelled for taking too long, as a page (or API answer) with a sentence.
+"""A database that is busy or gone, as a 503 page (or API answer) with a sentence, never a 500.
 
-The web process runs with ``statement_timeout`` (``WEB_STATEMENT_TIMEOUT``) and randomization with
-``lock_timeout`` (``RANDOMIZATION_LOCK_TIMEOUT``): when PostgreSQL cancels a statement, the user
-gets a 503 "busy, try again in a moment", never a 500 or a hung worker.
+* Busy: the web process runs with ``statement_timeout`` (``WEB_STATEMENT_TIMEOUT``) and
+  randomization with ``lock_timeout`` (``RANDOMIZATION_LOCK_TIMEOUT``): when PostgreSQL cancels a
+  statement, the user gets "busy, try again in a moment", never a hung worker.
+* Unavailable: the request's connection was lost (the server restarted or failed over, an
+  administrator ended the session, the network dropped) or none could be made: "the database is
+  unavailable, try again". Django closes the broken connection when the response is done
+  (``close_if_unusable_or_obsolete`` at ``request_finished``), so the next request connects
+  afresh.
+
+The middleware answers what a view (or its template) raises; ``server_error`` and ``bad_request``,
+the 500 and 400 handlers, answer the same for what the middlewares around it raise (a session
+saved as the response leaves: "session interrupted", a 400), and are Django's pages for anything
+else.
 """
 
 from __future__ import annotations
 
-from django.db import OperationalError
+import logging
+import sys
+
+from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.template import engines
+from django.views.defaults import bad_request as django_bad_request
+from django.views.defaults import server_error as django_server_error
+
+logger = logging.getLogger(__name__)
 
 # PostgreSQL error codes: query_canceled (statement_timeout), lock_not_available (lock_timeout).
 TIMEOUT_SQLSTATES = {"57014", "55P03"}
+# The server ended or refused the session: admin_shutdown (pg_terminate_backend, a fast shutdown),
+# crash_shutdown, cannot_connect_now (starting up, in recovery), too_many_connections; and the
+# whole class 08, connection exceptions.
+UNAVAILABLE_SQLSTATES = {"57P01", "57P02", "57P03", "53300"}
 BUSY = "The server is busy and could not answer in time: nothing was saved. Try again in a moment."
-# Like the 500 page: no request context (no user, no further query on a busy database).
-PAGE = """{% extends "base.html" %}{% block title %}Server busy{% endblock %}
-{% block content %}<h1>The server is busy</h1>
+UNAVAILABLE = "The database is unavailable: try again in a moment."
+# A write may have been committed just before the connection went: say so, never "nothing saved".
+UNAVAILABLE_WRITING = (
+    f"{UNAVAILABLE} If you were saving, check whether your change was recorded before you enter "
+    "it again."
+)
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+RETRY_AFTER = "5"  # seconds
+# Like the 500 page: no request context (no user, no further query on a busy or lost database).
+PAGE = """{% extends "base.html" %}{% block title %}{{ title }}{% endblock %}
+{% block content %}<h1>{{ title }}</h1>
 <div class="card"><p>{{ message }}</p>
 <div class="actions">
 <a class="button" href="{% url 'subjects:list' %}">Back to the subjects list</a>
 </div></div>{% endblock %}"""
 
 
+def _chain(exc: BaseException | None):
+    """``exc`` and what it wraps or was raised while handling (Django's session middleware turns
+    a failed save into "session interrupted", a 400, raised while handling the database error)."""
+    while exc is not None:
+        yield exc
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+
+
+def _database_error(exc: BaseException) -> BaseException | None:
+    return next((e for e in _chain(exc) if isinstance(e, (OperationalError, InterfaceError))), None)
+
+
 def is_database_timeout(exc: BaseException) -> bool:
     """Whether ``exc`` (or what it wraps) is a statement or lock timeout of PostgreSQL."""
-    while exc is not None:
-        if getattr(exc, "sqlstate", None) in TIMEOUT_SQLSTATES:
-            return True
-        exc = exc.__cause__
-    return False
+    return any(getattr(e, "sqlstate", None) in TIMEOUT_SQLSTATES for e in _chain(exc))
 
 
-class DatabaseTimeoutMiddleware:
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the request's PostgreSQL connection is lost or could not be made.
+
+    Django wraps psycopg's error (``__cause__``). The server's refusals carry an SQLSTATE
+    (``UNAVAILABLE_SQLSTATES``, class 08); psycopg's own errors of a connection that failed, broke
+    or is closed carry none (the server never answered). Any other SQLSTATE (a deadlock, a
+    timeout) is not this; nor is an error of a driver without SQLSTATEs (SQLite's)."""
+    if not isinstance(exc, (OperationalError, InterfaceError)):
+        return False
+    states = [e.sqlstate for e in _chain(exc) if hasattr(e, "sqlstate")]
+    if not states:
+        return False
+    return all(s is None or s in UNAVAILABLE_SQLSTATES or s.startswith("08") for s in states)
+
+
+def _answer(request, status_title: str, message: str) -> HttpResponse:
+    headers = {"Retry-After": RETRY_AFTER}
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": message}, status=503, headers=headers)
+    page = engines["django"].from_string(PAGE).render({"title": status_title, "message": message})
+    return HttpResponse(page, status=503, headers=headers)
+
+
+def database_trouble_response(request, exception: BaseException) -> HttpResponse | None:
+    """The 503 for a database timeout or a lost database (``exception`` or what it came from);
+    None for any other exception."""
+    exception = _database_error(exception)
+    if exception is None:
+        return None
+    if isinstance(exception, OperationalError) and is_database_timeout(exception):
+        return _answer(request, "The server is busy", BUSY)
+    if is_database_unavailable(exception):
+        logger.error(
+            "Database unavailable during %s %s: %s: %s",
+            request.method,
+            request.path,
+            type(exception).__name__,
+            str(exception).strip(),
+        )
+        writing = request.method not in SAFE_METHODS
+        return _answer(
+            request, "The database is unavailable", UNAVAILABLE_WRITING if writing else UNAVAILABLE
+        )
+    return None
+
+
+class DatabaseTroubleMiddleware:
+    """A view's database timeout or lost database connection: the 503 with its sentence."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -40,10 +125,22 @@ class DatabaseTimeoutMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if not (isinstance(exception, OperationalError) and is_database_timeout(exception)):
-            return None
-        headers = {"Retry-After": "5"}
-        if request.path.startswith("/api/"):
-            return JsonResponse({"detail": BUSY}, status=503, headers=headers)
-        page = engines["django"].from_string(PAGE).render({"message": BUSY})
-        return HttpResponse(page, status=503, headers=headers)
+        return database_trouble_response(request, exception)
+
+
+def server_error(request):
+    """The 500 handler (``handler500``): a database lost outside the view (in a middleware) is
+    the same 503 as in it; anything else is Django's 500 page."""
+    exception = sys.exc_info()[1]
+    if exception is not None:
+        response = database_trouble_response(request, exception)
+        if response is not None:
+            return response
+    return django_server_error(request)
+
+
+def bad_request(request, exception):
+    """The 400 handler (``handler400``): the session middleware reports a session it could not
+    save as "interrupted" (a 400) when the database was lost: the same 503; anything else is
+    Django's 400 page."""
+    return database_trouble_response(request, exception) or django_bad_request(request, exception)

@@ -111,8 +111,9 @@ MIDDLEWARE = [
     "accounts.sessions.IdleSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
-    # A statement cancelled by statement_timeout / lock_timeout: a 503 with a sentence, not a 500.
-    "edc.middleware.DatabaseTimeoutMiddleware",
+    # A statement cancelled by statement_timeout / lock_timeout, or the database connection lost:
+    # a 503 with a sentence, not a 500 (edc.urls' 400 and 500 handlers: what middlewares raise).
+    "edc.middleware.DatabaseTroubleMiddleware",
 ]
 
 ROOT_URLCONF = "edc.urls"

@@ -32,3 +32,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("exports.urls")),
 ]
+
+# A database lost while a middleware works (a session saved as the response leaves) is the same
+# 503 "the database is unavailable" as in a view; anything else, Django's 400 or 500 page.
+handler400 = "edc.middleware.bad_request"
+handler500 = "edc.middleware.server_error"
