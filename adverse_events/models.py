@@ -171,6 +171,11 @@ class AdverseEvent(models.Model):
 
     site_lookup = "subject__site"
     subject_lookup = "subject"
+    # Safety reporting does not wait for data management: while the record, the casebook or
+    # the study is frozen (never locked), the time a serious AE was reported to the sponsor
+    # may still be recorded or corrected, with a reason, audited, its verification cleared
+    # (``monitoring.guard``). Every other field is frozen, the seriousness included.
+    freeze_exempt_fields = ("sae_reported_at",)
 
     subject = models.ForeignKey(
         "subjects.Subject", on_delete=models.PROTECT, related_name="adverse_events"
@@ -260,6 +265,10 @@ class AdverseEvent(models.Model):
         return reverse(
             "adverse_events:edit", args=[self.subject.subject_identifier, self.ae_number]
         )
+
+    def freeze_exemption_applies(self) -> bool:
+        """``freeze_exempt_fields`` are writable under a freeze on a serious event only."""
+        return self.serious
 
     # --- SAE clock ------------------------------------------------------------------------
     @property

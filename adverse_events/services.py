@@ -4,7 +4,8 @@
 * ``update_adverse_event(ae, *, user, reason, **changes)`` records a follow-up or correction;
   every rule is checked again on the whole record.
 * ``mark_sae_reported(ae, *, user, reported_at, reason="")`` records when a serious AE was
-  reported to the sponsor (a correction of that time needs a reason).
+  reported to the sponsor (a correction of that time needs a reason). Frozen data allow it
+  (``access.can_report_safety``, ``AdverseEvent.freeze_exempt_fields``), locked data do not.
 
 Who: only site staff and investigators of the subject's site (``access.require_data_entry``),
 and only for a consented subject (``ensure_consented``).
@@ -276,8 +277,10 @@ def update_adverse_event(ae: AdverseEvent, *, user, reason: str, **changes) -> A
 def mark_sae_reported(
     ae: AdverseEvent, *, user, reported_at: datetime, reason: str = ""
 ) -> AdverseEvent:
-    """Record when the serious AE was reported to the sponsor (correcting it needs a reason)."""
-    _guard(ae.subject, user)
+    """Record when the serious AE was reported to the sponsor (correcting it needs a reason).
+    Allowed while the AE or its casebook is frozen: safety reporting does not wait."""
+    access.require_safety_reporting(user, ae)
+    subject_services.ensure_consented(ae.subject)
     if reported_at is None:
         raise ValidationError({"sae_reported_at": "Give the date and time of the report."})
     if timezone.is_naive(reported_at):

@@ -115,6 +115,7 @@ def ae_edit(request, identifier, number):
             name="ae",
             record=ae,
             history=selectors.event_audit_trail(ae),
+            may_report=ae.serious and access.can_report_safety(request.user, ae),
         )
     drugs = services.study_drugs_of(subject)
     form = AdverseEventForm(
@@ -145,7 +146,10 @@ def ae_edit(request, identifier, number):
 @login_required
 def ae_report(request, identifier, number):
     subject, ae = selectors.visible_event(request.user, identifier, number)
-    if refused := refuse_read_only(request, subject, access.require_data_entry):
+    # The SAE report time is recorded on frozen data too (``access.can_report_safety``).
+    if refused := refuse_read_only(
+        request, subject, lambda user, _subject: access.require_safety_reporting(user, ae)
+    ):
         return refused
     correcting = ae.sae_reported_at is not None
     form = SaeReportForm(

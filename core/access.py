@@ -22,6 +22,8 @@ Questions (each has one answer here):
 * ``can_raise_query(user, obj)``: a data manager, or a monitor of the record's site (raise,
   close, reopen, cancel a data query).
 * ``can_answer_query(user, obj)``: site staff or investigator at the record's site.
+* ``can_report_safety(user, obj)``: site staff or investigator at the record's site, frozen
+  data too, locked data not (the SAE report time).
 * ``can_verify_source_data(user, obj)``: a monitor of the record's site (SDV).
 * ``can_freeze_and_lock(user)``: a data manager (records, casebooks, the study).
 * ``can_read_exports(user)``: the study team (sponsor, statistician, data manager, monitor) for
@@ -227,6 +229,13 @@ def can_answer_query(user, obj: Model) -> bool:
     return state is not None and state[0] == "frozen"
 
 
+def can_report_safety(user, obj: Model) -> bool:
+    """Site staff and investigators record when a serious AE was reported to the sponsor, on
+    frozen data too (the 24-hour duty does not wait for an unfreeze; ``monitoring.guard`` lets
+    only that field through); locked data not."""
+    return _may_enter_data(user, obj) and not _locked(obj)
+
+
 def can_verify_source_data(user, obj: Model) -> bool:
     """The monitors of the record's site verify its data against the source documents."""
     return site_id_of(obj) in member_site_ids(user, Role.MONITOR)
@@ -330,6 +339,13 @@ def require_raise_query(user, obj: Model) -> None:
 
 def require_answer_query(user, obj: Model) -> None:
     if not can_answer_query(user, obj):
+        if _may_enter_data(user, obj):
+            _refuse_if_locked(obj, frozen_too=False)
+        raise _refuse(obj, *DATA_ENTRY_ROLES)
+
+
+def require_safety_reporting(user, obj: Model) -> None:
+    if not can_report_safety(user, obj):
         if _may_enter_data(user, obj):
             _refuse_if_locked(obj, frozen_too=False)
         raise _refuse(obj, *DATA_ENTRY_ROLES)

@@ -116,12 +116,15 @@ def attached_reason(instance: models.Model, user, reason: str):
         del instance._change_reason
 
 
-def guard_write(instances: list[models.Model], *, user, reason: str) -> None:
+def guard_write(
+    instances: list[models.Model], *, user, reason: str, deleting: bool = False
+) -> None:
     """Every audited write asks the apps' ``guard_write`` hooks first, in its transaction
     (``monitoring``: locked and frozen data refuse it with a sentence; a change clears the
-    verification and voids the casebook signature of the data it changes)."""
+    verification and voids the casebook signature of the data it changes). ``deleting``: the
+    write deletes ``instances`` (no field of theirs is then a narrow change)."""
     for guard in app_hooks("guard_write"):
-        guard(instances, user=user, reason=reason)
+        guard(instances, user=user, reason=reason, deleting=deleting)
 
 
 def audited_save(
@@ -161,7 +164,7 @@ def audited_delete(instance: models.Model, *, user, reason: str | None):
     is_the_subject = getattr(type(instance), "subject_lookup", None) == "pk"
     subject_id = None if is_the_subject else subject_id_of(instance)
     with transaction.atomic(), attached_reason(instance, user, reason):
-        guard_write([instance], user=user, reason=reason)
+        guard_write([instance], user=user, reason=reason, deleting=True)
         instance.delete()
     notify_subject_change(subject_id)
 

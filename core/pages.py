@@ -63,10 +63,10 @@ def save_record_edit(request, form, *, save, saved_message, done_url):
     return None
 
 
-def read_only_record_page(request, template, *, subject, name, record, history=None):
+def read_only_record_page(request, template, *, subject, name, record, history=None, **extra):
     """The page of ``record`` for a user who may view but not change it: ``template`` gets the
-    subject, the record as ``name``, its audit trail (default: the record's own history) and
-    its field flags."""
+    subject, the record as ``name``, its audit trail (default: the record's own history), its
+    field flags and ``extra``."""
     if history is None:
         history = history_rows(record.history.select_related("history_user"))
     context = {
@@ -74,5 +74,6 @@ def read_only_record_page(request, template, *, subject, name, record, history=N
         name: record,
         "history": history,
         "flags": field_flags(request, record),
+        **extra,
     }
     return render(request, template, context)

@@ -4,7 +4,11 @@ made it (services, web forms, admin, API, Celery tasks, management commands).
 
 * Locked data (the record, the subject's casebook or the study) refuse every write, data queries
   and their answers included. Frozen data refuse every write but the data queries' (raised,
-  answered, closed: the query workflow goes on while the site can no longer edit).
+  answered, closed: the query workflow goes on while the site can no longer edit) and a change
+  of only the fields a model names in ``freeze_exempt_fields``, on a record whose
+  ``freeze_exemption_applies()`` before and after (``_freeze_exempt``): the SAE report time of
+  a serious adverse event (``adverse_events.models.AdverseEvent``), which regulation does not
+  let wait for the unfreeze.
 * An allowed change to a record's data clears its source data verification (and that of the
   record it belongs to), and voids the subject's casebook signature, in the same transaction,
   each with a history record saying why.
@@ -23,20 +27,22 @@ from .state import DataLocked, LockLevel, read, state_of, target_of
 CHUNK = 500  # targets read in one query (a bulk insert may hold thousands)
 
 
-def guard_write(instances, *, user, reason: str = "") -> None:
+def guard_write(instances, *, user, reason: str = "", deleting: bool = False) -> None:
     targets = [t for t in map(target_of, instances) if t is not None]
     for start in range(0, len(targets), CHUNK):
-        _guard(targets[start : start + CHUNK], user=user, reason=reason)
+        _guard(targets[start : start + CHUNK], user=user, reason=reason, deleting=deleting)
 
 
-def _guard(targets, *, user, reason: str) -> None:
+def _guard(targets, *, user, reason: str, deleting: bool) -> None:
     found = read(targets)
     for target in targets:
         state = state_of(target, found)
         if state is None:
             continue
         level, sentence = state
-        if level == LockLevel.LOCKED or not target.is_query:
+        if level == LockLevel.LOCKED:
+            raise DataLocked(sentence)
+        if not (target.is_query or (not deleting and _freeze_exempt(target.instance))):
             raise DataLocked(sentence)
     changed = [t for t in targets if t.is_source_data]
     verified = {ref for t in changed for ref in t.refs} & found.verified
@@ -45,6 +51,28 @@ def _guard(targets, *, user, reason: str) -> None:
     signed = {t.subject_id for t in changed} & found.signed
     if signed:
         _void_casebook_signatures(signed, user=user, reason=reason)
+
+
+def _freeze_exempt(instance) -> bool:
+    """Does this save of ``instance`` change nothing but its model's ``freeze_exempt_fields``
+    (at least one of them), on a record whose ``freeze_exemption_applies()`` as saved and as
+    written? Compared with the row in the database (read only on frozen data: rare)."""
+    model = type(instance)
+    exempt = set(getattr(model, "freeze_exempt_fields", ()))
+    if not exempt or instance.pk is None:
+        return False
+    saved = model._base_manager.filter(pk=instance.pk).first()
+    if saved is None or not (
+        saved.freeze_exemption_applies() and instance.freeze_exemption_applies()
+    ):
+        return False
+    changed = {
+        f.name
+        for f in model._meta.concrete_fields
+        if not (getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False))
+        and getattr(saved, f.attname) != getattr(instance, f.attname)
+    }
+    return bool(changed) and changed <= exempt
 
 
 def _why(reason: str) -> str:
