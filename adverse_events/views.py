@@ -57,7 +57,7 @@ def _render_form(request, form, heading, subject, ae=None, **extra):
     }
     if ae is not None:
         context["history"] = selectors.event_audit_trail(ae)
-        context["flags"] = field_flags(request, ae)
+        context["flags"] = field_flags(request, ae, form=form)
     return render(request, "adverse_events/ae_form.html", context)
 
 
@@ -136,6 +136,7 @@ def ae_edit(request, identifier, number):
         ),
         saved_message=lambda ae: f"AE {ae.ae_number} updated.",
         done_url=_list_url(subject),
+        record=ae,
     ):
         return saved
     return _render_form(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.shortcuts import redirect, render
 
-from .audit import history_rows
-from .errors import AccessDenied
-from .forms import run_service
+from .audit import history_rows, require_visible_reason
+from .errors import AccessDenied, DomainError
+from .forms import add_errors, run_service
 from .panels import field_flags
+from .registry import app_hooks
 
 
 def form_page(request, form, heading, subject=None, **extra):
@@ -52,15 +55,98 @@ def save_new_record(request, form, *, save, saved_message, done_url, record_url=
     return None
 
 
-def save_record_edit(request, form, *, save, saved_message, done_url):
+def save_record_edit(request, form, *, save, saved_message, done_url, record=None):
     """The POST of an edit form: ``save()`` through ``run_service``, then ``saved_message``
-    (text, or result -> text) and a redirect to ``done_url``. None: show the form (again)."""
-    if request.method == "POST" and form.is_valid():
+    (text, or result -> text) and a redirect to ``done_url``. None: show the form (again).
+    ``record``: the record the form edits; a POST that also asks the apps above to act on it
+    (a query answered beside a field) goes to ``save_with_record_actions``."""
+    posting = request.method == "POST"
+    if posting and record is not None and (actions := posted_record_actions(request, record)):
+        return save_with_record_actions(
+            request, form, actions, save=save, saved_message=saved_message
+        )
+    if posting and form.is_valid():
         done = run_service(form, save)
         if done:
             messages.success(request, _text(saved_message, done))
             return redirect(done_url)
     return None
+
+
+def posted_record_actions(request, record) -> list:
+    """What this POST of ``record``'s edit form asks the apps above to do with it: their
+    ``record_form_action`` hooks, ``(request, record) -> action or None`` (``queries``: the
+    answer given beside a field). An action's ``run()`` makes its write (refused with a
+    ``DomainError``) and returns the sentence to show; its ``field`` is where a refusal shows."""
+    return [
+        action
+        for hook in app_hooks("record_form_action")
+        if (action := hook(request, record)) is not None
+    ]
+
+
+def unsaved_changes(form) -> list[str]:
+    """The fields of a bound edit form whose value differs from the record's: Django's
+    ``changed_data`` less the reason for change (it is about the change) and less a value that
+    differs only in how it is written (a lab value kept as the text reported, "3.2", and read
+    back by the form as the number 3.2)."""
+    return [
+        name
+        for name in form.changed_data
+        if require_visible_reason not in form.fields[name].validators and _differs(form[name])
+    ]
+
+
+def _differs(bound) -> bool:
+    try:
+        return bound.field.to_python(bound.initial) != bound.field.to_python(bound.data)
+    except (ValidationError, TypeError, ValueError):
+        return True
+
+
+def _sentence(error) -> str:
+    return error.message if isinstance(error, DomainError) else " ".join(error.messages)
+
+
+def save_with_record_actions(
+    request, form, actions, *, save, saved_message, changed=None, is_valid=None
+):
+    """A CRF form sent with an action at one of its fields (a data query answered beside it):
+    the form's unsaved changes, if any, saved (``save()``, with the form's reason for change)
+    and the actions run, in one transaction: both or neither, never an answer saying "corrected"
+    while the correction is thrown away. An unchanged form: the actions alone, no reason for
+    change asked. Done: back to the same page, which shows both. None: the form is shown again
+    with its errors (a refusal of an action on its field), the values as sent.
+
+    A page whose form has parts of its own (rows of a formset) says what changed (``changed``,
+    default ``unsaved_changes(form)``) and validates them all (``is_valid``, default the
+    form's)."""
+    changed = unsaved_changes(form) if changed is None else changed
+    if changed and not (is_valid or form.is_valid)():
+        return None
+
+    running = None  # the action that refused, if one did: its refusal shows at its field
+
+    def together():
+        nonlocal running
+        with transaction.atomic():
+            result = save() if changed else None
+            done = []
+            for running in actions:
+                done.append(running.run())
+            return result, done
+
+    try:
+        result, done = together()
+    except (DomainError, ValidationError) as exc:
+        if not changed:  # nothing typed is lost: the page again, with why
+            messages.error(request, _sentence(exc))
+            return redirect(request.get_full_path())
+        add_errors(form, exc, running.field if running is not None else None)
+        return None
+    sentences = ([_text(saved_message, result)] if changed else []) + done
+    messages.success(request, " ".join(sentences))
+    return redirect(request.get_full_path())
 
 
 def read_only_record_page(request, template, *, subject, name, record, history=None, **extra):

@@ -6,9 +6,10 @@ a function ``(request, subject) -> (template name, context)``. Panels appear in 
 without a change to ``subjects``.
 
 A CRF page marks its fields the same way: ``field_flags(request, record)`` merges what each app
-names in its AppConfig as ``record_field_flags`` (a function ``(request, record) -> {field name:
-HTML}``, ``""`` for the record as a whole): the data queries' markers and in-place answers, shown
-by the CRF templates with ``{% load crf %}`` and ``{{ flags|flag_for:field.name }}``.
+names in its AppConfig as ``record_field_flags`` (a function ``(request, record, *, form) ->
+{field name: HTML}``, ``""`` for the record as a whole): the data queries' markers and in-place
+answers, shown by the CRF templates with ``{% load crf %}`` and
+``{{ flags|flag_for:field.name }}``.
 """
 
 from __future__ import annotations
@@ -29,13 +30,16 @@ def subject_panels(request, subject) -> list[SafeString]:
     return rendered
 
 
-def field_flags(request, record) -> dict[str, SafeString]:
+def field_flags(request, record, *, form=None) -> dict[str, SafeString]:
     """What the apps above show beside each field of ``record`` on a CRF page (``""``: about the
-    record as a whole, shown at the top of the page). None (no record yet): nothing."""
+    record as a whole, shown at the top of the page). None (no record yet): nothing.
+    ``form``: the record's edit form the page shows; the flags of its fields sit inside it and
+    its POST carries their inputs (``core.pages.save_record_edit`` runs what they ask with the
+    form's save)."""
     if record is None or record.pk is None:
         return {}
     parts: dict[str, list[str]] = {}
     for hook in app_hooks("record_field_flags"):
-        for name, html in hook(request, record).items():
+        for name, html in hook(request, record, form=form).items():
             parts.setdefault(name, []).append(conditional_escape(html))
     return {name: mark_safe("".join(htmls)) for name, htmls in parts.items()}

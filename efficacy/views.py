@@ -109,6 +109,7 @@ def _lesion_page(request, identifier, *, kind, number=None):
         ),
         saved_message=lambda fresh: f"{fresh.code} corrected.",
         done_url=_home(subject),
+        record=lesion,
     ):
         return saved
     return form_page(
@@ -117,7 +118,7 @@ def _lesion_page(request, identifier, *, kind, number=None):
         f"{lesion.code} — {subject}",
         subject,
         cancel_url=_home(subject),
-        flags=field_flags(request, lesion),
+        flags=field_flags(request, lesion, form=form),
     )
 
 

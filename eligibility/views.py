@@ -11,7 +11,13 @@ from django.shortcuts import redirect, render
 
 from core import access
 from core.forms import run_service
-from core.pages import form_page, refuse_read_only
+from core.pages import (
+    form_page,
+    posted_record_actions,
+    refuse_read_only,
+    save_with_record_actions,
+    unsaved_changes,
+)
 from core.panels import field_flags
 from core.site_time import today_at
 from subjects import services as subject_services
@@ -85,7 +91,20 @@ def edit(request, identifier):
     data = request.POST if request.method == "POST" else None
     rows = prior_therapy_formset(existing, data)
     form = AssessmentForm(data, instance=instance, subject=subject, prior_therapies=rows)
-    if request.method == "POST":
+    actions = posted_record_actions(request, existing) if data and existing else []
+    if actions:  # a query answered beside a field: saved with the form's changes, if any
+        rows_changed = rows.is_bound and rows.has_changed()
+        if answered := save_with_record_actions(
+            request,
+            form,
+            actions,
+            save=lambda: _save(request, subject, form, rows),
+            saved_message="Eligibility saved.",
+            changed=unsaved_changes(form) + (["prior therapies"] if rows_changed else []),
+            is_valid=lambda: all([form.is_valid(), rows.is_valid() if rows.is_bound else True]),
+        ):
+            return answered
+    elif request.method == "POST":
         rows_valid = rows.is_valid() if rows.is_bound else True  # both validated: all errors
         if form.is_valid() and rows_valid:
             saved = run_service(form, lambda: _save(request, subject, form, rows))
@@ -106,7 +125,7 @@ def edit(request, identifier):
             "evaluation": evaluation,
             "still_missing": selectors.still_missing(existing, evaluation) if existing else None,
             "needed": selectors.fields_the_evaluation_needs(),
-            "flags": field_flags(request, existing),
+            "flags": field_flags(request, existing, form=form),
         },
     )
 

@@ -106,9 +106,10 @@ def subject_panel(request, subject):
     }
 
 
-def record_field_flags(request, record) -> dict:
+def record_field_flags(request, record, *, form=None) -> dict:
     """The badges of a CRF record (verified, frozen, locked; for the subject record also signed)
-    at the top of its page, and the monitor's "Verify" button."""
+    at the top of its page, and the monitor's "Verify" button (outside the CRF form: the same
+    whether or not the page shows one, ``form``)."""
     user = request.user
     if record is None or record.pk is None or type(record) not in casebook_models():
         return {}

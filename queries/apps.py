@@ -10,3 +10,5 @@ class QueriesConfig(ProjectAppConfig):
     after_subject_change = "queries.scheduling.subject_changed"
     # The open queries on a record's fields, for the CRF pages of the apps below.
     record_field_flags = "queries.views.record_field_flags"
+    # An answer given beside a field of a CRF form, saved with the form (core.pages).
+    record_form_action = "queries.views.posted_answer"

@@ -34,9 +34,9 @@ SITE_ANSWERS = {
         "deviation has been filed.",
     ),
     "RAND-001": (
-        ResponseReason.DATA_CORRECTED,
-        "ECOG corrected after source data verification; the value used at randomization was a "
-        "transcription error.",
+        ResponseReason.CONFIRMED_CORRECT,
+        "The CRF's ECOG is right (corrected after source data verification); the value used at "
+        "randomization was a transcription error.",
     ),
     "SUBJ-005": (
         ResponseReason.OTHER,

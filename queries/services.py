@@ -3,7 +3,10 @@ sentence when the user or the query's status does not allow it (``core.access`` 
 
 * ``raise_query(record, field=, message=, user=)`` — a data manager or the site's monitor, on any
   field of any CRF record of their scope; ``raise_bulk`` does it on many subjects at once.
-* ``answer_query(query, user=, text=, reason=)`` — site staff or an investigator of the site.
+* ``answer_query(query, user=, text=, reason=)`` — site staff or an investigator of the site;
+  "data corrected" only when the queried value changed since the query came to the site
+  (``uncorrected_refusal``). A CRF page saves the correction and the answer in one transaction
+  (``views.posted_answer``, run by ``core.pages.save_record_edit``).
 * ``close_query(query, user=, text=, confirmed_correct=False)``, ``reopen_query``,
   ``cancel_query`` — data managers and the site's monitors.
 
@@ -15,8 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import FieldDoesNotExist
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
+from django.utils.text import capfirst
 
 from core import access
 from core.audit import audited_save, subject_models
@@ -39,6 +44,15 @@ from .sweep import close_as_resolved, lock_sweeps
 
 class QueryRefused(DomainError):
     """The transition is not allowed for this query now; the message says why."""
+
+
+class ValueUncorrected(QueryRefused):
+    """A "data corrected" answer while the queried value is what it was when the query came to
+    the site. ``field``: the queried field ("" for the whole record), where a page shows it."""
+
+    def __init__(self, message: str, *, field: str = ""):
+        super().__init__(message)
+        self.field = field
 
 
 # --- which records and fields a query may be about ---------------------------------------------
@@ -224,7 +238,46 @@ def _refuse_unless(query: DataQuery, allowed, action: str) -> None:
         )
 
 
+def _came_to_the_site(query: DataQuery) -> tuple[str, object]:
+    """("raised" or "reopened", when): the moment the query last asked the site."""
+    reopened = (
+        query.thread.filter(kind=MessageKind.REOPENED).order_by("-at", "-pk").values_list("at")
+    ).first()
+    return ("reopened", reopened[0]) if reopened else ("raised", query.opened_at)
+
+
+def uncorrected_refusal(query: DataQuery) -> ValueUncorrected | None:
+    """Why "data corrected" is not a true answer now, or None: the queried field (every field
+    people enter, for a query on the whole record) holds the value it held when the query was
+    raised (or last reopened), read from the record's audit trail. None too when the trail
+    cannot tell (no history row from before), or the record is gone."""
+    model = query.content_type.model_class()
+    record = model._base_manager.filter(pk=query.object_id).first() if model else None
+    if record is None:
+        return None
+    event, moment = _came_to_the_site(query)
+    then = (
+        record.history.filter(history_date__lte=moment).order_by("-history_date", "-history_id")
+    ).first()
+    if then is None:
+        return None
+    try:
+        fields = [model._meta.get_field(query.field)] if query.field else queryable_fields(model)
+    except FieldDoesNotExist:  # a field removed since the query was raised
+        return None
+    if any(getattr(then, f.attname) != getattr(record, f.attname) for f in fields):
+        return None
+    what = f"{capfirst(query.field_label)}: the value" if query.field else "The record"
+    return ValueUncorrected(
+        f"{what} is unchanged since the query was {event}: correct it, or answer that it is "
+        "confirmed correct.",
+        field=query.field,
+    )
+
+
 def answer_query(query: DataQuery, *, user, text: str, reason: str) -> DataQuery:
+    """The site's answer. "Data corrected" needs the correction saved first (or in the same
+    transaction, before this call): an unchanged value is refused (``uncorrected_refusal``)."""
     access.require_answer_query(user, query.subject)
     text = _text(text, "answer")
     if reason not in ResponseReason.values:
@@ -232,6 +285,8 @@ def answer_query(query: DataQuery, *, user, text: str, reason: str) -> DataQuery
     with transaction.atomic():
         query = _locked(query)
         _refuse_unless(query, AWAITING_SITE, "answered")
+        if reason == ResponseReason.DATA_CORRECTED and (refusal := uncorrected_refusal(query)):
+            raise refusal
         query.status = QueryStatus.ANSWERED
         audited_save(query, user=user, reason=f"Answered: {text}", validate_only=("status",))
         _message(query, MessageKind.ANSWERED, user, text, reason)

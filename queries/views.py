@@ -426,10 +426,61 @@ def subject_panel(request, subject):
     }
 
 
-def record_field_flags(request, record) -> dict[str, SafeString]:
+ANSWER_BUTTON = "answer-query"  # the "Answer" button beside a field of a CRF form: its query
+
+
+def _answer_input(query_pk, part: str) -> str:
+    """The name of an answer input sent with the CRF form (``part``: "reason" or "text")."""
+    return f"query-{query_pk}-{part}"
+
+
+@dataclass(frozen=True)
+class PostedAnswer:
+    """An answer sent with a CRF form: ``core.pages`` runs it in the transaction that saves the
+    form's changes (a "data corrected" answer then sees the corrected value)."""
+
+    query: DataQuery | None  # None: the button named no unresolved query of this record
+    user: object
+    reason: str
+    text: str
+
+    @property
+    def field(self) -> str:
+        return self.query.field if self.query is not None else ""
+
+    def run(self) -> str:
+        if self.query is None:
+            raise services.QueryRefused("That query is not an unresolved query of this record.")
+        services.answer_query(self.query, user=self.user, text=self.text, reason=self.reason)
+        return f"Query {self.query.pk} answered."
+
+
+def posted_answer(request, record) -> PostedAnswer | None:
+    """``core.pages``' ``record_form_action`` hook: the answer to a query on ``record`` sent with
+    its CRF form (the "Answer" button beside a field names the query), or None."""
+    posted = request.POST.get(ANSWER_BUTTON)
+    if posted is None:
+        return None
+    query = next(
+        (q for q in selectors.unresolved_on_visible(request.user, record) if str(q.pk) == posted),
+        None,
+    )
+    return PostedAnswer(
+        query,
+        request.user,
+        request.POST.get(_answer_input(posted, "reason"), ""),
+        request.POST.get(_answer_input(posted, "text"), ""),
+    )
+
+
+def record_field_flags(request, record, *, form=None) -> dict[str, SafeString]:
     """The CRF page's markers of the unresolved queries on ``record``: per field name (``""``:
     the record as a whole, shown at the top, with the answer forms' elements). A user who may
-    answer gets a small answer form at the field; one who may raise, a "Raise a query" link."""
+    answer gets a small answer form at the field; one who may raise, a "Raise a query" link.
+
+    ``form``: the record's edit form the page shows. An answer beside one of its fields is sent
+    with it (``posted_answer``): its unsaved changes are saved with the answer, never thrown
+    away; the inputs show again as sent when the page comes back with errors."""
     user = request.user
     if record is None or record.pk is None or not access.can_view(user, record):
         return {}
@@ -440,9 +491,15 @@ def record_field_flags(request, record) -> dict[str, SafeString]:
     if not queries and not may_raise:
         return {}
     here = request.get_full_path()
+    sent = request.POST if request.method == "POST" else {}
     for query in queries:
         query.answerable = may_answer and query.status in AWAITING_SITE
-    context = {"reasons": ResponseReason.choices, "next": here}
+        query.in_form = form is not None and query.field in form.fields
+        query.reason_input = _answer_input(query.pk, "reason")
+        query.text_input = _answer_input(query.pk, "text")
+        query.sent_reason = sent.get(query.reason_input, "")
+        query.sent_text = sent.get(query.text_input, "")
+    context = {"reasons": ResponseReason.choices, "next": here, "answer_button": ANSWER_BUTTON}
     fields = {query.field for query in queries}
     if may_raise:
         fields |= {f.name for f in services.queryable_fields(type(record))}
@@ -463,7 +520,8 @@ def record_field_flags(request, record) -> dict[str, SafeString]:
         {
             **context,
             "queries": queries,
-            "answerable": [q for q in queries if q.answerable],
+            # Forms of their own: the whole record's queries, and every query off a CRF form.
+            "answerable": [q for q in queries if q.answerable and not q.in_form],
             "raise_url": raise_url(record, "", here) if may_raise else "",
         },
         request=request,

@@ -87,7 +87,7 @@ def _form(request, form, heading, subject, *, record=None, history=None):
             "heading": heading,
             "subject": subject,
             "cancel_url": subject.get_absolute_url(),
-            "flags": field_flags(request, record),
+            "flags": field_flags(request, record, form=form),
             "history": history,
         },
     )
@@ -126,6 +126,7 @@ def _one_record_page(
         ),
         saved_message=f"{heading} updated.",
         done_url=subject,
+        record=record,
     ):
         return saved
     return _form(request, form, heading, subject, record=record, history=_trail(record))

@@ -194,7 +194,7 @@ def _discussion(query: DataQuery, study: Study, rounds: int) -> None:
             query,
             user=study.investigator,
             text=f"Answer {i + 1}.",
-            reason=ResponseReason.DATA_CORRECTED,
+            reason=ResponseReason.OTHER,
         )
         query_services.reopen_query(query, user=study.data_manager, text=f"Not yet {i + 1}.")
 

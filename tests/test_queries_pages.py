@@ -257,7 +257,8 @@ def test_the_crf_page_marks_the_queried_field_and_answers_in_place(
     assert html.count(marker) == 2  # at the field, and in the list at the top
     at_field = html.index('name="ecog"')
     assert html.index(marker, at_field) < html.index('name="life_expectancy_weeks"')
-    assert f'id="query-answer-{query.pk}"' in html
+    # the answer is sent with the CRF form (its unsaved changes saved with it)
+    assert f'name="answer-query" value="{query.pk}"' in html
     assert "ECOG 0 but the notes say 1?" in html
     response = client.post(
         f"/queries/{query.pk}/answer/",
@@ -271,7 +272,7 @@ def test_the_crf_page_marks_the_queried_field_and_answers_in_place(
     query.refresh_from_db()
     assert query.status == QueryStatus.ANSWERED
     html = client.get(edit_url).content.decode()
-    assert "Answered" in html and f'id="query-answer-{query.pk}"' not in html
+    assert "Answered" in html and f'name="answer-query" value="{query.pk}"' not in html
 
 
 def test_next_must_be_a_page_of_this_site(client, coordinator, queried_assessment):
@@ -323,7 +324,7 @@ def test_the_ae_pages_mark_the_queried_field(client, subject, coordinator, data_
     html = client.get(url).content.decode()
     at_grade = html.index('name="grade"')
     assert html.index(f'data-query="{query.pk}"', at_grade) < html.index('name="onset_date"')
-    assert f'id="query-answer-{query.pk}"' in html
+    assert f'name="answer-query" value="{query.pk}"' in html
     client.force_login(data_manager)  # the AE read-only
     html = client.get(url).content.decode()
     assert "Grade 3 in the notes?" in html and write_forms(html) == 0

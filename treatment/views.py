@@ -135,6 +135,7 @@ def cycle_edit(request, identifier, number):
         ),
         saved_message=lambda saved: f"Cycle {saved.number} updated.",
         done_url=_calendar_url(subject),
+        record=cycle,
     ):
         return saved
     return form_page(
@@ -143,7 +144,7 @@ def cycle_edit(request, identifier, number):
         f"Cycle {cycle.number} — {subject}",
         subject,
         cancel_url=_calendar_url(subject),
-        flags=field_flags(request, cycle),
+        flags=field_flags(request, cycle, form=form),
     )
 
 
@@ -204,6 +205,7 @@ def oral_period_edit(request, identifier, pk):
         ),
         saved_message="Sorafenib period updated.",
         done_url=_calendar_url(subject),
+        record=period,
     ):
         return saved
     return form_page(
@@ -212,5 +214,5 @@ def oral_period_edit(request, identifier, pk):
         f"Sorafenib period from {period.start_date:%Y-%m-%d} — {subject}",
         subject,
         cancel_url=_calendar_url(subject),
-        flags=field_flags(request, period),
+        flags=field_flags(request, period, form=form),
     )
