@@ -26,7 +26,7 @@ from adverse_events.starter_terms import load_starter_terms
 from core.roles import Role
 from eligibility.models import EligibilityAssessment
 from queries import services as query_services
-from queries.models import DataQuery, QueryStatus
+from queries.models import DataQuery, QueryStatus, ResponseReason
 from randomization.models import Allocation
 from subjects.models import Subject
 
@@ -216,7 +216,7 @@ def test_a_day_at_the_site(page, site, coordinator, investigator, other_site):
     log_in(page, coordinator.username, PASSWORD)
     page.goto("/queries/")
     page.click(f"main a:has-text('Query {query.pk}')")
-    page.select_option("#id_answer-reason", index=1)
+    page.select_option("#id_answer-reason", ResponseReason.CONFIRMED_CORRECT)
     page.fill("#id_answer-text", "Onset confirmed in the visit notes.")
     page.click("main button:has-text('Answer')")
     said(page, f"Query {query.pk} answered.")
