@@ -233,7 +233,10 @@ def can_report_safety(user, obj: Model) -> bool:
     """Site staff and investigators record when a serious AE was reported to the sponsor, on
     frozen data too (the 24-hour duty does not wait for an unfreeze; ``monitoring.guard`` lets
     only that field through); locked data not."""
-    return _may_enter_data(user, obj) and not _locked(obj)
+    if can_enter_data(user, obj):
+        return True
+    state = lock_state(obj) if _may_enter_data(user, obj) else None
+    return state is not None and state[0] == "frozen"
 
 
 def can_verify_source_data(user, obj: Model) -> bool:
