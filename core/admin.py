@@ -46,6 +46,14 @@ def with_model_errors(form_class):
     return type(form_class.__name__, (ModelErrorsOnFormMixin, form_class), {})
 
 
+def searches_direct_identifier(search_field: str) -> bool:
+    """Does an admin ``search_fields`` entry (``^subject__screening_number__iexact``) search a
+    direct identifier (``access.DIRECT_IDENTIFIER_FIELDS``)?"""
+    return any(
+        part in access.DIRECT_IDENTIFIER_FIELDS for part in search_field.lstrip("^=@").split("__")
+    )
+
+
 class StudyAdminMixin:
     """The base of every admin page of the project (audited or not: users, roles, the security
     log): a model error on a field the form lacks is shown on the form; a history page of an id
@@ -53,6 +61,14 @@ class StudyAdminMixin:
 
     def get_form(self, request, obj=None, **kwargs):
         return with_model_errors(super().get_form(request, obj, **kwargs))
+
+    def get_search_fields(self, request):
+        """No search by a direct identifier (``subject__screening_number``) for the users who
+        may not see them: a match would tell them whose identifier it is."""
+        names = super().get_search_fields(request)
+        if access.sees_direct_identifiers(request.user):
+            return names
+        return type(names)(n for n in names if not searches_direct_identifier(n))
 
     def _require_visible(self, request, object_id):
         # ``get_object``: the admin's (scoped) list, the id typed (``abc``: None), and an admin's

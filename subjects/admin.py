@@ -70,11 +70,6 @@ class SubjectAdmin(ReadOnlyAuditedAdmin):
     def get_list_display(self, request):
         return _without_identifiers(request, super().get_list_display(request))
 
-    def get_search_fields(self, request):
-        """No search by a screening number for the sponsor's people: a match would tell them
-        whose number it is."""
-        return _without_identifiers(request, super().get_search_fields(request))
-
     def lookup_allowed(self, lookup, value, request):
         """No filtering by a direct identifier (``?date_of_birth__year=``) for the sponsor."""
         field = lookup.split("__")[0]

@@ -9,16 +9,18 @@ import pytest
 from django.contrib import admin
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.models import Group
+from django.test import RequestFactory
 from django.urls import NoReverseMatch, get_resolver, reverse
 
 from accounts.models import AuthEvent
 from accounts.services import sync_admin_access
 from core import access
+from core.admin import searches_direct_identifier
 from core.roles import Role
 from subjects import services as subject_services
 from subjects.models import SiteMembership
 
-from .builders import PASSWORD, make_user
+from .builders import PASSWORD, make_eligible_assessment, make_subject, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -197,3 +199,24 @@ def test_changing_groups_in_the_user_admin_sets_staff_status_both_ways(client, d
     assert response.status_code == 302
     user.refresh_from_db()
     assert not user.is_staff
+
+
+def test_no_admin_searches_a_direct_identifier_for_the_sponsors_people(
+    client, site, data_manager, statistician
+):
+    """A statistician searching any admin list by a screening number finds nothing (a match would
+    tell whose number it is); a data manager's search finds the subject's eligibility."""
+    subject = make_subject(site, screening_number="SCR-4711")
+    make_eligible_assessment(subject, sign=False)
+    request = RequestFactory().get("/admin/")
+    request.user = statistician
+    for model_admin in admin.site._registry.values():
+        searched = model_admin.get_search_fields(request)
+        assert not [n for n in searched if searches_direct_identifier(n)], model_admin
+    assert searches_direct_identifier("^subject__screening_number__iexact")
+    url = reverse("admin:eligibility_eligibilityassessment_changelist") + "?q=SCR-4711"
+    client.force_login(data_manager)
+    assert subject.subject_identifier in client.get(url).content.decode()
+    client.force_login(statistician)
+    page = client.get(url).content.decode()
+    assert subject.subject_identifier not in page and "0 results" in page
