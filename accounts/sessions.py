@@ -268,6 +268,7 @@ class IdleSessionMiddleware:
                 session[ACTIVE_KEY] = now  # modified: saved, with a new expiry and cookie
         return None
 
+
 def end_sessions(user, *, request=None) -> int:
     """Delete every stored session of ``user`` (its account was locked or deactivated): each of
     its browsers is logged out at its next request, and the session stays dead whatever happens to
