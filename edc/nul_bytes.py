@@ -5,7 +5,9 @@ PostgreSQL text cannot hold a NUL, so a NUL reaching a query (``?subject=%00``,
 the site contains one, so the request is refused here, before any view reads it: one place for
 every URL, filter and search, present and future, of the web pages and of the API (where the
 answer is JSON ``{"detail": ...}``, as every API error). Request bodies are the forms' business
-(Django's form fields refuse a NUL with a form error).
+(Django's form fields refuse a NUL with a form error). A cookie holding a NUL (a quoted cookie
+may spell one as ``\\000``) is no cookie of this site's: ``DropNulCookiesMiddleware`` forgets it
+before the session middleware would look its key up.
 """
 
 from __future__ import annotations
@@ -35,6 +37,20 @@ def nul_sentence(request) -> str | None:
                 "identifier, code or text contains: remove it."
             )
     return None
+
+
+class DropNulCookiesMiddleware:
+    """Before the session and CSRF middlewares: a cookie whose value holds a NUL is treated as
+    absent (a new session, a new CSRF cookie), as any unknown session key is."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        cookies = request.COOKIES
+        for name in [n for n, value in cookies.items() if NUL in n or NUL in value]:
+            del cookies[name]
+        return self.get_response(request)
 
 
 class RefuseNulBytesMiddleware:

@@ -100,6 +100,8 @@ MIDDLEWARE = [
     "edc.streaming.StreamFailureMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A cookie holding a NUL is no cookie of ours: dropped before the session looks its key up.
+    "edc.nul_bytes.DropNulCookiesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -126,3 +126,19 @@ def test_the_subject_search_and_pages_refuse_a_nul_with_the_sites_error_page(
         assert coordinator.username in page  # the site's page, with who is logged in
     # The same search without the NUL finds the subject.
     assert identifier in client.get("/subjects/", {"q": identifier}).content.decode()
+
+
+def test_a_cookie_holding_a_nul_is_no_cookie_not_a_500(client, coordinator):
+    """A quoted cookie may spell a NUL (``"abcdefgh\\000"``): the session key would reach the
+    database. The cookie is forgotten: the visitor has no session (the login page, the API's
+    401), as with any unknown key."""
+    client.raise_request_exception = False
+    client.cookies["sessionid"] = "abcdefgh\x00"
+    client.cookies["csrftoken"] = "x\x00"
+    assert 'sessionid="abcdefgh\\000"' in client.cookies.output()  # as a browser would send it
+    response = client.get("/subjects/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    assert client.get("/api/v1/subjects/").status_code in (401, 403)
+    del client.cookies["sessionid"]  # the test client would look the key up itself
+    assert client.login(username=coordinator.username, password=PASSWORD)
+    assert client.get("/subjects/").status_code == 200
