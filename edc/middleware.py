@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from django.contrib.sessions.exceptions import SessionInterrupted
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.template import engines
@@ -40,6 +41,11 @@ UNAVAILABLE = "The database is unavailable: try again in a moment."
 UNAVAILABLE_WRITING = (
     f"{UNAVAILABLE} If you were saving, check whether your change was recorded before you enter "
     "it again."
+)
+SESSION_ENDED = (
+    "Your session was ended while this request ran (you logged out elsewhere, or your account "
+    "was locked or deactivated). If you were saving, log in and check whether your change was "
+    "recorded before you enter it again."
 )
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 RETRY_AFTER = "5"  # seconds
@@ -141,6 +147,15 @@ def server_error(request):
 
 def bad_request(request, exception):
     """The 400 handler (``handler400``): the session middleware reports a session it could not
-    save as "interrupted" (a 400) when the database was lost: the same 503; anything else is
-    Django's 400 page."""
-    return database_trouble_response(request, exception) or django_bad_request(request, exception)
+    save as "interrupted" (a 400) when the database was lost: the same 503. A session ended
+    while its request ran (logged out in another tab, the account locked or deactivated) is
+    said as such: the view may have saved. Anything else is Django's 400 page."""
+    response = database_trouble_response(request, exception)
+    if response is not None:
+        return response
+    if isinstance(exception, SessionInterrupted):
+        if request.path.startswith("/api/"):
+            return JsonResponse({"detail": SESSION_ENDED}, status=400)
+        context = {"title": "Your session has ended", "message": SESSION_ENDED}
+        return HttpResponse(engines["django"].from_string(PAGE).render(context), status=400)
+    return django_bad_request(request, exception)

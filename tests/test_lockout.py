@@ -7,6 +7,7 @@ from unittest import mock
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.sessions.backends.db import SessionStore
 from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
@@ -16,8 +17,10 @@ from rest_framework.test import APIClient
 from accounts import lockout
 from accounts.forms import OwnPasswordChangeForm
 from accounts.models import AuthEvent
+from accounts.sessions import end_sessions
 from core.errors import AccessDenied, ReasonRequired
 from core.roles import Role
+from edc.middleware import SESSION_ENDED
 from eligibility.models import EligibilitySignature
 from eligibility.services import authenticate_signer
 
@@ -315,3 +318,23 @@ def test_deactivation_ends_the_sessions_and_refuses_the_token(client, data_manag
     data_manager.save()
     assert client.get(reverse("admin:index")).status_code == 302
     assert api_get(api_token).status_code == 200
+
+
+def test_a_request_whose_session_is_ended_while_it_runs_says_so(client, coordinator):
+    """A lockout or deactivation ends the account's sessions (``end_sessions``) while one of its
+    requests runs: the view may have saved, so the answer says the session ended and to check,
+    never "malformed request"."""
+    assert client.login(username=coordinator.username, password=PASSWORD)
+    client.raise_request_exception = False
+    save = SessionStore.save
+
+    def ended_meanwhile(store, must_create=False):
+        end_sessions(coordinator)  # a data manager locks the account as the request finishes
+        return save(store, must_create=must_create)
+
+    with mock.patch.object(SessionStore, "save", ended_meanwhile):
+        response = client.post(reverse("session_keep_alive"))
+    assert response.status_code == 400
+    assert "Your session has ended" in response.content.decode()
+    assert SESSION_ENDED in response.content.decode()
+    assert client.get("/subjects/").status_code == 302  # logged out
