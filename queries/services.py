@@ -4,9 +4,10 @@ sentence when the user or the query's status does not allow it (``core.access`` 
 * ``raise_query(record, field=, message=, user=)`` — a data manager or the site's monitor, on any
   field of any CRF record of their scope; ``raise_bulk`` does it on many subjects at once.
 * ``answer_query(query, user=, text=, reason=)`` — site staff or an investigator of the site;
-  "data corrected" only when the queried value changed since the query came to the site
-  (``uncorrected_refusal``). A CRF page saves the correction and the answer in one transaction
-  (``views.posted_answer``, run by ``core.pages.save_record_edit``).
+  "data corrected" on a field only when its value changed since the query came to the site
+  (``uncorrected_refusal``; a query on the whole record is not checked). A CRF page saves the
+  correction and the answer in one transaction (``views.posted_answer``, run by
+  ``core.pages.save_record_edit``).
 * ``close_query(query, user=, text=, confirmed_correct=False)``, ``reopen_query``,
   ``cancel_query`` — data managers and the site's monitors.
 
@@ -48,7 +49,7 @@ class QueryRefused(DomainError):
 
 class ValueUncorrected(QueryRefused):
     """A "data corrected" answer while the queried value is what it was when the query came to
-    the site. ``field``: the queried field ("" for the whole record), where a page shows it."""
+    the site. ``field``: the queried field, where a page shows it."""
 
     def __init__(self, message: str, *, field: str = ""):
         super().__init__(message)
@@ -247,10 +248,13 @@ def _came_to_the_site(query: DataQuery) -> tuple[str, object]:
 
 
 def uncorrected_refusal(query: DataQuery) -> ValueUncorrected | None:
-    """Why "data corrected" is not a true answer now, or None: the queried field (every field
-    people enter, for a query on the whole record) holds the value it held when the query was
-    raised (or last reopened), read from the record's audit trail. None too when the trail
-    cannot tell (no history row from before), or the record is gone."""
+    """Why "data corrected" is not a true answer now, or None: the queried field holds the value
+    it held when the query was raised (or last reopened), read from the record's audit trail.
+    None for a query on the whole record: its correction may be in rows of its own (an AE's
+    causality, the prior therapies of an eligibility assessment), whose history is not compared.
+    None too when the trail cannot tell (no history row from before), or the record is gone."""
+    if not query.field:
+        return None
     model = query.content_type.model_class()
     record = model._base_manager.filter(pk=query.object_id).first() if model else None
     if record is None:
@@ -262,15 +266,14 @@ def uncorrected_refusal(query: DataQuery) -> ValueUncorrected | None:
     if then is None:
         return None
     try:
-        fields = [model._meta.get_field(query.field)] if query.field else queryable_fields(model)
+        field = model._meta.get_field(query.field)
     except FieldDoesNotExist:  # a field removed since the query was raised
         return None
-    if any(getattr(then, f.attname) != getattr(record, f.attname) for f in fields):
+    if getattr(then, field.attname) != getattr(record, field.attname):
         return None
-    what = f"{capfirst(query.field_label)}: the value" if query.field else "The record"
     return ValueUncorrected(
-        f"{what} is unchanged since the query was {event}: correct it, or answer that it is "
-        "confirmed correct.",
+        f"{capfirst(query.field_label)}: the value is unchanged since the query was {event}: "
+        "correct it, or answer that it is confirmed correct.",
         field=query.field,
     )
 

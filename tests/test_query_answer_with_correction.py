@@ -13,7 +13,7 @@ from adverse_events.models import AdverseEvent
 from queries import services
 from queries.models import DataQuery, MessageKind, QueryStatus, ResponseReason
 
-from .builders import days_ago, make_subject, site_today
+from .builders import days_ago, make_randomized_subject, make_subject, site_today
 from .builders.ctcae import term
 from .builders.forms import post_forms
 
@@ -114,14 +114,44 @@ def test_a_reopened_query_needs_a_change_since_it_was_reopened(
     assert grade_query.status == QueryStatus.ANSWERED
 
 
-def test_a_query_on_the_whole_record_needs_some_field_changed(ae, coordinator, data_manager):
+def test_a_query_on_the_whole_record_is_not_checked(ae, coordinator, data_manager):
+    # Its correction may be in rows of its own, whose history is not compared: never refused.
     query = services.raise_query(ae, field="", message="Check this AE", user=data_manager)
-    with pytest.raises(services.ValueUncorrected, match="^The record is unchanged since"):
-        services.answer_query(query, user=coordinator, text="Fixed.", reason=CORRECTED)
-    ae_services.update_adverse_event(
-        ae, user=coordinator, reason="Onset per notes", onset_date=days_ago(3)
+    services.answer_query(query, user=coordinator, text="Fixed.", reason=CORRECTED)
+    query.refresh_from_db()
+    assert query.status == QueryStatus.ANSWERED
+
+
+def test_a_whole_record_query_corrected_in_a_causality_row_is_answered(
+    site, coordinator, data_manager
+):
+    subject = make_randomized_subject(site, by=coordinator)
+    drugs = ae_services.study_drugs_of(subject)
+    assessed = {drug: {"causality": "unlikely", "action_taken": "not_changed"} for drug in drugs}
+    ae = ae_services.record_adverse_event(
+        subject,
+        user=coordinator,
+        term=term("Hypertension"),
+        grade=2,
+        onset_date=site_today(),
+        ongoing=True,
+        outcome="not_recovered",
+        causality=assessed,
     )
-    services.answer_query(query, user=coordinator, text="Onset fixed.", reason=CORRECTED)
+    query = services.raise_query(
+        ae, field="", message="Causality: the notes say probable?", user=data_manager
+    )
+    ae_services.update_adverse_event(
+        ae,
+        user=coordinator,
+        reason="Causality per the investigator's notes",
+        causality={drugs[0]: {"causality": "probable", "action_taken": "not_changed"}},
+    )
+    services.answer_query(query, user=coordinator, text="Causality corrected.", reason=CORRECTED)
+    query.refresh_from_db()
+    assert query.status == QueryStatus.ANSWERED
+    assert answers(query) == [(CORRECTED, "Causality corrected.")]
+    assert ae.causalities.get(drug=drugs[0]).causality == "probable"
 
 
 def test_the_querys_own_page_refuses_an_uncorrected_answer_with_the_sentence(
