@@ -75,14 +75,18 @@ def save_record_edit(request, form, *, save, saved_message, done_url, record=Non
 
 def posted_record_actions(request, record) -> list:
     """What this POST of ``record``'s edit form asks the apps above to do with it: their
-    ``record_form_action`` hooks, ``(request, record) -> action or None`` (``queries``: the
-    answer given beside a field). An action's ``run()`` makes its write (refused with a
-    ``DomainError``) and returns the sentence to show; its ``field`` is where a refusal shows."""
-    return [
-        action
-        for hook in app_hooks("record_form_action")
-        if (action := hook(request, record)) is not None
-    ]
+    ``record_form_action`` hooks, ``(request, record) -> action, list of actions or None``
+    (``queries``: the answers given beside fields). An action's ``run()`` makes its write
+    (refused with a ``DomainError``) and returns the sentence to show; its ``field`` is where a
+    refusal shows."""
+    actions = []
+    for hook in app_hooks("record_form_action"):
+        asked = hook(request, record)
+        if isinstance(asked, list | tuple):
+            actions.extend(asked)
+        elif asked is not None:
+            actions.append(asked)
+    return actions
 
 
 def unsaved_changes(form) -> list[str]:
