@@ -9,6 +9,7 @@ becomes a form error. Another site's query is a 404, never a 403.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -429,6 +430,9 @@ def subject_panel(request, subject):
 ANSWER_BUTTON = "answer-query"  # the "Answer" button beside a field of a CRF form: its query
 
 
+_ANSWER_INPUT = re.compile(r"query-\d+-(reason|text)")  # the names ``_answer_input`` gives
+
+
 def _answer_input(query_pk, part: str) -> str:
     """The name of an answer input sent with the CRF form (``part``: "reason" or "text")."""
     return f"query-{query_pk}-{part}"
@@ -455,16 +459,33 @@ class PostedAnswer:
         return f"Query {self.query.pk} answered."
 
 
-def posted_answer(request, record) -> PostedAnswer | None:
-    """``core.pages``' ``record_form_action`` hook: the answer to a query on ``record`` sent with
-    its CRF form (the "Answer" button beside a field names the query), or None."""
+def posted_answer(request, record) -> list[PostedAnswer]:
+    """``core.pages``' ``record_form_action`` hook: the answers to queries on ``record`` sent with
+    its CRF form. The "Answer" button beside a field names its query; an answer filled in beside
+    another field (a response or a text) is sent too, whichever button sent the form (Enter in
+    the answer's box, or "Save", saves the form): what the user typed is answered with the save,
+    or refused with why, never silently dropped. A plain save (no answer typed) looks up none."""
     posted = request.POST.get(ANSWER_BUTTON)
-    if posted is None:
-        return None
-    query = next(
-        (q for q in selectors.unresolved_on_visible(request.user, record) if str(q.pk) == posted),
-        None,
+    typed = any(
+        _ANSWER_INPUT.fullmatch(name) and value.strip() for name, value in request.POST.items()
     )
+    if posted is None and not typed:  # a plain save: no query looked up
+        return []
+    unresolved = selectors.unresolved_on_visible(request.user, record)
+    answers = []
+    if posted is not None:
+        named = next((q for q in unresolved if str(q.pk) == posted), None)
+        answers.append(_posted_answer(request, named, posted))
+    for query in unresolved:
+        if str(query.pk) == posted:
+            continue
+        answer = _posted_answer(request, query, query.pk)
+        if answer.reason.strip() or answer.text.strip():
+            answers.append(answer)
+    return answers
+
+
+def _posted_answer(request, query, posted) -> PostedAnswer:
     return PostedAnswer(
         query,
         request.user,

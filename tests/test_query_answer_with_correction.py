@@ -309,3 +309,60 @@ def test_an_answer_naming_another_records_query_is_refused(
     )
     assert "That query is not an unresolved query of this record." in response.content.decode()
     assert DataQuery.objects.get(pk=grade_query.pk).status == QueryStatus.OPEN
+
+
+def typed_answer(query, reason, text) -> dict:
+    """An answer filled in beside the field, the form sent by "Save" or Enter: no "Answer"."""
+    return {f"query-{query.pk}-reason": reason, f"query-{query.pk}-text": text}
+
+
+def test_an_answer_filled_in_and_sent_by_save_is_answered_with_the_correction(
+    client, ae, grade_query, coordinator
+):
+    client.force_login(coordinator)
+    response = client.post(
+        edit_url(ae),
+        ae_post(client, ae, grade="4", reason="Grade 4 per the source notes")
+        | typed_answer(grade_query, CORRECTED, "Grade corrected to 4."),
+    )
+    assert response.status_code == 302 and response["Location"] == edit_url(ae)
+    ae.refresh_from_db()
+    assert ae.grade == 4
+    grade_query.refresh_from_db()
+    assert grade_query.status == QueryStatus.ANSWERED
+    assert answers(grade_query) == [(CORRECTED, "Grade corrected to 4.")]
+    page = client.get(edit_url(ae)).content.decode()
+    assert f"AE {ae.ae_number} updated. Query {grade_query.pk} answered." in page
+
+
+def test_an_answer_sent_by_save_without_its_response_is_refused_not_dropped(
+    client, ae, grade_query, coordinator
+):
+    client.force_login(coordinator)
+    response = client.post(
+        edit_url(ae),
+        ae_post(client, ae, grade="4", reason="Grade 4 per the source notes")
+        | typed_answer(grade_query, "", "Grade corrected to 4."),
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Choose the reason of the answer" in html
+    assert 'value="Grade corrected to 4."' in html  # what was typed is still on the page
+    ae.refresh_from_db()
+    grade_query.refresh_from_db()
+    assert (ae.grade, grade_query.status) == (3, QueryStatus.OPEN)
+
+
+def test_a_save_with_the_answer_inputs_left_empty_answers_nothing(
+    client, ae, grade_query, coordinator
+):
+    client.force_login(coordinator)
+    response = client.post(
+        edit_url(ae),
+        ae_post(client, ae, grade="4", reason="Grade 4 per the source notes")
+        | typed_answer(grade_query, "", "  "),
+    )
+    assert response.status_code == 302
+    ae.refresh_from_db()
+    grade_query.refresh_from_db()
+    assert (ae.grade, grade_query.status) == (4, QueryStatus.OPEN)
