@@ -1,7 +1,7 @@
 """In a real browser: the site changes an AE's grade and answers the grade's query "Data corrected"
 beside the field; the new grade and the answer are saved together. Answering "Data corrected"
-without changing the value is refused with a sentence; Enter in a field saves the form, it does
-not answer a query."""
+without changing the value is refused with a sentence; Enter in a field, no answer filled in,
+saves the form and answers no query; Enter in the answer's box answers it with the save."""
 
 import pytest
 from playwright.sync_api import expect
@@ -94,6 +94,23 @@ def test_enter_in_a_field_saves_the_form_and_answers_nothing(page, grade_query, 
     expect(page.locator(".messages")).to_contain_text("AE 1 updated.")
     assert AdverseEvent.objects.get(pk=grade_query.object_id).grade == 4
     assert DataQuery.objects.get(pk=grade_query.pk).status == QueryStatus.OPEN
+
+
+def test_enter_in_the_answers_box_answers_it_with_the_save(page, grade_query, coordinator):
+    _url, marker = open_ae(page, grade_query, coordinator)
+    page.select_option("#id_grade", "4")
+    page.fill("#id_reason", "Grade 4 per the source notes")
+    marker.locator("select").select_option(ResponseReason.DATA_CORRECTED)
+    marker.locator("input[type=text]").fill("Grade corrected to 4.")
+    marker.locator("input[type=text]").press("Enter")
+
+    expect(page.locator(".messages")).to_contain_text(
+        f"AE 1 updated. Query {grade_query.pk} answered."
+    )
+    assert AdverseEvent.objects.get(pk=grade_query.object_id).grade == 4
+    query = DataQuery.objects.get(pk=grade_query.pk)
+    assert query.status == QueryStatus.ANSWERED
+    assert query.thread.get(kind="answered").text == "Grade corrected to 4."
 
 
 def test_an_answer_sent_alone_is_refused_while_the_form_has_unsaved_changes(
