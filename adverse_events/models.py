@@ -12,9 +12,9 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import ExpressionWrapper, F, Q
 from django.utils import timezone
-from simple_history.models import HistoricalRecords
 
 from core.audit import AuditedManager, AuditedQuerySet
+from core.crf import SUBJECT_ORDER, AuditedModel, CrfRecord
 from core.validators import bounded_text, latest_today, not_before_study_start
 from randomization.arms import StudyDrug, drug_name
 from subjects.models import SubjectStatus
@@ -30,7 +30,7 @@ def grades_text(grades) -> str:
     return ", ".join(str(g) for g in grades)
 
 
-class CtcaeTerm(models.Model):
+class CtcaeTerm(AuditedModel):
     """One CTCAE v5.0 term: its MedDRA code and SOC, the text of each grade that exists.
 
     ``grades`` lists the grades the term allows, as digits ("1345" for Acidosis). It is the rule;
@@ -65,9 +65,6 @@ class CtcaeTerm(models.Model):
         default=False,
         help_text="An AE coded to this term needs the verbatim name of the event.",
     )
-
-    objects = AuditedManager()
-    history = HistoricalRecords()
 
     class Meta:
         ordering = ["soc", "term"]
@@ -166,11 +163,11 @@ class AdverseEventQuerySet(AuditedQuerySet):
         return self.in_sae_clock(*sae_clock.UNREPORTED, now=now)
 
 
-class AdverseEvent(models.Model):
+class AdverseEvent(CrfRecord):
     """The AE CRF: one event of one subject, coded to CTCAE v5.0."""
 
-    site_lookup = "subject__site"
-    subject_lookup = "subject"
+    url_name = "adverse_events:edit"
+    url_args = ("ae_number",)
     # Safety reporting does not wait for data management: while the record, the casebook or
     # the study is frozen (never locked), the time a serious AE was reported to the sponsor
     # may still be recorded or corrected, with a reason, audited, its verification cleared
@@ -238,14 +235,10 @@ class AdverseEvent(models.Model):
         help_text="What was given for the event (required when treatment was given).",
     )
 
-    created = models.DateTimeField(auto_now_add=True)
-    updated = models.DateTimeField(auto_now=True, db_index=True)
-
     objects = AuditedManager.from_queryset(AdverseEventQuerySet)()
-    history = HistoricalRecords(excluded_fields=["updated"])
 
     class Meta:
-        ordering = ["subject__site__code", "subject__sequence", "ae_number"]
+        ordering = [*SUBJECT_ORDER, "ae_number"]
         verbose_name = "adverse event"
         constraints = [
             models.UniqueConstraint(fields=["subject", "ae_number"], name="ae_number_per_subject"),
@@ -258,13 +251,6 @@ class AdverseEvent(models.Model):
     def __str__(self):
         name = self.verbatim_term if self.term.is_other_specify else self.term.term
         return f"{self.subject} AE {self.ae_number}: {name} (grade {self.grade})"
-
-    def get_absolute_url(self):
-        from django.urls import reverse
-
-        return reverse(
-            "adverse_events:edit", args=[self.subject.subject_identifier, self.ae_number]
-        )
 
     def freeze_exemption_applies(self) -> bool:
         """``freeze_exempt_fields`` are writable under a freeze on a serious event only."""
@@ -466,11 +452,12 @@ AE_RULES = (
 )
 
 
-class AeCausality(models.Model):
+class AeCausality(CrfRecord):
     """Causality and action taken for one study drug of the subject's arm."""
 
     site_lookup = "adverse_event__subject__site"
     subject_lookup = "adverse_event__subject"
+    url_parent = "adverse_event"
 
     adverse_event = models.ForeignKey(
         AdverseEvent, on_delete=models.PROTECT, related_name="causalities"
@@ -483,9 +470,8 @@ class AeCausality(models.Model):
         help_text="Derived: possible, probable or definite counts as related.",
     )
     action_taken = models.CharField("action taken", max_length=20, choices=ActionTaken.choices)
-
-    objects = AuditedManager()
-    history = HistoricalRecords()
+    created = None
+    updated = None
 
     class Meta:
         ordering = ["adverse_event", "drug"]
@@ -503,9 +489,6 @@ class AeCausality(models.Model):
     def save(self, *args, **kwargs):
         self.related = self.causality in RELATED_CAUSALITIES
         super().save(*args, **kwargs)
-
-    def get_absolute_url(self):
-        return self.adverse_event.get_absolute_url()
 
     def clean(self):
         self.related = self.causality in RELATED_CAUSALITIES

@@ -22,9 +22,8 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from simple_history.models import HistoricalRecords
 
-from core.audit import AuditedManager
+from core.crf import CrfRecord
 from core.validators import bounded_text, not_before_study_start, not_in_future
 
 from .recist import NonTargetStatus, Response
@@ -64,9 +63,8 @@ NON_TARGET_STATUS_CHOICES = [
 diameter_validators = [MinValueValidator(Decimal(0)), MaxValueValidator(MAX_DIAMETER)]
 
 
-class BaselineLesion(models.Model):
-    site_lookup = "subject__site"
-    subject_lookup = "subject"
+class BaselineLesion(CrfRecord):
+    url_args = ("number",)
 
     subject = models.ForeignKey("subjects.Subject", on_delete=models.PROTECT, related_name="+")
     number = models.PositiveSmallIntegerField(editable=False)
@@ -81,9 +79,6 @@ class BaselineLesion(models.Model):
     )
     method = models.CharField(max_length=3, choices=ImagingMethod.choices)
 
-    created = models.DateTimeField(auto_now_add=True)
-    updated = models.DateTimeField(auto_now=True, db_index=True)
-
     class Meta:
         abstract = True
         ordering = ["subject_id", "number"]
@@ -96,6 +91,8 @@ class BaselineLesion(models.Model):
 class TargetLesion(BaselineLesion):
     """A measurable lesion chosen at baseline; T1..T5 per subject."""
 
+    url_name = "efficacy:target_edit"
+
     subject = models.ForeignKey(
         "subjects.Subject", on_delete=models.PROTECT, related_name="target_lesions"
     )
@@ -106,9 +103,6 @@ class TargetLesion(BaselineLesion):
         validators=diameter_validators,
         help_text="Longest diameter; for a lymph node the short axis.",
     )
-
-    objects = AuditedManager()
-    history = HistoricalRecords(excluded_fields=["updated"])
 
     class Meta(BaselineLesion.Meta):
         verbose_name = "target lesion"
@@ -147,12 +141,11 @@ class TargetLesion(BaselineLesion):
 class NonTargetLesion(BaselineLesion):
     """Any other lesion present at baseline, followed as absent / present / progressed; NT1..."""
 
+    url_name = "efficacy:non_target_edit"
+
     subject = models.ForeignKey(
         "subjects.Subject", on_delete=models.PROTECT, related_name="non_target_lesions"
     )
-
-    objects = AuditedManager()
-    history = HistoricalRecords(excluded_fields=["updated"])
 
     class Meta(BaselineLesion.Meta):
         verbose_name = "non-target lesion"
@@ -168,11 +161,11 @@ class NonTargetLesion(BaselineLesion):
         return f"NT{self.number}"
 
 
-class TumorAssessment(models.Model):
+class TumorAssessment(CrfRecord):
     """One follow-up tumor assessment, its investigator's and its derived overall response."""
 
-    site_lookup = "subject__site"
-    subject_lookup = "subject"
+    url_name = "efficacy:assessment"
+    url_args = ("number",)
 
     subject = models.ForeignKey(
         "subjects.Subject", on_delete=models.PROTECT, related_name="tumor_assessments"
@@ -252,12 +245,6 @@ class TumorAssessment(models.Model):
         editable=False,
     )
 
-    created = models.DateTimeField(auto_now_add=True)
-    updated = models.DateTimeField(auto_now=True, db_index=True)
-
-    objects = AuditedManager()
-    history = HistoricalRecords(excluded_fields=["updated"])
-
     class Meta:
         ordering = ["subject_id", "assessment_date", "number"]
         verbose_name = "tumor assessment"
@@ -267,14 +254,6 @@ class TumorAssessment(models.Model):
 
     def __str__(self):
         return f"{self.subject} tumor assessment {self.number} ({self.assessment_date})"
-
-    def get_absolute_url(self):
-        from django.urls import reverse
-
-        return reverse(
-            "efficacy:assessment",
-            kwargs={"identifier": self.subject.subject_identifier, "number": self.number},
-        )
 
     @property
     def responses_differ(self) -> bool:
@@ -292,11 +271,12 @@ class TumorAssessment(models.Model):
             raise ValidationError(errors)
 
 
-class TargetMeasurement(models.Model):
+class TargetMeasurement(CrfRecord):
     """One target lesion at one assessment: its diameter, or not evaluated (empty)."""
 
     site_lookup = "assessment__subject__site"
     subject_lookup = "assessment__subject"
+    url_parent = "assessment"
 
     assessment = models.ForeignKey(
         TumorAssessment, on_delete=models.CASCADE, related_name="measurements"
@@ -311,9 +291,8 @@ class TargetMeasurement(models.Model):
         validators=diameter_validators,
         help_text="0 if the lesion disappeared; empty if not evaluated.",
     )
-
-    objects = AuditedManager()
-    history = HistoricalRecords()
+    created = None
+    updated = None
 
     class Meta:
         ordering = ["assessment_id", "lesion__number"]
@@ -329,20 +308,20 @@ class TargetMeasurement(models.Model):
         return f"{self.lesion.code}: {value}"
 
 
-class NonTargetAssessment(models.Model):
+class NonTargetAssessment(CrfRecord):
     """One non-target lesion at one assessment."""
 
     site_lookup = "assessment__subject__site"
     subject_lookup = "assessment__subject"
+    url_parent = "assessment"
 
     assessment = models.ForeignKey(
         TumorAssessment, on_delete=models.CASCADE, related_name="non_target_statuses"
     )
     lesion = models.ForeignKey(NonTargetLesion, on_delete=models.PROTECT, related_name="statuses")
     status = models.CharField(max_length=14, choices=NON_TARGET_STATUS_CHOICES)
-
-    objects = AuditedManager()
-    history = HistoricalRecords()
+    created = None
+    updated = None
 
     class Meta:
         ordering = ["assessment_id", "lesion__number"]

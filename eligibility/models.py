@@ -21,9 +21,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from simple_history.models import HistoricalRecords
 
-from core.audit import AuditedManager
+from core.crf import CrfRecord
 from core.site_time import today_at
 from core.validators import bounded_text, not_before_study_start, not_in_future
 
@@ -140,9 +139,8 @@ STRATIFICATION_FIELDS = (
 )
 
 
-class EligibilityAssessment(models.Model):
-    site_lookup = "subject__site"
-    subject_lookup = "subject"
+class EligibilityAssessment(CrfRecord):
+    url_name = "eligibility:detail"
 
     subject = models.OneToOneField(
         "subjects.Subject", on_delete=models.PROTECT, related_name="eligibility"
@@ -369,22 +367,8 @@ class EligibilityAssessment(models.Model):
         "History of locoregional therapy for HCC (TACE, ablation, radiotherapy…)"
     )
 
-    created = models.DateTimeField(auto_now_add=True)
-    updated = models.DateTimeField(auto_now=True, db_index=True)
-
-    objects = AuditedManager()
-    history = HistoricalRecords(excluded_fields=["updated"])
-
-    class Meta:
-        ordering = ["subject__site__code", "subject__sequence"]
-
     def __str__(self):
         return f"Eligibility of {self.subject}"
-
-    def get_absolute_url(self):
-        from django.urls import reverse
-
-        return reverse("eligibility:detail", args=[self.subject.subject_identifier])
 
     # Each windowed exclusion: (received flag, date of the most recent one).
     DATED_FACTS = (
@@ -557,7 +541,7 @@ class TherapySetting(models.TextChoices):
     ADVANCED = "advanced", "Advanced disease"
 
 
-class PriorTherapy(models.Model):
+class PriorTherapy(CrfRecord):
     """One prior systemic therapy for HCC, under the CRF's yes/no question: any row, whatever its
     setting (adjuvant sorafenib too), is prior systemic therapy for IN04. Written only through
     ``services.save_prior_therapies`` (or ``save_assessment(..., prior_therapies=...)``), which
@@ -565,6 +549,7 @@ class PriorTherapy(models.Model):
 
     site_lookup = "assessment__subject__site"
     subject_lookup = "assessment__subject"
+    url_parent = "assessment"
 
     assessment = models.ForeignKey(
         EligibilityAssessment, on_delete=models.PROTECT, related_name="prior_therapies"
@@ -595,11 +580,6 @@ class PriorTherapy(models.Model):
     end_date = models.DateField(
         null=True, blank=True, validators=[not_in_future], help_text="Empty while ongoing."
     )
-    created = models.DateTimeField(auto_now_add=True)
-    updated = models.DateTimeField(auto_now=True, db_index=True)
-
-    objects = AuditedManager()
-    history = HistoricalRecords(excluded_fields=["updated"])
 
     class Meta:
         ordering = ["start_date", "pk"]
@@ -608,9 +588,6 @@ class PriorTherapy(models.Model):
 
     def __str__(self):
         return self.describe()
-
-    def get_absolute_url(self):
-        return self.assessment.get_absolute_url()
 
     @property
     def agent_name(self) -> str:
@@ -663,7 +640,7 @@ class SignatureKind(models.TextChoices):
     SCREEN_FAILURE = "screen_failure", "Screen failure confirmed"
 
 
-class EligibilitySignature(models.Model):
+class EligibilitySignature(CrfRecord):
     """An investigator's electronic signature on the assessment (21 CFR Part 11 style).
 
     It records who signed, when (UTC), what the signature means, and a SHA-256 hash of the
@@ -673,6 +650,7 @@ class EligibilitySignature(models.Model):
 
     site_lookup = "assessment__subject__site"
     subject_lookup = "assessment__subject"
+    url_parent = "assessment"
 
     assessment = models.ForeignKey(
         EligibilityAssessment, on_delete=models.PROTECT, related_name="signatures"
@@ -694,9 +672,8 @@ class EligibilitySignature(models.Model):
     void = models.BooleanField(default=False)
     voided_at = models.DateTimeField(null=True, blank=True)
     void_reason = models.TextField(blank=True)
-
-    objects = AuditedManager()
-    history = HistoricalRecords()
+    created = None
+    updated = None
 
     class Meta:
         ordering = ["-signed_at"]

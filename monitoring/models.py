@@ -22,9 +22,8 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
-from simple_history.models import HistoricalRecords
 
-from core.audit import AuditedManager
+from core.crf import AuditedModel
 
 CASEBOOK_MEANING = (
     "I have reviewed the data in this casebook and confirm it is complete and accurate."
@@ -37,7 +36,7 @@ class LockLevel(models.TextChoices):
     LOCKED = "locked", "Locked"
 
 
-class _NotCrfData(models.Model):
+class _NotCrfData(AuditedModel):
     """What the monitoring models share: scoped by the subject's site, in its audit trail, no
     edit checks after their change, no data queries on them."""
 
@@ -66,9 +65,6 @@ class RecordState(_NotCrfData):
     )
     changed_at = models.DateTimeField(help_text="UTC.")
     reason = models.TextField(blank=True)
-
-    objects = AuditedManager()
-    history = HistoricalRecords()
 
     class Meta:
         ordering = ["subject", "content_type", "object_id"]
@@ -99,9 +95,6 @@ class CasebookState(_NotCrfData):
     changed_at = models.DateTimeField(help_text="UTC.")
     reason = models.TextField(blank=True)
 
-    objects = AuditedManager()
-    history = HistoricalRecords()
-
     class Meta:
         ordering = ["subject"]
 
@@ -113,7 +106,7 @@ class CasebookState(_NotCrfData):
         return "Casebook lock state"
 
 
-class StudyLock(models.Model):
+class StudyLock(AuditedModel):
     """The database lock for analysis: one row (``singleton``), locked or not."""
 
     singleton = models.BooleanField(default=True, unique=True, editable=False)
@@ -123,9 +116,6 @@ class StudyLock(models.Model):
     )
     changed_at = models.DateTimeField(help_text="UTC.")
     reason = models.TextField(blank=True)
-
-    objects = AuditedManager()
-    history = HistoricalRecords()
 
     class Meta:
         verbose_name = "study lock"
@@ -152,9 +142,6 @@ class SourceDataVerification(_NotCrfData):
     verified_at = models.DateTimeField(help_text="UTC.")
     cleared_at = models.DateTimeField(null=True, blank=True, help_text="UTC.")
     cleared_reason = models.TextField(blank=True)
-
-    objects = AuditedManager()
-    history = HistoricalRecords()
 
     class Meta:
         ordering = ["subject", "content_type", "object_id"]
@@ -190,9 +177,6 @@ class CasebookSignature(_NotCrfData):
     void_reason = models.TextField(blank=True)
 
     kind = "casebook"  # one meaning (CASEBOOK_MEANING): the ODM SignatureDef of this kind
-
-    objects = AuditedManager()
-    history = HistoricalRecords()
 
     class Meta:
         ordering = ["-signed_at"]

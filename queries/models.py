@@ -17,9 +17,9 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
-from simple_history.models import HistoricalRecords
 
 from core.audit import AuditedManager, AuditedQuerySet
+from core.crf import AuditedModel
 from core.edit_checks import Severity
 from core.validators import bounded_text
 
@@ -63,7 +63,7 @@ class DataQueryQuerySet(AuditedQuerySet):
         return self.exclude(check_code="")
 
 
-class DataQuery(models.Model):
+class DataQuery(AuditedModel):
     site_lookup = "site"
     subject_lookup = "subject"
     # The sweep writes queries itself: a query's own change does not set the checks off again.
@@ -106,7 +106,6 @@ class DataQuery(models.Model):
     updated = models.DateTimeField(auto_now=True, db_index=True)
 
     objects = AuditedManager.from_queryset(DataQueryQuerySet)()
-    history = HistoricalRecords(excluded_fields=["updated"])
 
     class Meta:
         ordering = ["opened_at", "pk"]
@@ -165,7 +164,7 @@ class MessageKind(models.TextChoices):
     COMMENT = "comment", "Comment"
 
 
-class QueryMessage(models.Model):
+class QueryMessage(AuditedModel):
     """One message of a query's thread: who, when (UTC), what; a site answer gives its reason."""
 
     site_lookup = "query__site"
@@ -179,9 +178,6 @@ class QueryMessage(models.Model):
     at = models.DateTimeField("time (UTC)")
     text = models.TextField(max_length=4000, validators=[bounded_text(4000)])
     response_reason = models.CharField(max_length=20, choices=ResponseReason.choices, blank=True)
-
-    objects = AuditedManager()
-    history = HistoricalRecords()
 
     class Meta:
         ordering = ["at", "pk"]

@@ -16,9 +16,8 @@ site users see only their subjects' allocations.
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
-from simple_history.models import HistoricalRecords
 
-from core.audit import AuditedManager
+from core.crf import AuditedModel, CrfRecord
 
 from .arms import Arm
 
@@ -31,7 +30,7 @@ def factor_labels(macrovascular_or_extrahepatic: bool, ecog: int, prior_lrt: boo
     )
 
 
-class RandomizationList(models.Model):
+class RandomizationList(AuditedModel):
     seed = models.PositiveBigIntegerField(help_text="The seed the list was generated from.")
     slots_per_stratum = models.PositiveIntegerField()
     block_sizes = models.CharField(
@@ -57,9 +56,6 @@ class RandomizationList(models.Model):
         help_text="Who generated the list: the user, or the operating-system account.",
     )
 
-    objects = AuditedManager()
-    history = HistoricalRecords()
-
     class Meta:
         ordering = ["-generated_at"]
         constraints = [
@@ -79,7 +75,7 @@ class RandomizationList(models.Model):
         return [int(s) for s in self.block_sizes.split(",")]
 
 
-class Stratum(models.Model):
+class Stratum(AuditedModel):
     rlist = models.ForeignKey(
         RandomizationList,
         on_delete=models.PROTECT,
@@ -93,9 +89,6 @@ class Stratum(models.Model):
     ecog = models.PositiveSmallIntegerField("ECOG performance status")
     prior_locoregional_therapy = models.BooleanField("prior locoregional therapy")
     slot_count = models.PositiveIntegerField()
-
-    objects = AuditedManager()
-    history = HistoricalRecords()
 
     class Meta:
         ordering = ["rlist", "number"]
@@ -127,7 +120,7 @@ class Stratum(models.Model):
         )
 
 
-class Slot(models.Model):
+class Slot(AuditedModel):
     rlist = models.ForeignKey(
         RandomizationList,
         on_delete=models.PROTECT,
@@ -140,9 +133,6 @@ class Slot(models.Model):
     block_number = models.PositiveIntegerField(help_text="Block within the stratum, from 1.")
     block_size = models.PositiveSmallIntegerField()
     arm = models.CharField(max_length=1, choices=Arm.choices)
-
-    objects = AuditedManager()
-    history = HistoricalRecords()
 
     class Meta:
         ordering = ["stratum__number", "sequence"]
@@ -159,9 +149,12 @@ class Slot(models.Model):
         return self.randomization_number
 
 
-class Allocation(models.Model):
-    site_lookup = "subject__site"
-    subject_lookup = "subject"
+class Allocation(CrfRecord):
+    """Shown on the subject's page; its time is ``allocated_at`` (no timestamps of its own)."""
+
+    url_parent = "subject"
+    created = None
+    updated = None
 
     subject = models.OneToOneField(
         "subjects.Subject", on_delete=models.PROTECT, related_name="allocation"
@@ -195,9 +188,6 @@ class Allocation(models.Model):
         "ecog",
         "prior_locoregional_therapy",
     )
-
-    objects = AuditedManager()
-    history = HistoricalRecords()
 
     class Meta:
         ordering = ["allocated_at", "pk"]

@@ -11,9 +11,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
-from simple_history.models import HistoricalRecords
 
 from core.audit import AuditedManager, AuditedQuerySet
+from core.crf import AuditedModel, CrfRecord
 from core.errors import DomainError
 from core.roles import SITE_ROLES, Role
 from core.site_time import default_time_zone, validate_time_zone, zone_of
@@ -23,7 +23,7 @@ from core.validators import not_before_study_start, not_in_future
 MAX_AGE = 120
 
 
-class Site(models.Model):
+class Site(AuditedModel):
     site_lookup = "pk"
 
     code = models.CharField(
@@ -47,9 +47,6 @@ class Site(models.Model):
         ),
     )
 
-    objects = AuditedManager()
-    history = HistoricalRecords()
-
     class Meta:
         ordering = ["code"]
 
@@ -62,7 +59,7 @@ class Site(models.Model):
         return zone_of(self.time_zone)
 
 
-class SiteMembership(models.Model):
+class SiteMembership(AuditedModel):
     """A user's role at a site: site staff, investigator or monitor."""
 
     site_lookup = "site"
@@ -75,9 +72,6 @@ class SiteMembership(models.Model):
         max_length=20, choices=[(r.value, r.label) for r in Role if r in SITE_ROLES]
     )
     active = models.BooleanField(default=True)
-
-    objects = AuditedManager()
-    history = HistoricalRecords()
 
     class Meta:
         ordering = ["site__code", "user__username"]
@@ -109,9 +103,10 @@ class SubjectQuerySet(AuditedQuerySet):
         return self.exclude(status__in=[SubjectStatus.SCREENING, SubjectStatus.SCREEN_FAILED])
 
 
-class Subject(models.Model):
+class Subject(CrfRecord):
     site_lookup = "site"
     subject_lookup = "pk"
+    url_name = "subjects:detail"
 
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="subjects")
     sequence = models.PositiveIntegerField(editable=False)
@@ -158,11 +153,8 @@ class Subject(models.Model):
         validators=[not_in_future, not_before_study_start],
         help_text="Clinical date of the latest status change.",
     )
-    created = models.DateTimeField(auto_now_add=True)
-    updated = models.DateTimeField(auto_now=True, db_index=True)
 
-    objects = SubjectQuerySet.as_manager()
-    history = HistoricalRecords(excluded_fields=["updated"])
+    objects = AuditedManager.from_queryset(SubjectQuerySet)()
 
     class Meta:
         ordering = ["site__code", "sequence"]
@@ -180,11 +172,6 @@ class Subject(models.Model):
 
     def __str__(self):
         return self.subject_identifier
-
-    def get_absolute_url(self):
-        from django.urls import reverse
-
-        return reverse("subjects:detail", args=[self.subject_identifier])
 
     def clean(self):
         errors = {}

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import models
-from simple_history.models import HistoricalRecords
 
-from core.audit import AuditedManager
+from core.crf import SUBJECT_ORDER, CrfRecord
 from core.validators import bounded_text, not_before_study_start, not_in_future
 
 
@@ -24,11 +23,10 @@ class EndOfTreatmentReason(models.TextChoices):
     OTHER = "other", "Other"
 
 
-class EndOfTreatment(models.Model):
+class EndOfTreatment(CrfRecord):
     """The end of study treatment: the date of the last dose of any study drug, and why."""
 
-    site_lookup = "subject__site"
-    subject_lookup = "subject"
+    url_name = "survival:end_of_treatment"
 
     subject = models.OneToOneField(
         "subjects.Subject", on_delete=models.PROTECT, related_name="end_of_treatment"
@@ -57,24 +55,13 @@ class EndOfTreatment(models.Model):
         validators=[bounded_text(200)],
         help_text="Required when the reason is other.",
     )
-    created = models.DateTimeField(auto_now_add=True)
-    updated = models.DateTimeField(auto_now=True, db_index=True)
 
-    objects = AuditedManager()
-    history = HistoricalRecords(excluded_fields=["updated"])
-
-    class Meta:
-        ordering = ["subject__site__code", "subject__sequence"]
+    class Meta(CrfRecord.Meta):
         verbose_name = "end of treatment"
         verbose_name_plural = "ends of treatment"
 
     def __str__(self):
         return f"{self.subject} end of treatment ({self.last_dose_date:%Y-%m-%d})"
-
-    def get_absolute_url(self):
-        from django.urls import reverse
-
-        return reverse("survival:end_of_treatment", args=[self.subject.subject_identifier])
 
     def clean(self):
         errors = {}
@@ -102,11 +89,11 @@ class VitalStatus(models.TextChoices):
     LOST = "lost", "Lost to follow-up"
 
 
-class SurvivalFollowUp(models.Model):
+class SurvivalFollowUp(CrfRecord):
     """One survival follow-up contact (every 12 weeks after the end of treatment)."""
 
-    site_lookup = "subject__site"
-    subject_lookup = "subject"
+    url_name = "survival:follow_up"
+    url_args = ("contact_number",)
 
     subject = models.ForeignKey(
         "subjects.Subject", on_delete=models.PROTECT, related_name="survival_follow_ups"
@@ -124,14 +111,9 @@ class SurvivalFollowUp(models.Model):
         help_text="The last date the subject is known to have been alive (the contact date when "
         "the subject was reached).",
     )
-    created = models.DateTimeField(auto_now_add=True)
-    updated = models.DateTimeField(auto_now=True, db_index=True)
-
-    objects = AuditedManager()
-    history = HistoricalRecords(excluded_fields=["updated"])
 
     class Meta:
-        ordering = ["subject__site__code", "subject__sequence", "contact_number"]
+        ordering = [*SUBJECT_ORDER, "contact_number"]
         verbose_name = "survival follow-up contact"
         constraints = [
             models.UniqueConstraint(
@@ -142,13 +124,6 @@ class SurvivalFollowUp(models.Model):
     def __str__(self):
         return (
             f"{self.subject} survival contact {self.contact_number} ({self.contact_date:%Y-%m-%d})"
-        )
-
-    def get_absolute_url(self):
-        from django.urls import reverse
-
-        return reverse(
-            "survival:follow_up", args=[self.subject.subject_identifier, self.contact_number]
         )
 
     def clean(self):
@@ -175,20 +150,20 @@ class SurvivalFollowUp(models.Model):
             raise ValidationError(errors)
 
 
-class SubsequentTherapy(models.Model):
+class SubsequentTherapy(CrfRecord):
     """An anticancer therapy started after the study treatment (a row of a follow-up contact)."""
 
     site_lookup = "follow_up__subject__site"
     subject_lookup = "follow_up__subject"
+    url_parent = "follow_up"
 
     follow_up = models.ForeignKey(
         SurvivalFollowUp, on_delete=models.PROTECT, related_name="therapies"
     )
     agent = models.CharField("agent or procedure", max_length=200, validators=[bounded_text(200)])
     start_date = models.DateField("start date", validators=[not_before_study_start, not_in_future])
-
-    objects = AuditedManager()
-    history = HistoricalRecords()
+    created = None
+    updated = None
 
     class Meta:
         ordering = ["follow_up", "start_date", "pk"]
@@ -197,9 +172,6 @@ class SubsequentTherapy(models.Model):
 
     def __str__(self):
         return f"{self.agent} from {self.start_date:%Y-%m-%d}"
-
-    def get_absolute_url(self):
-        return self.follow_up.get_absolute_url()
 
     def clean(self):
         if not self.agent.strip():
@@ -219,11 +191,10 @@ class DeathCause(models.TextChoices):
     OTHER = "other", "Other"
 
 
-class EndOfStudy(models.Model):
+class EndOfStudy(CrfRecord):
     """The subject's end of study: the date and why; for a death, its date and cause."""
 
-    site_lookup = "subject__site"
-    subject_lookup = "subject"
+    url_name = "survival:end_of_study"
 
     subject = models.OneToOneField(
         "subjects.Subject", on_delete=models.PROTECT, related_name="end_of_study"
@@ -254,24 +225,13 @@ class EndOfStudy(models.Model):
     death_cause_other = models.CharField(
         "other cause of death", max_length=200, blank=True, validators=[bounded_text(200)]
     )
-    created = models.DateTimeField(auto_now_add=True)
-    updated = models.DateTimeField(auto_now=True, db_index=True)
 
-    objects = AuditedManager()
-    history = HistoricalRecords(excluded_fields=["updated"])
-
-    class Meta:
-        ordering = ["subject__site__code", "subject__sequence"]
+    class Meta(CrfRecord.Meta):
         verbose_name = "end of study"
         verbose_name_plural = "ends of study"
 
     def __str__(self):
         return f"{self.subject} end of study ({self.end_date:%Y-%m-%d})"
-
-    def get_absolute_url(self):
-        from django.urls import reverse
-
-        return reverse("survival:end_of_study", args=[self.subject.subject_identifier])
 
     def clean(self):
         errors: dict[str, str] = {}

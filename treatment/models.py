@@ -15,9 +15,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
-from simple_history.models import HistoricalRecords
 
-from core.audit import AuditedManager
+from core.crf import SUBJECT_ORDER, CrfRecord
 from core.validators import bounded_text, not_before_study_start, not_in_future
 from randomization.arms import StudyDrug, drug_name
 
@@ -47,12 +46,12 @@ def planned_iv_dose(drug: str, weight_kg: Decimal | None) -> Decimal | None:
     raise ValueError(f"{drug!r} is not an IV study drug")
 
 
-class Cycle(models.Model):
+class Cycle(CrfRecord):
     """One 21-day treatment cycle of an arm A subject: its day 1 and the body weight that sets
     the bevacizumab dose."""
 
-    site_lookup = "subject__site"
-    subject_lookup = "subject"
+    url_name = "treatment:cycle"
+    url_args = ("number",)
 
     subject = models.ForeignKey(
         "subjects.Subject", on_delete=models.PROTECT, related_name="treatment_cycles"
@@ -72,25 +71,14 @@ class Cycle(models.Model):
         help_text="Weighed at this cycle: the bevacizumab dose is 15 mg/kg of it.",
     )
 
-    created = models.DateTimeField(auto_now_add=True)
-    updated = models.DateTimeField(auto_now=True, db_index=True)
-
-    objects = AuditedManager()
-    history = HistoricalRecords(excluded_fields=["updated"])
-
     class Meta:
-        ordering = ["subject__site__code", "subject__sequence", "number"]
+        ordering = [*SUBJECT_ORDER, "number"]
         constraints = [
             models.UniqueConstraint(fields=["subject", "number"], name="one_cycle_number"),
         ]
 
     def __str__(self):
         return f"{self.subject} cycle {self.number}"
-
-    def get_absolute_url(self):
-        from django.urls import reverse
-
-        return reverse("treatment:cycle", args=[self.subject.subject_identifier, self.number])
 
     @staticmethod
     def audit_label(record) -> str:
@@ -108,12 +96,13 @@ class Cycle(models.Model):
             )
 
 
-class IvDose(models.Model):
+class IvDose(CrfRecord):
     """One IV study drug on day 1 of a cycle: planned dose (derived), given dose and date, and
     any delay, interruption or reduction with its reason (and the AE that caused it)."""
 
     site_lookup = "cycle__subject__site"
     subject_lookup = "cycle__subject"
+    url_parent = "cycle"
 
     cycle = models.ForeignKey(Cycle, on_delete=models.PROTECT, related_name="iv_doses")
     drug = models.CharField("study drug", max_length=20, choices=IvDrug.choices)
@@ -157,12 +146,6 @@ class IvDose(models.Model):
         verbose_name="adverse event that caused it",
     )
 
-    created = models.DateTimeField(auto_now_add=True)
-    updated = models.DateTimeField(auto_now=True, db_index=True)
-
-    objects = AuditedManager()
-    history = HistoricalRecords(excluded_fields=["updated"])
-
     class Meta:
         ordering = ["cycle", "drug"]
         verbose_name = "IV dose"
@@ -172,9 +155,6 @@ class IvDose(models.Model):
 
     def __str__(self):
         return f"{self.cycle}: {drug_name(self.drug)} {self.given_dose_mg} mg"
-
-    def get_absolute_url(self):
-        return self.cycle.get_absolute_url()
 
     @staticmethod
     def audit_label(record) -> str:
@@ -251,12 +231,12 @@ DAILY_DOSE_MG = {
 }
 
 
-class OralDosingPeriod(models.Model):
+class OralDosingPeriod(CrfRecord):
     """A period of sorafenib at one dose level (arm B): start, stop (blank while ongoing), and
     for any level below 800 mg/day or held, its reason and the AE that caused it."""
 
-    site_lookup = "subject__site"
-    subject_lookup = "subject"
+    url_name = "treatment:oral_period"
+    url_args = ("pk",)
 
     subject = models.ForeignKey(
         "subjects.Subject", on_delete=models.PROTECT, related_name="oral_dosing_periods"
@@ -292,14 +272,8 @@ class OralDosingPeriod(models.Model):
         verbose_name="adverse event that caused it",
     )
 
-    created = models.DateTimeField(auto_now_add=True)
-    updated = models.DateTimeField(auto_now=True, db_index=True)
-
-    objects = AuditedManager()
-    history = HistoricalRecords(excluded_fields=["updated"])
-
     class Meta:
-        ordering = ["subject__site__code", "subject__sequence", "start_date"]
+        ordering = [*SUBJECT_ORDER, "start_date"]
         verbose_name = "oral dosing period"
         constraints = [
             models.CheckConstraint(
@@ -314,11 +288,6 @@ class OralDosingPeriod(models.Model):
             f"{self.subject}: {drug_name(self.drug)} {self.get_dose_level_display()} "
             f"{self.start_date:%Y-%m-%d} to {stop}"
         )
-
-    def get_absolute_url(self):
-        from django.urls import reverse
-
-        return reverse("treatment:oral_period", args=[self.subject.subject_identifier, self.pk])
 
     @staticmethod
     def audit_label(record) -> str:

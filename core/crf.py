@@ -1,0 +1,100 @@
+"""The abstract bases of the audited models: ``AuditedModel`` (reference and configuration data)
+and ``CrfRecord`` (a record of a subject's casebook).
+
+Their fields are those the models declared one by one before (same columns, types and indexes),
+and the history models keep their names: adopting a base changes no table (the migrations
+test in tests/test_crf_base.py checks that every row and history row is kept).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.db import models
+from django.urls import reverse
+from simple_history.models import HistoricalRecords
+
+from .audit import AuditedManager
+
+# The casebook order: by site, then by the subject's sequence at the site.
+SUBJECT_ORDER = ["subject__site__code", "subject__sequence"]
+
+
+class AuditedHistory(HistoricalRecords):
+    """One ``HistoricalRecords`` for every subclass (``inherit=True``): each leaves out the
+    fields named in its model's ``history_excluded_fields`` that it has."""
+
+    def excluded_from(self, model) -> list[str]:
+        names = {f.name for f in model._meta.fields}
+        wanted = [*self.excluded_fields, *getattr(model, "history_excluded_fields", ())]
+        return [name for name in wanted if name in names]
+
+    def fields_included(self, model):
+        excluded = set(self.excluded_from(model))
+        return [f for f in model._meta.fields if f.name not in excluded]
+
+    def create_history_model(self, model, inherited):
+        history_model = super().create_history_model(model, inherited)
+        history_model._history_excluded_fields = self.excluded_from(model)
+        return history_model
+
+
+class AuditedModel(models.Model):
+    """Audited data: writes through ``core.audit`` (``AuditedManager``), a history of every
+    change. ``updated`` (where a model has it) stays out of the history: the history's own date
+    says when. A subclass with its own queryset sets ``objects =
+    AuditedManager.from_queryset(TheQuerySet)()``; it never declares a second history."""
+
+    history_excluded_fields: ClassVar[tuple[str, ...]] = ("updated",)
+
+    objects = AuditedManager()
+    history = AuditedHistory(inherit=True)
+
+    class Meta:
+        abstract = True
+
+
+def _after_own_fields(field: models.Field) -> models.Field:
+    """Sort ``field`` after the subclass's own fields, where the CRFs declared their timestamps
+    before this base: forms, audit trails and exports list the fields in the same order."""
+    field.creation_counter += 1_000_000
+    return field
+
+
+class CrfRecord(AuditedModel):
+    """A record of a subject's casebook: scoped by the subject's site, in the subject's audit
+    trail, edit-checked after a change, ordered by subject.
+
+    A subclass reached through another record sets ``site_lookup``/``subject_lookup`` (e.g.
+    ``"cycle__subject__site"``/``"cycle__subject"``) and its ``Meta.ordering``; a row with no
+    timestamps of its own removes them (``created = None``, ``updated = None``). Its page is
+    ``url_name`` reversed with the subject identifier then ``url_args`` (attributes of the
+    record), or, for a row shown on its parent's page, the page of ``url_parent``."""
+
+    site_lookup: ClassVar[str] = "subject__site"
+    subject_lookup: ClassVar[str] = "subject"
+    url_name: ClassVar[str] = ""
+    url_args: ClassVar[tuple[str, ...]] = ()
+    url_parent: ClassVar[str] = ""
+
+    created = _after_own_fields(models.DateTimeField(auto_now_add=True))
+    updated = _after_own_fields(models.DateTimeField(auto_now=True, db_index=True))
+
+    class Meta:
+        abstract = True
+        ordering = SUBJECT_ORDER
+
+    def get_absolute_url(self) -> str:
+        if self.url_parent:
+            return getattr(self, self.url_parent).get_absolute_url()
+        args = [getattr(self, name) for name in self.url_args]
+        return reverse(self.url_name, args=[self.subject_of_record().subject_identifier, *args])
+
+    def subject_of_record(self):
+        """The subject this record belongs to (its ``subject_lookup``)."""
+        if self.subject_lookup == "pk":
+            return self
+        value = self
+        for part in self.subject_lookup.split("__"):
+            value = getattr(value, part)
+        return value
