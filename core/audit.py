@@ -1,7 +1,8 @@
 """Audit trail helpers shared by every app.
 
-Every model that holds trial data or configuration has ``HistoricalRecords()`` and uses
-``AuditedManager``. The rules kept here:
+Every model that holds trial data or configuration derives from ``core.crf.AuditedModel`` (a
+subject's CRF record from ``core.crf.CrfRecord``): ``HistoricalRecords`` and ``AuditedManager``.
+The rules kept here:
 
 * ``audited_save``/``audited_delete`` are how services write: they attach the user and the reason,
   and refuse a change or deletion of an existing record without a reason. A write to a record of
