@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from django.apps import apps
+from django.core import checks
 from django.db import models
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
@@ -98,3 +100,17 @@ class CrfRecord(AuditedModel):
         for part in self.subject_lookup.split("__"):
             value = getattr(value, part)
         return value
+
+
+@checks.register(checks.Tags.models)
+def check_crf_pages(app_configs=None, **kwargs) -> list[checks.Error]:
+    """A CRF that names no page fails ``manage.py check``, not its first link."""
+    return [
+        checks.Error(
+            f"{model._meta.label} names no page: set url_name (and url_args) or url_parent.",
+            obj=model,
+            id="core.E001",
+        )
+        for model in apps.get_models()
+        if issubclass(model, CrfRecord) and not (model.url_name or model.url_parent)
+    ]

@@ -11,9 +11,10 @@ from django.db.migrations.executor import MigrationExecutor
 from django.urls import resolve
 
 from core.audit import audited_models, audited_save
-from core.crf import AuditedModel, CrfRecord
+from core.crf import AuditedModel, CrfRecord, check_crf_pages
 from core.management.commands.table_checksums import as_lines, differences, table_checksums
 from subjects.models import Site
+from treatment.models import Cycle
 
 # Models of a subject that are not CRF data: monitoring's states and signatures, the queries.
 NOT_CRF_APPS = {"monitoring", "queries"}
@@ -26,6 +27,12 @@ def test_every_audited_model_has_a_base_and_every_record_of_a_subject_is_a_crf()
         assert issubclass(model, CrfRecord) == (
             of_a_subject and model._meta.app_label not in NOT_CRF_APPS
         ), model
+
+
+def test_every_crf_names_its_page_and_one_that_does_not_fails_the_checks(monkeypatch):
+    assert check_crf_pages() == []
+    monkeypatch.setattr(Cycle, "url_name", "")
+    assert [(e.id, e.obj) for e in check_crf_pages()] == [("core.E001", Cycle)]
 
 
 def test_the_history_keeps_every_field_but_the_time_of_the_last_change():
