@@ -63,6 +63,7 @@ from django.db.models.signals import pre_delete, pre_save
 from django.utils.text import capfirst
 from simple_history.models import HistoricalChanges
 
+from . import sql
 from .errors import BulkChangeRefused, HistoryBypassRefused, ReasonRequired
 from .registry import app_hooks, notify_subject_change, project_app_labels
 
@@ -373,11 +374,11 @@ def _immutable_trigger_sql(model: type[models.Model]) -> str:
     columns = [model._meta.get_field(name).column for name in model.immutable_fields]
     of = ", ".join(f'"{c}"' for c in columns)
     changed = " OR ".join(f'OLD."{c}" IS DISTINCT FROM NEW."{c}"' for c in columns)
-    names = ", ".join(model.immutable_fields).replace("'", "")
+    names = sql.literal(", ".join(model.immutable_fields), with_params=False)
     table = model._meta.db_table
     return (
         f'CREATE OR REPLACE TRIGGER edc_immutable BEFORE UPDATE OF {of} ON "{table}" '
-        f"FOR EACH ROW WHEN ({changed}) EXECUTE FUNCTION edc_refuse_recorded_change('{names}')"
+        f"FOR EACH ROW WHEN ({changed}) EXECUTE FUNCTION edc_refuse_recorded_change({names})"
     )
 
 

@@ -1,6 +1,6 @@
 """A big export query read ahead by a thread on a database connection of its own.
 
-The ODM snapshot's adverse events are written by PostgreSQL (``odm._fragments``): most of the
+The ODM snapshot's adverse events are written by PostgreSQL (``exports.odm.fragments``): most of the
 file's time is the database building that text, one backend on one core, while the stream's
 Python waits for it, then the database waits for Python. Read by a thread (``rows_ahead``), the
 query runs while the stream writes what it already has, and the text can be split between

@@ -23,6 +23,12 @@ from adverse_events.starter_terms import load_starter_terms
 from core.audit import audited_delete, audited_save
 from core.roles import Role
 from exports import odm, records
+from exports.odm import archive as odm_archive
+from exports.odm import fragments as odm_fragments
+from exports.odm import layout as odm_layout
+from exports.odm import snapshot as odm_snapshot
+from exports.odm import values as odm_values
+from exports.odm import writer as odm_writer
 from monitoring.models import CASEBOOK_MEANING, CasebookSignature
 from queries import services as query_services
 from randomization.arms import Arm
@@ -357,7 +363,7 @@ def test_the_casebook_sign_off_is_a_signature_on_the_subject_in_the_archival_fil
 
 
 def test_the_file_is_written_subject_by_subject(study, data_manager, monkeypatch):
-    monkeypatch.setattr(odm, "FLUSH_EVERY", 1)
+    monkeypatch.setattr(odm_writer, "FLUSH_EVERY", 1)
     chunks = list(odm.export_for(data_manager).chunks())
     # The header, then one chunk per subject, then the closing tags.
     assert len([c for c in chunks if b"<SubjectData" in c]) == Subject.objects.count()
@@ -387,16 +393,16 @@ def test_the_fast_path_writes_what_the_records_say(study, coordinator, data_mana
         ]
 
     fast = files()
-    assert odm._Layout.of(records.form_named("adverse-events"), True).values_path is not None
-    plan = odm._plan
+    assert odm_layout._Layout.of(records.form_named("adverse-events"), True).values_path is not None
+    plan = odm_archive._plan
 
     def instances_only(audited, identifiers):
         found = plan(audited, identifiers)
         found.lookups = None
         return found
 
-    monkeypatch.setattr(odm, "_plan", instances_only)
-    monkeypatch.setattr(odm._ValuesPath, "of", classmethod(lambda cls, layout: None))
+    monkeypatch.setattr(odm_archive, "_plan", instances_only)
+    monkeypatch.setattr(odm_layout._ValuesPath, "of", classmethod(lambda cls, layout: None))
     assert files() == fast
 
 
@@ -433,8 +439,9 @@ def test_postgresql_writes_the_adverse_events_as_the_python_path_does(
     for causality in AeCausality.objects.filter(adverse_event=second):
         audited_delete(causality, user=coordinator, reason="No child rows")
     monitor = make_user(Role.MONITOR, site)
-    layout = odm._Layout.of(records.form_named("adverse-events"), False)
-    database_writes = odm._fragments(layout, records.form_named("adverse-events").queryset())
+    layout = odm_layout._Layout.of(records.form_named("adverse-events"), False)
+    queryset = records.form_named("adverse-events").queryset()
+    database_writes = odm_fragments._fragments(layout, queryset)
     assert (database_writes is not None) == (connection.vendor == "postgresql")
 
     def stamped_out(data):
@@ -442,9 +449,9 @@ def test_postgresql_writes_the_adverse_events_as_the_python_path_does(
 
     for user in (data_manager, sponsor, monitor):
         fast = export(user)
-        monkeypatch.setattr(odm, "SQL_FRAGMENTS", False)
+        monkeypatch.setattr(odm_fragments, "SQL_FRAGMENTS", False)
         assert stamped_out(export(user)) == stamped_out(fast)
-        monkeypatch.setattr(odm, "SQL_FRAGMENTS", True)
+        monkeypatch.setattr(odm_fragments, "SQL_FRAGMENTS", True)
         root = valid(fast, schema)
         (form,) = root.xpath(
             f"//o:FormData[@FormOID='F.AE'][@FormRepeatKey='{study['ae'].ae_number}']",
@@ -620,7 +627,7 @@ def test_the_snapshot_text_is_what_lxml_writes_of_the_same_elements():
     from decimal import Decimal
 
     form = records.form_named("adverse-events")
-    layout = odm._Layout.of(form, True)
+    layout = odm_layout._Layout.of(form, True)
     awkward = [
         "<high> & \"rising\" 'BP' é 高血压 😀\nline\ttab\r\x01\x1f end",
         "plain",
@@ -644,14 +651,14 @@ def test_the_snapshot_text_is_what_lxml_writes_of_the_same_elements():
             text = odm.odm_value(given)
             if text is not None:
                 etree.SubElement(element, "ItemData", ItemOID=oid, Value=text)
-        extra = "".join(f' {k}="{odm._attribute(v)}"' for k, v in attrs.items())
-        assert odm._group_text(group, values, extra).encode() == etree.tostring(
+        extra = "".join(f' {k}="{odm_values._attribute(v)}"' for k, v in attrs.items())
+        assert odm_snapshot._group_text(group, values, extra).encode() == etree.tostring(
             element, encoding="utf-8"
         )
     empty = etree.tostring(
         etree.Element("ItemGroupData", ItemGroupOID=layout.main.oid), encoding="utf-8"
     )
-    assert odm._group_text(layout.main, [None] * len(layout.main.items)).encode() == empty
+    assert odm_snapshot._group_text(layout.main, [None] * len(layout.main.items)).encode() == empty
 
 
 # --- API -----------------------------------------------------------------------------------------

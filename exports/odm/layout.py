@@ -1,0 +1,205 @@
+"""How a snapshot reads a form: its item groups as written, and the fast path of rows of values."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+from django.db.models import F
+
+from core.export_spec import ChildGroup, ExportForm, Item
+
+from .. import records
+from .audited import _subject_expression
+from .metadata import _key_item
+from .oids import Event, event_of, form_oid, group_oid, item_oid
+from .scope import _visible
+from .values import _item_prefix, _xml_attribute
+
+# --- snapshot ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Group:
+    """One item group of a form as written: its items (the visible ones), their OIDs, its key."""
+
+    oid: str
+    items: tuple[Item, ...]
+    oids: tuple[str, ...]
+    key: int | None  # position of the key item (domain key, child key) among the items
+    group: ChildGroup | None = None
+
+    @cached_property
+    def start(self) -> str:
+        """The start tag's text, unclosed (repeat keys follow)."""
+        return f'<ItemGroupData ItemGroupOID="{_xml_attribute(self.oid)}"'
+
+    @cached_property
+    def prefixes(self) -> tuple[str, ...]:
+        return tuple(_item_prefix(oid) for oid in self.oids)
+
+    @cached_property
+    def readers(self) -> tuple[Callable[[object], object], ...]:
+        return tuple(item.reader for item in self.items)
+
+
+def _group_layout(form: ExportForm, group: ChildGroup | None, identifiers: bool) -> _Group:
+    items = _visible(group.items if group else form.items, identifiers)
+    key_name = _key_item(form, group)
+    key = next((n for n, item in enumerate(items) if key_name and item.name == key_name), None)
+    oids = tuple(item_oid(form, item, group) for item in items)
+    return _Group(group_oid(form, group), items, oids, key, group)
+
+
+@dataclass
+class _Layout:
+    form: ExportForm
+    oid: str
+    event: Event
+    main: _Group
+    children: list[_Group]
+    values_path: _ValuesPath | None = None
+
+    @classmethod
+    def of(cls, form: ExportForm, identifiers: bool) -> _Layout:
+        main = _group_layout(form, None, identifiers)
+        children = [_group_layout(form, group, identifiers) for group in form.children]
+        layout = cls(form, form_oid(form), event_of(form), main, children)
+        layout.values_path = _ValuesPath.of(layout)
+        return layout
+
+
+def _lookup(model: type[models.Model], source) -> str | None:
+    """The ORM lookup of an item's source when it is a path of relations ending on a stored
+    value (``term.meddra_code`` -> ``term__meddra_code``), else None (a function, a property,
+    or a path ending on a relation)."""
+    if not isinstance(source, str):
+        return None
+    if source == "pk":
+        return "pk"
+    *path, last = source.split(".")
+    for part in path:
+        try:
+            relation = model._meta.get_field(part)
+        except FieldDoesNotExist:
+            return None
+        if not relation.is_relation or relation.many_to_many or relation.one_to_many:
+            return None
+        model = relation.related_model
+    try:
+        stored = model._meta.get_field(last)
+    except FieldDoesNotExist:
+        return None
+    return None if stored.is_relation or not stored.concrete else source.replace(".", "__")
+
+
+@dataclass
+class _ValuesPath:
+    """A form whose items are all stored values: read as rows of values, not model instances
+    (with its child groups' rows merged in by parent): the fast path of large forms."""
+
+    lookups: list[str]
+    children: list[tuple[type[models.Model], str, list[str]]]  # model, parent field, lookups
+
+    @classmethod
+    def of(cls, layout: _Layout) -> _ValuesPath | None:
+        form = layout.form
+        lookups = [_lookup(form.model_class(), item.source) for item in layout.main.items]
+        if None in lookups:
+            return None
+        children = []
+        for child in layout.children:
+            model = child.group.model_class()
+            if model is None or not child.group.parent_field:
+                return None
+            found = [_lookup(model, item.source) for item in child.items]
+            if None in found:
+                return None
+            children.append((model, child.group.parent_field, found))
+        return cls(lookups, children)
+
+
+@dataclass
+class _Row:
+    """A record read as values (the fast path)."""
+
+    odm_subject_id: int
+    pk: int
+    values: tuple
+    children: list[list[tuple]] = field(default_factory=list)  # per group: (pk, values) rows
+
+
+def _ordered(queryset: models.QuerySet, form: ExportForm) -> models.QuerySet:
+    subject = _subject_expression(form, history=False)
+    queryset = queryset.annotate(odm_subject_id=subject).filter(odm_subject_id__isnull=False)
+    return queryset.order_by("odm_subject_id", *form.ordering)
+
+
+def _value_parents(layout: _Layout, queryset: models.QuerySet) -> models.QuerySet:
+    """The scoped records of a values-path form, with their subject, ordered by subject then id."""
+    subject = _subject_expression(layout.form, history=False)
+    parents = queryset.prefetch_related(None).select_related(None)
+    parents = parents.annotate(odm_subject_id=subject).filter(odm_subject_id__isnull=False)
+    return parents.order_by("odm_subject_id", "pk")
+
+
+def _value_children(model, parent_field: str, parents: models.QuerySet) -> models.QuerySet:
+    """The child rows of the exported records (every row of each exported record)."""
+    return model._default_manager.filter(**{f"{parent_field}__in": parents.values("pk")})
+
+
+def _value_rows(layout: _Layout, queryset: models.QuerySet) -> Iterator[_Row]:
+    """The form's records as values, ordered by subject then id, each with its child rows (read
+    in the same order, one query per group, and matched by (subject, parent))."""
+    path = layout.values_path
+    subject = _subject_expression(layout.form, history=False)
+    parents = _value_parents(layout, queryset)
+    child_streams = []
+    for model, parent_field, lookups in path.children:
+        children = _value_children(model, parent_field, parents)
+        parent_subject = subject.name if layout.form.subject_path != "pk" else "pk"
+        children = children.annotate(
+            odm_subject_id=F(f"{parent_field}__{parent_subject}"), odm_parent_id=F(parent_field)
+        ).order_by("odm_subject_id", "odm_parent_id", "pk")
+        rows = children.values_list("odm_subject_id", "odm_parent_id", "pk", *lookups)
+        child_streams.append(_Peek(records.stream(rows)))
+    for row in records.stream(parents.values_list("odm_subject_id", "pk", *path.lookups)):
+        record = _Row(row[0], row[1], row[2:])
+        for stream in child_streams:
+            record.children.append(stream.take((row[0], row[1])))
+        yield record
+
+
+class _Peek:
+    """Child rows ordered by (subject, parent): ``take(key)`` returns the rows of ``key``,
+    skipping any row of a parent that is not exported."""
+
+    def __init__(self, rows: Iterable[tuple]):
+        self.rows = iter(rows)
+        self.head = next(self.rows, None)
+
+    def take(self, key: tuple[int, int]) -> list[tuple]:
+        found = []
+        while self.head is not None and self.head[:2] <= key:
+            if self.head[:2] == key:
+                found.append((self.head[2], self.head[3:]))
+            self.head = next(self.rows, None)
+        return found
+
+
+def _tagged(stream: Iterable, index: int) -> Iterator[tuple[int, int, object]]:
+    for obj in stream:
+        yield obj.odm_subject_id, index, obj
+
+
+def _by_subject(streams: list[Iterable]) -> Iterator[tuple[int, list]]:
+    """Merge streams each ordered by ``odm_subject_id``: (subject id, [(stream index, obj)])."""
+    tagged = [_tagged(stream, index) for index, stream in enumerate(streams)]
+    merged = heapq.merge(*tagged, key=lambda entry: entry[0])
+    for subject_id, group in itertools.groupby(merged, key=lambda entry: entry[0]):
+        yield subject_id, [(index, obj) for _, index, obj in group]
