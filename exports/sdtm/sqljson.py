@@ -1,0 +1,127 @@
+"""On PostgreSQL, SQL that builds a dataset's rows as the very JSON text ``encode(row)`` gives."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
+from django.db.models import F, QuerySet
+
+from core.sql import literal
+
+from .reader import BATCH, field_path
+from .values import encode, study_id
+
+# --- PostgreSQL: the rows as JSON text, built by the database -----------------------------------
+#
+# Encoding a row in Python costs more than reading it. On PostgreSQL a dataset may instead have the
+# database build each row as the very text ``encode(row)`` gives (``json_lines``): to_json() escapes
+# strings as Python's json does with ensure_ascii=False, dates are ISO 8601, booleans "Y" / "N",
+# constants are encoded here once. The rows come through a server-side cursor BATCH at a time, so
+# memory stays flat. The records are the scoped queryset's own SQL (``records.records``): only its
+# select list is replaced, never its WHERE; the order is the one the Reader uses (the queryset's,
+# then pk). The Python path stays the reference (SQLite, and the tests compare the two).
+
+SQL_NULL = "'null'"
+
+
+def sql_json(value) -> str:
+    """A constant value as the SQL literal of its JSON text."""
+    return literal(encode(value))
+
+
+def sql_text(expr: str) -> str:
+    return f"COALESCE(to_json({expr})::text, {SQL_NULL})"
+
+
+def sql_str(expr: str) -> str:
+    """``str(value)`` of an integer column, as JSON."""
+    return f"COALESCE(to_json(({expr})::text)::text, {SQL_NULL})"
+
+
+def sql_integer(expr: str) -> str:
+    return f"COALESCE(({expr})::text, {SQL_NULL})"
+
+
+def sql_yn(expr: str) -> str:
+    return f"(CASE WHEN {expr} THEN '\"Y\"' WHEN NOT {expr} THEN '\"N\"' ELSE {SQL_NULL} END)"
+
+
+def sql_date(expr: str) -> str:
+    """``iso_date`` of a date column (to_json writes dates as ISO 8601, whatever DateStyle)."""
+    return f"COALESCE(to_json({expr})::text, {SQL_NULL})"
+
+
+def sql_dtc(expr: str) -> str:
+    """``dtc`` of a timestamptz column: UTC, to the second (truncated), no offset."""
+    return (
+        f"COALESCE(to_json(to_char(({expr}) AT TIME ZONE 'UTC', "
+        f"'YYYY-MM-DD\"T\"HH24:MI:SS'))::text, {SQL_NULL})"
+    )
+
+
+def sql_case(expr: str, mapping: dict, *, default: str = SQL_NULL) -> str:
+    """``mapping[value]`` as JSON text (``default`` for a value it does not map)."""
+    whens = " ".join(f"WHEN {literal(str(k))} THEN {sql_json(v)}" for k, v in mapping.items())
+    return f"(CASE {expr} {whens} ELSE {default} END)"
+
+
+def sql_usubjid(expr: str) -> str:
+    return (
+        f"(CASE WHEN {expr} IS NULL OR {expr} = '' THEN {SQL_NULL} "
+        f"ELSE to_json({literal(study_id() + '-')} || {expr})::text END)"
+    )
+
+
+def sql_row(parts: Sequence[str]) -> str:
+    """The JSON array of the parts (each the SQL of one value's JSON text, never NULL)."""
+    return "'[' || " + " || ',' || ".join(parts) + " || ']'"
+
+
+def ordering_of(queryset: QuerySet) -> list[str] | None:
+    """The Reader's total order of the records (the queryset's, then pk), when every term is a
+    path of concrete fields; else None."""
+    model = queryset.model
+    ordering = [*(queryset.query.order_by or model._meta.ordering), "pk"]
+    for term in ordering:
+        if not isinstance(term, str) or not field_path(model, term.lstrip("-").replace("__", ".")):
+            return None
+    return ordering
+
+
+def aliased_sql(queryset: QuerySet, columns: dict[str, str]) -> tuple[str, list] | None:
+    """The SQL of ``queryset`` selecting ``columns`` (alias -> field lookup) unordered; None
+    for a queryset that can hold no row."""
+    selected = (
+        queryset.prefetch_related(None)
+        .order_by()
+        .values(**{alias: F(path) for alias, path in columns.items()})
+    )
+    try:
+        sql, params = selected.query.sql_with_params()
+    except EmptyResultSet:
+        return None
+    return sql, list(params)
+
+
+def order_clause(table: str, ordering: Sequence[str], aliases: Sequence[str]) -> str:
+    return ", ".join(
+        f"{table}.{alias} {'DESC' if term.startswith('-') else 'ASC'}"
+        for term, alias in zip(ordering, aliases, strict=True)
+    )
+
+
+def fetched_lines(sql: str | None, params: list) -> Iterator[str]:
+    """The one text column of ``sql``'s rows, BATCH rows a block, through a server-side cursor
+    (``sql`` None: no row)."""
+    if sql is None:
+        return
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while batch := cursor.fetchmany(BATCH):
+            yield "\n".join(line for (line,) in batch)
+
+
+def database_builds_json() -> bool:
+    return connection.vendor == "postgresql"
