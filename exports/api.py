@@ -1,31 +1,11 @@
 """The read API of every exported form, generated from the registry: ``/api/v1/<form name>/``.
 
-For each ``ExportForm`` of ``exports.records.export_forms()`` (sites, subjects, eligibility,
-allocations, adverse-events, queries, and any form added later) ``form_routes()`` makes a
-read-only, scoped view set whose serializer fields are the form's items (and its child groups as
-nested lists): nothing here names a form. Per request:
-
-* scope and identifiers: ``exports.records.records(form, user)`` (``core.access``); the sponsor's
-  people get no direct identifier (``records.identifiers_for``);
-* filters (an empty value, ``?site=``, is a 400: leave a parameter out not to filter; only a
-  free-text filter takes it, as the blank item: ``queries?check_code=``, raised by hand):
-  ``site`` (site code), and each item that can be filtered in the database: one with a
-  code list (``status``, ``arm``, ``grade``: a value outside it is a 400), a boolean
-  (``serious=true``), a whole number, or text matched exactly (``subject=101-0001``); repeat a
-  parameter for several values;
-* ``updated_since``: exactly the records made, changed, or with a child made, changed or deleted
-  since then (``records.records(since=...)``, from the history);
-* ``ordering``: item names, comma-separated, ``-`` for descending (``-updated``); default the
-  form's own order;
-* keyset pagination (``exports.pagination``): ``page_size``, ``cursor``;
-* ``?format=csv`` or ``Accept: text/csv``: the whole filtered list, streamed: row by row
-  (``exports.flatten``), or on PostgreSQL from ``COPY`` when every column is a database column
-  (``exports.copy_csv``, the same bytes).
-
-A row is ``id`` (the record's key, as the deletions feed names it), the form's items, the reader
-items (``exports.extras``) and the child groups. The detail route is ``/api/v1/<form>/<key>/``
-where the key is the form's first item that is unique for a record (a subject identifier, a
-site code) or else the ``id``.
+``form_routes()`` makes one read-only, scoped view set per ``ExportForm`` whose serializer fields
+are the form's items and child groups, so nothing here names a form and a CRF added later has
+its API. Scope and identifiers come from ``exports.records``; filters, ``updated_since`` and
+``ordering`` are read strictly (``exports.params``); pages are keyset pages
+(``exports.pagination``); ``?format=csv`` streams the whole filtered list (``exports.flatten``,
+or ``exports.copy_csv`` on PostgreSQL: the same bytes).
 """
 
 from __future__ import annotations

@@ -1,18 +1,10 @@
 """The audit trail of the API (``/api/v1/audit-trail/``): every history row of every audited
-model that belongs to a site (each model with ``history`` and ``site_lookup``: sites,
-memberships, subjects and every CRF, its child rows and the data queries), with the field-level
-changes, scoped to the reader's sites, direct identifiers masked for the sponsor's people.
+model that belongs to a site, with its field-level changes, scoped to the reader's sites and
+masked for the sponsor's people.
 
-The order is (history date, model label, history id): total and stable, equal timestamps
-included. A page is made set-wise, in a number of queries that does not depend on the page size:
-
-1. for each model, the keys (date, history id) of its first ``size + 1`` rows after the cursor's
-   position (an index range; one query per model);
-2. merged in Python, the page's keys are the first ``size`` of them (one more: there is a next
-   page);
-3. for each model on the page, one query: its rows with user, subject and site, and the
-   previous version of each (the same record's latest row before it, found by a subquery);
-4. the changes are the differences of each row and its previous version, in Python.
+The order (history date, model label, history id) is total, so keyset pages are stable; a page
+is made in a number of queries that does not depend on its size: each model's next keys, merged
+in Python, then each model's rows of the page with their previous versions.
 """
 
 from __future__ import annotations

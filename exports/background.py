@@ -1,29 +1,10 @@
 """A big export query read ahead by a thread on a database connection of its own.
 
-The ODM snapshot's adverse events are written by PostgreSQL (``exports.odm.fragments``): most of the
-file's time is the database building that text, one backend on one core, while the stream's
-Python waits for it, then the database waits for Python. Read by a thread (``rows_ahead``), the
-query runs while the stream writes what it already has, and the text can be split between
-several queries (each a share of the subjects), each in its own backend: on PostgreSQL the
-backends run in parallel (a server-side cursor gets no parallel plan of its own).
-
-Rules:
-
-* One query per export: the largest form's (``largest``), so an export opens at most
-  ``EXPORT_QUERY_THREADS`` connections more.
-* Only outside a transaction (``usable``), or inside the export's own snapshot
-  (``one_snapshot``): a connection of its own does not see the data of an open transaction (a
-  test's, or a request's ``ATOMIC_REQUESTS``); there the caller reads on its own connection.
-* Each thread opens its connection, reads in a transaction of its own (a cursor without hold:
-  rows are made as they are fetched, not all at once), puts ``chunk`` rows at a time in a queue of
-  ``AHEAD`` chunks (memory stays flat), and closes its connection however it ends.
-* One moment for the whole file (``one_snapshot``, the ODM's and the Dataset-JSON's): outside a
-  transaction, the export reads in a read-only REPEATABLE READ transaction whose snapshot
-  (``pg_export_snapshot``) each thread imports, so every query of the file, the caller's and the
-  threads', sees the data as of the same moment: a record saved meanwhile is in none of them,
-  not in a form read later only.
-* An error of the thread is raised in the reader; a reader that stops early (a client that went
-  away) stops the thread, which cancels its query and closes its connection.
+The database building the ODM's text and the stream's Python writing it would otherwise wait
+for each other; read ahead, split between a few backends, they run in parallel. One such query
+per export (``largest``), only outside a transaction or inside the export's own snapshot
+(``usable``), and one moment for the whole file (``one_snapshot``: the threads import its
+snapshot). A thread's error is raised in the reader; a reader that stops stops the thread.
 """
 
 from __future__ import annotations

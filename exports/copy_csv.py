@@ -1,25 +1,12 @@
-"""On PostgreSQL, a form's CSV straight from ``COPY (SELECT ...) TO STDOUT WITH (FORMAT csv)``
-through psycopg: the same scope, filters, order, columns and cells as the Python path
-(``exports.flatten``), at the database's own speed.
+"""On PostgreSQL, a form's CSV straight from ``COPY (SELECT ...) TO STDOUT WITH (FORMAT csv)``:
+the same scope, filters, order, columns and cells as the Python path (``exports.flatten``), at
+the database's own speed.
 
-A form qualifies when every CSV column is a database column: each visible item reaches a model
-field of its own type (no property, no function), it has no reader item, and each child group is
-pivoted on a key that is unique per record (a unique constraint on the parent and the key), its
-items being columns of the child model. Otherwise (subjects' age, the eligibility evaluation,
-the queries' thread) the Python path writes the CSV.
-
-The cells are written in SQL as ``exports.formatting`` writes them: text as is (empty text and
-nothing both an empty cell), whole numbers, ``true``/``false``, ``YYYY-MM-DD``, and date-times
-in UTC as ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``. COPY quotes as ``flatten.csv_lines`` does.
-
-The cells are the query's own select list, COPY writing whole numbers and dates itself
-(``to_char`` for the dates cost 6 % of the query). The planner projects them where it finds
-cheapest: on the whole study's AE CSV, after the workers' sort of the stored values (174 bytes a
-row), in the leader, which merges the sorted rows, joins the CTCAE term and writes the cells.
-That measured 3-5 % faster than writing them in an outer query over the sorted subquery
-(``SELECT <cells> FROM (<ordered values> OFFSET 0)``). The leader is the bottleneck (busy 1.0 s
-of the query's 1.2 s, with the client's 0.25 s on the same two cores); cells written in the
-workers before the sort (``enable_nestloop`` off) sort 994-byte rows and are no faster.
+A form qualifies when every CSV column is a database column of the item's own type (no property,
+function or reader item) and each child group is pivoted on a key unique per record; otherwise
+the Python path writes the CSV. The cells are written as ``exports.formatting`` writes them, in
+the query's own select list: COPY writes numbers and dates itself, and the planner places the
+projection (README's Benchmarks: why not an outer query).
 """
 
 from __future__ import annotations

@@ -1,31 +1,11 @@
 """CDISC Dataset-JSON v1.1: every dataset as JSON or NDJSON, streamed, for the API and the
 ``export_datasets`` command.
 
-The datasets (``datasets()``, ``dataset_named(code)``):
-
-* the SDTM-like domains of ``exports.sdtm``: DM, DS, IE, AE, SUPPAE;
-* one dataset per registry form (``records.export_forms()``), named by the form's code (SITE,
-  ELIG, RAND, DQ ...; a form whose code is an SDTM domain's is named by its name instead:
-  SUBJECTS, ADVERSE_EVENTS), with its items as columns, so a CRF added later is exported here
-  with no code of its own;
-* one dataset per child group of a form, named ``<form code>_<GROUP>`` (ELIG_CRITERIA,
-  AE_CAUSALITY, DQ_THREAD): its items, after the parent's keys.
-
-A subject's datasets start with STUDYID and USUBJID (study id + "-" + subject identifier).
-Items map to columns by type: text -> string, integer -> integer, float -> decimal exchanged as a
-string (targetDataType decimal), date -> date and date-time -> datetime (ISO 8601, UTC, "Z"),
-boolean -> string "Y" / "N". Code-listed items carry their codes. No dataset ever holds a direct
-identifier (``core.access.DIRECT_IDENTIFIER_FIELDS``), whoever exports: Dataset-JSON is
-pseudonymized data.
-
-Streaming. ``Export(dataset, user, ndjson=)`` is an iterator of text chunks: the metadata, then
-the rows as the records are read (``sdtm.Reader``: ``values_list`` for items that are model field
-paths, child rows merged alongside, else the records' instances chunk by chunk; flat memory),
-then the closing brackets. On PostgreSQL a dataset may have the database build its rows as
-the same JSON text (``Dataset.json_lines``: AE and SUPPAE), read through a server-side cursor.
-``records`` must precede the rows: it is one COUNT query where the dataset has one, otherwise
-the rows are counted while they are spooled to a temporary file (in memory up to a few MB, then
-on disk) and replayed. Count and rows read one snapshot (REPEATABLE READ on PostgreSQL).
+The datasets are the SDTM-like domains (``exports.sdtm``, and each app's ``sdtm.DATASETS``),
+then one per registry form (named by its code, or by its name where the code is an SDTM
+domain's) and one per child group (``<form code>_<GROUP>``): a CRF added later is exported with
+no code here. No dataset holds a direct identifier, whoever exports. ``records`` precedes the
+rows: one COUNT query where a dataset has one, else the rows are spooled and counted first.
 """
 
 from __future__ import annotations

@@ -1,18 +1,8 @@
 """The exported records and their rows, for every export format (API, CSV, ODM, Dataset-JSON).
 
-Everything here reads through the registry (``core.export_spec``, each app's ``export.FORMS``)
-and the access module: a user's export holds only the sites they may see, and no direct
-identifier unless ``access.sees_direct_identifiers``. The formats only shape these rows.
-
-* ``export_forms()`` / ``form_named(name)``: the registry.
-* ``records(form, user, since=None)``: the scoped queryset (``since``: exactly the records
-  created, changed, or with a child created, changed or deleted at or after ``since``, read
-  from the history tables).
-* ``stream(queryset, chunk=...)``: the records chunk by chunk with their prefetches: memory
-  flat whatever the count.
-* ``row(form, record, identifiers=)`` / ``child_rows(group, record)``: item name -> value.
-* ``deletions(user, since)``: records deleted at or after ``since`` (from the history).
-* ``without_jit(alias)``: PostgreSQL's JIT off around an export's big query.
+Everything reads through the registry (``core.export_spec``) and ``core.access``: an export
+holds only the sites its user may see, and no direct identifier unless
+``access.sees_direct_identifiers``. The formats only shape these rows.
 """
 
 from __future__ import annotations

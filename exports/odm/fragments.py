@@ -17,18 +17,13 @@ from .. import background, records
 from .layout import _Group, _Layout, _value_parents
 from .values import _ATTRIBUTE_ENTITIES, _NOT_XML_CODES, _xml_attribute
 
-# --- snapshot: PostgreSQL writes the FormData of the values-path forms ---------------------------
-#
 # On PostgreSQL a values-path form (the adverse events and their causality: the bulk of the file)
-# is not rebuilt element by element in Python: the database writes each record's ``FormData`` as
-# the very text lxml would have written (same element and attribute order, same value formats,
-# same escaping), and the stream puts that text in its place in the subject's ``SubjectData``.
-# The scope is the form's scoped queryset (``records.records``): its SQL, from Django, is the
-# inner query. A type the SQL does not format exactly as ``odm_value`` (a float: Python's repr)
-# keeps the form on the Python path, which stays the reference (and SQLite's path).
+# is written by the database as the very text lxml writes, in its place in the ``SubjectData``.
+# The Python path (``snapshot``) writes the other forms, every form on SQLite, and any type the
+# SQL cannot format exactly as ``odm_value``; the tests compare the two byte for byte.
 
 SQL_FRAGMENTS = True  # False: every database takes the Python path (tests compare both)
-FRAGMENT_CHUNK = 32  # subjects fetched at a time (a subject's adverse events: ~40 kB of text)
+FRAGMENT_CHUNK = 32  # subjects fetched at a time (each row: all of a subject's records)
 _NOT_XML_SQL = "E'" + "".join(f"\\x{c:02x}" for c in _NOT_XML_CODES) + "\\uFFFE\\uFFFF'"
 _TO_ESCAPE_SQL = (
     "E'[&<>\"\\n\\r\\t" + "".join(f"\\x{c:02x}" for c in _NOT_XML_CODES) + "\\uFFFE\\uFFFF]'"
@@ -126,8 +121,8 @@ def _sql_items(group: _Group, model, lookups: list[str]) -> str | None:
 
 def _sql_key(group: _Group, model, lookups: list[str]) -> str:
     """SQL of ``_repeat_key`` of a row: its key item's text, or its id. A text key is escaped
-    only in the rare row that has a character to escape (the drug of each causality row: the
-    escaping functions on every row were a sixth of the adverse events' time)."""
+    only in the rare row that has a character to escape (the escaping functions on every row
+    were a large share of the query's time)."""
     if group.key is None:
         return "(pk)::text"
     column = f"c{group.key}"

@@ -16,8 +16,8 @@ from .values import _PLAIN, _SPECIAL, _attribute, _datetime, _repeat_key, _text,
 
 
 def _group_text(layout: _Group, values, attrs: str = "") -> str:
-    """An ``ItemGroupData`` as text: what lxml writes of the same element (the snapshot is
-    written as text: building ~100 elements per subject was most of its time)."""
+    """An ``ItemGroupData`` as text: what lxml writes of the same element (building the
+    elements cost more than the rest of the snapshot; a test compares the bytes)."""
     items = []
     for prefix, value in zip(layout.prefixes, values, strict=True):
         kind = type(value)
