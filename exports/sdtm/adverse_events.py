@@ -15,23 +15,30 @@ from .. import records
 from .reader import SUBJECT, Reader, field_path, subject_source
 from .sqljson import (
     SQL_NULL,
+    Cell,
     aliased_sql,
+    constant,
     database_builds_json,
+    date_cell,
+    decoded_cell,
     fetched_lines,
+    integer_cell,
     order_clause,
     ordering_of,
     sql_case,
-    sql_date,
     sql_dtc,
-    sql_integer,
     sql_json,
     sql_row,
     sql_str,
     sql_text,
     sql_usubjid,
     sql_yn,
+    str_cell,
+    subject_cell,
+    text_cell,
+    yn_cell,
 )
-from .values import _group, _identity_columns, dtc, iso_date, scoped, study_id, usubjid, yn
+from .values import _group, _identity_columns, dtc, scoped, study_id, usubjid, yn
 
 # --- AE and SUPPAE -------------------------------------------------------------------------------
 
@@ -192,9 +199,43 @@ class AdverseEvents(_AdverseEventRows):
     def count(self, user) -> int:
         return self._source(user)[2].count()
 
+    def cells(self) -> dict[str, Cell]:
+        """Each column once: the Python rows and the rows PostgreSQL builds both come from it
+        (the SQL reads "a", the AE, and "g", its causality rows aggregated)."""
+        worst = sql_case("g.rel", {n: AEREL[c] for n, c in enumerate(_REL_ORDER)})
+        actions = (
+            f"(CASE WHEN g.actions > 1 THEN {sql_json(MULTIPLE)} "
+            f"WHEN g.actions = 1 THEN {sql_case('g.action', AEACN)} ELSE {SQL_NULL} END)"
+        )
+        cells = {
+            "STUDYID": constant(study_id()),
+            "DOMAIN": constant("AE"),
+            "USUBJID": subject_cell(),
+            "AESEQ": integer_cell("ae_number"),
+            "AESPID": str_cell("ae_number"),
+            "AETERM": Cell(
+                lambda values, causality: values["verbatim_term"] or values["term"],
+                sql_text("COALESCE(NULLIF(a.x_verbatim_term, ''), a.x_term)"),
+            ),
+            "AEDECOD": text_cell("term"),
+            "AEBODSYS": text_cell("soc"),
+            "AESER": yn_cell("serious"),
+            "AEACN": Cell(lambda values, causality: action_taken(causality), actions),
+            "AEREL": Cell(lambda values, causality: worst_causality(causality), worst),
+            "AEOUT": decoded_cell("outcome", AEOUT),
+            "AECONTRT": yn_cell("treatment_given"),
+            "AETOXGR": str_cell("grade"),
+            "AESTDTC": date_cell("onset_date"),
+            "AEENDTC": date_cell("end_date"),
+        }
+        cells |= {flag: yn_cell(item) for flag, (item, _) in SERIOUS_FLAGS.items()}
+        return cells
+
     def rows(self, user) -> Iterator[list]:
+        cells = self.cells()
+        reads = [cells[column.name].python for column in self.columns]
         for values, causality in self._events(user):
-            yield self._ordered(self.row(values, causality))
+            yield [read(values, causality) for read in reads]
 
     def aggregates_sql(self, ordering, keys) -> str:
         ranks = " ".join(f"WHEN {literal(c)} THEN {n}" for n, c in enumerate(_REL_ORDER))
@@ -204,57 +245,8 @@ class AdverseEvents(_AdverseEventRows):
         )
 
     def line_sql(self) -> str:
-        """``row()`` in SQL, from "a" (the AE) and "g" (its causality aggregated)."""
-        worst = sql_case("g.rel", {n: AEREL[c] for n, c in enumerate(_REL_ORDER)})
-        actions = (
-            f"(CASE WHEN g.actions > 1 THEN {sql_json(MULTIPLE)} "
-            f"WHEN g.actions = 1 THEN {sql_case('g.action', AEACN)} ELSE {SQL_NULL} END)"
-        )
-        parts = {
-            "STUDYID": sql_json(study_id()),
-            "DOMAIN": sql_json("AE"),
-            "USUBJID": sql_usubjid("a.x_subject"),
-            "AESEQ": sql_integer("a.x_ae_number"),
-            "AESPID": sql_str("a.x_ae_number"),
-            "AETERM": sql_text("COALESCE(NULLIF(a.x_verbatim_term, ''), a.x_term)"),
-            "AEDECOD": sql_text("a.x_term"),
-            "AEBODSYS": sql_text("a.x_soc"),
-            "AESER": sql_yn("a.x_serious"),
-            "AEACN": actions,
-            "AEREL": worst,
-            "AEOUT": sql_case("a.x_outcome", AEOUT),
-            "AECONTRT": sql_yn("a.x_treatment_given"),
-            "AETOXGR": sql_str("a.x_grade"),
-            "AESTDTC": sql_date("a.x_onset_date"),
-            "AEENDTC": sql_date("a.x_end_date"),
-        }
-        for flag, (item, _) in SERIOUS_FLAGS.items():
-            parts[flag] = sql_yn(f"a.x_{item}")
-        return sql_row([parts.get(column.name, SQL_NULL) for column in self.columns])
-
-    @staticmethod
-    def row(values: dict, causality: list[dict]) -> dict:
-        row = {
-            "STUDYID": study_id(),
-            "DOMAIN": "AE",
-            "USUBJID": usubjid(values[SUBJECT]),
-            "AESEQ": values["ae_number"],
-            "AESPID": str(values["ae_number"]),
-            "AETERM": values["verbatim_term"] or values["term"],
-            "AEDECOD": values["term"],
-            "AEBODSYS": values["soc"],
-            "AESER": yn(values["serious"]),
-            "AEACN": action_taken(causality),
-            "AEREL": worst_causality(causality),
-            "AEOUT": AEOUT[values["outcome"]],
-            "AECONTRT": yn(values["treatment_given"]),
-            "AETOXGR": str(values["grade"]),
-            "AESTDTC": iso_date(values["onset_date"]),
-            "AEENDTC": iso_date(values["end_date"]),
-        }
-        for flag, (item, _) in SERIOUS_FLAGS.items():
-            row[flag] = yn(values[item])
-        return row
+        cells = self.cells()
+        return sql_row([cells[column.name].sql for column in self.columns])
 
 
 class SuppAdverseEvents(_AdverseEventRows):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
@@ -10,8 +11,8 @@ from django.db.models import F, QuerySet
 
 from core.sql import literal
 
-from .reader import BATCH, field_path
-from .values import encode, study_id
+from .reader import BATCH, SUBJECT, field_path
+from .values import encode, iso_date, study_id, usubjid, yn
 
 # --- PostgreSQL: the rows as JSON text, built by the database -----------------------------------
 #
@@ -125,3 +126,50 @@ def fetched_lines(sql: str | None, params: list) -> Iterator[str]:
 
 def database_builds_json() -> bool:
     return connection.vendor == "postgresql"
+
+
+# --- a column declared once: its value in Python and in SQL --------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One column of a row read from "a" (the record's items as ``x_<item>``): ``python`` of the
+    record's values and child rows, and ``sql``, the same value's JSON text. Declared side by
+    side so the two cannot drift apart; the tests compare them byte for byte."""
+
+    python: Callable[[dict, list[dict]], object]
+    sql: str
+
+
+def constant(value) -> Cell:
+    return Cell(lambda values, children: value, sql_json(value))
+
+
+def subject_cell() -> Cell:
+    return Cell(lambda values, children: usubjid(values[SUBJECT]), sql_usubjid("a.x_subject"))
+
+
+def text_cell(item: str) -> Cell:
+    return Cell(lambda values, children: values[item], sql_text(f"a.x_{item}"))
+
+
+def integer_cell(item: str) -> Cell:
+    return Cell(lambda values, children: values[item], sql_integer(f"a.x_{item}"))
+
+
+def str_cell(item: str) -> Cell:
+    """``str()`` of an integer item that always has a value."""
+    return Cell(lambda values, children: str(values[item]), sql_str(f"a.x_{item}"))
+
+
+def yn_cell(item: str) -> Cell:
+    return Cell(lambda values, children: yn(values[item]), sql_yn(f"a.x_{item}"))
+
+
+def date_cell(item: str) -> Cell:
+    return Cell(lambda values, children: iso_date(values[item]), sql_date(f"a.x_{item}"))
+
+
+def decoded_cell(item: str, mapping: dict) -> Cell:
+    """A coded item's controlled term (``mapping``: code -> term)."""
+    return Cell(lambda values, children: mapping[values[item]], sql_case(f"a.x_{item}", mapping))
