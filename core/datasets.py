@@ -14,6 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+
+from . import access
 
 
 @dataclass(frozen=True)
@@ -65,3 +70,38 @@ class Dataset:
 
     def _ordered(self, row: dict) -> list:
         return [row.get(column.name) for column in self.columns]
+
+
+# --- what every subject's domain shares ----------------------------------------------------------
+
+
+def study_id() -> str:
+    """STUDYID, also the ODM Study OID: ``settings.EDC_STUDY_ID``."""
+    return getattr(settings, "EDC_STUDY_ID", "") or "TORI-BEV-HCC-3"
+
+
+def usubjid(subject_identifier: str | None) -> str | None:
+    return f"{study_id()}-{subject_identifier}" if subject_identifier else None
+
+
+def identity_columns(domain_length: int | None = 2) -> tuple[Column, ...]:
+    """STUDYID, DOMAIN (``domain_length`` None: an analysis dataset has none), USUBJID."""
+    domain = (Column("DOMAIN", "Domain Abbreviation", length=domain_length),)
+    return (
+        Column("STUDYID", "Study Identifier", length=len(study_id()), key=1),
+        *(domain if domain_length else ()),
+        Column("USUBJID", "Unique Subject Identifier", length=len(study_id()) + 21, key=2),
+    )
+
+
+def for_user(queryset, user):
+    """The rows ``user`` may see; ``user`` None is the operator at the server's shell."""
+    return queryset if user is None else access.scope_to_user(queryset, user)
+
+
+def decimal_text(value) -> str | None:
+    return None if value is None else format(Decimal(value).normalize(), "f")
+
+
+def iso_text(value) -> str | None:
+    return value.isoformat() if value else None

@@ -26,10 +26,16 @@ from collections.abc import Iterator
 from decimal import Decimal
 from itertools import groupby
 
-from django.conf import settings
-
-from core import access
-from core.datasets import Column, Dataset
+from core.datasets import (
+    Column,
+    Dataset,
+    decimal_text,
+    for_user,
+    identity_columns,
+    iso_text,
+    study_id,
+    usubjid,
+)
 from randomization import selectors as randomization_selectors
 
 from . import recist
@@ -52,34 +58,6 @@ TUMSTATE = {
     NonTargetStatus.PROGRESSION: "UNEQUIVOCAL PROGRESSION",
 }
 BATCH = 2000
-
-
-def study_id() -> str:
-    return getattr(settings, "EDC_STUDY_ID", "") or "TORI-BEV-HCC-3"
-
-
-def _usubjid(identifier: str) -> str:
-    return f"{study_id()}-{identifier}"
-
-
-def _scoped(queryset, user):
-    return queryset if user is None else access.scope_to_user(queryset, user)
-
-
-def _decimal(value) -> str | None:
-    return None if value is None else format(Decimal(value).normalize(), "f")
-
-
-def _iso(value) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _identity(length: int = 2) -> tuple[Column, ...]:
-    return (
-        Column("STUDYID", "Study Identifier", length=len(study_id()), key=1),
-        Column("DOMAIN", "Domain Abbreviation", length=length),
-        Column("USUBJID", "Unique Subject Identifier", length=len(study_id()) + 21, key=2),
-    )
 
 
 def _location(organ: str) -> str:
@@ -122,7 +100,7 @@ class TumorIdentification(Dataset):
     @property
     def columns(self) -> tuple[Column, ...]:
         return (
-            *_identity(),
+            *identity_columns(),
             Column("TUSEQ", "Sequence Number", "integer", key=3),
             Column("TULNKID", "Link ID", length=5),
             Column("TUTESTCD", "Tumor/Lesion ID Short Name", length=8),
@@ -140,7 +118,7 @@ class TumorIdentification(Dataset):
     def _lesions(self, model, user, kind):
         fields = ("number", "organ", "method", "baseline_date")
         for row in (
-            _scoped(model.objects.all(), user)
+            for_user(model.objects.all(), user)
             .order_by(*SUBJECT[:2], "number")
             .values_list(*SUBJECT, *fields)
             .iterator(chunk_size=BATCH)
@@ -149,7 +127,7 @@ class TumorIdentification(Dataset):
 
     def _new(self, user):
         for row in (
-            _scoped(TumorAssessment.objects.filter(new_lesions=True), user)
+            for_user(TumorAssessment.objects.filter(new_lesions=True), user)
             .order_by(*SUBJECT[:2], "number")
             .values_list(*SUBJECT, "number", "method", "assessment_date")
             .iterator(chunk_size=BATCH)
@@ -158,9 +136,9 @@ class TumorIdentification(Dataset):
 
     def count(self, user) -> int:
         return (
-            _scoped(TargetLesion.objects.all(), user).count()
-            + _scoped(NonTargetLesion.objects.all(), user).count()
-            + _scoped(TumorAssessment.objects.filter(new_lesions=True), user).count()
+            for_user(TargetLesion.objects.all(), user).count()
+            + for_user(NonTargetLesion.objects.all(), user).count()
+            + for_user(TumorAssessment.objects.filter(new_lesions=True), user).count()
         )
 
     def rows(self, user) -> Iterator[list]:
@@ -178,7 +156,7 @@ class TumorIdentification(Dataset):
                     {
                         "STUDYID": study_id(),
                         "DOMAIN": "TU",
-                        "USUBJID": _usubjid(identifier),
+                        "USUBJID": usubjid(identifier),
                         "TUSEQ": seq,
                         "TULNKID": f"{prefix}{number:02d}",
                         "TUTESTCD": "TUMIDENT",
@@ -190,7 +168,7 @@ class TumorIdentification(Dataset):
                         "TUEVAL": "INVESTIGATOR",
                         "VISITNUM": visitnum,
                         "VISIT": visit,
-                        "TUDTC": _iso(day),
+                        "TUDTC": iso_text(day),
                     }
                 )
 
@@ -202,7 +180,7 @@ class TumorResults(Dataset):
     @property
     def columns(self) -> tuple[Column, ...]:
         return (
-            *_identity(),
+            *identity_columns(),
             Column("TRSEQ", "Sequence Number", "integer", key=3),
             Column("TRLNKID", "Link ID", length=5),
             Column("TRTESTCD", "Tumor/Lesion Assessment Short Name", length=8),
@@ -224,7 +202,7 @@ class TumorResults(Dataset):
 
     def _baseline(self, user):
         for row in (
-            _scoped(TargetLesion.objects.all(), user)
+            for_user(TargetLesion.objects.all(), user)
             .order_by(*SUBJECT[:2], "number")
             .values_list(*SUBJECT, "number", "organ", "diameter", "method", "baseline_date")
             .iterator(chunk_size=BATCH)
@@ -233,7 +211,7 @@ class TumorResults(Dataset):
 
     def _measurements(self, user):
         for row in (
-            _scoped(TargetMeasurement.objects.all(), user)
+            for_user(TargetMeasurement.objects.all(), user)
             .order_by(*CHILD_SUBJECT[:2], "assessment__number", "lesion__number")
             .values_list(
                 *CHILD_SUBJECT,
@@ -250,7 +228,7 @@ class TumorResults(Dataset):
 
     def _states(self, user):
         for row in (
-            _scoped(NonTargetAssessment.objects.all(), user)
+            for_user(NonTargetAssessment.objects.all(), user)
             .order_by(*CHILD_SUBJECT[:2], "assessment__number", "lesion__number")
             .values_list(
                 *CHILD_SUBJECT,
@@ -266,7 +244,7 @@ class TumorResults(Dataset):
 
     def _sums(self, user):
         for row in (
-            _scoped(TumorAssessment.objects.all(), user)
+            for_user(TumorAssessment.objects.all(), user)
             .order_by(*SUBJECT[:2], "number")
             .values_list(
                 *SUBJECT,
@@ -323,7 +301,7 @@ class TumorResults(Dataset):
                     {
                         "STUDYID": study_id(),
                         "DOMAIN": "TR",
-                        "USUBJID": _usubjid(identifier),
+                        "USUBJID": usubjid(identifier),
                         "TRSEQ": seq,
                         "TREVAL": "INVESTIGATOR",
                         **line,
@@ -333,7 +311,7 @@ class TumorResults(Dataset):
     @staticmethod
     def _value(link, code, name, value, unit, method, day, visit) -> dict:
         visitnum, visit_name = _visit(visit)
-        text = _decimal(value)
+        text = decimal_text(value)
         return {
             "TRLNKID": link,
             "TRTESTCD": code,
@@ -347,7 +325,7 @@ class TumorResults(Dataset):
             "TRMETHOD": METHOD.get(method),
             "VISITNUM": visitnum,
             "VISIT": visit_name,
-            "TRDTC": _iso(day),
+            "TRDTC": iso_text(day),
         }
 
     def _lesion(self, number, organ, diameter, method, day, visit) -> dict:
@@ -373,7 +351,7 @@ class TumorResults(Dataset):
             "TRMETHOD": METHOD.get(method),
             "VISITNUM": visitnum,
             "VISIT": visit_name,
-            "TRDTC": _iso(day),
+            "TRDTC": iso_text(day),
         }
 
 
@@ -392,7 +370,7 @@ class DiseaseResponse(Dataset):
     @property
     def columns(self) -> tuple[Column, ...]:
         return (
-            *_identity(),
+            *identity_columns(),
             Column("RSSEQ", "Sequence Number", "integer", key=3),
             Column("RSTESTCD", "Assessment Short Name", length=8),
             Column("RSTEST", "Assessment Name", length=40),
@@ -408,7 +386,7 @@ class DiseaseResponse(Dataset):
 
     def _assessments(self, user):
         return (
-            _scoped(TumorAssessment.objects.all(), user)
+            for_user(TumorAssessment.objects.all(), user)
             .order_by(*SUBJECT[:2], "assessment_date", "number")
             .values_list(
                 "subject_id",
@@ -422,7 +400,7 @@ class DiseaseResponse(Dataset):
 
     def rows(self, user) -> Iterator[list]:
         randomized = randomization_selectors.randomization_dates(
-            _scoped(TumorAssessment.objects.all(), user).values_list("subject_id", flat=True)
+            for_user(TumorAssessment.objects.all(), user).values_list("subject_id", flat=True)
         )
         config = efficacy_settings()
         for (subject_id, identifier), lines in groupby(
@@ -464,7 +442,7 @@ class DiseaseResponse(Dataset):
             {
                 "STUDYID": study_id(),
                 "DOMAIN": "RS",
-                "USUBJID": _usubjid(identifier),
+                "USUBJID": usubjid(identifier),
                 "RSSEQ": seq,
                 "RSTESTCD": code,
                 "RSTEST": name,
@@ -475,7 +453,7 @@ class DiseaseResponse(Dataset):
                 "RSDRVFL": "Y" if derived else None,
                 "VISITNUM": visitnum,
                 "VISIT": visit,
-                "RSDTC": _iso(day),
+                "RSDTC": iso_text(day),
             }
         )
 

@@ -18,18 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from django.conf import settings
-
 from core import access
-from core.datasets import Column, Dataset
+from core.datasets import Column, Dataset, identity_columns, study_id, usubjid
 from core.roles import Role
 from randomization.arms import Arm
 
 from . import endpoints, selectors
-
-
-def study_id() -> str:
-    return getattr(settings, "EDC_STUDY_ID", "") or "TORI-BEV-HCC-3"
 
 
 def may_read_time_to_event(user) -> bool:
@@ -47,8 +41,7 @@ class TimeToEvent(Dataset):
     @property
     def columns(self) -> tuple[Column, ...]:
         return (
-            Column("STUDYID", "Study Identifier", length=len(study_id()), key=1),
-            Column("USUBJID", "Unique Subject Identifier", length=len(study_id()) + 21, key=2),
+            *identity_columns(domain_length=None),
             Column("TRT01P", "Planned Treatment for Period 01", length=40),
             Column("PARAMCD", "Parameter Code", length=8, key=3),
             Column("PARAM", "Parameter", length=40),
@@ -69,7 +62,7 @@ class TimeToEvent(Dataset):
             yield self._ordered(
                 {
                     "STUDYID": study_id(),
-                    "USUBJID": f"{study_id()}-{row.subject}",
+                    "USUBJID": usubjid(row.subject),
                     "TRT01P": Arm(row.arm).label.upper() if row.arm else None,
                     "PARAMCD": row.parameter,
                     "PARAM": endpoints.PARAMETERS[row.parameter],

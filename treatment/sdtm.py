@@ -22,17 +22,18 @@ from collections.abc import Iterator
 from decimal import Decimal
 from itertools import groupby
 
-from django.conf import settings
-
-from core import access
-from core.datasets import Column, Dataset
+from core.datasets import (
+    Column,
+    Dataset,
+    decimal_text,
+    for_user,
+    identity_columns,
+    iso_text,
+    study_id,
+    usubjid,
+)
 
 from .models import DoseLevel, IvDose, OralDosingPeriod
-
-
-def study_id() -> str:
-    return getattr(settings, "EDC_STUDY_ID", "") or "TORI-BEV-HCC-3"
-
 
 # Per administration: (EXDOSE mg, EXDOSFRQ) of each sorafenib level.
 ORAL_LEVELS = {
@@ -43,18 +44,6 @@ ORAL_LEVELS = {
 }
 
 
-def _scoped(queryset, user):
-    return queryset if user is None else access.scope_to_user(queryset, user)
-
-
-def _decimal(value) -> str | None:
-    return None if value is None else format(Decimal(value).normalize(), "f")
-
-
-def _iso(value) -> str | None:
-    return value.isoformat() if value else None
-
-
 class Exposure(Dataset):
     name = "EX"
     label = "Exposure"
@@ -62,9 +51,7 @@ class Exposure(Dataset):
     @property
     def columns(self) -> tuple[Column, ...]:
         return (
-            Column("STUDYID", "Study Identifier", length=len(study_id()), key=1),
-            Column("DOMAIN", "Domain Abbreviation", length=2),
-            Column("USUBJID", "Unique Subject Identifier", length=len(study_id()) + 21, key=2),
+            *identity_columns(),
             Column("EXSEQ", "Sequence Number", "integer", key=3),
             Column("EXTRT", "Name of Treatment", length=20),
             Column("EXDOSE", "Dose", "decimal", target="decimal"),
@@ -81,7 +68,7 @@ class Exposure(Dataset):
 
     def _iv(self, user):
         return (
-            _scoped(IvDose.objects.all(), user)
+            for_user(IvDose.objects.all(), user)
             .order_by(
                 "cycle__subject__site__code",
                 "cycle__subject__sequence",
@@ -103,7 +90,7 @@ class Exposure(Dataset):
 
     def _oral(self, user):
         return (
-            _scoped(OralDosingPeriod.objects.all(), user)
+            for_user(OralDosingPeriod.objects.all(), user)
             .order_by("subject__site__code", "subject__sequence", "start_date", "pk")
             .values_list(
                 "subject__site__code",
@@ -120,8 +107,8 @@ class Exposure(Dataset):
 
     def count(self, user) -> int:
         return (
-            _scoped(IvDose.objects.all(), user).count()
-            + _scoped(OralDosingPeriod.objects.all(), user).count()
+            for_user(IvDose.objects.all(), user).count()
+            + for_user(OralDosingPeriod.objects.all(), user).count()
         )
 
     def rows(self, user) -> Iterator[list]:
@@ -138,7 +125,7 @@ class Exposure(Dataset):
         return {
             "STUDYID": study_id(),
             "DOMAIN": "EX",
-            "USUBJID": f"{study_id()}-{identifier}",
+            "USUBJID": usubjid(identifier),
             "EXSEQ": seq,
             "EXTRT": str(drug).upper(),
             "EXDOSU": "mg",
@@ -148,15 +135,15 @@ class Exposure(Dataset):
         _, _, identifier, cycle, drug, given, administered, why = row
         return {
             **self._base(identifier, seq, drug),
-            "EXDOSE": _decimal(given),
+            "EXDOSE": decimal_text(given),
             "EXDOSFRM": "INJECTION",
             "EXDOSFRQ": "Q3W",
             "EXROUTE": "INTRAVENOUS",
             "EXADJ": why or None,
             "VISITNUM": cycle,
             "VISIT": f"CYCLE {cycle}",
-            "EXSTDTC": _iso(administered),
-            "EXENDTC": _iso(administered),
+            "EXSTDTC": iso_text(administered),
+            "EXENDTC": iso_text(administered),
         }
 
     def _oral_row(self, row, seq) -> dict:
@@ -164,13 +151,13 @@ class Exposure(Dataset):
         dose, frequency = ORAL_LEVELS[DoseLevel(level)]
         return {
             **self._base(identifier, seq, drug),
-            "EXDOSE": _decimal(dose),
+            "EXDOSE": decimal_text(dose),
             "EXDOSFRM": "TABLET",
             "EXDOSFRQ": frequency,
             "EXROUTE": "ORAL",
             "EXADJ": why or None,
-            "EXSTDTC": _iso(start),
-            "EXENDTC": _iso(stop),
+            "EXSTDTC": iso_text(start),
+            "EXENDTC": iso_text(stop),
         }
 
 

@@ -20,7 +20,7 @@ model as one transaction with its ``AuditRecord``, in time order per subject.
 
 from .audited import audited_models
 from .metadata import metadata_version
-from .oids import EVENTS, NS, Event, event_of, study_oid
+from .oids import EVENTS, NS, Event, event_of
 from .scope import SIGNED, Scope, Signed, UnknownForm, clinical_forms, selected_forms, signed_forms
 from .values import odm_value
 from .writer import OdmExport, export_for, operator_export
@@ -43,5 +43,4 @@ __all__ = [
     "operator_export",
     "selected_forms",
     "signed_forms",
-    "study_oid",
 ]

@@ -7,9 +7,10 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from lxml import etree
 
+from core.datasets import study_id
 from core.roles import Role
 
-from .oids import LEGAL_REASON, SYSTEM_USER_OID, location_oid, signature_oid, study_oid, user_oid
+from .oids import LEGAL_REASON, SYSTEM_USER_OID, location_oid, signature_oid, user_oid
 from .scope import SIGNED
 from .values import _text
 
@@ -66,7 +67,7 @@ def load_users(user_ids: set) -> list:
 
 
 def admin_data(mdv_oid: str, sites, users: list, *, no_user: bool) -> etree._Element:
-    admin = etree.Element("AdminData", StudyOID=study_oid())
+    admin = etree.Element("AdminData", StudyOID=study_id())
     locations = {site.pk: location_oid(site.code) for site in sites}
     for user in users:
         _user_element(admin, user, locations)
@@ -83,7 +84,7 @@ def admin_data(mdv_oid: str, sites, users: list, *, no_user: bool) -> etree._Ele
         etree.SubElement(
             location,
             "MetaDataVersionRef",
-            StudyOID=study_oid(),
+            StudyOID=study_id(),
             MetaDataVersionOID=mdv_oid,
             EffectiveDate=effective,
         )

@@ -6,6 +6,7 @@ import hashlib
 
 from lxml import etree
 
+from core.datasets import study_id
 from core.export_spec import ChildGroup, ExportForm, Item, ItemType
 
 from .oids import (
@@ -18,7 +19,6 @@ from .oids import (
     form_oid,
     group_oid,
     item_oid,
-    study_oid,
     unit_oid,
 )
 from .scope import clinical_forms
@@ -161,11 +161,11 @@ def metadata_version() -> etree._Element:
 
 
 def study_element(mdv: etree._Element) -> etree._Element:
-    study = etree.Element("Study", OID=study_oid())
+    study = etree.Element("Study", OID=study_id())
     variables = etree.SubElement(study, "GlobalVariables")
     etree.SubElement(variables, "StudyName").text = STUDY_NAME
     etree.SubElement(variables, "StudyDescription").text = STUDY_DESCRIPTION
-    etree.SubElement(variables, "ProtocolName").text = study_oid()
+    etree.SubElement(variables, "ProtocolName").text = study_id()
     units = sorted({item.unit for _, _, item in _all_items(clinical_forms()) if item.unit})
     if units:
         basic = etree.SubElement(study, "BasicDefinitions")

@@ -5,19 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from django.conf import settings
-
 from core.export_spec import ChildGroup, ExportForm, Item
 
 NS = "http://www.cdisc.org/ns/odm/v1.3"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 ODM_VERSION = "1.3.2"
 SYSTEM_USER_OID = "USR.SYSTEM"
-
-
-def study_oid() -> str:
-    """The study's identifier: ``settings.EDC_STUDY_ID`` (as the Dataset-JSON STUDYID)."""
-    return getattr(settings, "EDC_STUDY_ID", "") or "TORI-BEV-HCC-3"
 
 
 STUDY_NAME = "HCC phase III: toripalimab + bevacizumab versus sorafenib"

@@ -9,6 +9,7 @@ from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 from lxml import etree
 
+from core.datasets import study_id
 from core.export_spec import ExportForm
 
 from .. import background
@@ -16,7 +17,7 @@ from .admin import admin_data, load_users
 from .archive import Archive
 from .audited import audited_models, users_in
 from .metadata import metadata_version, study_element
-from .oids import NS, ODM_VERSION, location_oid, study_oid
+from .oids import NS, ODM_VERSION, location_oid
 from .scope import Scope, clinical_forms, selected_forms, site_form
 from .snapshot import Snapshot
 from .values import _datetime
@@ -100,7 +101,7 @@ class OdmExport:
                 yield sink.take()
                 usernames = {user.pk: user.get_username() for user in users}
                 with xf.element(
-                    "ClinicalData", StudyOID=study_oid(), MetaDataVersionOID=mdv.get("OID")
+                    "ClinicalData", StudyOID=study_id(), MetaDataVersionOID=mdv.get("OID")
                 ):
                     yield from self._clinical_data(xf, sink, locations, usernames, audited)
         yield sink.take()

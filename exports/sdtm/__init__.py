@@ -9,7 +9,7 @@ recorded date. IE holds the criteria not met. AE's AESEQ is the AE number; SUPPA
 per-drug causality and action (AERELn/AEACNn), the irAE flag and the SAE clock times.
 """
 
-from core.datasets import Column, Dataset
+from core.datasets import Column, Dataset, study_id, usubjid
 from core.registry import collected
 
 from .adverse_events import (
@@ -24,7 +24,7 @@ from .adverse_events import (
 from .ie import InclusionExclusion
 from .reader import SUBJECT, Reader, field_path
 from .subjects import DS_EVENTS, Demographics, Disposition
-from .values import dtc, encode, iso_date, scoped, study_id, usubjid, yn
+from .values import dtc, encode, iso_date, scoped, yn
 
 __all__ = [
     "AEACN",

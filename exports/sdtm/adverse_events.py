@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from django.db.models import Count
 
 from adverse_events.models import ActionTaken, AeOutcome, Causality
-from core.datasets import Column, Dataset
+from core.datasets import Column, Dataset, identity_columns, study_id, usubjid
 from core.sql import literal
 from randomization.arms import StudyDrug, drug_name
 
@@ -38,7 +38,7 @@ from .sqljson import (
     text_cell,
     yn_cell,
 )
-from .values import _group, _identity_columns, dtc, scoped, study_id, usubjid, yn
+from .values import _group, dtc, scoped, yn
 
 # --- AE and SUPPAE -------------------------------------------------------------------------------
 
@@ -179,7 +179,7 @@ class AdverseEvents(_AdverseEventRows):
     name = "AE"
     label = "Adverse Events"
     columns = (
-        *_identity_columns(),
+        *identity_columns(),
         Column("AESEQ", "Sequence Number", "integer", key=3),
         Column("AESPID", "Sponsor-Defined Identifier", length=8),
         Column("AETERM", "Reported Term for the Adverse Event", length=200),

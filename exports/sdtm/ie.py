@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from core.datasets import Column, Dataset
+from core.datasets import Column, Dataset, identity_columns, study_id, usubjid
 from eligibility.criteria import CRITERIA
 
 from .. import records
-from .values import _group, _identity_columns, iso_date, scoped, study_id, usubjid
+from .values import _group, iso_date, scoped
 
 # --- IE ------------------------------------------------------------------------------------------
 
@@ -19,7 +19,7 @@ class InclusionExclusion(Dataset):
     name = "IE"
     label = "Inclusion/Exclusion Criteria Not Met"
     columns = (
-        *_identity_columns(),
+        *identity_columns(),
         Column("IESEQ", "Sequence Number", "integer"),
         Column("IETESTCD", "Inclusion/Exclusion Criterion Short Name", length=8, key=3),
         Column("IETEST", "Inclusion/Exclusion Criterion", length=200),

@@ -9,10 +9,11 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import F, QuerySet
 
+from core.datasets import study_id, usubjid
 from core.sql import literal
 
 from .reader import BATCH, SUBJECT, field_path
-from .values import encode, iso_date, study_id, usubjid, yn
+from .values import encode, iso_date, yn
 
 # --- PostgreSQL: the rows as JSON text, built by the database -----------------------------------
 #

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 
-from core.datasets import Column, Dataset
+from core.datasets import Column, Dataset, identity_columns, study_id, usubjid
 from randomization import selectors as randomization_selectors
 from randomization.arms import DRUGS_OF_ARM, Arm
 from subjects.models import SubjectStatus
 from treatment import selectors as treatment_selectors
 
 from .. import records
-from .values import _batches, _identity_columns, country_code, iso_date, scoped, study_id, usubjid
+from .values import _batches, country_code, iso_date, scoped
 
 # --- the subject's path: the dates each status was reached ------------------------------------
 
@@ -91,7 +91,7 @@ class Demographics(Dataset):
     name = "DM"
     label = "Demographics"
     columns = (
-        *_identity_columns(),
+        *identity_columns(),
         Column("SUBJID", "Subject Identifier for the Study", length=20),
         Column("RFSTDTC", "Subject Reference Start Date/Time", "date"),
         Column("RFXSTDTC", "Date/Time of First Study Treatment", "date"),
@@ -219,7 +219,7 @@ class Disposition(Dataset):
     name = "DS"
     label = "Disposition"
     columns = (
-        *_identity_columns(),
+        *identity_columns(),
         Column("DSSEQ", "Sequence Number", "integer", key=3),
         Column("DSTERM", "Reported Term for the Disposition Event", length=40),
         Column("DSDECOD", "Standardized Disposition Term", length=40),

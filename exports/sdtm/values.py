@@ -8,25 +8,11 @@ from datetime import UTC, datetime
 from itertools import islice
 
 import pycountry
-from django.conf import settings
-
-from core.datasets import Column
 
 from .. import records
 
-DEFAULT_STUDY_ID = "TORI-BEV-HCC-3"
-
-
 # A row as Dataset-JSON text: the one encoding of every row, whoever builds it.
 encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
-
-
-def study_id() -> str:
-    return getattr(settings, "EDC_STUDY_ID", "") or DEFAULT_STUDY_ID
-
-
-def usubjid(subject_identifier: str | None) -> str | None:
-    return f"{study_id()}-{subject_identifier}" if subject_identifier else None
 
 
 # --- values --------------------------------------------------------------------------------------
@@ -77,11 +63,3 @@ def scoped(form, user):
 
 def _group(form, name: str):
     return next(group for group in form.children if group.name == name)
-
-
-def _identity_columns() -> tuple[Column, ...]:
-    return (
-        Column("STUDYID", "Study Identifier", length=len(study_id()), key=1),
-        Column("DOMAIN", "Domain Abbreviation", length=2),
-        Column("USUBJID", "Unique Subject Identifier", length=len(study_id()) + 21, key=2),
-    )
