@@ -11,8 +11,6 @@ NS = "http://www.cdisc.org/ns/odm/v1.3"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 ODM_VERSION = "1.3.2"
 SYSTEM_USER_OID = "USR.SYSTEM"
-
-
 STUDY_NAME = "HCC phase III: toripalimab + bevacizumab versus sorafenib"
 STUDY_DESCRIPTION = (
     "A randomized, open-label, multi-center phase III study of toripalimab + bevacizumab versus "
