@@ -4,7 +4,7 @@ services), and the dictionary is loaded by ``manage.py load_ctcae``."""
 
 from django.contrib import admin
 
-from core.admin import ReadOnlyAuditedAdmin, ScopedAdminMixin
+from core.admin import ReadOnlyAuditedAdmin, ReadOnlyInline, ScopedAdminMixin
 
 from .models import SERIOUS_CRITERIA_FIELDS, AdverseEvent, AeCausality, CtcaeTerm
 from .sae_clock import SaeClock
@@ -43,18 +43,9 @@ class SaeClockFilter(admin.SimpleListFilter):
         return queryset
 
 
-class CausalityInline(admin.TabularInline):
+class CausalityInline(ReadOnlyInline):
     model = AeCausality
     fields = ("drug", "causality", "related", "action_taken")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(AdverseEvent)

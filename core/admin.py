@@ -312,3 +312,24 @@ class ReadOnlyAuditedAdmin(AuditedAdmin):
 
     def save_through_service(self, request, obj, form, change, reason):
         raise PermissionDenied("Read-only.")
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown on their record's page (an AE's causality, a cycle's doses): the services write
+    them with their record, so the admin shows every field and neither adds, changes nor deletes
+    one."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields or ()
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -5,7 +5,7 @@ Read-only: the sites enter and correct them on the RECIST forms (through the ser
 from django.contrib import admin
 from django.db.models import F
 
-from core.admin import ReadOnlyAuditedAdmin
+from core.admin import ReadOnlyAuditedAdmin, ReadOnlyInline
 
 from .models import (
     NonTargetAssessment,
@@ -41,28 +41,19 @@ class ResponsesDifferFilter(admin.SimpleListFilter):
         return queryset
 
 
-class _ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
+class _LesionRowInline(ReadOnlyInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("lesion")
 
 
-class MeasurementInline(_ReadOnlyInline):
+class MeasurementInline(_LesionRowInline):
     model = TargetMeasurement
-    fields = readonly_fields = ("lesion", "diameter")
+    fields = ("lesion", "diameter")
 
 
-class NonTargetStatusInline(_ReadOnlyInline):
+class NonTargetStatusInline(_LesionRowInline):
     model = NonTargetAssessment
-    fields = readonly_fields = ("lesion", "status")
+    fields = ("lesion", "status")
 
 
 LESION_FIELDS = ("subject", "number", "organ", "location", "baseline_date", "method")

@@ -28,7 +28,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from core import access
-from core.admin import ReadOnlyAuditedAdmin
+from core.admin import ReadOnlyAuditedAdmin, ReadOnlyInline
 from core.errors import DomainError
 from subjects.models import Site, Subject
 
@@ -113,27 +113,15 @@ class CheckFilter(admin.SimpleListFilter):
 # --- the thread ----------------------------------------------------------------------------------
 
 
-class ThreadInline(admin.TabularInline):
+class ThreadInline(ReadOnlyInline):
     model = QueryMessage
     verbose_name = "message"
     verbose_name_plural = "thread"
     fields = ("at", "kind", "author", "text", "response_reason")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
     ordering = ("at", "pk")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("author")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- actions: one text, one service call per query -----------------------------------------------

@@ -4,7 +4,7 @@ with filters and their history. Read-only: the sites enter and change them on th
 
 from django.contrib import admin
 
-from core.admin import ReadOnlyAuditedAdmin
+from core.admin import ReadOnlyAuditedAdmin, ReadOnlyInline
 
 from .models import EndOfStudy, EndOfTreatment, SubsequentTherapy, SurvivalFollowUp
 
@@ -18,18 +18,9 @@ class EndOfTreatmentAdmin(ReadOnlyAuditedAdmin):
     fields = ("subject", "last_dose_date", "end_reason", "adverse_event", "reason_other")
 
 
-class TherapyInline(admin.TabularInline):
+class TherapyInline(ReadOnlyInline):
     model = SubsequentTherapy
     fields = ("agent", "start_date")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(SurvivalFollowUp)

@@ -4,7 +4,7 @@ services)."""
 
 from django.contrib import admin
 
-from core.admin import ReadOnlyAuditedAdmin
+from core.admin import ReadOnlyAuditedAdmin, ReadOnlyInline
 
 from .models import Cycle, IvDose, OralDosingPeriod
 
@@ -21,18 +21,9 @@ IV_FIELDS = (
 )
 
 
-class IvDoseInline(admin.TabularInline):
+class IvDoseInline(ReadOnlyInline):
     model = IvDose
     fields = IV_FIELDS
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Cycle)
