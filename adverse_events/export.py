@@ -1,24 +1,22 @@
 """What the sponsor exports of adverse events: the AE CRF, CTCAE coding, and the causality to
 each study drug as a repeating child group (``core.export_spec``)."""
 
-from core.export_spec import ChildGroup, ExportForm, Item, ItemType, model_items
+from core.export_spec import ChildGroup, Item, ItemType, model_items, subject_form
 
 from .models import SERIOUS_CRITERIA_FIELDS, AdverseEvent, AeCausality
 
 FORMS = [
-    ExportForm(
+    subject_form(
         name="adverse-events",
         label="Adverse events",
         model="adverse_events.AdverseEvent",
         oid="AE",
         repeating=True,
         domain_key="ae_number",
-        select_related=("subject__site", "term"),
+        select_related=("term",),
         prefetch_related=("causalities",),
-        ordering=("subject__site__code", "subject__sequence", "ae_number"),
+        then_by=("ae_number",),
         items=(
-            Item("subject", "Subject", ItemType.TEXT, "subject.subject_identifier"),
-            Item("site", "Site code", ItemType.TEXT, "subject.site.code"),
             *model_items(AdverseEvent, ("ae_number",)),
             Item("meddra_code", "MedDRA code", ItemType.TEXT, "term.meddra_code", length=8),
             Item("term", "CTCAE term", ItemType.TEXT, "term.term"),

@@ -214,3 +214,29 @@ class SignedForm:
     parent_field: str
     meanings: tuple[tuple[str, str], ...]
     current: Callable[[object], object] | None = None
+
+
+# --- a subject's CRF -----------------------------------------------------------------------------
+
+SUBJECT_ITEMS = (
+    Item("subject", "Subject", ItemType.TEXT, "subject.subject_identifier"),
+    Item("site", "Site code", ItemType.TEXT, "subject.site.code"),
+)
+
+
+def subject_form(
+    *,
+    items: tuple[Item, ...],
+    select_related: tuple[str, ...] = (),
+    then_by: tuple[str, ...] = (),
+    **declaration,
+) -> ExportForm:
+    """A subject's CRF, declared by what it adds: every one opens with the subject's identifier
+    and site code, reads the site with its records and lists them by site and subject, then by
+    ``then_by`` (a repeating record's number), so that the exports of all forms line up."""
+    return ExportForm(
+        items=(*SUBJECT_ITEMS, *items),
+        select_related=("subject__site", *select_related),
+        ordering=("subject__site__code", "subject__sequence", *then_by),
+        **declaration,
+    )

@@ -2,7 +2,7 @@
 baseline target and non-target lesions, and each follow-up assessment with its investigator's
 and derived responses, its target measurements and its non-target statuses as child groups."""
 
-from core.export_spec import ChildGroup, ExportForm, Item, ItemType, model_items
+from core.export_spec import ChildGroup, Item, ItemType, model_items, subject_form
 
 from .models import (
     MAX_TARGETS,
@@ -13,63 +13,49 @@ from .models import (
     TumorAssessment,
 )
 
-
-def _subject_items():
-    return (
-        Item("subject", "Subject", ItemType.TEXT, "subject.subject_identifier"),
-        Item("site", "Site code", ItemType.TEXT, "subject.site.code"),
-    )
-
-
 LESION_NUMBERS = tuple((str(n), f"T{n}") for n in range(1, MAX_TARGETS + 1))
 
 FORMS = [
-    ExportForm(
+    subject_form(
         name="target-lesions",
         label="Target lesions (baseline)",
         model="efficacy.TargetLesion",
         oid="TL",
         repeating=True,
         domain_key="number",
-        select_related=("subject__site",),
-        ordering=("subject__site__code", "subject__sequence", "number"),
+        then_by=("number",),
         items=(
-            *_subject_items(),
             *model_items(
                 TargetLesion,
                 ("number", "organ", "location", "baseline_date", "method", "diameter", "updated"),
             ),
         ),
     ),
-    ExportForm(
+    subject_form(
         name="non-target-lesions",
         label="Non-target lesions (baseline)",
         model="efficacy.NonTargetLesion",
         oid="NTL",
         repeating=True,
         domain_key="number",
-        select_related=("subject__site",),
-        ordering=("subject__site__code", "subject__sequence", "number"),
+        then_by=("number",),
         items=(
-            *_subject_items(),
             *model_items(
                 NonTargetLesion,
                 ("number", "organ", "location", "baseline_date", "method", "updated"),
             ),
         ),
     ),
-    ExportForm(
+    subject_form(
         name="tumor-assessments",
         label="Tumor assessments (RECIST 1.1)",
         model="efficacy.TumorAssessment",
         oid="TA",
         repeating=True,
         domain_key="number",
-        select_related=("subject__site",),
         prefetch_related=("measurements__lesion", "non_target_statuses__lesion"),
-        ordering=("subject__site__code", "subject__sequence", "number"),
+        then_by=("number",),
         items=(
-            *_subject_items(),
             *model_items(
                 TumorAssessment,
                 (

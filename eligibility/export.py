@@ -4,7 +4,7 @@ therapy rows, and the investigator's signature (``core.export_spec``)."""
 
 from dataclasses import replace
 
-from core.export_spec import ChildGroup, ExportForm, Item, ItemType, SignedForm, model_items
+from core.export_spec import ChildGroup, Item, ItemType, SignedForm, model_items, subject_form
 
 from . import units
 from .criteria import CRITERIA, CriterionOutcome
@@ -58,18 +58,14 @@ def _crf_items() -> tuple[Item, ...]:
 
 
 FORMS = [
-    ExportForm(
+    subject_form(
         name="eligibility",
         label="Eligibility",
         model="eligibility.EligibilityAssessment",
         oid="ELIG",
-        select_related=("subject__site",),
         changed_with=(("eligibility.EligibilitySignature", "assessment"),),
         prefetch_related=("signatures", "prior_therapies"),
-        ordering=("subject__site__code", "subject__sequence"),
         items=(
-            Item("subject", "Subject", ItemType.TEXT, "subject.subject_identifier"),
-            Item("site", "Site code", ItemType.TEXT, "subject.site.code"),
             *_crf_items(),
             Item(
                 "result",

@@ -2,7 +2,7 @@
 source data verification, each record's and each casebook's freeze/lock state, and the casebook
 signatures (with the hash of the data they cover)."""
 
-from core.export_spec import ExportForm, Item, ItemType, SignedForm, model_items
+from core.export_spec import Item, ItemType, SignedForm, model_items, subject_form
 
 from .models import (
     CASEBOOK_MEANING,
@@ -17,70 +17,58 @@ def _record_type(row) -> str:
     return f"{row.content_type.app_label}.{row.content_type.model}"
 
 
-def _subject_items():
-    return (
-        Item("subject", "Subject", ItemType.TEXT, "subject.subject_identifier"),
-        Item("site", "Site code", ItemType.TEXT, "subject.site.code"),
-    )
-
-
 FORMS = [
-    ExportForm(
+    subject_form(
         name="source-data-verification",
         label="Source data verification",
         model="monitoring.SourceDataVerification",
         oid="SDV",
         repeating=True,
-        select_related=("subject__site", "content_type", "verified_by"),
-        ordering=("subject__site__code", "subject__sequence", "pk"),
+        select_related=("content_type", "verified_by"),
+        then_by=("pk",),
         items=(
-            *_subject_items(),
             Item("record_type", "Record type", ItemType.TEXT, _record_type),
             *model_items(SourceDataVerification, ("object_id", "record_label", "verified")),
             Item("verified_by", "Verified by", ItemType.TEXT, "verified_by.username"),
             *model_items(SourceDataVerification, ("verified_at", "cleared_at", "cleared_reason")),
         ),
     ),
-    ExportForm(
+    subject_form(
         name="record-lock-states",
         label="Record freeze and lock",
         model="monitoring.RecordState",
         oid="RLOCK",
         repeating=True,
-        select_related=("subject__site", "content_type", "changed_by"),
-        ordering=("subject__site__code", "subject__sequence", "pk"),
+        select_related=("content_type", "changed_by"),
+        then_by=("pk",),
         items=(
-            *_subject_items(),
             Item("record_type", "Record type", ItemType.TEXT, _record_type),
             *model_items(RecordState, ("object_id", "record_label", "state")),
             Item("changed_by", "Changed by", ItemType.TEXT, "changed_by.username"),
             *model_items(RecordState, ("changed_at", "reason")),
         ),
     ),
-    ExportForm(
+    subject_form(
         name="casebook-states",
         label="Casebook freeze and lock",
         model="monitoring.CasebookState",
         oid="CBLOCK",
-        select_related=("subject__site", "changed_by"),
-        ordering=("subject__site__code", "subject__sequence"),
+        select_related=("changed_by",),
         items=(
-            *_subject_items(),
             *model_items(CasebookState, ("state",)),
             Item("changed_by", "Changed by", ItemType.TEXT, "changed_by.username"),
             *model_items(CasebookState, ("changed_at", "reason")),
         ),
     ),
-    ExportForm(
+    subject_form(
         name="casebook-signatures",
         label="Casebook signatures",
         model="monitoring.CasebookSignature",
         oid="CBSIG",
         repeating=True,
-        select_related=("subject__site", "signer"),
-        ordering=("subject__site__code", "subject__sequence", "signed_at"),
+        select_related=("signer",),
+        then_by=("signed_at",),
         items=(
-            *_subject_items(),
             Item("signer", "Signer", ItemType.TEXT, "signer.username"),
             *model_items(
                 CasebookSignature,

@@ -1,21 +1,18 @@
 """What the sponsor exports of the randomization: each subject's allocation (never a slot, a
 block or a seed: those stay with the statistician)."""
 
-from core.export_spec import ExportForm, Item, ItemType, model_items
+from core.export_spec import Item, ItemType, model_items, subject_form
 
 from .models import Allocation
 
 FORMS = [
-    ExportForm(
+    subject_form(
         name="allocations",
         label="Randomization",
         model="randomization.Allocation",
         oid="RAND",
-        select_related=("subject__site", "stratum"),
-        ordering=("subject__site__code", "subject__sequence"),
+        select_related=("stratum",),
         items=(
-            Item("subject", "Subject", ItemType.TEXT, "subject.subject_identifier"),
-            Item("site", "Site code", ItemType.TEXT, "subject.site.code"),
             *model_items(
                 Allocation,
                 (

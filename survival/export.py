@@ -1,28 +1,18 @@
 """What the sponsor exports of the end of treatment, the survival follow-up (with the subsequent
 anticancer therapies as a child group) and the end of study (``core.export_spec``)."""
 
-from core.export_spec import ChildGroup, ExportForm, Item, ItemType, model_items
+from core.export_spec import ChildGroup, Item, ItemType, model_items, subject_form
 
 from .models import EndOfStudy, EndOfTreatment, SubsequentTherapy, SurvivalFollowUp
 
-
-def _subject_items():
-    return (
-        Item("subject", "Subject", ItemType.TEXT, "subject.subject_identifier"),
-        Item("site", "Site code", ItemType.TEXT, "subject.site.code"),
-    )
-
-
 FORMS = [
-    ExportForm(
+    subject_form(
         name="end-of-treatment",
         label="End of treatment",
         model="survival.EndOfTreatment",
         oid="EOT",
-        select_related=("subject__site", "adverse_event"),
-        ordering=("subject__site__code", "subject__sequence"),
+        select_related=("adverse_event",),
         items=(
-            *_subject_items(),
             *model_items(EndOfTreatment, ("last_dose_date", "end_reason")),
             Item(
                 "adverse_event",
@@ -33,18 +23,16 @@ FORMS = [
             *model_items(EndOfTreatment, ("reason_other", "updated")),
         ),
     ),
-    ExportForm(
+    subject_form(
         name="survival-follow-up",
         label="Survival follow-up",
         model="survival.SurvivalFollowUp",
         oid="SFU",
         repeating=True,
         domain_key="contact_number",
-        select_related=("subject__site",),
         prefetch_related=("therapies",),
-        ordering=("subject__site__code", "subject__sequence", "contact_number"),
+        then_by=("contact_number",),
         items=(
-            *_subject_items(),
             *model_items(
                 SurvivalFollowUp,
                 (
@@ -67,15 +55,13 @@ FORMS = [
             ),
         ),
     ),
-    ExportForm(
+    subject_form(
         name="end-of-study",
         label="End of study",
         model="survival.EndOfStudy",
         oid="EOS",
-        select_related=("subject__site", "death_adverse_event"),
-        ordering=("subject__site__code", "subject__sequence"),
+        select_related=("death_adverse_event",),
         items=(
-            *_subject_items(),
             *model_items(EndOfStudy, ("end_date", "end_reason", "death_date", "death_cause")),
             Item(
                 "death_adverse_event",

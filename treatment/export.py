@@ -1,33 +1,21 @@
 """What the sponsor exports of study drug exposure: the cycles with their IV doses as a
 repeating child group, and the sorafenib dosing periods (``core.export_spec``)."""
 
-from core.export_spec import ChildGroup, ExportForm, Item, ItemType, model_items
+from core.export_spec import ChildGroup, Item, ItemType, model_items, subject_form
 
 from .models import Cycle, IvDose, OralDosingPeriod
 
-
-def _subject_items():
-    return (
-        Item("subject", "Subject", ItemType.TEXT, "subject.subject_identifier"),
-        Item("site", "Site code", ItemType.TEXT, "subject.site.code"),
-    )
-
-
 FORMS = [
-    ExportForm(
+    subject_form(
         name="treatment-cycles",
         label="Treatment cycles and IV doses",
         model="treatment.Cycle",
         oid="CYC",
         repeating=True,
         domain_key="number",
-        select_related=("subject__site",),
         prefetch_related=("iv_doses__adverse_event",),
-        ordering=("subject__site__code", "subject__sequence", "number"),
-        items=(
-            *_subject_items(),
-            *model_items(Cycle, ("number", "day1_date", "weight_kg", "updated")),
-        ),
+        then_by=("number",),
+        items=(*model_items(Cycle, ("number", "day1_date", "weight_kg", "updated")),),
         children=(
             ChildGroup(
                 name="iv_doses",
@@ -60,16 +48,15 @@ FORMS = [
             ),
         ),
     ),
-    ExportForm(
+    subject_form(
         name="oral-dosing-periods",
         label="Sorafenib dosing periods",
         model="treatment.OralDosingPeriod",
         oid="ORAL",
         repeating=True,
-        select_related=("subject__site", "adverse_event"),
-        ordering=("subject__site__code", "subject__sequence", "start_date", "pk"),
+        select_related=("adverse_event",),
+        then_by=("start_date", "pk"),
         items=(
-            *_subject_items(),
             *model_items(
                 OralDosingPeriod,
                 ("drug", "dose_level", "start_date", "stop_date", "dose_change_reason"),
