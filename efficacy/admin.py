@@ -14,16 +14,7 @@ from .models import (
     TargetMeasurement,
     TumorAssessment,
 )
-
-DERIVED = (
-    "target_sum",
-    "nadir",
-    "change_from_baseline",
-    "change_from_nadir",
-    "target_response",
-    "non_target_response",
-    "derived_response",
-)
+from .services import DERIVED_FIELDS
 
 
 class ResponsesDifferFilter(admin.SimpleListFilter):
@@ -114,6 +105,6 @@ class TumorAssessmentAdmin(ReadOnlyAuditedAdmin):
                 )
             },
         ),
-        ("Derived by RECIST 1.1", {"fields": DERIVED}),
+        ("Derived by RECIST 1.1", {"fields": DERIVED_FIELDS}),
     ]
-    readonly_fields = ("number", *DERIVED)
+    readonly_fields = ("number", *DERIVED_FIELDS)

@@ -12,6 +12,7 @@ from .models import (
     TargetMeasurement,
     TumorAssessment,
 )
+from .services import ASSESSMENT_FIELDS, DERIVED_FIELDS, LESION_FIELDS, TARGET_FIELDS
 
 LESION_NUMBERS = tuple((str(n), f"T{n}") for n in range(1, MAX_TARGETS + 1))
 
@@ -27,7 +28,7 @@ FORMS = [
         items=(
             *model_items(
                 TargetLesion,
-                ("number", "organ", "location", "baseline_date", "method", "diameter", "updated"),
+                ("number", *TARGET_FIELDS, "updated"),
             ),
         ),
     ),
@@ -42,7 +43,7 @@ FORMS = [
         items=(
             *model_items(
                 NonTargetLesion,
-                ("number", "organ", "location", "baseline_date", "method", "updated"),
+                ("number", *LESION_FIELDS, "updated"),
             ),
         ),
     ),
@@ -58,22 +59,7 @@ FORMS = [
         items=(
             *model_items(
                 TumorAssessment,
-                (
-                    "number",
-                    "assessment_date",
-                    "method",
-                    "new_lesions",
-                    "new_lesions_description",
-                    "investigator_response",
-                    "target_sum",
-                    "nadir",
-                    "change_from_baseline",
-                    "change_from_nadir",
-                    "target_response",
-                    "non_target_response",
-                    "derived_response",
-                    "updated",
-                ),
+                ("number", *ASSESSMENT_FIELDS, *DERIVED_FIELDS, "updated"),
             ),
         ),
         children=(

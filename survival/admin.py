@@ -7,6 +7,7 @@ from django.contrib import admin
 from core.admin import ReadOnlyAuditedAdmin, ReadOnlyInline
 
 from .models import EndOfStudy, EndOfTreatment, SubsequentTherapy, SurvivalFollowUp
+from .services import EOS_FIELDS, EOT_FIELDS, FOLLOW_UP_FIELDS
 
 
 @admin.register(EndOfTreatment)
@@ -15,7 +16,7 @@ class EndOfTreatmentAdmin(ReadOnlyAuditedAdmin):
     list_filter = (("subject__site", admin.RelatedOnlyFieldListFilter), "end_reason")
     search_fields = ("subject__subject_identifier",)
     list_select_related = ("subject__site", "adverse_event__term")
-    fields = ("subject", "last_dose_date", "end_reason", "adverse_event", "reason_other")
+    fields = ("subject", *EOT_FIELDS)
 
 
 class TherapyInline(ReadOnlyInline):
@@ -35,7 +36,7 @@ class SurvivalFollowUpAdmin(ReadOnlyAuditedAdmin):
     list_filter = (("subject__site", admin.RelatedOnlyFieldListFilter), "vital_status")
     search_fields = ("subject__subject_identifier",)
     list_select_related = ("subject__site",)
-    fields = ("subject", "contact_number", "contact_date", "vital_status", "last_known_alive_date")
+    fields = ("subject", "contact_number", *FOLLOW_UP_FIELDS)
     readonly_fields = ("contact_number",)
     inlines = [TherapyInline]
 
@@ -58,12 +59,4 @@ class EndOfStudyAdmin(ReadOnlyAuditedAdmin):
     )
     search_fields = ("subject__subject_identifier",)
     list_select_related = ("subject__site",)
-    fields = (
-        "subject",
-        "end_date",
-        "end_reason",
-        "death_date",
-        "death_cause",
-        "death_adverse_event",
-        "death_cause_other",
-    )
+    fields = ("subject", *EOS_FIELDS)

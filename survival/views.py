@@ -144,7 +144,7 @@ def end_of_treatment(request, identifier):
         new_form_class=NewEndOfTreatmentForm,
         record_fn=services.record_end_of_treatment,
         update_fn=services.update_end_of_treatment,
-        names=("last_dose_date", "end_reason", "adverse_event", "reason_other"),
+        names=services.EOT_FIELDS,
     )
 
 
@@ -160,14 +160,7 @@ def end_of_study(request, identifier):
         new_form_class=NewEndOfStudyForm,
         record_fn=services.record_end_of_study,
         update_fn=services.update_end_of_study,
-        names=(
-            "end_date",
-            "end_reason",
-            "death_date",
-            "death_cause",
-            "death_adverse_event",
-            "death_cause_other",
-        ),
+        names=services.EOS_FIELDS,
     )
 
 

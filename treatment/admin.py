@@ -7,18 +7,9 @@ from django.contrib import admin
 from core.admin import ReadOnlyAuditedAdmin, ReadOnlyInline
 
 from .models import Cycle, IvDose, OralDosingPeriod
+from .services import DOSE_FIELDS
 
-IV_FIELDS = (
-    "drug",
-    "planned_dose_mg",
-    "given_dose_mg",
-    "administered_date",
-    "delayed",
-    "interrupted",
-    "reduced",
-    "dose_change_reason",
-    "adverse_event",
-)
+IV_FIELDS = ("drug", "planned_dose_mg", *DOSE_FIELDS)
 
 
 class IvDoseInline(ReadOnlyInline):

@@ -4,6 +4,7 @@ repeating child group, and the sorafenib dosing periods (``core.export_spec``)."
 from core.export_spec import ChildGroup, Item, ItemType, model_items, subject_form
 
 from .models import Cycle, IvDose, OralDosingPeriod
+from .services import DOSE_FIELDS
 
 FORMS = [
     subject_form(
@@ -24,21 +25,11 @@ FORMS = [
                 model="treatment.IvDose",
                 parent_field="cycle",
                 key="drug",
-                items=(
-                    *model_items(
-                        IvDose,
-                        (
-                            "drug",
-                            "planned_dose_mg",
-                            "given_dose_mg",
-                            "administered_date",
-                            "delayed",
-                            "interrupted",
-                            "reduced",
-                            "dose_change_reason",
-                        ),
-                    ),
-                    Item(
+                # The cause's AE number in place of the foreign key, last like on the form.
+                items=model_items(
+                    IvDose,
+                    ("drug", "planned_dose_mg", *DOSE_FIELDS),
+                    adverse_event=Item(
                         "ae_number",
                         "AE number of the cause",
                         ItemType.INTEGER,
