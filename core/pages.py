@@ -73,6 +73,56 @@ def save_record_edit(request, form, *, save, saved_message, done_url, record=Non
     return None
 
 
+def new_record_page(
+    request, form, *, heading, subject, done_url, save, saved_message, record_url=None, **extra
+):
+    """A CRF's page for a new record: the POST saved once by ``save_new_record`` (back to
+    ``done_url``), else ``form_page`` with a cancel link to ``done_url``."""
+    if saved := save_new_record(
+        request,
+        form,
+        save=save,
+        saved_message=saved_message,
+        done_url=done_url,
+        record_url=record_url,
+    ):
+        return saved
+    return form_page(request, form, heading, subject, cancel_url=done_url, **extra)
+
+
+def edit_record_page(
+    request, form, *, record, heading, subject, done_url, save, saved_message, **extra
+):
+    """A CRF record's edit page: the POST saved by ``save_record_edit`` (back to ``done_url``),
+    else ``form_page`` with the record's field flags and a cancel link to ``done_url``."""
+    if saved := save_record_edit(
+        request, form, save=save, saved_message=saved_message, done_url=done_url, record=record
+    ):
+        return saved
+    return form_page(
+        request,
+        form,
+        heading,
+        subject,
+        cancel_url=done_url,
+        flags=field_flags(request, record, form=form),
+        **extra,
+    )
+
+
+def saved_with_reason(request, form, service, *args, **kwargs):
+    """The ``save`` of an edit form: ``service(*args, **kwargs)`` called, once the form is valid,
+    with the user, the form's reason for change and its ``service_data()`` (the audited write
+    needs all three)."""
+    return lambda: service(
+        *args,
+        **kwargs,
+        user=request.user,
+        reason=form.cleaned_data["reason"],
+        **form.service_data(),
+    )
+
+
 def posted_record_actions(request, record) -> list:
     """What this POST of ``record``'s edit form asks the apps above to do with it: their
     ``record_form_action`` hooks, ``(request, record) -> action, list of actions or None``

@@ -20,7 +20,12 @@ from django.urls import reverse
 
 from core import access
 from core.forms import run_service
-from core.pages import form_page, refuse_read_only, save_new_record, save_record_edit
+from core.pages import (
+    edit_record_page,
+    new_record_page,
+    refuse_read_only,
+    saved_with_reason,
+)
 from core.panels import field_flags
 from subjects.selectors import visible_subject
 
@@ -81,26 +86,29 @@ def _lesion_page(request, identifier, *, kind, number=None):
         form_class = NewTargetLesionForm if kind == "target" else NewNonTargetLesionForm
         form = form_class(request.POST or None)
         add = services.add_target_lesion if kind == "target" else services.add_non_target_lesion
-        if saved := save_new_record(
+        return new_record_page(
             request,
             form,
+            heading=f"New {what} (baseline) — {subject}",
+            subject=subject,
+            done_url=_home(subject),
             save=lambda: add(subject, user=request.user, **form.service_data()),
             saved_message=lambda lesion: f"{lesion.code} recorded: {lesion}.",
-            done_url=_home(subject),
             record_url=lambda _lesion: _home(subject),
-        ):
-            return saved
-        heading = f"New {what} (baseline) — {subject}"
-        return form_page(request, form, heading, subject, cancel_url=_home(subject))
+        )
     lesion = get_object_or_404(model.objects.filter(subject=subject), number=number)
     form_class = TargetLesionForm if kind == "target" else NonTargetLesionForm
     form = form_class(request.POST or None, instance=lesion, editing=True)
     update = (
         services.update_target_lesion if kind == "target" else services.update_non_target_lesion
     )
-    if saved := save_record_edit(
+    return edit_record_page(
         request,
         form,
+        record=lesion,
+        heading=f"{lesion.code} — {subject}",
+        subject=subject,
+        done_url=_home(subject),
         save=lambda: update(
             model.objects.get(pk=lesion.pk),  # fresh: the form wrote onto ``lesion``
             user=request.user,
@@ -108,17 +116,6 @@ def _lesion_page(request, identifier, *, kind, number=None):
             **form.service_data(),
         ),
         saved_message=lambda fresh: f"{fresh.code} corrected.",
-        done_url=_home(subject),
-        record=lesion,
-    ):
-        return saved
-    return form_page(
-        request,
-        form,
-        f"{lesion.code} — {subject}",
-        subject,
-        cancel_url=_home(subject),
-        flags=field_flags(request, lesion, form=form),
     )
 
 
@@ -217,13 +214,7 @@ def assessment(request, identifier, number):
     )
     if request.method == "POST" and form.is_valid():
         done = run_service(
-            form,
-            lambda: services.update_assessment(
-                found,
-                user=request.user,
-                reason=form.cleaned_data["reason"],
-                **form.service_data(),
-            ),
+            form, saved_with_reason(request, form, services.update_assessment, found)
         )
         if done:
             _saved_message(request, done)

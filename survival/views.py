@@ -17,7 +17,7 @@ from django.shortcuts import redirect, render
 from core import access
 from core.audit import history_rows
 from core.forms import run_service
-from core.pages import refuse_read_only, save_new_record, save_record_edit
+from core.pages import refuse_read_only, save_new_record, save_record_edit, saved_with_reason
 from core.panels import field_flags
 from randomization import selectors as randomization_selectors
 from subjects.selectors import visible_subject
@@ -118,12 +118,7 @@ def _one_record_page(
     if saved := save_record_edit(
         request,
         form,
-        save=lambda: update_fn(
-            record,
-            user=request.user,
-            reason=form.cleaned_data["reason"],
-            **form.service_data(),
-        ),
+        save=saved_with_reason(request, form, update_fn, record),
         saved_message=f"{heading} updated.",
         done_url=subject,
         record=record,

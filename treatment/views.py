@@ -16,13 +16,12 @@ from django.urls import reverse
 from adverse_events.models import AdverseEvent
 from core import access
 from core.pages import (
-    form_page,
+    edit_record_page,
+    new_record_page,
     read_only_record_page,
     refuse_read_only,
-    save_new_record,
-    save_record_edit,
+    saved_with_reason,
 )
-from core.panels import field_flags
 from randomization.arms import StudyDrug
 from subjects.selectors import visible_subject
 
@@ -92,20 +91,14 @@ def cycle_new(request, identifier):
         events=_events(subject),
         initial={"number": (last.number + 1) if last else 1, "weight_kg": last and last.weight_kg},
     )
-    if saved := save_new_record(
+    return new_record_page(
         request,
         form,
+        heading=f"New treatment cycle — {subject}",
+        subject=subject,
+        done_url=_calendar_url(subject),
         save=lambda: services.save_cycle(subject, user=request.user, **form.service_data()),
         saved_message=lambda cycle: f"Cycle {cycle.number} recorded.",
-        done_url=_calendar_url(subject),
-    ):
-        return saved
-    return form_page(
-        request,
-        form,
-        f"New treatment cycle — {subject}",
-        subject,
-        cancel_url=_calendar_url(subject),
     )
 
 
@@ -123,28 +116,15 @@ def cycle_edit(request, identifier, number):
         events=_events(subject),
         editing=True,
     )
-    if saved := save_record_edit(
+    return edit_record_page(
         request,
         form,
-        save=lambda: services.save_cycle(
-            subject,
-            user=request.user,
-            reason=form.cleaned_data["reason"],
-            cycle=cycle,
-            **form.service_data(),
-        ),
-        saved_message=lambda saved: f"Cycle {saved.number} updated.",
-        done_url=_calendar_url(subject),
         record=cycle,
-    ):
-        return saved
-    return form_page(
-        request,
-        form,
-        f"Cycle {cycle.number} — {subject}",
-        subject,
-        cancel_url=_calendar_url(subject),
-        flags=field_flags(request, cycle, form=form),
+        heading=f"Cycle {cycle.number} — {subject}",
+        subject=subject,
+        done_url=_calendar_url(subject),
+        save=saved_with_reason(request, form, services.save_cycle, subject, cycle=cycle),
+        saved_message=lambda saved: f"Cycle {saved.number} updated.",
     )
 
 
@@ -156,22 +136,16 @@ def oral_period_new(request, identifier):
     if refused := _refuse_unrandomized(request, subject):
         return refused
     form = NewOralPeriodForm(request.POST or None, events=_events(subject))
-    if saved := save_new_record(
+    return new_record_page(
         request,
         form,
+        heading=f"New sorafenib dosing period — {subject}",
+        subject=subject,
+        done_url=_calendar_url(subject),
         save=lambda: services.save_oral_period(subject, user=request.user, **form.service_data()),
         saved_message=lambda period: (
             f"Sorafenib period recorded: {period.get_dose_level_display()}."
         ),
-        done_url=_calendar_url(subject),
-    ):
-        return saved
-    return form_page(
-        request,
-        form,
-        f"New sorafenib dosing period — {subject}",
-        subject,
-        cancel_url=_calendar_url(subject),
         intro="One period per dose level: stop the current period, then start the next one.",
     )
 
@@ -193,26 +167,13 @@ def oral_period_edit(request, identifier, pk):
         events=_events(subject),
         editing=True,
     )
-    if saved := save_record_edit(
+    return edit_record_page(
         request,
         form,
-        save=lambda: services.save_oral_period(
-            subject,
-            user=request.user,
-            reason=form.cleaned_data["reason"],
-            period=period,
-            **form.service_data(),
-        ),
-        saved_message="Sorafenib period updated.",
-        done_url=_calendar_url(subject),
         record=period,
-    ):
-        return saved
-    return form_page(
-        request,
-        form,
-        f"Sorafenib period from {period.start_date:%Y-%m-%d} — {subject}",
-        subject,
-        cancel_url=_calendar_url(subject),
-        flags=field_flags(request, period, form=form),
+        heading=f"Sorafenib period from {period.start_date:%Y-%m-%d} — {subject}",
+        subject=subject,
+        done_url=_calendar_url(subject),
+        save=saved_with_reason(request, form, services.save_oral_period, subject, period=period),
+        saved_message="Sorafenib period updated.",
     )
