@@ -7,17 +7,16 @@ AE read-only (``ae_detail.html``), never a form.
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
 from core import access
-from core.forms import run_service
 from core.pages import (
     read_only_record_page,
     refuse_read_only,
+    save_form,
     save_new_record,
     save_record_edit,
 )
@@ -159,19 +158,19 @@ def ae_report(request, identifier, number):
         correcting=correcting,
         site=subject.site,
     )
-    if request.method == "POST" and form.is_valid():
-        done = run_service(
-            form,
-            lambda: services.mark_sae_reported(
-                ae,
-                user=request.user,
-                reported_at=form.cleaned_data["reported_at"],
-                reason=form.cleaned_data.get("reason", ""),
-            ),
-        )
-        if done:
-            messages.success(request, f"AE {ae.ae_number}: report to the sponsor recorded.")
-            return redirect(_list_url(subject))
+    if saved := save_form(
+        request,
+        form,
+        save=lambda: services.mark_sae_reported(
+            ae,
+            user=request.user,
+            reported_at=form.cleaned_data["reported_at"],
+            reason=form.cleaned_data.get("reason", ""),
+        ),
+        saved_message=f"AE {ae.ae_number}: report to the sponsor recorded.",
+        done_url=_list_url(subject),
+    ):
+        return saved
     intro = (
         f"Site became aware {format_site_time(ae.site_aware_at, subject.site)}; report due by "
         f"{format_site_time(ae.sae_due_at, subject.site)}."

@@ -55,6 +55,18 @@ def save_new_record(request, form, *, save, saved_message, done_url, record_url=
     return None
 
 
+def save_form(request, form, *, save, saved_message, done_url):
+    """The POST of a form that writes through a service: ``save()`` through ``run_service`` (a
+    refusal shows on the form), then ``saved_message`` (text, or result -> text) and a redirect
+    to ``done_url`` (anything ``redirect`` takes). None: show the form (again)."""
+    if request.method == "POST" and form.is_valid():
+        done = run_service(form, save)
+        if done:
+            messages.success(request, _text(saved_message, done))
+            return redirect(done_url)
+    return None
+
+
 def save_record_edit(request, form, *, save, saved_message, done_url, record=None):
     """The POST of an edit form: ``save()`` through ``run_service``, then ``saved_message``
     (text, or result -> text) and a redirect to ``done_url``. None: show the form (again).
@@ -65,12 +77,7 @@ def save_record_edit(request, form, *, save, saved_message, done_url, record=Non
         return save_with_record_actions(
             request, form, actions, save=save, saved_message=saved_message
         )
-    if posting and form.is_valid():
-        done = run_service(form, save)
-        if done:
-            messages.success(request, _text(saved_message, done))
-            return redirect(done_url)
-    return None
+    return save_form(request, form, save=save, saved_message=saved_message, done_url=done_url)
 
 
 def new_record_page(

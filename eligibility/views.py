@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from core import access
 from core.forms import run_service
@@ -15,6 +16,7 @@ from core.pages import (
     form_page,
     posted_record_actions,
     refuse_read_only,
+    save_form,
     save_with_record_actions,
     unsaved_changes,
 )
@@ -152,16 +154,16 @@ def sign(request, identifier):
         return redirect("eligibility:detail", identifier)
     evaluation = services.evaluate_eligibility(assessment)
     form = SignatureForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        signature = run_service(
-            form,
-            lambda: services.sign_eligibility(
-                assessment, user=request.user, password=form.cleaned_data["password"]
-            ),
-        )
-        if signature:
-            messages.success(request, f"Signed: {signature.meaning}")
-            return redirect("eligibility:detail", identifier)
+    if saved := save_form(
+        request,
+        form,
+        save=lambda: services.sign_eligibility(
+            assessment, user=request.user, password=form.cleaned_data["password"]
+        ),
+        saved_message=lambda signature: f"Signed: {signature.meaning}",
+        done_url=reverse("eligibility:detail", args=[identifier]),
+    ):
+        return saved
     return form_page(
         request,
         form,
@@ -187,19 +189,19 @@ def screen_failure(request, identifier):
         request.POST or None,
         initial={"on_date": today_at(subject.site)},
     )
-    if request.method == "POST" and form.is_valid():
-        signature = run_service(
-            form,
-            lambda: services.confirm_screen_failure(
-                assessment,
-                user=request.user,
-                password=form.cleaned_data["password"],
-                on_date=form.cleaned_data["on_date"],
-            ),
-        )
-        if signature:
-            messages.success(request, f"Screen failure confirmed for {subject}.")
-            return redirect(subject)
+    if saved := save_form(
+        request,
+        form,
+        save=lambda: services.confirm_screen_failure(
+            assessment,
+            user=request.user,
+            password=form.cleaned_data["password"],
+            on_date=form.cleaned_data["on_date"],
+        ),
+        saved_message=f"Screen failure confirmed for {subject}.",
+        done_url=subject,
+    ):
+        return saved
     return form_page(
         request,
         form,

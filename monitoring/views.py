@@ -17,8 +17,7 @@ from django.views.decorators.http import require_POST
 
 from core import access
 from core.errors import DomainError
-from core.forms import run_service
-from core.pages import form_page
+from core.pages import form_page, save_form
 from core.roles import Role
 from subjects.models import Site
 from subjects.selectors import visible_subject
@@ -186,11 +185,14 @@ def verify(request, content_type_id, object_id):
     subject = services.subject_of(record)
     back = _back(request, reverse("monitoring:worklist"))
     form = VerifyForm(request.POST or None, initial={"next": back})
-    if request.method == "POST" and form.is_valid():
-        sdv = run_service(form, lambda: services.verify_record(record, user=request.user))
-        if sdv:
-            messages.success(request, f"{sdv.record_label}: source data verified.")
-            return redirect(back)
+    if saved := save_form(
+        request,
+        form,
+        save=lambda: services.verify_record(record, user=request.user),
+        saved_message=lambda sdv: f"{sdv.record_label}: source data verified.",
+        done_url=back,
+    ):
+        return saved
     label = services.record_label(record, subject)
     return form_page(
         request,
@@ -255,12 +257,14 @@ def _state_page(request, call, what: str, subject, current: str):
     """GET: the state form; POST: the service sets the state (a refusal: on the form)."""
     back = _back(request, subject.get_absolute_url())
     form = StateForm(request.POST or None, initial={"next": back})
-    if request.method == "POST" and form.is_valid():
-        level = form.cleaned_data["level"]
-        done = run_service(form, lambda: call(level, form.cleaned_data["reason"]))
-        if done:
-            messages.success(request, f"{what}: {LockLevel(level).label.lower()}.")
-            return redirect(back)
+    if saved := save_form(
+        request,
+        form,
+        save=lambda: call(form.cleaned_data["level"], form.cleaned_data["reason"]),
+        saved_message=lambda _: f"{what}: {LockLevel(form.cleaned_data['level']).label.lower()}.",
+        done_url=back,
+    ):
+        return saved
     return form_page(
         request,
         form,
@@ -318,16 +322,16 @@ def sign_casebook(request, identifier):
         messages.error(request, f"Only an investigator of site {subject.site.code} signs it.")
         return redirect(subject)
     form = SignCasebookForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        done = run_service(
-            form,
-            lambda: services.sign_casebook(
-                subject, user=request.user, password=form.cleaned_data["password"]
-            ),
-        )
-        if done:
-            messages.success(request, "Casebook signed.")
-            return redirect(subject)
+    if saved := save_form(
+        request,
+        form,
+        save=lambda: services.sign_casebook(
+            subject, user=request.user, password=form.cleaned_data["password"]
+        ),
+        saved_message="Casebook signed.",
+        done_url=subject,
+    ):
+        return saved
     refusal = services.sign_off_refusal(subject)
     return form_page(
         request,

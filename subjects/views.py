@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 
 from core import access
 from core.forms import run_service
-from core.pages import form_page, refuse_read_only
+from core.pages import form_page, refuse_read_only, save_form
 from core.panels import field_flags, subject_panels
 
 from . import selectors, services
@@ -93,21 +93,20 @@ def consent(request, identifier):
     correcting = subject.is_consented
     initial = {"consent_date": subject.consent_date, "consent_version": subject.consent_version}
     form = ConsentForm(request.POST or None, initial=initial, correcting=correcting)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        done = run_service(
-            form,
-            lambda: services.record_consent(
-                subject,
-                user=request.user,
-                consent_date=data["consent_date"],
-                consent_version=data["consent_version"],
-                reason=data.get("reason", ""),
-            ),
-        )
-        if done:
-            messages.success(request, "Informed consent recorded.")
-            return redirect(subject)
+    if saved := save_form(
+        request,
+        form,
+        save=lambda: services.record_consent(
+            subject,
+            user=request.user,
+            consent_date=form.cleaned_data["consent_date"],
+            consent_version=form.cleaned_data["consent_version"],
+            reason=form.cleaned_data.get("reason", ""),
+        ),
+        saved_message="Informed consent recorded.",
+        done_url=subject,
+    ):
+        return saved
     return form_page(
         request, form, f"Informed consent — {subject}", subject, flags=field_flags(request, subject)
     )
@@ -151,21 +150,21 @@ def change_status(request, identifier):
         messages.error(request, f"{subject} is {subject.get_status_display().lower()}: final.")
         return redirect(subject)
     form = StatusForm(request.POST or None, choices=choices)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        done = run_service(
-            form,
-            lambda: services.change_status(
-                subject,
-                data["status"],
-                user=request.user,
-                reason=data["reason"],
-                on_date=data["on_date"],
-            ),
-        )
-        if done:
-            messages.success(request, f"Status is now {subject.get_status_display().lower()}.")
-            return redirect(subject)
+    if saved := save_form(
+        request,
+        form,
+        save=lambda: services.change_status(
+            subject,
+            form.cleaned_data["status"],
+            user=request.user,
+            reason=form.cleaned_data["reason"],
+            on_date=form.cleaned_data["on_date"],
+        ),
+        # Read after the change: the service moved ``subject`` to its new status.
+        saved_message=lambda _: f"Status is now {subject.get_status_display().lower()}.",
+        done_url=subject,
+    ):
+        return saved
     return form_page(
         request,
         form,
