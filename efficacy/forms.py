@@ -23,10 +23,10 @@ def _with_reason(form, editing: bool) -> None:
         form.fields["reason"] = reason_field()
 
 
-class TargetLesionForm(ModelErrorsOnFormMixin, forms.ModelForm):
+class _LesionForm(ModelErrorsOnFormMixin, forms.ModelForm):
+    """A baseline lesion: its ``Meta.fields`` are the fields its service takes."""
+
     class Meta:
-        model = TargetLesion
-        fields = TARGET_FIELDS
         widgets = {"baseline_date": DateInput()}
 
     def __init__(self, *args, editing=False, **kwargs):
@@ -37,28 +37,23 @@ class TargetLesionForm(ModelErrorsOnFormMixin, forms.ModelForm):
         """The service validates the instance (with the subject): not the form."""
 
     def service_data(self) -> dict:
-        return {name: self.cleaned_data[name] for name in TARGET_FIELDS}
+        return {name: self.cleaned_data[name] for name in self._meta.fields}
+
+
+class TargetLesionForm(_LesionForm):
+    class Meta(_LesionForm.Meta):
+        model = TargetLesion
+        fields = TARGET_FIELDS
 
 
 class NewTargetLesionForm(OneTimeSubmissionMixin, TargetLesionForm):
     pass
 
 
-class NonTargetLesionForm(ModelErrorsOnFormMixin, forms.ModelForm):
-    class Meta:
+class NonTargetLesionForm(_LesionForm):
+    class Meta(_LesionForm.Meta):
         model = NonTargetLesion
         fields = LESION_FIELDS
-        widgets = {"baseline_date": DateInput()}
-
-    def __init__(self, *args, editing=False, **kwargs):
-        super().__init__(*args, **kwargs)
-        _with_reason(self, editing)
-
-    def _post_clean(self):
-        """The service validates the instance (with the subject): not the form."""
-
-    def service_data(self) -> dict:
-        return {name: self.cleaned_data[name] for name in LESION_FIELDS}
 
 
 class NewNonTargetLesionForm(OneTimeSubmissionMixin, NonTargetLesionForm):
