@@ -54,6 +54,15 @@ class MonitoringRefused(DomainError):
     """The monitoring or lock action is not possible now; the message says why."""
 
 
+def _save_change(state, *, user, reason: str):
+    """A freeze, lock or unlock: who, when and why are kept on the state itself (the lock
+    console shows them) and the same reason in its audit trail."""
+    state.changed_by = user
+    state.changed_at = timezone.now()
+    state.reason = reason
+    return audited_save(state, user=user, reason=reason)
+
+
 def subject_of(record: models.Model) -> Subject:
     target = target_of(record)
     if target is None or target.subject_id is None or not target.is_source_data:
@@ -185,10 +194,7 @@ def set_record_state(record: models.Model, level: str, *, user, reason: str = ""
             state = RecordState(content_type=content_type, object_id=object_id, subject=subject)
         state.record_label = record_label(record, subject)
         state.state = level
-        state.changed_by = user
-        state.changed_at = timezone.now()
-        state.reason = reason
-        return audited_save(state, user=user, reason=reason)
+        return _save_change(state, user=user, reason=reason)
 
 
 def casebook_signature(subject: Subject) -> CasebookSignature | None:
@@ -238,10 +244,7 @@ def set_casebook_state(subject: Subject, level: str, *, user, reason: str = "") 
         if state is None:
             state = CasebookState(subject=subject)
         state.state = level
-        state.changed_by = user
-        state.changed_at = timezone.now()
-        state.reason = reason
-        return audited_save(state, user=user, reason=reason)
+        return _save_change(state, user=user, reason=reason)
 
 
 def study_lock() -> StudyLock | None:
@@ -300,10 +303,9 @@ def lock_study(*, user, reason: str = "") -> StudyLock:
             raise MonitoringRefused(f"The study cannot be locked: {'; '.join(blockers)}.")
         lock = lock or StudyLock()
         lock.locked = True
-        lock.changed_by = user
-        lock.changed_at = timezone.now()
-        lock.reason = clean_reason(reason) or "Database lock for analysis"
-        return audited_save(lock, user=user, reason=lock.reason)
+        return _save_change(
+            lock, user=user, reason=clean_reason(reason) or "Database lock for analysis"
+        )
 
 
 def unlock_study(*, user, reason: str) -> StudyLock:
@@ -317,10 +319,7 @@ def unlock_study(*, user, reason: str) -> StudyLock:
         if lock is None or not lock.locked:
             raise MonitoringRefused("The study is not locked.")
         lock.locked = False
-        lock.changed_by = user
-        lock.changed_at = timezone.now()
-        lock.reason = reason
-        return audited_save(lock, user=user, reason=reason)
+        return _save_change(lock, user=user, reason=reason)
 
 
 # --- casebook sign-off -----------------------------------------------------------------------

@@ -167,16 +167,21 @@ def _check_end_of_treatment(eot: EndOfTreatment, randomized: date) -> None:
         )
 
 
+def _locked_without(model, subject: Subject, what: str) -> Subject:
+    """The subject, locked until the transaction ends, once it is sure to have no ``model`` record
+    yet: a subject has one, and a second is a correction of the first."""
+    subject = Subject.objects.select_for_update().get(pk=subject.pk)
+    if model.objects.filter(subject=subject).exists():
+        raise SurvivalError(f"The {what} of {subject} is already recorded: correct it instead.")
+    return subject
+
+
 def record_end_of_treatment(subject: Subject, *, user, **data) -> EndOfTreatment:
     """Record the end of study treatment; a randomized subject becomes "treatment ended"."""
     randomized = _guard(subject, user)
     _check_fields(data, EOT_FIELDS, "end of treatment form")
     with transaction.atomic():
-        subject = Subject.objects.select_for_update().get(pk=subject.pk)
-        if EndOfTreatment.objects.filter(subject=subject).exists():
-            raise SurvivalError(
-                f"The end of treatment of {subject} is already recorded: correct it instead."
-            )
+        subject = _locked_without(EndOfTreatment, subject, "end of treatment")
         eot = EndOfTreatment(subject=subject, **data)
         eot.reason_other = eot.reason_other or ""
         _check_end_of_treatment(eot, randomized)
@@ -374,11 +379,7 @@ def record_end_of_study(subject: Subject, *, user, **data) -> EndOfStudy:
     randomized = _guard(subject, user)
     _check_fields(data, EOS_FIELDS, "end of study form")
     with transaction.atomic():
-        subject = Subject.objects.select_for_update().get(pk=subject.pk)
-        if EndOfStudy.objects.filter(subject=subject).exists():
-            raise SurvivalError(
-                f"The end of study of {subject} is already recorded: correct it instead."
-            )
+        subject = _locked_without(EndOfStudy, subject, "end of study")
         eos = EndOfStudy(subject=subject, **data)
         eos.death_cause = eos.death_cause or ""
         eos.death_cause_other = eos.death_cause_other or ""
