@@ -154,12 +154,7 @@ def seed(ctx):
     if ctx.bulk:
         _seed_bulk(ctx)
         return
-    randomized = []
-    for subject in ctx.subjects:
-        subject.refresh_from_db()
-        arm = services.arm_of(subject)
-        if arm is not None:
-            randomized.append((subject, arm))
+    randomized = _randomized(ctx)
     if not randomized:
         ctx.write("No randomized subjects: no adverse events added.")
         return
@@ -254,12 +249,7 @@ def seed_follow_up(ctx):
     event entered twice (the bulk path wrote its own share of such problems already)."""
     if ctx.bulk:
         return
-    randomized = []
-    for subject in ctx.subjects:
-        subject.refresh_from_db()
-        arm = services.arm_of(subject)
-        if arm is not None:
-            randomized.append((subject, arm))
+    randomized = _randomized(ctx)
     if not randomized:
         return
     terms = {t.term: t for t in CtcaeTerm.objects.filter(term__in=_term_names())}
@@ -331,6 +321,18 @@ def _late_sae(ctx, subject, arm, terms) -> str:
     )
     services.mark_sae_reported(ae, user=coordinator, reported_at=aware + timedelta(hours=40))
     return f"an SAE at {subject} reported late"
+
+
+def _randomized(ctx) -> list:
+    """The demo's randomized subjects (read again: seeders before this one changed them), each
+    with its arm."""
+    randomized = []
+    for subject in ctx.subjects:
+        subject.refresh_from_db()
+        arm = services.arm_of(subject)
+        if arm is not None:
+            randomized.append((subject, arm))
+    return randomized
 
 
 def _randomized_on(ctx, subject):

@@ -103,13 +103,7 @@ def seed(ctx):
     corrected = None
     if len(randomized) >= 3:
         corrected = randomized[1]
-        current = eligibility_services.stratification_factors(corrected)
-        eligibility_services.save_assessment(
-            corrected,
-            user=ctx.site_user(Role.SITE_STAFF, corrected.site),
-            data={"ecog": 1 - current.ecog},
-            reason=ECOG_REASON,
-        )
+        _correct_ecog(ctx, [corrected])
     _plan_courses(ctx, randomized)
     arms = Counter(ctx.plan[s.pk]["arm"] for s in randomized)
     ctx.write(
