@@ -18,7 +18,7 @@ from django.urls import reverse
 from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
-from core.admin import ReasonForChangeAdminMixin, StudyAdminMixin
+from core.admin import NoDeleteAdminMixin, ReasonForChangeAdminMixin, StudyAdminMixin
 from core.forms import reason_field
 from core.roles import Role
 
@@ -113,7 +113,7 @@ admin.site.unregister(Group)
 
 
 @admin.register(Group)
-class RoleAdmin(SecurityChangeAdminMixin, GroupAdmin):
+class RoleAdmin(NoDeleteAdminMixin, SecurityChangeAdminMixin, GroupAdmin):
     """Roles (groups) and their permissions: a new role or a change needs a reason, written to
     the security log with the permissions added and removed. The six study roles keep their
     names (``core.roles``: the access module asks for them by name); no role is deleted here
@@ -124,14 +124,6 @@ class RoleAdmin(SecurityChangeAdminMixin, GroupAdmin):
     def get_readonly_fields(self, request, obj=None):
         fixed = ("name",) if obj is not None and obj.name in Role.values else ()
         return (*super().get_readonly_fields(request, obj), *fixed)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
 
 
 admin.site.unregister(TokenProxy)
