@@ -148,6 +148,15 @@ def _reason_for(level: str, current: str, reason: str) -> str:
     return reason or f"{ACTIONS[level]} by data management"
 
 
+def _reason_for_change(state, level: str, reason: str, *, what: str) -> str:
+    """The reason a freeze/lock state change is saved with (``_reason_for``); refused when
+    ``what`` is at ``level`` already."""
+    current = state.state if state else LockLevel.OPEN
+    if current == level:
+        raise MonitoringRefused(f"{what} is already {LockLevel(level).label.lower()}.")
+    return _reason_for(level, current, reason)
+
+
 def _check_level(level: str) -> str:
     if level not in LockLevel.values:
         raise MonitoringRefused(f"Unknown lock state {level!r}: use open, frozen or locked.")
@@ -176,23 +185,19 @@ def set_record_state(record: models.Model, level: str, *, user, reason: str = ""
             .filter(content_type=content_type, object_id=object_id)
             .first()
         )
-        current = state.state if state else LockLevel.OPEN
-        if current == level:
-            raise MonitoringRefused(
-                f"{record_label(record, subject)} is already {LockLevel(level).label.lower()}."
-            )
-        reason = _reason_for(level, current, reason)
+        label = record_label(record, subject)
+        reason = _reason_for_change(state, level, reason, what=label)
         if level == LockLevel.LOCKED:
             open_queries = unresolved_queries(content_type=content_type, object_id=object_id)
             if open_queries.exists():
                 numbers = ", ".join(str(pk) for pk in open_queries.values_list("pk", flat=True))
                 raise MonitoringRefused(
-                    f"{record_label(record, subject)} has unresolved data queries ({numbers}): "
-                    "resolve them before locking it."
+                    f"{label} has unresolved data queries ({numbers}): resolve them before "
+                    "locking it."
                 )
         if state is None:
             state = RecordState(content_type=content_type, object_id=object_id, subject=subject)
-        state.record_label = record_label(record, subject)
+        state.record_label = label
         state.state = level
         return _save_change(state, user=user, reason=reason)
 
@@ -229,12 +234,7 @@ def set_casebook_state(subject: Subject, level: str, *, user, reason: str = "") 
     with transaction.atomic():
         subject = Subject.objects.select_for_update().select_related("site").get(pk=subject.pk)
         state = CasebookState.objects.select_for_update().filter(subject=subject).first()
-        current = state.state if state else LockLevel.OPEN
-        if current == level:
-            raise MonitoringRefused(
-                f"Subject {subject} is already {LockLevel(level).label.lower()}."
-            )
-        reason = _reason_for(level, current, reason)
+        reason = _reason_for_change(state, level, reason, what=f"Subject {subject}")
         if level == LockLevel.LOCKED:
             blockers = subject_lock_blockers(subject)
             if blockers:
