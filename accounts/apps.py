@@ -1,6 +1,7 @@
 from django.db.models.signals import post_migrate
 
 from core.apps import ProjectAppConfig, after_last_app_migrated
+from core.contributions import AppContributions
 
 
 class AccountsConfig(ProjectAppConfig):
@@ -15,3 +16,8 @@ class AccountsConfig(ProjectAppConfig):
 
         self._sync_roles = after_last_app_migrated(sync_role_permissions)
         post_migrate.connect(self._sync_roles, dispatch_uid="edc_sync_role_permissions")
+
+    def declared_contributions(self) -> AppContributions:
+        from .contributions import CONTRIBUTIONS
+
+        return CONTRIBUTIONS

@@ -1,8 +1,13 @@
 from core.apps import ProjectAppConfig
+from core.contributions import AppContributions
 
 
 class AdverseEventsConfig(ProjectAppConfig):
     default = True
     name = "adverse_events"
-    subject_panel = "adverse_events.views.subject_panel"
     verbose_name = "Adverse events"
+
+    def declared_contributions(self) -> AppContributions:
+        from .contributions import CONTRIBUTIONS
+
+        return CONTRIBUTIONS

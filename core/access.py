@@ -46,8 +46,8 @@ from django.apps import apps
 from django.conf import settings
 from django.db.models import BigIntegerField, Model, QuerySet, Value
 
+from . import registry
 from .errors import AccessDenied
-from .registry import app_hooks
 from .roles import (
     DATA_ENTRY_ROLES,
     PSEUDONYMIZED_ROLES,
@@ -179,7 +179,7 @@ def lock_state(obj: Model) -> tuple[str, str] | None:
     """("frozen" or "locked", a sentence) when ``obj``'s data (a record, a subject's casebook, or
     the study: a site's registrations) are frozen or locked, asked of the apps above through
     their ``lock_state`` hook (``monitoring``); None when they may change."""
-    for hook in app_hooks("lock_state"):
+    for hook in registry.lock_states():
         if state := hook(obj):
             return state
     return None

@@ -2,9 +2,9 @@
 view set, the export permission, and the discovery of each app's routes.
 
 A CRF's read endpoint is not written by hand: the exports app generates one for every form an
-app declares in ``export.FORMS`` (``core.export_spec``). An app publishes other endpoints (a
-report, like randomization's balance report) by listing them in ``ROUTES`` in its ``api``
-module: ``ROUTES = [("randomization-balance", BalanceReportViewSet, "randomization-balance")]``.
+app declares in its ``export_forms`` (``core.contributions``). An app publishes other endpoints
+(a report, like randomization's balance report) in its ``api_routes``:
+``ApiRoute("randomization-balance", BalanceReportViewSet, "randomization-balance")``.
 The router module (``exports/urls.py``, imported by the URLconf only) registers them all.
 """
 
@@ -16,9 +16,9 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from . import access
+from . import access, registry
+from .contributions import ApiRoute
 from .errors import AccessDenied, DomainError
-from .registry import collected
 
 
 def exception_handler(exc, context):
@@ -51,9 +51,9 @@ class ScopedReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
         return access.scope_to_user(super().get_queryset(), self.request.user)
 
 
-def discovered_routes() -> list[tuple[str, type, str]]:
-    """(prefix, view set, basename) of every project app's ``api.ROUTES``, in app order."""
-    return collected("api", "ROUTES")
+def discovered_routes() -> list[ApiRoute]:
+    """(prefix, view set, basename) of every project app's ``api_routes``, in layer order."""
+    return registry.api_routes()
 
 
 # --- the OpenAPI schema: the errors every operation can answer, what a parameter takes -----------

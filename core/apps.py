@@ -1,8 +1,13 @@
 """The bottom layer's app config, and the base config that makes an app one of the project's
-(``core.registry`` reads that flag)."""
+(``core.registry`` reads its flag and its contributions)."""
+
+from __future__ import annotations
 
 from django.apps import AppConfig, apps
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models.signals import post_migrate
+
+from .contributions import AppContributions
 
 
 class ProjectAppConfig(AppConfig):
@@ -11,6 +16,29 @@ class ProjectAppConfig(AppConfig):
 
     default_auto_field = "django.db.models.BigAutoField"
     edc_project_app = True
+    _contributions: AppContributions | None = None
+    _declaring = False
+
+    def contributions(self) -> AppContributions:
+        """What this app contributes to the apps below it (``core.registry``), read once."""
+        if self._contributions is None:
+            if self._declaring:
+                raise ImproperlyConfigured(
+                    f"{self.label}'s contributions read the registry while they load: a module "
+                    "they import reads it at import time (read it in a function instead)."
+                )
+            self._declaring = True
+            try:
+                self._contributions = self.declared_contributions()
+            finally:
+                self._declaring = False
+        return self._contributions
+
+    def declared_contributions(self) -> AppContributions:
+        """An app that contributes overrides this to return the ``CONTRIBUTIONS`` of its
+        ``contributions`` module, imported inside the method: that module imports the app's
+        views and models, which load only once the apps are ready."""
+        return AppContributions()
 
 
 def after_last_app_migrated(receiver):

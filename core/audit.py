@@ -65,7 +65,7 @@ from simple_history.models import HistoricalChanges
 
 from . import sql
 from .errors import BulkChangeRefused, HistoryBypassRefused, ReasonRequired
-from .registry import app_hooks, notify_subject_change, project_app_labels
+from .registry import notify_subject_change, project_app_labels, write_guards
 
 # Characters that show nothing: controls, format characters (zero-width space and joiners, bidi
 # marks, the byte-order mark), separators (every kind of space), surrogates, private-use and
@@ -125,7 +125,7 @@ def guard_write(
     (``monitoring``: locked and frozen data refuse it with a sentence; a change clears the
     verification and voids the casebook signature of the data it changes). ``deleting``: the
     write deletes ``instances`` (no field of theirs is then a narrow change)."""
-    for guard in app_hooks("guard_write"):
+    for guard in write_guards():
         guard(instances, user=user, reason=reason, deleting=deleting)
 
 

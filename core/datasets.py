@@ -1,8 +1,8 @@
 """What a Dataset-JSON dataset is, for every app that maps its CRF to a CDISC domain.
 
 ``exports.sdtm`` maps the subject, eligibility and AE CRFs (DM, DS, IE, AE, SUPPAE); a CRF app
-declares its own domains in ``<app>/sdtm.py`` as ``DATASETS`` (instances of ``Dataset``), found
-by ``core.registry.collected("sdtm", "DATASETS")``: the Dataset-JSON export, its API and
+declares its own domains (instances of ``Dataset``, usually in ``<app>/sdtm.py``) as the
+``datasets`` of its ``contributions`` module: the Dataset-JSON export, its API and
 ``export_datasets`` list them with no change to the exports app.
 
 A dataset's ``rows(user)`` streams the rows ``user`` may see (``core.access.scope_to_user``;

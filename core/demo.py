@@ -1,7 +1,8 @@
 """The demo study built by ``manage.py seed_demo``.
 
-Each project app may have a ``demo`` module with ``seed(ctx)`` and, for what happens later in
-the trial, ``seed_follow_up(ctx)``. ``run_seeders`` runs every app's ``seed`` in the order of
+Each project app may contribute a ``seed(ctx)`` and, for what happens later in the trial, a
+``seed_follow_up(ctx)`` (``core.contributions``: usually from its ``demo`` module).
+``run_seeders`` runs every app's ``seed`` in the order of
 ``INSTALLED_APPS`` (the order of the layers: subjects before eligibility before randomization
 before adverse events), then every ``seed_follow_up``; each builds on what the earlier ones left in
 the shared ``DemoContext`` (sites, users by role, subjects). The edit checks do not run after each
@@ -27,22 +28,20 @@ Two paths, chosen by ``DemoContext.bulk``:
 
 from __future__ import annotations
 
-import importlib
 import random
 import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from importlib.util import find_spec
 from zoneinfo import ZoneInfo
 
 from django.db import connection, models
 from django.utils import timezone
 
-from .registry import project_app_configs, subject_changes_unannounced
+from . import registry
+from .registry import subject_changes_unannounced
 
-PASSES = ("seed", "seed_follow_up")
 BULK_FROM = 1000  # subjects: from this many, the seeders write in bulk
 BULK_REASON = "Demo study loaded in bulk (seed_demo)"
 PROGRESS_EVERY = 1000  # subjects between two progress lines of a bulk seeder
@@ -59,7 +58,7 @@ class DemoContext:
     n_subjects: int
     rng: random.Random
     today: date
-    write: callable
+    write: Callable[[str], object]
     password: str | None = None
     bulk: bool = False
     min_sites: int = 0  # at least this many sites (the export benchmark's: 20)
@@ -138,26 +137,16 @@ def bulk_insert(
             obj.__dict__.pop("_history_user", None)
 
 
-def seeders() -> list:
-    """The seed functions of every project app's ``demo`` module, in the order they run."""
-    modules = [
-        importlib.import_module(f"{config.name}.demo")
-        for config in project_app_configs()
-        if find_spec(f"{config.name}.demo") is not None
-    ]
-    return [getattr(m, name) for name in PASSES for m in modules if hasattr(m, name)]
-
-
 def run_seeders(ctx: DemoContext, *, skip_apps: Iterable[str] = ()) -> None:
     """Every app's seeders (but those of ``skip_apps``, by label: a benchmark seeds the study
     without the queries app's first sweep, to time it itself)."""
-    skip = {f"{label}.demo" for label in skip_apps}
+    skip = set(skip_apps)
     loaded = False  # the bulk load is over (the first seed_follow_up comes next)
     with subject_changes_unannounced():
-        for seed in seeders():
-            if seed.__module__ in skip:
+        for label, pass_name, seed in registry.demo_seeders():
+            if label in skip:
                 continue
-            if ctx.bulk and seed.__name__ == PASSES[1] and not loaded:
+            if ctx.bulk and pass_name == "seed_follow_up" and not loaded:
                 refresh_statistics()
                 loaded = True
             seed(ctx)

@@ -1,11 +1,10 @@
 """What an edit check is, for every app that declares checks.
 
-The checks themselves live with the data they look at: ``queries/checks.py`` holds the checks of
-the subject, eligibility, randomization and AE CRFs, and a CRF app declares its own in
-``<app>/edit_checks.py`` as a ``CHECKS`` tuple of ``EditCheck`` (found by
-``core.registry.collected("edit_checks", "CHECKS")``). The sweep, the query pages, the admin and
-the exports read the joined registry (``queries.checks.all_checks``) and need no change for a new
-CRF.
+The checks live with the data they look at: an app declares its checks (a tuple of
+``EditCheck``, usually in ``<app>/edit_checks.py``) in its ``contributions`` module, in the
+lowest app whose imports can express them (a check comparing a subject with its randomization is
+randomization's). The sweep, the query pages, the admin and the exports read the joined registry
+(``queries.checks.CHECKS``) and need no change for a new CRF.
 
 A finder returns every violation **set-wise**: one database query over the whole study, or over
 the subjects of a ``Scope``; Python only shapes the rows the query returned.
@@ -23,14 +22,37 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from django.conf import settings as django_settings
 from django.db import models
-from django.db.models import DateTimeField, Value
+from django.db.models import DateTimeField, DurationField, ExpressionWrapper, Value
 from django.utils import timezone
 
 from .site_time import SiteDate
 
 # The earliest of the world's zones (Kiribati's Line Islands) is UTC+14: no site's date is later.
 _EARLIEST_ZONE = timedelta(hours=14)
+
+
+# The numbers of the edit checks that are not the protocol's (those stay in
+# ``eligibility.settings``). A deployment overrides any of them with the Django setting
+# ``EDIT_CHECK_SETTINGS`` (a dict with the same keys), never by editing a check.
+EDIT_CHECK_DEFAULTS: dict[str, int] = {
+    # SUBJ-005: a consented subject still in screening after this many days gets a query.
+    "screening_max_days": 28,
+    # ELIG-002: the planned randomization date at most this many days after the CRF was saved.
+    "planned_randomization_max_days": 28,
+    # Saves of one subject within this many seconds run its checks once (the on-commit task
+    # waits this long, so a burst of saves is checked together: ``queries.scheduling``).
+    "debounce_seconds": 5,
+}
+
+
+def edit_check_settings() -> dict[str, int]:
+    overrides = getattr(django_settings, "EDIT_CHECK_SETTINGS", {}) or {}
+    unknown = set(overrides) - set(EDIT_CHECK_DEFAULTS)
+    if unknown:
+        raise ValueError(f"EDIT_CHECK_SETTINGS has unknown keys: {', '.join(sorted(unknown))}")
+    return {**EDIT_CHECK_DEFAULTS, **overrides}
 
 
 class Severity(models.TextChoices):
@@ -62,6 +84,16 @@ class Scope:
         if self.subject_ids is None:
             return queryset
         return queryset.filter(**{f"{subject_path}__in": list(self.subject_ids)})
+
+
+def days_between(later, earlier) -> ExpressionWrapper:
+    """SQL: the interval from ``earlier`` to ``later`` (two date expressions)."""
+    return ExpressionWrapper(later - earlier, output_field=DurationField())
+
+
+def record_label(identifier: str, what: str = "") -> str:
+    """How a violation names its record: the subject's identifier and what record of it."""
+    return f"{identifier} {what}".strip()
 
 
 def _json(value):

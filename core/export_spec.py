@@ -1,7 +1,8 @@
 """The one description of the exported data: each app declares its CRFs' items here once.
 
-An app lists its exported forms in ``<app>/export.py`` as ``FORMS = [ExportForm(...), ...]``
-(``core.registry.collected("export", "FORMS")`` finds them, in layer order). From each form the
+An app lists its exported forms (``ExportForm``, usually in ``<app>/export.py``) as the
+``export_forms`` of its ``contributions`` module (``core.registry.export_forms()`` joins them in
+layer order). From each form the
 exports app derives everything the sponsor reads: the API serializer fields, the CSV columns, the
 ODM MetaDataVersion (ItemDefs, CodeLists) and ClinicalData, and the Dataset-JSON columns. A CRF
 added later declares its form and is exported everywhere with no export code of its own.
@@ -203,7 +204,7 @@ def model_items(model: type[models.Model], names: Iterable[str], **overrides) ->
 @dataclass(frozen=True)
 class SignedForm:
     """Records of a form that investigators sign, for the ODM export (``SignatureDef`` in
-    AdminData, ``Signature`` elements): an app's ``export.SIGNED``. ``model`` holds the
+    AdminData, ``Signature`` elements): an app's ``signed_forms``. ``model`` holds the
     signatures (``signer_id``, ``signed_at``, ``kind``), ``parent_field`` leads from a signature
     to the signed record of ``form_name``, ``meanings`` are (kind, meaning) pairs, ``current``
     gives a record's valid signature now for the snapshot (None: the signatures are in the

@@ -7,11 +7,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import redirect, render
 
+from . import registry
 from .audit import history_rows, require_visible_reason
+from .contributions import RecordAction
 from .errors import AccessDenied, DomainError
 from .forms import add_errors, run_service
 from .panels import field_flags
-from .registry import app_hooks
 
 
 def form_page(request, form, heading, subject=None, **extra):
@@ -130,14 +131,14 @@ def saved_with_reason(request, form, service, *args, **kwargs):
     )
 
 
-def posted_record_actions(request, record) -> list:
+def posted_record_actions(request, record) -> list[RecordAction]:
     """What this POST of ``record``'s edit form asks the apps above to do with it: their
-    ``record_form_action`` hooks, ``(request, record) -> action, list of actions or None``
-    (``queries``: the answers given beside fields). An action's ``run()`` makes its write
-    (refused with a ``DomainError``) and returns the sentence to show; its ``field`` is where a
-    refusal shows."""
-    actions = []
-    for hook in app_hooks("record_form_action"):
+    ``record_form_action`` (``core.contributions.RecordFormAction``: an action, a list of
+    actions or None; ``queries``: the answers given beside fields). An action's ``run()`` makes
+    its write (refused with a ``DomainError``) and returns the sentence to show; its ``field`` is
+    where a refusal shows."""
+    actions: list[RecordAction] = []
+    for hook in registry.record_form_actions():
         asked = hook(request, record)
         if isinstance(asked, list | tuple):
             actions.extend(asked)

@@ -1,12 +1,13 @@
 """The subject page is assembled from panels that the apps above ``subjects`` contribute.
 
-An app contributes a panel by naming, in its AppConfig, ``subject_panel = "app.views.function"``:
-a function ``(request, subject) -> (template name, context)``. Panels appear in the order of
+An app contributes a panel in its ``contributions`` module (``AppContributions.subject_panel``,
+``core.contributions.SubjectPanel``): a function ``(request, subject) -> (template name,
+context)``. Panels appear in the order of
 ``INSTALLED_APPS`` (the order of the layers), so a CRF added later shows on the subject page
 without a change to ``subjects``.
 
 A CRF page marks its fields the same way: ``field_flags(request, record)`` merges what each app
-names in its AppConfig as ``record_field_flags`` (a function ``(request, record, *, form) ->
+contributes as ``record_field_flags`` (a function ``(request, record, *, form) ->
 {field name: HTML}``, ``""`` for the record as a whole): the data queries' markers and in-place
 answers, shown by the CRF templates with ``{% load crf %}`` and
 ``{{ flags|flag_for:field.name }}``.
@@ -18,13 +19,13 @@ from django.template.loader import render_to_string
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 
-from .registry import app_hooks
+from . import registry
 
 
 def subject_panels(request, subject) -> list[SafeString]:
     """The rendered panels of every app that contributes one."""
     rendered = []
-    for panel in app_hooks("subject_panel"):
+    for panel in registry.subject_panels():
         template_name, context = panel(request, subject)
         rendered.append(render_to_string(template_name, context, request=request))
     return rendered
@@ -39,7 +40,7 @@ def field_flags(request, record, *, form=None) -> dict[str, SafeString]:
     if record is None or record.pk is None:
         return {}
     parts: dict[str, list[str]] = {}
-    for hook in app_hooks("record_field_flags"):
+    for hook in registry.record_field_flags():
         for name, html in hook(request, record, form=form).items():
             parts.setdefault(name, []).append(conditional_escape(html))
     return {name: mark_safe("".join(htmls)) for name, htmls in parts.items()}

@@ -1,18 +1,43 @@
-"""The project's apps and what they register, read from their AppConfigs.
+"""The project's apps and what they contribute, read from their AppConfigs.
 
 Every app of the project has an AppConfig derived from ``core.apps.ProjectAppConfig``; the list
 of project apps (audit rules, the API routes, the demo seeders, the layering test) is derived from
-``INSTALLED_APPS`` through its flag, never kept by hand.
+``INSTALLED_APPS`` through its flag, never kept by hand. What each app contributes is its
+``contributions()`` (``core.contributions.AppContributions``, declared in
+``<app>/contributions.py``): the accessors below join them in layer order, so a lower app calls
+into the apps above it without importing them.
 """
 
-import importlib
+from __future__ import annotations
+
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib.util import find_spec
+from typing import TYPE_CHECKING
 
 from django.apps import AppConfig, apps
 from django.db import transaction
-from django.utils.module_loading import import_string
+
+from .contributions import (
+    AfterSubjectChange,
+    ApiRoute,
+    AppContributions,
+    CalendarFactsOf,
+    ContributingApp,
+    DemoSeeder,
+    LockedData,
+    LockState,
+    OnSubjectDataChange,
+    RecordFieldFlags,
+    RecordFormAction,
+    SubjectPanel,
+    WriteGuard,
+)
+
+if TYPE_CHECKING:
+    from .datasets import Dataset
+    from .edit_checks import EditCheck
+    from .export_spec import ExportForm, SignedForm
 
 
 def project_app_configs() -> list[AppConfig]:
@@ -24,36 +49,99 @@ def project_app_labels() -> set[str]:
     return {c.label for c in project_app_configs()}
 
 
-def app_hooks(name: str) -> list:
-    """The functions project apps name in their AppConfig attribute ``name`` (a dotted path), in
-    layer order. This is how a lower app calls into the apps above it without importing them
-    (``subject_panel``, ``on_subject_data_change``): a registry as data, not a signal."""
+def contributions() -> list[tuple[str, AppContributions]]:
+    """(app label, what it contributes) of every project app, in layer order."""
     return [
-        import_string(path)
+        (config.label, config.contributions())
         for config in project_app_configs()
-        if (path := getattr(config, name, None))
+        if isinstance(config, ContributingApp)
     ]
 
 
-def collected(module: str, attr: str) -> list:
-    """Every project app's ``<app>.<module>.<attr>`` list, joined in layer order (apps without
-    the module contribute nothing): ``api.ROUTES``, ``export.FORMS``."""
-    found = []
-    for config in project_app_configs():
-        name = f"{config.name}.{module}"
-        if find_spec(name) is not None:
-            found.extend(getattr(importlib.import_module(name), attr, []))
-    return found
+def subject_panels() -> list[SubjectPanel]:
+    return [h for _, c in contributions() if (h := c.subject_panel) is not None]
+
+
+def record_field_flags() -> list[RecordFieldFlags]:
+    return [h for _, c in contributions() if (h := c.record_field_flags) is not None]
+
+
+def record_form_actions() -> list[RecordFormAction]:
+    return [h for _, c in contributions() if (h := c.record_form_action) is not None]
+
+
+def write_guards() -> list[WriteGuard]:
+    return [h for _, c in contributions() if (h := c.guard_write) is not None]
+
+
+def lock_states() -> list[LockState]:
+    return [h for _, c in contributions() if (h := c.lock_state) is not None]
+
+
+def locked_data() -> list[LockedData]:
+    return [h for _, c in contributions() if (h := c.locked_data) is not None]
+
+
+def after_subject_change() -> list[AfterSubjectChange]:
+    return [h for _, c in contributions() if (h := c.after_subject_change) is not None]
+
+
+def on_subject_data_change() -> list[OnSubjectDataChange]:
+    return [h for _, c in contributions() if (h := c.on_subject_data_change) is not None]
+
+
+def calendar_facts() -> list[CalendarFactsOf]:
+    return [h for _, c in contributions() if (h := c.calendar_facts) is not None]
+
+
+def export_forms() -> list[ExportForm]:
+    return [item for _, c in contributions() for item in c.export_forms]
+
+
+def signed_forms() -> list[SignedForm]:
+    return [item for _, c in contributions() for item in c.signed_forms]
+
+
+def datasets() -> list[Dataset]:
+    return [item for _, c in contributions() for item in c.datasets]
+
+
+def edit_checks() -> list[EditCheck]:
+    return [item for _, c in contributions() for item in c.edit_checks]
+
+
+def api_routes() -> list[ApiRoute]:
+    return [item for _, c in contributions() for item in c.api_routes]
+
+
+def demo_seeders() -> Iterator[tuple[str, str, DemoSeeder]]:
+    """(app label, pass, seeder): every app's ``seed``, then every app's ``seed_follow_up``."""
+    joined = contributions()
+    for label, c in joined:
+        if c.seed is not None:
+            yield label, "seed", c.seed
+    for label, c in joined:
+        if c.seed_follow_up is not None:
+            yield label, "seed_follow_up", c.seed_follow_up
+
+
+def role_permissions() -> dict[str, list[str]]:
+    """Role -> the permissions its group holds, every app's joined in layer order."""
+    joined: dict[str, list[str]] = {}
+    for _, c in contributions():
+        for role, names in c.role_permissions.items():
+            joined.setdefault(str(role), []).extend(names)
+    return joined
 
 
 def notify_subject_change(subject_id: int | None) -> None:
     """After the current transaction commits, tell the apps that follow subjects' data (an
-    AppConfig's ``after_subject_change``: the edit checks) that this subject changed: once per
+    app's ``after_subject_change``: the edit checks) that this subject changed: once per
     subject per transaction, however many of its records the transaction wrote. A failing
     receiver is logged, never undoes or breaks the save (``robust``)."""
     if subject_id is None or getattr(_quiet, "active", False):
         return
-    hooks = app_hooks("after_subject_change")
+    hooks = after_subject_change()
     if not hooks:
         return
     connection = transaction.get_connection()
@@ -66,7 +154,7 @@ def notify_subject_change(subject_id: int | None) -> None:
         for hook in hooks:
             hook(subject_id)
 
-    tell_the_apps.edc_subject_id = subject_id
+    tell_the_apps.edc_subject_id = subject_id  # type: ignore[attr-defined]
     transaction.on_commit(tell_the_apps, robust=True)
 
 

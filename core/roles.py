@@ -1,8 +1,8 @@
 """The six roles of the study: the vocabulary every layer speaks.
 
 Roles are Django groups named by these values (created by ``accounts``' data migration; their
-permissions are the table in ``accounts.roles``). Who may do what with them is answered in
-``core.access`` only.
+permissions are each app's ``role_permissions``, synced by ``accounts.roles``). Who may do what
+with them is answered in ``core.access`` only.
 """
 
 from django.db import models
@@ -35,3 +35,8 @@ ROLE_AS_NOUN = {
     Role.SPONSOR: "the sponsor",
     Role.STATISTICIAN: "a statistician",
 }
+
+
+def view_permissions(*models: str) -> tuple[str, ...]:
+    """The view permissions of ``models`` ("app.model"), for an app's ``role_permissions``."""
+    return tuple(f"{app}.view_{model}" for app, model in (m.split(".") for m in models))

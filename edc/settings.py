@@ -310,7 +310,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Edit checks -------------------------------------------------------------------------------
-# Overrides of queries.settings.DEFAULTS, e.g. {"screening_max_days": 35}.
+# Overrides of core.edit_checks.EDIT_CHECK_DEFAULTS, e.g. {"screening_max_days": 35}.
 EDIT_CHECK_SETTINGS: dict = {}
 
 # --- Study -------------------------------------------------------------------------------------

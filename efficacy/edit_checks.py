@@ -1,5 +1,5 @@
-"""Edit checks of the RECIST tumor assessments (joined into ``queries.checks`` through
-``core.registry.collected("edit_checks", "CHECKS")``). Each finder is one query over the stored
+"""Edit checks of the RECIST tumor assessments (declared in this app's
+``contributions``, joined by ``queries.checks``). Each finder is one query over the stored
 fields (the services store the derived response at every save):
 
 * REC-001 the investigator's overall response differs from the RECIST 1.1 derived one;

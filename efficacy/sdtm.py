@@ -1,6 +1,6 @@
 """The SDTM oncology domains TU, TR and RS of the Dataset-JSON export (RECIST 1.1).
 
-Found by ``core.registry.collected("sdtm", "DATASETS")``; the conventions of ``exports.sdtm``
+Declared in this app's ``contributions``; the conventions of ``exports.sdtm``
 (STUDYID ``settings.EDC_STUDY_ID``, USUBJID = STUDYID + "-" + the subject identifier, ISO 8601
 dates, no direct identifier), restated here because the efficacy app sits below the exports app.
 

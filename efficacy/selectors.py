@@ -18,6 +18,7 @@ from decimal import Decimal
 from django.db.models import Max, Min, Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 
+from core.contributions import CalendarFacts
 from randomization import selectors as randomization_selectors
 from subjects.models import Subject
 from subjects.selectors import visible_subject
@@ -68,11 +69,11 @@ def first_progression(subject: Subject) -> date | None:
     return progression_dates([subject.pk]).get(subject.pk)
 
 
-def calendar_facts(subject_ids: Iterable[int]) -> dict[int, dict]:
+def calendar_facts(subject_ids: Iterable[int]) -> dict[int, CalendarFacts]:
     """What the visit calendar (``treatment.selectors.calendars``, this app's
-    ``treatment_calendar_facts`` hook) needs of the tumor assessments of ``subject_ids``, in one
-    query: {subject id: the dates of the assessments done, and the date of the first
-    progression, after which no scan is scheduled}. The progression here is the first
+    ``calendar_facts``) needs of the tumor assessments of ``subject_ids``, in one query:
+    {subject id: the dates of the assessments done, and the date of the first progression,
+    after which no scan is scheduled}. The progression here is the first
     assessment read as PD by the RECIST 1.1 rules or by the investigator: scans stop when the
     investigator sees one (where the two readings differ, edit check REC-001 asks the site)."""
     ids = subject_ids if isinstance(subject_ids, QuerySet) else list(subject_ids)
@@ -81,17 +82,17 @@ def calendar_facts(subject_ids: Iterable[int]) -> dict[int, dict]:
         .order_by()
         .values_list("subject_id", "assessment_date", "derived_response", "investigator_response")
     )
-    done: dict[int, list] = {}
-    progressions: dict[int, list] = {}
+    done: dict[int, list[date]] = {}
+    progressions: dict[int, list[date]] = {}
     for subject_id, day, derived, investigator in rows:
         done.setdefault(subject_id, []).append(day)
         if PD in (derived, investigator):
             progressions.setdefault(subject_id, []).append(day)
     return {
-        subject_id: {
-            "tumor_assessments_done": days,
-            "tumor_assessments_until": min(progressions.get(subject_id, ()), default=None),
-        }
+        subject_id: CalendarFacts(
+            tumor_assessments_done=tuple(days),
+            tumor_assessments_until=min(progressions.get(subject_id, ()), default=None),
+        )
         for subject_id, days in done.items()
     }
 

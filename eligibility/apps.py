@@ -1,9 +1,13 @@
 from core.apps import ProjectAppConfig
+from core.contributions import AppContributions
 
 
 class EligibilityConfig(ProjectAppConfig):
     default = True
     name = "eligibility"
-    subject_panel = "eligibility.views.subject_panel"
-    on_subject_data_change = "eligibility.services.void_signatures_if_subject_data_changed"
     verbose_name = "Eligibility"
+
+    def declared_contributions(self) -> AppContributions:
+        from .contributions import CONTRIBUTIONS
+
+        return CONTRIBUTIONS

@@ -1,6 +1,6 @@
 """The exported records and their rows, for every export format (API, CSV, ODM, Dataset-JSON).
 
-Everything reads through the registry (``core.export_spec``) and ``core.access``: an export
+Everything reads through the registry (each app's ``export_forms``) and ``core.access``: an export
 holds only the sites its user may see, and no direct identifier unless
 ``access.sees_direct_identifiers``. The formats only shape these rows.
 """
@@ -16,10 +16,9 @@ from django.apps import apps
 from django.db import connections
 from django.db.models import Q, QuerySet
 
-from core import access
+from core import access, registry
 from core.errors import DomainError
 from core.export_spec import ChildGroup, ExportForm
-from core.registry import collected
 
 CHUNK = 2000
 
@@ -29,7 +28,7 @@ class UnknownForm(DomainError):
 
 
 def export_forms() -> list[ExportForm]:
-    return collected("export", "FORMS")
+    return registry.export_forms()
 
 
 def form_named(name: str) -> ExportForm:

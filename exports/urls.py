@@ -1,7 +1,7 @@
 """The sponsor API ``/api/v1/``: the OpenAPI schema, its docs page, the read API of every
 exported form (``exports.api.form_routes``: one per ``ExportForm`` of the registry), the audit
 trail and the deletions feed, the file exports, and the routes project apps still publish in
-their ``api.ROUTES`` (``core.api.discovered_routes``: reports that are not forms). Only the
+their ``api_routes`` (``core.api.discovered_routes``: reports that are not forms). Only the
 URLconf imports this module; no app imports ``exports``."""
 
 from django.core.exceptions import ImproperlyConfigured

@@ -1,8 +1,8 @@
-"""Sponsor API endpoint of monitoring that is not a form (published in ``ROUTES``):
-``/api/v1/sdv-progress/``: % of the records the SDV plan asks for that are verified, per site,
-per form and overall, for the sites the user sees (``selectors.sdv_progress``). The records'
-verification, freeze/lock states and casebook signatures are exported as forms
-(``monitoring/export.py``)."""
+"""Sponsor API endpoint of monitoring that is not a form (``ROUTES``, this app's
+``api_routes``): ``/api/v1/sdv-progress/``: % of the records the SDV plan asks for that are
+verified, per site, per form and overall, for the sites the user sees
+(``selectors.sdv_progress``). The records' verification, freeze/lock states and casebook
+signatures are exported as forms (``monitoring/export.py``)."""
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -10,6 +10,7 @@ from rest_framework import viewsets
 from rest_framework.response import Response
 
 from core.api import CanReadExports
+from core.contributions import ApiRoute
 
 from . import selectors
 
@@ -32,4 +33,4 @@ class SdvProgressViewSet(viewsets.ViewSet):
         )
 
 
-ROUTES = [("sdv-progress", SdvProgressViewSet, "sdv-progress")]
+ROUTES = (ApiRoute("sdv-progress", SdvProgressViewSet, "sdv-progress"),)

@@ -33,7 +33,7 @@ from core.errors import DomainError
 from subjects.models import Site, Subject
 
 from . import selectors, services
-from .checks import CHECKS_BY_CODE
+from .checks import checks_by_code
 from .models import UNRESOLVED, DataQuery, QueryMessage, Resolution
 
 
@@ -98,7 +98,7 @@ class CheckFilter(admin.SimpleListFilter):
         )
         found = []
         for code in codes:
-            check = CHECKS_BY_CODE.get(code)
+            check = checks_by_code().get(code)
             found.append((code, f"{code} {check.title}" if check else code))
         return [*found, (self.MANUAL, "Raised by hand")]
 

@@ -19,7 +19,8 @@ import logging
 from django.conf import settings
 from django.core.cache import cache
 
-from .settings import edit_check_settings
+from core.edit_checks import edit_check_settings
+
 from .tasks import check_subject, pending_key
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from core.audit import audited_save, subject_models
 from core.errors import DomainError
 from subjects.models import Subject
 
-from .checks import CHECKS_BY_CODE, Scope
+from .checks import Scope, checks_by_code
 from .models import (
     AWAITING_SITE,
     UNRESOLVED,
@@ -298,7 +298,7 @@ def answer_query(query: DataQuery, *, user, text: str, reason: str) -> DataQuery
 
 def _current_violation(query: DataQuery):
     """The violation of a system query's check on its record now, or None when it is gone."""
-    check = CHECKS_BY_CODE.get(query.check_code)
+    check = checks_by_code().get(query.check_code)
     if check is None:
         return None
     for violation in check.find(Scope(subject_ids={query.subject_id})):

@@ -26,8 +26,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.system import system_user
+from core import registry
 from core.audit import audited_save
-from core.registry import app_hooks
 
 from .checks import EditCheck, Scope, Violation, checks_named
 from .models import (
@@ -65,7 +65,7 @@ class SweepResult:
 
 def _locked_data():
     """What is locked (``covers(subject_id, (content type id, object id))``), or None."""
-    for hook in app_hooks("locked_data"):
+    for hook in registry.locked_data():
         return hook()
     return None
 

@@ -36,7 +36,7 @@ from subjects.models import SubjectStatus
 from subjects.selectors import visible_subjects
 
 from . import selectors, services
-from .checks import CHECKS_BY_CODE
+from .checks import checks_by_code
 from .forms import AnswerForm, BulkRaiseForm, RaiseForm, TextForm, safe_next
 from .models import AWAITING_SITE, UNRESOLVED, DataQuery, QueryStatus, ResponseReason
 
@@ -192,7 +192,7 @@ def _render_detail(request, query, *, bound=None, next_url=""):
             "subject": query.subject,
             "record_url": record_url(record) if record is not None else "",
             "snapshot": list(selectors.shown_snapshot(query, request.user).items()),
-            "check": CHECKS_BY_CODE.get(query.check_code),
+            "check": checks_by_code().get(query.check_code),
             "age_days": age_in_days(query, timezone.now()),
             "forms": forms,
             "next": next_url,
@@ -389,7 +389,7 @@ def report(request):
     queries = selectors.visible_queries(request.user)
     by_check = _with_counts(selectors.status_counts_by_check(queries))
     for row in by_check:
-        check = CHECKS_BY_CODE.get(row["check_code"])
+        check = checks_by_code().get(row["check_code"])
         row["title"] = check.title if check else ("Raised by hand" if not row["check_code"] else "")
     median = selectors.median_days_to_close(queries)
     buckets = selectors.unresolved_by_age(queries, now)

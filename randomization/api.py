@@ -1,5 +1,6 @@
-"""Sponsor API endpoint of randomization that is not a form (published in ``ROUTES``):
-``/api/v1/randomization-balance/``, the balance report (``selectors.balance_report``).
+"""Sponsor API endpoint of randomization that is not a form (``ROUTES``, this app's
+``api_routes``): ``/api/v1/randomization-balance/``, the balance report
+(``selectors.balance_report``).
 
 The allocations themselves are exported from the registry (``randomization/export.py``) at
 ``/api/v1/allocations/``, like every form: never a slot, a block or a seed.
@@ -11,6 +12,7 @@ from rest_framework import viewsets
 from rest_framework.response import Response
 
 from core.api import CanReadExports
+from core.contributions import ApiRoute
 
 from . import selectors
 
@@ -26,4 +28,4 @@ class BalanceReportViewSet(viewsets.ViewSet):
         return Response(selectors.balance_report(request.user))
 
 
-ROUTES = [("randomization-balance", BalanceReportViewSet, "randomization-balance")]
+ROUTES = (ApiRoute("randomization-balance", BalanceReportViewSet, "randomization-balance"),)

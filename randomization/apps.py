@@ -1,8 +1,13 @@
 from core.apps import ProjectAppConfig
+from core.contributions import AppContributions
 
 
 class RandomizationConfig(ProjectAppConfig):
     default = True
     name = "randomization"
-    subject_panel = "randomization.views.subject_panel"
     verbose_name = "Randomization"
+
+    def declared_contributions(self) -> AppContributions:
+        from .contributions import CONTRIBUTIONS
+
+        return CONTRIBUTIONS

@@ -11,10 +11,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
 from accounts.services import sync_admin_access
-from core import access
+from core import access, registry
 from core.audit import audited_delete, audited_save
 from core.errors import DomainError
-from core.registry import app_hooks
 from core.roles import DATA_ENTRY_ROLES, STUDY_WIDE_ROLES
 from core.site_time import today_at
 from core.validators import latest_today
@@ -53,10 +52,10 @@ DEMOGRAPHIC_FIELDS = (
 
 def _save_subject_data(subject: Subject, *, user, reason: str) -> Subject:
     """Save a change to the subject's own data and, in the same transaction, tell the apps above
-    that keep something derived from it (an AppConfig's ``on_subject_data_change``: eligibility
+    that keep something derived from it (an app's ``on_subject_data_change``: eligibility
     voids a signature that covered the old data), whatever path made the change."""
     with transaction.atomic():
-        for dependent in app_hooks("on_subject_data_change"):
+        for dependent in registry.on_subject_data_change():
             dependent(subject, user=user, reason=reason)
         return audited_save(subject, user=user, reason=reason)
 

@@ -1,6 +1,6 @@
 """The ADaM-like time-to-event dataset ADTTE (PFS and OS) of the Dataset-JSON export.
 
-Found by ``core.registry.collected("sdtm", "DATASETS")``; the conventions of ``exports.sdtm``
+Declared in this app's ``contributions``; the conventions of ``exports.sdtm``
 (STUDYID ``settings.EDC_STUDY_ID``, USUBJID = STUDYID + "-" + the subject identifier, ISO 8601
 dates, no direct identifier), restated here because the survival app sits below the exports app.
 

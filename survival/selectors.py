@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from core import access
+from core.contributions import CalendarFacts
 from efficacy import selectors as efficacy_selectors
 from randomization.arms import Arm
 from randomization.models import Allocation
@@ -60,10 +61,10 @@ def visible_follow_up(user, identifier: str, number: int) -> tuple[Subject, Surv
 FOLLOW_UP_ENDED = (SubjectStatus.WITHDRAWN, SubjectStatus.DIED, SubjectStatus.COMPLETED)
 
 
-def calendar_facts(subject_ids: Iterable[int]) -> dict[int, dict]:
+def calendar_facts(subject_ids: Iterable[int]) -> dict[int, CalendarFacts]:
     """What the visit calendar (``treatment.selectors.calendars``, this app's
-    ``treatment_calendar_facts`` hook) needs of the CRFs after the last dose of ``subject_ids``,
-    in one query: {subject id: facts}
+    ``calendar_facts``) needs of the CRFs after the last dose of ``subject_ids``, in one query:
+    {subject id: facts}
 
     * ``end_of_treatment`` and ``last_dose``: the end of treatment's date of last dose (the
       safety follow-up counts from it, the survival follow-up too);
@@ -86,21 +87,25 @@ def calendar_facts(subject_ids: Iterable[int]) -> dict[int, dict]:
             "survival_follow_ups__contact_date",  # a row per contact (one without)
         )
     )
-    facts: dict[int, dict] = {}
+    known: dict[int, tuple[date | None, date | None]] = {}  # last dose, end of follow-up
+    contacts: dict[int, list[date]] = {}
     for subject_id, last_dose, end_date, death_date, status, status_date, contact in rows:
-        if subject_id not in facts:
+        if subject_id not in known:
             ended = [d for d in (end_date, death_date) if d is not None]
             if status in FOLLOW_UP_ENDED and status_date is not None:
                 ended.append(status_date)
-            facts[subject_id] = {
-                "end_of_treatment": last_dose,
-                "last_dose": last_dose,
-                "survival_contacts_done": [],
-                "follow_up_until": min(ended, default=None),
-            }
+            known[subject_id] = (last_dose, min(ended, default=None))
         if contact is not None:
-            facts[subject_id]["survival_contacts_done"].append(contact)
-    return facts
+            contacts.setdefault(subject_id, []).append(contact)
+    return {
+        subject_id: CalendarFacts(
+            end_of_treatment=last_dose,
+            last_dose=last_dose,
+            survival_contacts_done=tuple(contacts.get(subject_id, ())),
+            follow_up_until=follow_up_until,
+        )
+        for subject_id, (last_dose, follow_up_until) in known.items()
+    }
 
 
 def data_cutoff() -> date:

@@ -376,9 +376,10 @@ def test_api_is_scoped_and_read_only(other_site, sae, coordinator):
 
 def test_demo_seeder_adds_typical_aes_and_one_sae(site, coordinator):
     from adverse_events import demo
-    from core.demo import DemoContext, seeders
+    from core import registry
+    from core.demo import DemoContext
 
-    order = [f"{seed.__module__}.{seed.__name__}" for seed in seeders()]
+    order = [f"{seed.__module__}.{seed.__name__}" for _, _, seed in registry.demo_seeders()]
     assert order.index("adverse_events.demo.seed") > order.index("randomization.demo.seed")
     subjects = [make_randomized_subject(site, by=coordinator) for _ in range(6)]
     subjects.append(make_subject(site, by=coordinator))  # not randomized: no AE

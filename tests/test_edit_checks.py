@@ -12,18 +12,18 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
 from adverse_events import services as ae_services
 from adverse_events.models import AdverseEvent, AeCausality, CtcaeTerm
 from adverse_events.starter_terms import load_starter_terms
+from core import registry
 from core.audit import audited_delete, audited_save
-from core.registry import collected
 from core.roles import Role
 from eligibility import selectors as eligibility_selectors
 from eligibility import services as eligibility_services
-from queries import checks
 from queries.checks import CHECKS, CHECKS_BY_CODE
 from queries.models import DataQuery, QueryStatus, Resolution
 from queries.sweep import run_edit_checks
@@ -280,7 +280,7 @@ def test_elig002_planned_randomization_far_after_the_crf(site, coordinator):
 
 
 def test_elig002_counts_from_the_day_the_crf_was_saved_at_the_site(db):
-    from queries.settings import edit_check_settings
+    from core.edit_checks import edit_check_settings
 
     shanghai = make_site("303", time_zone="Asia/Shanghai")
     staff = make_user(Role.SITE_STAFF, shanghai)
@@ -474,23 +474,27 @@ def _randomized_woman(site, coordinator):
     )
 
 
-def test_the_registry_is_these_checks_then_each_crf_apps():
-    assert checks.OWN_CHECKS + tuple(collected("edit_checks", "CHECKS")) == CHECKS
+def test_the_registry_is_every_apps_checks_in_layer_order():
+    assert tuple(registry.edit_checks()) == CHECKS
     assert len(CHECKS_BY_CODE) == len(CHECKS)
 
 
-def test_the_registry_codes_are_stable():
-    assert [check.code for check in checks.OWN_CHECKS] == [
+def test_each_check_is_declared_by_the_app_whose_data_it_reads_with_its_code():
+    def codes(label):
+        return [check.code for check in apps.get_app_config(label).contributions().edit_checks]
+
+    assert codes("subjects") == ["SUBJ-005", "SUBJ-006"]
+    assert codes("eligibility") == ["ELIG-002"]
+    assert codes("randomization") == [
         "SUBJ-001",
         "SUBJ-002",
-        "SUBJ-003",
         "SUBJ-004",
-        "SUBJ-005",
-        "SUBJ-006",
         "ELIG-001",
-        "ELIG-002",
         "ELIG-003",
         "RAND-001",
+    ]
+    assert codes("adverse_events") == [
+        "SUBJ-003",
         "AE-001",
         "AE-002",
         "AE-003",

@@ -19,9 +19,8 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from core import access
+from core import access, registry
 from core.errors import AccessDenied, DomainError, ReasonRequired
-from core.registry import collected
 from core.roles import Role
 from eligibility import selectors, services, units
 from eligibility import settings as elig_settings
@@ -645,7 +644,7 @@ def test_the_rows_are_a_child_group_of_the_eligibility_export(subject, coordinat
     )
     before = timezone.now()
     services.save_prior_therapies(assessment, user=coordinator, rows=make_prior_therapy_rows())
-    [form] = [f for f in collected("export", "FORMS") if f.name == "eligibility"]
+    [form] = [f for f in registry.export_forms() if f.name == "eligibility"]
     [group] = [g for g in form.children if g.name == "prior_therapies"]
     assert group.model_class() is PriorTherapy
     assert PriorTherapy._meta.get_field(group.parent_field).related_model is EligibilityAssessment

@@ -1,7 +1,7 @@
 import pytest
 from django.contrib.auth.models import Group, Permission
 
-from accounts.roles import ROLE_PERMISSIONS
+from accounts.roles import role_permissions
 from core.roles import Role
 
 pytestmark = pytest.mark.django_db
@@ -9,7 +9,7 @@ pytestmark = pytest.mark.django_db
 
 def test_six_role_groups_hold_exactly_their_declared_permissions():
     assert set(Group.objects.values_list("name", flat=True)) >= set(Role.values)
-    for role, declared in ROLE_PERMISSIONS.items():
+    for role, declared in role_permissions().items():
         for name in declared:
             app_label, codename = name.split(".")
             assert Permission.objects.filter(

@@ -10,8 +10,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from adverse_events.services import record_adverse_event
+from core import registry
 from core.edit_checks import Scope
-from core.registry import app_hooks
 from core.roles import Role
 from efficacy.selectors import calendar_facts as efficacy_facts
 from randomization.arms import Arm, StudyDrug
@@ -263,8 +263,8 @@ def next_cycle_overdue(subject):
 
 
 def test_efficacy_and_survival_give_the_calendar_its_facts():
-    assert efficacy_facts in app_hooks("treatment_calendar_facts")
-    assert survival_facts in app_hooks("treatment_calendar_facts")
+    assert efficacy_facts in registry.calendar_facts()
+    assert survival_facts in registry.calendar_facts()
 
 
 def test_tumor_assessments_done_show_done_not_overdue(client, site, coordinator):
@@ -377,7 +377,7 @@ def test_after_a_death_nothing_is_expected(site, coordinator):
     end_treatment(subject, by=coordinator, day=43)
     record_death(subject, by=coordinator, day=101)  # schedule day 100
     facts = survival_facts([subject.pk])[subject.pk]
-    assert facts["follow_up_until"] == schedule_day(subject, 100)
+    assert facts.follow_up_until == schedule_day(subject, 100)
     calendar = selectors.subject_calendar(subject)
     assert calendar.with_status(VisitStatus.EXPECTED) == []
     assert calendar.with_status(VisitStatus.OVERDUE) == []

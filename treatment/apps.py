@@ -1,8 +1,13 @@
 from core.apps import ProjectAppConfig
+from core.contributions import AppContributions
 
 
 class TreatmentConfig(ProjectAppConfig):
     default = True
     name = "treatment"
     verbose_name = "Treatment: visit schedule and study drug exposure"
-    subject_panel = "treatment.views.subject_panel"
+
+    def declared_contributions(self) -> AppContributions:
+        from .contributions import CONTRIBUTIONS
+
+        return CONTRIBUTIONS

@@ -1,5 +1,5 @@
-"""The edit checks of study drug exposure (joined to the registry by
-``core.registry.collected("edit_checks", "CHECKS")``). Each finder is one query (TRT-006: the
+"""The edit checks of study drug exposure (declared in this app's
+``contributions``, joined by ``queries.checks``). Each finder is one query (TRT-006: the
 calendars' fixed number of queries).
 
 * TRT-001 an IV dose of a drug the subject's arm does not take (or of a subject not randomized);

@@ -2,7 +2,7 @@
 
 No database access: ``calendar(...)`` takes dates and returns the visits; the selectors read the
 records and call it (``treatment.selectors.subject_calendar``: the cycles are this app's, the
-other facts come from the apps above through their ``treatment_calendar_facts`` hook), the pages
+other facts come from the apps above through their ``calendar_facts``, typed values), the pages
 show it, edit check TRT-005 uses the same rule for the cycles in SQL, and TRT-006 reads the other
 overdue visits from the calendar itself (``selectors.calendars``). The numbers come from
 ``ScheduleSettings`` (defaults and their basis in ``treatment.settings``).

@@ -1,6 +1,6 @@
 """The SDTM EX domain (Exposure) of the Dataset-JSON export, from the exposure CRFs.
 
-Found by ``core.registry.collected("sdtm", "DATASETS")``; the same conventions as
+Declared in this app's ``contributions``; the same conventions as
 ``exports.sdtm`` (STUDYID ``settings.EDC_STUDY_ID``, USUBJID = STUDYID + "-" + the subject
 identifier, ISO 8601 dates, no direct identifier), restated here because the treatment app sits
 below the exports app and may not import it.

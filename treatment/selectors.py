@@ -6,7 +6,7 @@ and the apps above read through these; ``services`` writes."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
@@ -15,7 +15,8 @@ from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
 from adverse_events.models import AdverseEvent
-from core.registry import app_hooks
+from core import registry
+from core.contributions import CalendarFacts
 from core.site_time import today_at
 from randomization import selectors as randomization_selectors
 from randomization.arms import DRUGS_OF_ARM, Arm, StudyDrug, drug_name
@@ -159,11 +160,8 @@ def calendars(
     """The visit calendars of the randomized subjects among ``subject_ids`` (None: all) on
     their site's today at ``now`` (or on ``today``), in a fixed number of queries whatever the
     count: the randomization date (``randomization.selectors``), the cycles done, and the other
-    facts from the apps above through their ``treatment_calendar_facts`` hook
-    (``(subject_ids: a list, or a queryset of ids) -> {subject id: dict of
-    schedule.calendar's keyword arguments}``:
-    ``tumor_assessments_done``, ``tumor_assessments_until``, ``end_of_treatment``,
-    ``last_dose``, ``survival_contacts_done``, ``follow_up_until``). Once treatment has ended,
+    facts from the apps above through their ``calendar_facts``
+    (``core.contributions.CalendarFacts``). Once treatment has ended,
     the adverse events' onset and end dates are the ``safety_contacts`` of the safety follow-up
     (``treatment.schedule``). ``kinds``: only the visits of these kinds (what they need is
     read, nothing else)."""
@@ -187,39 +185,58 @@ def calendars(
     for pk, randomized_on, zone in rows:
         if zone not in todays:
             todays[zone] = today or today_at(zone, now)
+        known = facts[pk]
         result[pk] = schedule.calendar(
             randomization_date=randomized_on,
             today=todays[zone],
             settings=settings,
             kinds=kinds,
-            **facts[pk],
+            cycles_done=known.cycles_done,
+            tumor_assessments_done=known.apps.tumor_assessments_done,
+            tumor_assessments_until=known.apps.tumor_assessments_until,
+            end_of_treatment=known.apps.end_of_treatment,
+            last_dose=known.last_dose,
+            safety_contacts=known.safety_contacts,
+            survival_contacts_done=known.apps.survival_contacts_done,
+            follow_up_until=known.apps.follow_up_until,
         )
     return result
 
 
-def _calendar_facts(ids: list[int], wanted, kinds: frozenset, now) -> dict[int, dict]:
-    """{subject id: the keyword arguments of ``schedule.calendar`` other than the two dates}
-    of ``ids`` (``wanted``: the same ids, or a queryset of them): the apps' facts, the cycles
-    done, and after the end of treatment the last dose and the safety contacts (each read only
-    when ``kinds`` needs it)."""
-    facts: dict[int, dict] = {pk: {"cycles_done": {}} for pk in ids}
-    for hook in app_hooks("treatment_calendar_facts"):
-        for subject_id, more in hook(wanted).items():
+@dataclass
+class _SubjectFacts:
+    """A subject's facts for its calendar: the apps' and treatment's own."""
+
+    apps: CalendarFacts = CalendarFacts()
+    cycles_done: dict[int, date] = field(default_factory=dict)
+    last_dose: date | None = None
+    safety_contacts: list[date] = field(default_factory=list)
+
+
+def _calendar_facts(ids: list[int], wanted, kinds: frozenset, now) -> dict[int, _SubjectFacts]:
+    """The calendar facts of ``ids`` (``wanted``: the same ids, or a queryset of them): the
+    apps', the cycles done, and after the end of treatment the last dose and the safety contacts
+    (each read only when ``kinds`` needs it)."""
+    facts = {pk: _SubjectFacts() for pk in ids}
+    for facts_of in registry.calendar_facts():
+        for subject_id, more in facts_of(wanted).items():
             if subject_id in facts:
-                facts[subject_id].update(more)
+                facts[subject_id].apps = facts[subject_id].apps.merged(more)
+    for known in facts.values():
+        known.last_dose = known.apps.last_dose
     if schedule.VisitKind.CYCLE in kinds:
         cycles = Cycle.objects.filter(subject_id__in=wanted).order_by()
         for subject_id, number, day1 in cycles.values_list("subject_id", "number", "day1_date"):
-            facts[subject_id]["cycles_done"][number] = day1
+            facts[subject_id].cycles_done[number] = day1
     if schedule.VisitKind.SAFETY in kinds:
-        ended = [pk for pk in ids if facts[pk].get("end_of_treatment")]
-        undated = [pk for pk in ended if facts[pk].get("last_dose") is None]
+        ended = [pk for pk in ids if facts[pk].apps.end_of_treatment]
+        undated = [pk for pk in ended if facts[pk].last_dose is None]
         last_doses = last_dose_dates(undated, now=now)
         contacts = adverse_event_dates_of(ended)
         for pk in ended:
-            if facts[pk].get("last_dose") is None:
-                facts[pk]["last_dose"] = last_doses.get(pk)
-            facts[pk].setdefault("safety_contacts", contacts.get(pk, []))
+            if facts[pk].last_dose is None:
+                facts[pk].last_dose = last_doses.get(pk)
+            facts[pk].safety_contacts = contacts.get(pk, [])
     return facts
 
 

@@ -8,9 +8,8 @@ from functools import cached_property
 
 from django.db import models
 
-from core import access
+from core import access, registry
 from core.export_spec import ExportForm, Item, SignedForm
-from core.registry import collected
 
 from .. import records
 
@@ -65,10 +64,10 @@ class Signed(SignedForm):
 
 
 def signed_forms() -> tuple[Signed, ...]:
-    """Every app's ``export.SIGNED`` (eligibility sign-off, casebook sign-off...), layer order."""
+    """Every app's ``signed_forms`` (eligibility sign-off, casebook sign-off...), layer order."""
     return tuple(
         Signed(**{f.name: getattr(spec, f.name) for f in fields(spec)})
-        for spec in collected("export", "SIGNED")
+        for spec in registry.signed_forms()
     )
 
 

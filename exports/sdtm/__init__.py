@@ -9,8 +9,8 @@ recorded date. IE holds the criteria not met. AE's AESEQ is the AE number; SUPPA
 per-drug causality and action (AERELn/AEACNn), the irAE flag and the SAE clock times.
 """
 
+from core import registry
 from core.datasets import Column, Dataset, study_id, usubjid
-from core.registry import collected
 
 from .adverse_events import (
     AE_ITEMS,
@@ -55,12 +55,12 @@ __all__ = [
 
 
 def sdtm_datasets() -> list[Dataset]:
-    """These domains, then each CRF app's ``sdtm.DATASETS`` (EX, TU, ... ADTTE) in layer order."""
+    """These domains, then each CRF app's ``datasets`` (EX, TU, ... ADTTE) in layer order."""
     return [
         Demographics(),
         Disposition(),
         InclusionExclusion(),
         AdverseEvents(),
         SuppAdverseEvents(),
-        *collected("sdtm", "DATASETS"),
+        *registry.datasets(),
     ]

@@ -1,0 +1,301 @@
+"""The edit checks of the adverse events: causality for the drugs of the arm, the SAE clock,
+fatal events against the subject's status, duplicates, events ongoing after the study; and the
+subject who died without a fatal event. Declared in ``adverse_events.contributions``.
+"""
+
+from __future__ import annotations
+
+import operator
+from functools import reduce
+
+from django.db import models
+from django.db.models import Case, Exists, Max, OuterRef, Q, When
+
+from core.edit_checks import EditCheck, Scope, Severity, Violation
+from randomization.arms import DRUGS_OF_ARM, Arm, drug_name
+from subjects.edit_checks import subject_violation
+from subjects.models import Subject, SubjectStatus
+
+from .models import AdverseEvent, AeCausality, AeOutcome
+from .sae_clock import SaeClock
+
+
+def _ae_label(row: dict, prefix: str = "") -> str:
+    return f"{row[prefix + 'subject__subject_identifier']} AE {row[prefix + 'ae_number']}"
+
+
+def _died_without_a_fatal_ae(scope: Scope):
+    fatal = AdverseEvent.objects.filter(subject=OuterRef("pk")).filter(
+        Q(grade=5) | Q(outcome=AeOutcome.FATAL)
+    )
+    rows = (
+        scope.narrow(Subject.objects.all(), "pk")
+        .filter(status=SubjectStatus.DIED)
+        .exclude(Exists(fatal))
+        .values("pk", "site_id", "subject_identifier", "status_date")
+    )
+    for row in rows:
+        yield subject_violation(
+            row,
+            "status",
+            "The subject died but no adverse event is fatal (grade 5): record the event that led "
+            "to death, or confirm a death unrelated to any adverse event.",
+            {"status": SubjectStatus.DIED, "status_date": row["status_date"]},
+        )
+
+
+AE_ROW = ("pk", "subject_id", "subject__site_id", "subject__subject_identifier", "ae_number")
+
+
+def _ae_violation(row, field, message, values) -> Violation:
+    return Violation(
+        row["subject_id"],
+        row["subject__site_id"],
+        AdverseEvent,
+        row["pk"],
+        field,
+        _ae_label(row),
+        message,
+        values,
+    )
+
+
+def _drug_flags() -> dict[str, Max]:
+    """Per study drug: 1 when the event has its causality, else 0 (an aggregate over the event's
+    causality rows: one outer join and a grouping, where one EXISTS per drug and event would probe
+    the causalities row by row)."""
+    return {
+        f"has_{drug}": Max(
+            Case(When(causalities__drug=drug, then=1), default=0),
+            output_field=models.IntegerField(),
+        )
+        for drug in sorted({d for drugs in DRUGS_OF_ARM.values() for d in drugs})
+    }
+
+
+def _severe_ae_without_causality(scope: Scope):
+    flags = _drug_flags()
+    lacking = reduce(
+        operator.or_,
+        (
+            Q(subject__allocation__arm=arm)
+            & reduce(operator.or_, (Q(**{f"has_{drug}": 0}) for drug in drugs))
+            for arm, drugs in DRUGS_OF_ARM.items()
+        ),
+    )
+    rows = (
+        scope.narrow(AdverseEvent.objects.all(), "subject")
+        .filter(grade__gte=3, subject__allocation__isnull=False)
+        .values(*AE_ROW, "grade", "subject__allocation__arm")
+        .annotate(**flags)
+        .filter(lacking)
+    )
+    for row in rows:
+        missing = [
+            drug for drug in DRUGS_OF_ARM[row["subject__allocation__arm"]] if not row[f"has_{drug}"]
+        ]
+        yield _ae_violation(
+            row,
+            "",
+            f"Grade {row['grade']} event without the causality to "
+            f"{' and '.join(drug_name(d) for d in missing)}: give the causality and the action "
+            "taken for every study drug of the subject's arm.",
+            {"grade": row["grade"], "missing": sorted(missing)},
+        )
+
+
+def _causality_for_a_drug_not_taken(scope: Scope):
+    wrong = Q(adverse_event__subject__allocation__isnull=True)
+    for arm, drugs in DRUGS_OF_ARM.items():
+        wrong |= Q(adverse_event__subject__allocation__arm=arm) & ~Q(drug__in=drugs)
+    rows = (
+        scope.narrow(AeCausality.objects.all(), "adverse_event__subject")
+        .filter(wrong)
+        .values(
+            "pk",
+            "drug",
+            "adverse_event__ae_number",
+            "adverse_event__subject_id",
+            "adverse_event__subject__site_id",
+            "adverse_event__subject__subject_identifier",
+            "adverse_event__subject__allocation__arm",
+        )
+    )
+    for row in rows:
+        arm = row["adverse_event__subject__allocation__arm"]
+        taken = f"arm {arm} ({Arm(arm).label})" if arm else "no study drug (not randomized)"
+        yield Violation(
+            row["adverse_event__subject_id"],
+            row["adverse_event__subject__site_id"],
+            AeCausality,
+            row["pk"],
+            "drug",
+            f"{row['adverse_event__subject__subject_identifier']} AE "
+            f"{row['adverse_event__ae_number']} causality ({drug_name(row['drug'])})",
+            f"A causality is recorded for {drug_name(row['drug'])}, which the subject does not "
+            f"take: {taken}.",
+            {"drug": row["drug"], "arm": arm},
+        )
+
+
+def _sae_not_reported_in_time(scope: Scope):
+    rows = (
+        scope.narrow(AdverseEvent.objects.all(), "subject")
+        .in_sae_clock(SaeClock.OVERDUE, SaeClock.REPORTED_LATE, now=scope.now)
+        .values(*AE_ROW, "site_aware_at", "sae_reported_at")
+    )
+    for row in rows:
+        reported = row["sae_reported_at"]
+        when = f"was reported at {reported:%Y-%m-%d %H:%M} UTC" if reported else "is not reported"
+        yield _ae_violation(
+            row,
+            "sae_reported_at",
+            f"The serious event {when}, more than 24 hours after the site became aware "
+            f"({row['site_aware_at']:%Y-%m-%d %H:%M} UTC): give the report time, or explain "
+            "the delay.",
+            {"site_aware_at": row["site_aware_at"], "sae_reported_at": reported},
+        )
+
+
+def _fatal_ae_but_alive(scope: Scope):
+    rows = (
+        scope.narrow(AdverseEvent.objects.all(), "subject")
+        .filter(grade=5)
+        .exclude(subject__status=SubjectStatus.DIED)
+        .values(*AE_ROW, "subject__status")
+    )
+    for row in rows:
+        yield _ae_violation(
+            row,
+            "grade",
+            f"The event is grade 5 (fatal) but the subject's status is "
+            f"{SubjectStatus(row['subject__status']).label.lower()}.",
+            {"grade": 5, "status": row["subject__status"]},
+        )
+
+
+def _immune_related_on_sorafenib(scope: Scope):
+    rows = (
+        scope.narrow(AdverseEvent.objects.all(), "subject")
+        .filter(immune_related=True, subject__allocation__arm=Arm.B)
+        .values(*AE_ROW)
+    )
+    for row in rows:
+        yield _ae_violation(
+            row,
+            "immune_related",
+            "The event is flagged immune-related, but the subject takes sorafenib (no immune "
+            "checkpoint inhibitor): confirm.",
+            {"immune_related": True, "arm": Arm.B},
+        )
+
+
+def _same_term_same_onset(scope: Scope):
+    earlier = AdverseEvent.objects.filter(
+        subject=OuterRef("subject"),
+        term=OuterRef("term"),
+        onset_date=OuterRef("onset_date"),
+        ae_number__lt=OuterRef("ae_number"),
+    )
+    rows = (
+        scope.narrow(AdverseEvent.objects.all(), "subject")
+        .filter(Exists(earlier))
+        .values(*AE_ROW, "term__term", "onset_date")
+    )
+    for row in rows:
+        yield _ae_violation(
+            row,
+            "term",
+            f"{row['term__term']} with onset {row['onset_date']:%Y-%m-%d} is recorded twice for "
+            "this subject: a duplicate?",
+            {"term": row["term__term"], "onset_date": row["onset_date"]},
+        )
+
+
+ENDED_STUDY = (SubjectStatus.COMPLETED, SubjectStatus.WITHDRAWN)
+
+
+def _ongoing_after_the_study_ended(scope: Scope):
+    rows = (
+        scope.narrow(AdverseEvent.objects.all(), "subject")
+        .filter(ongoing=True, subject__status__in=ENDED_STUDY)
+        .values(*AE_ROW, "subject__status", "subject__status_date")
+    )
+    for row in rows:
+        yield _ae_violation(
+            row,
+            "ongoing",
+            f"The event is ongoing but the subject's study ended "
+            f"({SubjectStatus(row['subject__status']).label.lower()} on "
+            f"{row['subject__status_date']:%Y-%m-%d}): give the end date or the outcome at the "
+            "end of the study.",
+            {"ongoing": True, "status": row["subject__status"]},
+        )
+
+
+CHECKS: tuple[EditCheck, ...] = (
+    EditCheck(
+        "SUBJ-003",
+        "Subject died but no adverse event is fatal",
+        Subject,
+        ("status",),
+        Severity.ERROR,
+        _died_without_a_fatal_ae,
+    ),
+    EditCheck(
+        "AE-001",
+        "Grade 3 or higher AE without causality for every drug of the arm",
+        AdverseEvent,
+        (),
+        Severity.ERROR,
+        _severe_ae_without_causality,
+    ),
+    EditCheck(
+        "AE-002",
+        "Causality recorded for a drug not in the subject's arm",
+        AeCausality,
+        ("drug",),
+        Severity.ERROR,
+        _causality_for_a_drug_not_taken,
+    ),
+    EditCheck(
+        "AE-003",
+        "Serious AE not reported within 24 hours of site awareness",
+        AdverseEvent,
+        ("sae_reported_at",),
+        Severity.ERROR,
+        _sae_not_reported_in_time,
+    ),
+    EditCheck(
+        "AE-004",
+        "Grade 5 AE while the subject is not recorded as died",
+        AdverseEvent,
+        ("grade",),
+        Severity.ERROR,
+        _fatal_ae_but_alive,
+    ),
+    EditCheck(
+        "AE-005",
+        "Immune-related AE in the sorafenib arm (to confirm)",
+        AdverseEvent,
+        ("immune_related",),
+        Severity.WARNING,
+        _immune_related_on_sorafenib,
+    ),
+    EditCheck(
+        "AE-006",
+        "The same term with the same onset twice for one subject",
+        AdverseEvent,
+        ("term",),
+        Severity.WARNING,
+        _same_term_same_onset,
+    ),
+    EditCheck(
+        "AE-007",
+        "AE ongoing after the subject ended the study",
+        AdverseEvent,
+        ("ongoing",),
+        Severity.ERROR,
+        _ongoing_after_the_study_ended,
+    ),
+)

@@ -1,0 +1,32 @@
+"""What queries contributes (``core.contributions``): its panel, the markers of open queries on
+the CRF pages and the answers given beside their fields, the edit checks run after a subject's
+data change, the queries exported, the demo's first sweep, and who may read them. Every
+transition goes through ``services`` (who may make it is asked of ``core.access``): no role adds,
+changes or deletes a query or a message in the admin."""
+
+from core.contributions import AppContributions
+from core.roles import Role, view_permissions
+
+from . import demo
+from .export import FORMS
+from .scheduling import subject_changed
+from .views import posted_answer, record_field_flags, subject_panel
+
+_READ = view_permissions("queries.dataquery", "queries.querymessage")
+_ALL = (*_READ, *view_permissions("queries.historicaldataquery", "queries.historicalquerymessage"))
+
+CONTRIBUTIONS = AppContributions(
+    subject_panel=subject_panel,
+    record_field_flags=record_field_flags,
+    record_form_action=posted_answer,
+    after_subject_change=subject_changed,
+    export_forms=tuple(FORMS),
+    seed_follow_up=demo.seed_follow_up,
+    role_permissions={
+        Role.SITE_STAFF: _ALL,
+        Role.INVESTIGATOR: _ALL,
+        Role.DATA_MANAGER: _ALL,
+        Role.MONITOR: _ALL,
+        Role.SPONSOR: _READ,
+    },
+)

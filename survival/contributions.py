@@ -1,0 +1,47 @@
+"""What survival contributes (``core.contributions``): its panel, the end of treatment and
+follow-up facts for the visit calendar, its CRFs exported and the ADTTE dataset, their edit
+checks, the demo's follow-up, and who may see them (entered on the site forms through
+``services``; the admin shows them read-only)."""
+
+from core.contributions import AppContributions
+from core.roles import Role, view_permissions
+
+from . import demo
+from .edit_checks import CHECKS
+from .export import FORMS
+from .sdtm import DATASETS
+from .selectors import calendar_facts
+from .views import subject_panel
+
+_READ = view_permissions(
+    "survival.endoftreatment",
+    "survival.survivalfollowup",
+    "survival.subsequenttherapy",
+    "survival.endofstudy",
+)
+_ALL = (
+    *_READ,
+    *view_permissions(
+        "survival.historicalendoftreatment",
+        "survival.historicalsurvivalfollowup",
+        "survival.historicalsubsequenttherapy",
+        "survival.historicalendofstudy",
+    ),
+)
+
+CONTRIBUTIONS = AppContributions(
+    subject_panel=subject_panel,
+    calendar_facts=calendar_facts,
+    export_forms=tuple(FORMS),
+    datasets=tuple(DATASETS),
+    edit_checks=CHECKS,
+    seed_follow_up=demo.seed_follow_up,
+    role_permissions={
+        Role.SITE_STAFF: _ALL,
+        Role.INVESTIGATOR: _ALL,
+        Role.DATA_MANAGER: _ALL,
+        Role.MONITOR: _ALL,
+        Role.SPONSOR: _READ,
+        Role.STATISTICIAN: _READ,
+    },
+)

@@ -1,0 +1,39 @@
+"""What treatment contributes (``core.contributions``): its panel, the exposure CRFs exported
+and as the EX dataset, their edit checks, the demo's cycles and doses, and who may see them
+(entered on the site forms through ``services``; the admin shows them read-only)."""
+
+from core.contributions import AppContributions
+from core.roles import Role, view_permissions
+
+from . import demo
+from .edit_checks import CHECKS
+from .export import FORMS
+from .sdtm import DATASETS
+from .views import subject_panel
+
+_READ = view_permissions("treatment.cycle", "treatment.ivdose", "treatment.oraldosingperiod")
+_ALL = (
+    *_READ,
+    *view_permissions(
+        "treatment.historicalcycle",
+        "treatment.historicalivdose",
+        "treatment.historicaloraldosingperiod",
+    ),
+)
+
+CONTRIBUTIONS = AppContributions(
+    subject_panel=subject_panel,
+    export_forms=tuple(FORMS),
+    datasets=tuple(DATASETS),
+    edit_checks=CHECKS,
+    seed=demo.seed,
+    seed_follow_up=demo.seed_follow_up,
+    role_permissions={
+        Role.SITE_STAFF: _ALL,
+        Role.INVESTIGATOR: _ALL,
+        Role.DATA_MANAGER: _ALL,
+        Role.MONITOR: _ALL,
+        Role.SPONSOR: _READ,
+        Role.STATISTICIAN: _READ,
+    },
+)
