@@ -1,7 +1,7 @@
 """CDISC Dataset-JSON v1.1: every dataset as JSON or NDJSON, streamed, for the API and the
 ``export_datasets`` command.
 
-The datasets are the SDTM-like domains (``exports.sdtm``, and each app's ``sdtm.DATASETS``),
+The datasets are the SDTM-like domains (``exports.sdtm``, and each app's declared ``datasets``),
 then one per registry form (named by its code, or by its name where the code is an SDTM
 domain's) and one per child group (``<form code>_<GROUP>``): a CRF added later is exported with
 no code here. No dataset holds a direct identifier, whoever exports. ``records`` precedes the
