@@ -415,26 +415,6 @@ def test_the_record_state_is_kept_by_content_type(subject, data_manager):
     assert state.changed_at <= timezone.now() + timedelta(seconds=1)
 
 
-def test_the_demo_shows_verified_frozen_and_locked_records_and_a_signed_casebook(
-    tmp_path, settings, capsys
-):
-    from monitoring.models import CasebookSignature, CasebookState, RecordState
-    from monitoring.models import SourceDataVerification as Sdv
-
-    settings.VAR_DIR = tmp_path
-    call_command("seed_demo", "--demo-passwords", "--password", "demo pass phrase")
-    assert "Monitoring: " in capsys.readouterr().out
-    assert Sdv.objects.filter(verified=True).count() >= 4
-    signed = CasebookSignature.objects.get(void=False)
-    assert monitoring.signature_is_valid(signed)
-    assert CasebookState.objects.get(subject=signed.subject).state == LockLevel.LOCKED
-    assert CasebookState.objects.filter(state=LockLevel.FROZEN).exists()
-    assert RecordState.objects.exclude(state=LockLevel.OPEN).exists()
-    # The sweep leaves the locked casebook alone, and a second sweep changes nothing.
-    again = run_edit_checks()
-    assert (again.opened, again.closed) == (0, 0)
-
-
 def test_the_lock_console_shows_what_blocks_each_subject_and_the_study(
     client, subject, data_manager, coordinator
 ):
