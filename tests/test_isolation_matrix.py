@@ -1,10 +1,12 @@
 """Site isolation: every URL pattern x every role x another site's records.
 
-The cases are generated from the URLconf (``get_resolver()`` walked, each path parameter filled
-from the records of site 202 by its name, ``World.params``), so an endpoint added later is checked
-without touching this file; a parameter nobody mapped fails ``test_every_url_parameter_is_mapped``
-(map it in ``_standard_params`` or in its app's ``APP_RECORDS`` function; an admin page or an API
-detail needs a record of 202 of its model: the app's function creates it).
+One case per URL pattern (a URL naming any record: one per kind of 202 record), generated from
+the URLconf (``get_resolver()`` walked, each path parameter filled from the records of site 202
+by its name, ``World.params``), so an endpoint added later is checked without touching this file
+(``test_every_url_pattern_has_a_case``); a parameter nobody mapped fails
+``test_every_url_parameter_is_mapped`` (map it in ``_standard_params`` or in its app's
+``APP_RECORDS`` function; an admin page or an API detail needs a record of 202 of its model: the
+app's function creates it).
 
 Seven users look at site 202's data: site staff, an investigator and a monitor of site 101, a
 user with no role at all (site roles: they must see nothing of 202) and the study-wide roles
@@ -515,8 +517,13 @@ def _query_cases(world: World) -> list[Case]:
 
 
 def _fillings(world: World, route: str, namespace: str, name: str, slots: list, unmapped: list):
-    """Every combination of values for the URL's parameters (``slots``: their names, None for an
-    unnamed group), each a list of (value, value naming no record or None)."""
+    """The values for the URL's parameters (``slots``: their names, None for an unnamed group),
+    each a list of (value, value naming no record or None): one filling per URL pattern, but one
+    per kind of 202 record for a URL naming any record (``_record_pairs``: each model's own site
+    lookup is then what refuses). A parameter that only chooses within one view (a format, a
+    dataset, a query action) takes its first value: the pattern's view and its scoping are the
+    same for the others (the sponsor's identifiers in each dataset and format:
+    ``test_demo_study``)."""
     pair = ("content_type_id", "object_id")
     has_pair = set(pair) <= set(slots)
     groups = []  # (slot indices, [values for them])
@@ -529,6 +536,8 @@ def _fillings(world: World, route: str, namespace: str, name: str, slots: list, 
         if values is None:
             unmapped.append(f"{route} [{param or f'group {i}'}]")
             return []
+        if all(missing is None for _, missing in values):
+            values = values[:1]  # a choice within one view (format, dataset, action): one
         groups.append(([i], [(v,) for v in values]))
     found = []
     for combination in itertools.product(*[values for _, values in groups]):
@@ -858,6 +867,18 @@ def test_every_url_parameter_is_mapped(world):
         "URL parameters the isolation matrix cannot fill (map them in _values' PARAMS, or the "
         "model in build_world's objects):\n" + "\n".join(unmapped)
     )
+
+
+@pytest.mark.django_db
+def test_every_url_pattern_has_a_case(world):
+    """Each concrete pattern of the URLconf (site app, API, admin; an app added later too) is
+    checked at least once for every role."""
+    _, cases, unmapped, _ = world
+    routes = {route for route, *_ in _walk(get_resolver().url_patterns)}
+    checked = {case.route for case in cases}
+    assert len(routes) > 300  # the walk finds the project's patterns
+    missing = routes - checked - {line.split(" [")[0] for line in unmapped}
+    assert not missing, "URL patterns without a case:\n" + "\n".join(sorted(missing))
 
 
 @pytest.mark.django_db
