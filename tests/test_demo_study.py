@@ -7,13 +7,13 @@ own transaction. A test that needs another seed (flags, sizes, an empty database
 ``test_seed_demo``.
 
 No direct identifier: one subject registered in error is deleted (so the deletions feed and the
-history have one), and every export is fetched as the demo's sponsor and
-as its statistician: every endpoint of the API's router (each JSON page and the CSV: the forms,
-the audit trail, the deletions and the reports), the ODM snapshot and archival file, and every
-Dataset-JSON dataset; and the operator's ODM files (``export_odm``). None may hold any direct
-identifier any subject has had (now or in the history): initials, date of birth (in any spelling
-an export might write) and screening number. The same search
-finds them in what a data manager reads, so a leak would not go unseen.
+history have one), and every export is fetched as the demo's sponsor and as its statistician:
+every endpoint of the API's router (each JSON page and the CSV: the forms, the audit trail, the
+deletions and the reports), the ODM snapshot and archival file, and every Dataset-JSON dataset;
+and the operator's ODM files (``export_odm``). None may hold any direct identifier any subject
+has had (now or in the history): initials, date of birth (in any spelling an export might write)
+and screening number. The same search finds them in what a data manager reads, so a leak would
+not go unseen.
 
 Subject identifiers (101-0009, USUBJID) are pseudonyms, not direct identifiers: they stay. The
 demo's initials are two letters, a few of them also a name or code the exports write for every
