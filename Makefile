@@ -1,4 +1,5 @@
 # The two commands of the README:  make demo  (run the system with demo data)  and  make test.
+# make test-fast: the inner loop (SQLite, no browser, no install of Chromium or axe-core, no lint).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -8,8 +9,14 @@ CHROMIUM ?= $(shell command -v chromium 2>/dev/null || echo /usr/bin/chromium)
 AXE_VERSION := 4.14.1
 AXE_DIR := $(VENV)/axe
 AXE := $(AXE_DIR)/node_modules/axe-core/axe.min.js
+# pytest-xdist: a worker per core, each with its own test database and Redis database
+# (tests/builders/workers.py); worksteal: a worker whose tests are done takes some of another's.
+# The order is random: pytest-randomly prints the seed, `--randomly-seed=N` repeats an order,
+# `-p no:randomly` turns it off.
+XDIST ?= -n auto --dist worksteal
+FAST_MARKERS := not browser and not postgres and not redis
 
-.PHONY: install demo test lint check browser worker beat clean
+.PHONY: install demo test test-fast lint check browser worker beat clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,7 +56,11 @@ lint: install
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 test: install browser lint
-	EDC_CHROMIUM=$(CHROMIUM) EDC_AXE_CORE=$(AXE) $(BIN)/pytest
+	EDC_CHROMIUM=$(CHROMIUM) EDC_AXE_CORE=$(AXE) $(BIN)/pytest $(XDIST)
+
+# SQLite whatever DATABASE_URL says, the test database made from the models (tests/conftest.py).
+test-fast: install
+	env -u DATABASE_URL $(BIN)/pytest $(XDIST) --schema-from-models -m "$(FAST_MARKERS)"
 
 # The Celery worker with the beat scheduler embedded (the nightly edit-check sweep): one command.
 worker: install

@@ -147,7 +147,9 @@ def run_edit_checks(
                 unresolved.pop(key, None)
             result.skipped_locked = len(skipped)
         new = []
-        for key, (check, violation) in violations.items():
+        # In the order of their keys (check, record, field), not the rows' order in the checks'
+        # SQL: a sweep numbers the queries it opens the same way on every run and database.
+        for key, (check, violation) in sorted(violations.items(), key=lambda item: item[0]):
             query = unresolved.get(key)
             if query is not None:
                 result.kept += 1

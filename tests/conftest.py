@@ -3,18 +3,32 @@
 * ``postgres``-marked tests need real row locks: they run on PostgreSQL and are skipped on SQLite.
 * ``reference_file(name)`` finds a file of EDC_REFERENCE_DATA: the test skips when the variable
   is unset and fails when it is set but the file is missing (CI can never skip silently).
+* ``--schema-from-models`` (``make test-fast``): the test database is created from the models,
+  not by running the migrations, and every migration is recorded as applied.
 """
 
 from __future__ import annotations
 
 import pytest
+from django.conf import global_settings, settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, connections
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.recorder import MigrationRecorder
+from django.db.models.signals import post_migrate
 
 from core.roles import Role
 
 from . import builders
 from .builders import reference_path
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--schema-from-models",
+        action="store_true",
+        help="create the test database from the models (fast), not by running the migrations",
+    )
 
 
 def pytest_collection_modifyitems(config, items):
@@ -24,6 +38,41 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def django_db_use_migrations(request):
+    """With ``--schema-from-models``, pytest-django creates the tables from the models (syncdb),
+    which takes a second where running the migrations re-renders every related model at each
+    operation. The schema is the same: ``makemigrations --check`` keeps the migrations equal to
+    the models, and what they do besides (the role groups) post_migrate does too. Every
+    migration on disk is then recorded as applied, so ``migrate`` and the tests that load a
+    migration's state see the database as migrated."""
+    if not request.config.getoption("schema_from_models"):
+        return not request.config.getvalue("nomigrations")
+    migrations = list(MigrationLoader(None, ignore_no_migrations=True).graph.nodes)
+    created: set[str] = set()
+
+    def record_applied(sender, using, **kwargs):
+        if using in created:
+            return
+        created.add(using)
+        recorder = MigrationRecorder(connections[using])
+        recorder.ensure_schema()
+        recorder.migration_qs.bulk_create(
+            recorder.Migration(app=app, name=name) for app, name in migrations
+        )
+
+    post_migrate.connect(record_applied, weak=False, dispatch_uid="edc_schema_from_models")
+    return False
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(request, django_db_setup):
+    """pytest-django's, then the migrations back in place after ``--schema-from-models``."""
+    if request.config.getoption("schema_from_models"):
+        post_migrate.disconnect(dispatch_uid="edc_schema_from_models")
+        settings.MIGRATION_MODULES = global_settings.MIGRATION_MODULES
 
 
 @pytest.fixture(autouse=True)

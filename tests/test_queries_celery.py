@@ -4,7 +4,8 @@ once; a task retries when the database fails.
 
 The tests with a worker or a queue need PostgreSQL (the worker reads the test database through
 its own connection) and Redis (CI starts both). Redis database ``EDC_TEST_REDIS_URL`` (default
-``redis://127.0.0.1:6379/5``) is flushed before and after each of them.
+``redis://127.0.0.1:6379/5``; under xdist, that number plus the worker's index) is flushed before
+and after each of them.
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ from queries.tasks import check_subject, pending_key
 from subjects.models import Subject, SubjectStatus
 
 from .builders import days_ago, make_subject
+from .builders.workers import worker_redis_url
 
-REDIS_URL = os.environ.get("EDC_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
+REDIS_URL = worker_redis_url(os.environ.get("EDC_TEST_REDIS_URL", "redis://127.0.0.1:6379/5"))
 CLOSED_PORT_URL = "redis://127.0.0.1:6390/0"  # nothing listens there: the broker is down
 DEBOUNCE = 1  # seconds the on-commit task waits (EDIT_CHECK_SETTINGS["debounce_seconds"])
 WORKER_TIMEOUT = 30  # seconds a test waits for the worker before it fails
