@@ -53,6 +53,7 @@ $(AXE_DIR)/.axe-core-$(AXE_VERSION): | $(BIN)/python
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 test: install browser lint

@@ -42,6 +42,8 @@ Questions (each has one answer here):
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import apps
 from django.conf import settings
 from django.db.models import BigIntegerField, Model, QuerySet, Value
@@ -80,7 +82,9 @@ def _load_access_facts(user) -> None:
     roles = Group.objects.filter(user=user).annotate(
         site=Value(None, output_field=BigIntegerField())
     )
-    memberships = membership_model().objects.filter(user=user, active=True, site__active=True)
+    memberships = membership_model()._default_manager.filter(
+        user=user, active=True, site__active=True
+    )
     rows = (
         roles.order_by()
         .values_list("name", "site")
@@ -151,11 +155,11 @@ def site_id_of(obj: Model) -> int:
 
 def _site_code(obj: Model) -> str:
     lookup = site_lookup_of(type(obj))
-    if lookup == "pk":
-        return obj.code
-    for name in lookup.split("__"):
-        obj = getattr(obj, name)
-    return obj.code
+    site: Any = obj  # the site (the subjects app's model), reached by the lookup's names
+    if lookup != "pk":
+        for name in lookup.split("__"):
+            site = getattr(site, name)
+    return site.code
 
 
 def scope_to_user(queryset: QuerySet, user) -> QuerySet:

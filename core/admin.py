@@ -6,6 +6,7 @@ says: site staff, investigators, monitors and the sponsor work in the site app o
 """
 
 import types
+from typing import TYPE_CHECKING
 
 from django import forms
 from django.contrib import admin, messages
@@ -46,6 +47,13 @@ def with_model_errors(form_class):
     return type(form_class.__name__, (ModelErrorsOnFormMixin, form_class), {})
 
 
+# The mixins below go before a ModelAdmin class; the type checker reads them as one.
+if TYPE_CHECKING:
+    _ModelAdminBase = admin.ModelAdmin
+else:
+    _ModelAdminBase = object
+
+
 def searches_direct_identifier(search_field: str) -> bool:
     """Does an admin ``search_fields`` entry (``^subject__screening_number__iexact``) search a
     direct identifier (``access.DIRECT_IDENTIFIER_FIELDS``)?"""
@@ -54,13 +62,13 @@ def searches_direct_identifier(search_field: str) -> bool:
     )
 
 
-class StudyAdminMixin:
+class StudyAdminMixin(_ModelAdminBase):
     """The base of every admin page of the project (audited or not: users, roles, the security
     log): a model error on a field the form lacks is shown on the form; a history page of an id
     that is not one, or of a record the user does not see, is a 404."""
 
-    def get_form(self, request, obj=None, **kwargs):
-        return with_model_errors(super().get_form(request, obj, **kwargs))
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        return with_model_errors(super().get_form(request, obj, change=change, **kwargs))
 
     def get_search_fields(self, request):
         """No search by a direct identifier (``subject__screening_number``) for the users who
@@ -81,7 +89,7 @@ class StudyAdminMixin:
         return super().history_view(request, object_id, extra_context)
 
 
-class ScopedAdminMixin:
+class ScopedAdminMixin(_ModelAdminBase):
     """Each admin page lists and offers only the records of the user's sites, and offers a change
     form for a record only to a user the access module lets change it."""
 
@@ -119,7 +127,7 @@ class ScopedAdminMixin:
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-class ReasonForChangeAdminMixin:
+class ReasonForChangeAdminMixin(_ModelAdminBase):
     """Adds a required 'Reason for change' to the change form of an existing record (and to the
     add form too with ``reason_on_add``: a new role grants permissions).
 
@@ -134,26 +142,23 @@ class ReasonForChangeAdminMixin:
             return self.reason_on_add and self.has_add_permission(request)
         return self.has_change_permission(request, obj)
 
-    def get_form(self, request, obj=None, **kwargs):
+    def get_form(self, request, obj=None, change=False, **kwargs):
         # The reason is a form field, not a model field: keep it out of the model form's fields.
         # (``fields=None`` is Django asking which fields the form has: pass that through.)
         if "fields" not in kwargs:
             kwargs["fields"] = flatten_fieldsets(self.get_fieldsets(request, obj))
         if kwargs["fields"]:
             kwargs["fields"] = [f for f in kwargs["fields"] if f != "change_reason"]
-        form = super().get_form(request, obj, **kwargs)
+        form = super().get_form(request, obj, change=change, **kwargs)
         if obj is None and not self.reason_on_add:
             return form
-
-        class WithReason(form):
-            change_reason = forms.CharField(
-                label="Reason for change",
-                widget=forms.Textarea(attrs={"rows": 2}),
-                help_text="Required: recorded in the audit trail with your name and the time.",
-                validators=[require_visible_reason],
-            )
-
-        return WithReason
+        reason = forms.CharField(
+            label="Reason for change",
+            widget=forms.Textarea(attrs={"rows": 2}),
+            help_text="Required: recorded in the audit trail with your name and the time.",
+            validators=[require_visible_reason],
+        )
+        return type("WithReason", (form,), {"change_reason": reason})
 
     def get_fields(self, request, obj=None):
         fields = list(super().get_fields(request, obj))
@@ -184,7 +189,7 @@ class ReasonForChangeAdminMixin:
             return HttpResponseRedirect(request.get_full_path())
 
 
-class NoDeleteAdminMixin:
+class NoDeleteAdminMixin(_ModelAdminBase):
     """Audited records are not deleted from the admin (services delete, with a reason)."""
 
     def has_delete_permission(self, request, obj=None):
@@ -209,7 +214,10 @@ class ReadOnlyHistoryAdminMixin(StudyAdminMixin):
         key_or_404(self.model.history.model, version_id)
         if request.method != "GET":
             raise PermissionDenied("The audit trail is read-only.")
-        return super().history_form_view(request, object_id, version_id, extra_context)
+        # simple-history's SimpleHistoryAdmin (after this mixin) has no type information.
+        return super().history_form_view(  # type: ignore[misc]
+            request, object_id, version_id, extra_context
+        )
 
 
 class AuditedAdmin(
@@ -295,10 +303,11 @@ def _admin_site_urls(site):
     ]
 
 
-admin.site.has_permission = types.MethodType(_admin_site_has_permission, admin.site)
+# The one admin site every app registers on, changed in place (a method set on the instance).
+admin.site.has_permission = types.MethodType(_admin_site_has_permission, admin.site)  # type: ignore[method-assign]
 admin.site.login_form = StudyAdminAuthenticationForm
 _django_admin_urls = admin.site.get_urls
-admin.site.get_urls = types.MethodType(_admin_site_urls, admin.site)
+admin.site.get_urls = types.MethodType(_admin_site_urls, admin.site)  # type: ignore[method-assign]
 
 
 class ReadOnlyAuditedAdmin(AuditedAdmin):

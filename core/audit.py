@@ -54,6 +54,7 @@ from collections.abc import Iterable
 from contextlib import contextmanager
 from datetime import date, datetime
 from functools import cache
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
@@ -107,8 +108,9 @@ def require_visible_reason(value: str) -> None:
 
 
 @contextmanager
-def attached_reason(instance: models.Model, user, reason: str):
-    """Attach who and why for simple-history for one write only: a reason never outlives it."""
+def attached_reason(instance: Any, user, reason: str):
+    """Attach who and why for simple-history for one write only: a reason never outlives it.
+    (``instance``: a model instance; the two attributes are simple-history's, untyped.)"""
     instance._history_user = user
     instance._change_reason = reason
     try:
@@ -201,6 +203,8 @@ def refuse_change_without_reason(sender, instance, history_instance, **kwargs):
 class AuditedQuerySet(models.QuerySet):
     """A queryset whose bulk writes cannot bypass the audit trail unnoticed."""
 
+    model: type[Any]  # an audited model: simple-history's ``history`` (untyped) is on it
+
     def _refuse(self, what: str):
         raise BulkChangeRefused(
             f"{what}() on {self.model._meta.verbose_name_plural} would bypass the audit trail; "
@@ -219,7 +223,7 @@ class AuditedQuerySet(models.QuerySet):
     def bulk_create(self, objs, *args, **kwargs):
         self._refuse("bulk_create")
 
-    def bulk_create_with_history(self, objs: Iterable[models.Model], *, user, reason: str = ""):
+    def bulk_create_with_history(self, objs: Iterable[Any], *, user, reason: str = ""):
         """Insert many new records and one '+' history record for each, in one go."""
         objs = list(objs)
         guard_write(objs, user=user, reason=clean_reason(reason))
@@ -353,7 +357,7 @@ def immutable_models() -> list[type[models.Model]]:
     return [
         m
         for m in apps.get_models()
-        if m._meta.app_label in labels and getattr(m, "immutable_fields", ())
+        if m._meta.app_label in labels and len(getattr(m, "immutable_fields", ())) > 0
     ]
 
 
@@ -370,8 +374,10 @@ def protected_tables() -> dict[str, set[str]]:
     return tables
 
 
-def _immutable_trigger_sql(model: type[models.Model]) -> str:
-    columns = [model._meta.get_field(name).column for name in model.immutable_fields]
+def _immutable_trigger_sql(model: type[Any]) -> str:
+    """(``model`` declares ``immutable_fields``: names of its concrete fields.)"""
+    concrete = {field.name: field for field in model._meta.concrete_fields}
+    columns = [concrete[name].column for name in model.immutable_fields]
     of = ", ".join(f'"{c}"' for c in columns)
     changed = " OR ".join(f'OLD."{c}" IS DISTINCT FROM NEW."{c}"' for c in columns)
     names = sql.literal(", ".join(model.immutable_fields), with_params=False)
@@ -508,7 +514,7 @@ def previous_records(records) -> dict:
     """{history id: the record before it in its object's history} for the changes ("~") among
     ``records``, read in one query per history model: simple-history's ``prev_record`` reads
     one query per record (a page's audit trail would grow with it)."""
-    objects: dict[type, set] = {}
+    objects: dict[type[Any], set] = {}  # simple-history's history models (untyped)
     for record in records:
         if record.history_type == "~":
             pk_name = record.instance_type._meta.pk.attname
@@ -579,8 +585,9 @@ def subject_models() -> tuple[type[models.Model], ...]:
     )
 
 
-def subject_history(model: type[models.Model], subject_pk) -> models.QuerySet:
-    """The history records of ``model`` that belong to the subject with ``subject_pk``."""
+def subject_history(model: type[Any], subject_pk) -> models.QuerySet:
+    """The history records of ``model`` (one of ``subject_models()``: its ``subject_lookup``
+    and simple-history's ``history``) that belong to the subject with ``subject_pk``."""
     history = model.history.all()
     lookup = model.subject_lookup
     if lookup == "pk":

@@ -34,7 +34,7 @@ class Column:
     target: str | None = None  # targetDataType ("decimal": a decimal exchanged as a string)
 
     def metadata(self, dataset: str) -> dict:
-        meta = {
+        meta: dict[str, str | int] = {
             "itemOID": f"IT.{dataset}.{self.name}",
             "name": self.name,
             "label": self.label,

@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection, models
@@ -116,8 +117,8 @@ def check_rules(obj: models.Model, *, skip: Iterable[str] = ()) -> None:
 
 
 def bulk_insert(
-    model: type[models.Model],
-    objs: Iterable[models.Model],
+    model: type[Any],
+    objs: Iterable[Any],
     *,
     user=None,
     user_of: Callable[[models.Model], object] | None = None,

@@ -186,6 +186,8 @@ def model_items(model: type[models.Model], names: Iterable[str], **overrides) ->
             items.append(overrides[name])
             continue
         model_field = model._meta.get_field(name)
+        if not isinstance(model_field, models.Field):
+            raise TypeError(f"{model.__name__}.{name} is a reverse relation, not an item")
         items.append(
             Item(
                 name=name,

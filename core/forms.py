@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.forms.fields import BaseTemporalField
+from django.http import QueryDict
 from django.utils.dateparse import parse_datetime
 
 from .audit import require_visible_reason
@@ -84,11 +86,12 @@ class SiteDateTimeField(forms.DateTimeField):
         else:
             value = str(value).strip()
             try:
-                result = parse_datetime(value)
+                parsed = parse_datetime(value)
             except ValueError:
-                result = None
-            if result is None:  # the accepted local formats, or "Enter a valid date/time."
-                result = BaseTemporalField.to_python(self, value)
+                parsed = None
+            # The accepted local formats, or "Enter a valid date/time." (``value`` is not empty:
+            # Django's parse gives a datetime or raises).
+            result = parsed or cast(datetime, BaseTemporalField.to_python(self, value))
         try:
             if result.tzinfo is not None:
                 return check_in_range(result)
@@ -121,7 +124,14 @@ class _SavedBefore(Exception):
     pass
 
 
-class OneTimeSubmissionMixin:
+# The mixins below go before a Form (or ModelForm) class; the type checker reads them as one.
+if TYPE_CHECKING:
+    _FormBase = forms.Form
+else:
+    _FormBase = object
+
+
+class OneTimeSubmissionMixin(_FormBase):
     """A create form that makes its record once, whatever the clicks.
 
     The form carries a hidden ``submission`` token, a fresh UUID each time it is shown.
@@ -154,10 +164,11 @@ class OneTimeSubmissionMixin:
 
     def full_clean(self):
         super().full_clean()
-        if self.is_bound and SUBMISSION_FIELD in self._errors:
+        if self.is_bound and SUBMISSION_FIELD in self.errors:
             # The page shown again gets a fresh token: the one sent is missing or broken.
-            self.data = self.data.copy()
-            self.data[self.add_prefix(SUBMISSION_FIELD)] = str(uuid.uuid4())
+            data = cast(QueryDict, self.data).copy()  # request.POST, or a dict: copied mutable
+            data[self.add_prefix(SUBMISSION_FIELD)] = str(uuid.uuid4())
+            self.data = data
 
     def _posted_token(self) -> uuid.UUID | None:
         try:
@@ -219,7 +230,7 @@ def add_errors(form: forms.Form, error, field: str | None = None, *, add=None) -
     add(field if field in form.fields else None, error)
 
 
-class ModelErrorsOnFormMixin:
+class ModelErrorsOnFormMixin(_FormBase):
     """For ModelForms: a model's ``clean()`` may name a field the form does not show; the error
     goes on the form as a whole instead of raising (``add_errors``)."""
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 KEPT_FOR = timedelta(days=1)
 
 
-class SubmissionTokenQuerySet(models.QuerySet):
+class SubmissionTokenQuerySet(models.QuerySet["SubmissionToken"]):
     def claim(self, key: uuid.UUID, *, user) -> SubmissionToken | None:
         """Insert the token ``key`` for ``user``; None when it was already claimed (once its
         transaction committed: a concurrent claim waits for it on the unique key)."""

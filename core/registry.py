@@ -154,7 +154,8 @@ def notify_subject_change(subject_id: int | None) -> None:
         for hook in hooks:
             hook(subject_id)
 
-    tell_the_apps.edc_subject_id = subject_id  # type: ignore[attr-defined]
+    # A function, not a callable object: Django logs a robust callback's failure by __qualname__.
+    tell_the_apps.edc_subject_id = subject_id  # type: ignore[attr-defined]  # (mypy: no such attr)
     transaction.on_commit(tell_the_apps, robust=True)
 
 

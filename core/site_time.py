@@ -185,7 +185,8 @@ class SiteDate(Func):
         )
         return moment, zone, (*moment_params, *zone_params)
 
-    def as_sql(self, compiler, connection, **extra):  # PostgreSQL
+    def as_sql(self, compiler, connection, function=None, template=None, arg_joiner=None, **extra):
+        # PostgreSQL
         moment, zone, params = self._parts(compiler)
         return f"(({moment}) AT TIME ZONE ({zone}))::date", params
 

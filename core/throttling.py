@@ -30,8 +30,10 @@ def throttle_unauthenticated(request) -> None:
     """Count an unauthenticated request of ``request``'s address; ``Throttled`` (429 with a
     sentence) once the address is over its rate. The authentication classes call it
     (``accounts.authentication``), before any permission check refuses the request."""
+    from rest_framework.views import APIView  # here: DRF's views import the authentication
+
     throttle = UnauthenticatedRateThrottle()
-    if not throttle.allow_request(request, None):
+    if not throttle.allow_request(request, APIView()):  # the rate is the same for every view
         raise Throttled(
             wait=throttle.wait(),
             detail="Too many requests without valid credentials from your address.",

@@ -16,6 +16,7 @@ from .flush import refuse_outside_debug_or_tests
 def goes_backwards(database: str, app_label: str, name: str) -> bool:
     """Would ``migrate app_label name`` unapply anything? (Unknown names: Django says so.)"""
     executor = MigrationExecutor(connections[database])
+    target: tuple[str, str | None]
     if name == "zero":
         target = (app_label, None)
     else:

@@ -29,10 +29,11 @@ def table_count(env: dict) -> int:
     }
     try:
         with psycopg.connect(**{k: v for k, v in params.items() if v}) as conn:
-            return conn.execute(
+            row = conn.execute(
                 "SELECT count(*) FROM pg_tables "
                 "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
-            ).fetchone()[0]
+            ).fetchone()
+            return row[0] if row is not None else 0
     except psycopg.OperationalError as exc:
         raise CommandError(
             f"Cannot connect to database {env['PGDATABASE']}: create it first "
