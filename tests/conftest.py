@@ -42,12 +42,12 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def django_db_use_migrations(request):
-    """With ``--schema-from-models``, pytest-django creates the tables from the models (syncdb),
-    which takes a second where running the migrations re-renders every related model at each
-    operation. The schema is the same: ``makemigrations --check`` keeps the migrations equal to
-    the models, and what they do besides (the role groups) post_migrate does too. Every
-    migration on disk is then recorded as applied, so ``migrate`` and the tests that load a
-    migration's state see the database as migrated."""
+    """With ``--schema-from-models``, pytest-django creates the tables from the models (syncdb):
+    quick, where running the migrations re-renders every related model at each operation. The
+    schema is the same: ``makemigrations --check`` keeps the migrations equal to the models, and
+    what they do besides (the role groups) post_migrate does too. Every migration on disk is
+    then recorded as applied, so ``migrate`` and the tests that load a migration's state see
+    the database as migrated."""
     if not request.config.getoption("schema_from_models"):
         return not request.config.getvalue("nomigrations")
     migrations = list(MigrationLoader(None, ignore_no_migrations=True).graph.nodes)
