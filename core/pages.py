@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -140,7 +142,7 @@ def posted_record_actions(request, record) -> list[RecordAction]:
     actions: list[RecordAction] = []
     for hook in registry.record_form_actions():
         asked = hook(request, record)
-        if isinstance(asked, list | tuple):
+        if isinstance(asked, Sequence):
             actions.extend(asked)
         elif asked is not None:
             actions.append(asked)
