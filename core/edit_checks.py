@@ -22,11 +22,11 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from django.conf import settings as django_settings
 from django.db import models
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, Value
 from django.utils import timezone
 
+from .app_settings import merged_settings
 from .site_time import SiteDate
 
 # The earliest of the world's zones (Kiribati's Line Islands) is UTC+14: no site's date is later.
@@ -48,11 +48,7 @@ EDIT_CHECK_DEFAULTS: dict[str, int] = {
 
 
 def edit_check_settings() -> dict[str, int]:
-    overrides = getattr(django_settings, "EDIT_CHECK_SETTINGS", {}) or {}
-    unknown = set(overrides) - set(EDIT_CHECK_DEFAULTS)
-    if unknown:
-        raise ValueError(f"EDIT_CHECK_SETTINGS has unknown keys: {', '.join(sorted(unknown))}")
-    return {**EDIT_CHECK_DEFAULTS, **overrides}
+    return merged_settings("EDIT_CHECK_SETTINGS", EDIT_CHECK_DEFAULTS)
 
 
 class Severity(models.TextChoices):

@@ -12,7 +12,7 @@ editing ``efficacy.recist``.
 
 from __future__ import annotations
 
-from django.conf import settings as django_settings
+from core.app_settings import merged_settings
 
 from .recist import CONFIRMATION_DAYS, SD_MIN_DAYS
 
@@ -23,8 +23,4 @@ DEFAULTS: dict[str, int] = {
 
 
 def efficacy_settings() -> dict[str, int]:
-    overrides = getattr(django_settings, "EFFICACY_SETTINGS", {}) or {}
-    unknown = set(overrides) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"EFFICACY_SETTINGS has unknown keys: {', '.join(sorted(unknown))}")
-    return {**DEFAULTS, **overrides}
+    return merged_settings("EFFICACY_SETTINGS", DEFAULTS)

@@ -13,8 +13,7 @@ Django setting ``SURVIVAL_SETTINGS`` (a dict merged over these):
 
 from __future__ import annotations
 
-from django.conf import settings as django_settings
-
+from core.app_settings import merged_settings
 from treatment.settings import treatment_settings
 
 from .endpoints import AssessmentSchedule
@@ -26,11 +25,7 @@ DEFAULTS: dict[str, object] = {
 
 
 def survival_settings() -> dict:
-    overrides = getattr(django_settings, "SURVIVAL_SETTINGS", {}) or {}
-    unknown = set(overrides) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"SURVIVAL_SETTINGS has unknown keys: {', '.join(sorted(unknown))}")
-    return {**DEFAULTS, **overrides}
+    return merged_settings("SURVIVAL_SETTINGS", DEFAULTS)
 
 
 def assessment_schedule() -> AssessmentSchedule:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.conf import settings as django_settings
+from core.app_settings import merged_settings
 
 from .schedule import ScheduleSettings
 
@@ -50,11 +50,7 @@ DEFAULTS: dict[str, object] = {
 
 def treatment_settings() -> dict:
     """The defaults with the deployment's ``TREATMENT_SETTINGS`` merged over them."""
-    overrides = getattr(django_settings, "TREATMENT_SETTINGS", {}) or {}
-    unknown = set(overrides) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"TREATMENT_SETTINGS has unknown keys: {', '.join(sorted(unknown))}")
-    return {**DEFAULTS, **overrides}
+    return merged_settings("TREATMENT_SETTINGS", DEFAULTS)
 
 
 def schedule_settings() -> ScheduleSettings:
