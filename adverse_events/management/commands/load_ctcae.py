@@ -1,9 +1,9 @@
 import time
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from adverse_events.ctcae import CtcaeFileError, load_ctcae
+from core.commands import named_user
 
 
 class Command(BaseCommand):
@@ -20,11 +20,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, path, user=None, **options):
-        actor = None
-        if user:
-            actor = get_user_model().objects.filter(username=user).first()
-            if actor is None:
-                raise CommandError(f"There is no user {user!r}.")
+        actor = named_user(user) if user else None
         started = time.monotonic()
         try:
             result = load_ctcae(path, user=actor)

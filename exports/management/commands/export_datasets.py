@@ -1,11 +1,10 @@
 import os
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS
 
-from core import access
+from core.commands import export_reader
 from exports import background, dataset_json
 
 
@@ -64,14 +63,7 @@ class Command(BaseCommand):
     def _user(username: str | None):
         if username is None:
             return None  # the operator at the server: every site
-        User = get_user_model()
-        try:
-            user = User.objects.get(**{User.USERNAME_FIELD: username})
-        except User.DoesNotExist:
-            raise CommandError(f"There is no user {username!r}.") from None
-        if not user.is_active or not access.can_read_exports(user):
-            raise CommandError(f"{username} may not read the sponsor exports.")
-        return user
+        return export_reader(username)
 
     @staticmethod
     def _write(export: dataset_json.Export, path: Path) -> None:

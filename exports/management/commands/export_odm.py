@@ -3,10 +3,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from core import access
+from core.commands import export_reader
 from exports import odm
 
 
@@ -77,14 +76,7 @@ class Command(BaseCommand):
                 "--with-identifiers is for the operator's export: a user's export shows the "
                 "identifiers their role allows."
             )
-        User = get_user_model()
-        try:
-            user = User.objects.get(**{User.USERNAME_FIELD: username})
-        except User.DoesNotExist:
-            raise CommandError(f"There is no user {username!r}.") from None
-        if not user.is_active or not access.can_read_exports(user):
-            raise CommandError(f"{username} may not read the sponsor exports.")
-        return odm.export_for(user, archival=archival, forms=forms)
+        return odm.export_for(export_reader(username), archival=archival, forms=forms)
 
     def _write_file(self, export: odm.OdmExport, path: Path) -> None:
         """Write through a temporary file next to ``path``: no half-written file is left."""

@@ -1,6 +1,6 @@
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from core.commands import named_user
 from core.errors import DomainError
 from randomization import listgen, services
 
@@ -29,11 +29,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, seed, slots_per_stratum, block_sizes, user, **options):
-        author = None
-        if user:
-            author = get_user_model().objects.filter(username=user).first()
-            if author is None:
-                raise CommandError(f"There is no user '{user}'.")
+        author = named_user(user) if user else None
         try:
             rlist = services.generate_randomization_list(
                 seed=seed,

@@ -1,6 +1,6 @@
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from core.commands import named_user
 from core.errors import DomainError
 from randomization import services
 
@@ -20,11 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, list_id, reason, user, **options):
         rlist = _find_list(list_id)
-        author = None
-        if user:
-            author = get_user_model().objects.filter(username=user).first()
-            if author is None:
-                raise CommandError(f"There is no user '{user}'.")
+        author = named_user(user) if user else None
         try:
             services.retire_randomization_list(rlist, user=author, reason=reason)
         except DomainError as exc:
