@@ -5,6 +5,8 @@ A subject of another site is a 404 (``subjects.views.visible_subject``), never a
 
 from __future__ import annotations
 
+import functools
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
@@ -143,16 +145,31 @@ def _save(request, subject, form, rows):
     )
 
 
-@login_required
-def sign(request, identifier):
-    subject = visible_subject(request.user, identifier)
-    if refused := refuse_read_only(request, subject, access.require_investigator):
-        return refused
-    assessment = selectors.get_assessment(subject)
-    if assessment is None:
-        messages.error(request, "There is no eligibility assessment to sign yet.")
-        return redirect("eligibility:detail", identifier)
-    evaluation = services.evaluate_eligibility(assessment)
+def _investigator_signs(what: str):
+    """A page where the investigator signs the assessment: refused to anyone else, and back to
+    the assessment's page while there is none to ``what``. The view gets the subject, the
+    assessment and its evaluation."""
+
+    def decorate(view):
+        @login_required
+        @functools.wraps(view)
+        def page(request, identifier):
+            subject = visible_subject(request.user, identifier)
+            if refused := refuse_read_only(request, subject, access.require_investigator):
+                return refused
+            assessment = selectors.get_assessment(subject)
+            if assessment is None:
+                messages.error(request, f"There is no eligibility assessment to {what} yet.")
+                return redirect("eligibility:detail", identifier)
+            return view(request, subject, assessment, services.evaluate_eligibility(assessment))
+
+        return page
+
+    return decorate
+
+
+@_investigator_signs("sign")
+def sign(request, subject, assessment, evaluation):
     form = SignatureForm(request.POST or None)
     if saved := save_form(
         request,
@@ -161,7 +178,7 @@ def sign(request, identifier):
             assessment, user=request.user, password=form.cleaned_data["password"]
         ),
         saved_message=lambda signature: f"Signed: {signature.meaning}",
-        done_url=reverse("eligibility:detail", args=[identifier]),
+        done_url=reverse("eligibility:detail", args=[subject.subject_identifier]),
     ):
         return saved
     return form_page(
@@ -175,16 +192,8 @@ def sign(request, identifier):
     )
 
 
-@login_required
-def screen_failure(request, identifier):
-    subject = visible_subject(request.user, identifier)
-    if refused := refuse_read_only(request, subject, access.require_investigator):
-        return refused
-    assessment = selectors.get_assessment(subject)
-    if assessment is None:
-        messages.error(request, "There is no eligibility assessment to confirm yet.")
-        return redirect("eligibility:detail", identifier)
-    evaluation = services.evaluate_eligibility(assessment)
+@_investigator_signs("confirm")
+def screen_failure(request, subject, assessment, evaluation):
     form = ScreenFailureForm(
         request.POST or None,
         initial={"on_date": today_at(subject.site)},
