@@ -10,11 +10,12 @@ from django import forms
 from core.forms import DateInput, ModelErrorsOnFormMixin, reason_field
 
 from . import units
-from .criteria import LAB_FIELDS
+from .criteria import BY_CODE, LAB_FIELDS
 from .models import EligibilityAssessment, PriorTherapy
 from .signed_data import CRF_FIELDS, ENTERED_FIELDS
 
-# The CRF's sections, in the order of the paper form. Every CRF field is in exactly one.
+# The CRF's sections, in the order of the paper form. Every CRF field is in exactly one; a
+# section that asks one criterion's questions takes them from the criterion.
 SECTIONS: list[tuple[str, str, list[str]]] = [
     (
         "Visit",
@@ -58,7 +59,7 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
     (
         "Hepatitis B and C (IN10)",
         "",
-        ["hbsag", "hbcab", "hbv_dna_iu_ml", "anti_hbv_therapy", "anti_hcv", "hcv_rna_copies_ml"],
+        [*BY_CODE["IN10"].fields],
     ),
     (
         "Pregnancy and contraception (IN11)",
@@ -75,15 +76,7 @@ SECTIONS: list[tuple[str, str, list[str]]] = [
     (
         "Recent treatment (EX03)",
         "",
-        [
-            "local_therapy_received",
-            "last_local_therapy_date",
-            "bone_radiotherapy_received",
-            "last_bone_radiotherapy_date",
-            "chinese_medicine_received",
-            "last_chinese_medicine_date",
-            "treatment_toxicity_unrecovered",
-        ],
+        [*BY_CODE["EX03"].fields],
     ),
     (
         "Other exclusion criteria (EX02, EX04-EX22)",
