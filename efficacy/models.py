@@ -63,6 +63,21 @@ NON_TARGET_STATUS_CHOICES = [
 diameter_validators = [MinValueValidator(Decimal(0)), MaxValueValidator(MAX_DIAMETER)]
 
 
+def recist_figure(label: str, *, max_digits: int) -> models.DecimalField:
+    """A figure of the RECIST derivation (mm, or % change): stored, never entered; empty until
+    there is something to compute it from."""
+    return models.DecimalField(
+        label, max_digits=max_digits, decimal_places=1, null=True, blank=True, editable=False
+    )
+
+
+def recist_response(label: str) -> models.CharField:
+    """A response the RECIST derivation gives: stored, never entered."""
+    return models.CharField(
+        label, max_length=14, choices=RESPONSE_CHOICES, blank=True, editable=False
+    )
+
+
 class BaselineLesion(CrfRecord):
     url_args = ("number",)
 
@@ -191,59 +206,13 @@ class TumorAssessment(CrfRecord):
     )
 
     # Derived by efficacy.recist at every save (services.rederive): never entered.
-    target_sum = models.DecimalField(
-        "sum of diameters (mm)",
-        max_digits=5,
-        decimal_places=1,
-        null=True,
-        blank=True,
-        editable=False,
-    )
-    nadir = models.DecimalField(
-        "nadir before this assessment (mm)",
-        max_digits=5,
-        decimal_places=1,
-        null=True,
-        blank=True,
-        editable=False,
-    )
-    change_from_baseline = models.DecimalField(
-        "change from baseline (%)",
-        max_digits=6,
-        decimal_places=1,
-        null=True,
-        blank=True,
-        editable=False,
-    )
-    change_from_nadir = models.DecimalField(
-        "change from nadir (%)",
-        max_digits=7,
-        decimal_places=1,
-        null=True,
-        blank=True,
-        editable=False,
-    )
-    target_response = models.CharField(
-        "target response (derived)",
-        max_length=14,
-        choices=RESPONSE_CHOICES,
-        blank=True,
-        editable=False,
-    )
-    non_target_response = models.CharField(
-        "non-target response (derived)",
-        max_length=14,
-        choices=RESPONSE_CHOICES,
-        blank=True,
-        editable=False,
-    )
-    derived_response = models.CharField(
-        "overall response (RECIST 1.1, derived)",
-        max_length=14,
-        choices=RESPONSE_CHOICES,
-        blank=True,
-        editable=False,
-    )
+    target_sum = recist_figure("sum of diameters (mm)", max_digits=5)
+    nadir = recist_figure("nadir before this assessment (mm)", max_digits=5)
+    change_from_baseline = recist_figure("change from baseline (%)", max_digits=6)
+    change_from_nadir = recist_figure("change from nadir (%)", max_digits=7)
+    target_response = recist_response("target response (derived)")
+    non_target_response = recist_response("non-target response (derived)")
+    derived_response = recist_response("overall response (RECIST 1.1, derived)")
 
     class Meta:
         ordering = ["subject_id", "assessment_date", "number"]
