@@ -56,9 +56,10 @@ class AuditedModel(models.Model):
         abstract = True
 
 
-def _after_own_fields(field: models.Field) -> models.Field:
-    """Sort ``field`` after the subclass's own fields, where the CRFs declared their timestamps
-    before this base: forms, audit trails and exports list the fields in the same order."""
+def after_own_fields(field: models.Field) -> models.Field:
+    """Sort ``field`` of an abstract base after the subclass's own fields, where the models
+    declared it before the base existed: forms, admin pages, audit trails and exports list the
+    fields in the same order."""
     field.creation_counter += 1_000_000
     return field
 
@@ -79,8 +80,8 @@ class CrfRecord(AuditedModel):
     url_args: ClassVar[tuple[str, ...]] = ()
     url_parent: ClassVar[str] = ""
 
-    created = _after_own_fields(models.DateTimeField(auto_now_add=True))
-    updated = _after_own_fields(models.DateTimeField(auto_now=True, db_index=True))
+    created = after_own_fields(models.DateTimeField(auto_now_add=True))
+    updated = after_own_fields(models.DateTimeField(auto_now=True, db_index=True))
 
     class Meta:
         abstract = True

@@ -23,7 +23,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
 
-from core.crf import AuditedModel
+from core.crf import AuditedModel, after_own_fields
 
 CASEBOOK_MEANING = (
     "I have reviewed the data in this casebook and confirm it is complete and accurate."
@@ -49,7 +49,24 @@ class _NotCrfData(AuditedModel):
         abstract = True
 
 
-class RecordState(_NotCrfData):
+class _LockState(_NotCrfData):
+    """A freeze/lock state: the level, who set it, when (UTC) and why. The history keeps each
+    change; reopening keeps the row at "open"."""
+
+    state = after_own_fields(
+        models.CharField(max_length=10, choices=LockLevel.choices, default=LockLevel.OPEN)
+    )
+    changed_by = after_own_fields(
+        models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    )
+    changed_at = after_own_fields(models.DateTimeField(help_text="UTC."))
+    reason = after_own_fields(models.TextField(blank=True))
+
+    class Meta:
+        abstract = True
+
+
+class RecordState(_LockState):
     """The freeze/lock state of one CRF record."""
 
     content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
@@ -59,12 +76,6 @@ class RecordState(_NotCrfData):
         "subjects.Subject", on_delete=models.PROTECT, related_name="record_states"
     )
     record_label = models.CharField(max_length=200)
-    state = models.CharField(max_length=10, choices=LockLevel.choices, default=LockLevel.OPEN)
-    changed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
-    changed_at = models.DateTimeField(help_text="UTC.")
-    reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["subject", "content_type", "object_id"]
@@ -82,18 +93,12 @@ class RecordState(_NotCrfData):
         return f"Lock state of {record.record_label}"
 
 
-class CasebookState(_NotCrfData):
+class CasebookState(_LockState):
     """The freeze/lock state of a subject's whole casebook."""
 
     subject = models.OneToOneField(
         "subjects.Subject", on_delete=models.PROTECT, related_name="casebook_state"
     )
-    state = models.CharField(max_length=10, choices=LockLevel.choices, default=LockLevel.OPEN)
-    changed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
-    changed_at = models.DateTimeField(help_text="UTC.")
-    reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["subject"]
