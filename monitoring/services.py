@@ -87,6 +87,16 @@ def _ref(record: models.Model) -> tuple[ContentType, int]:
     return ContentType.objects.get_for_model(type(record)), record.pk
 
 
+def _row_of_record(model, content_type: ContentType, object_id: int):
+    """The record's one row of ``model`` (its SDV mark or its lock state), locked until the
+    transaction ends; None while the record has none."""
+    return (
+        model.objects.select_for_update()
+        .filter(content_type=content_type, object_id=object_id)
+        .first()
+    )
+
+
 # --- source data verification ----------------------------------------------------------------
 
 
@@ -104,11 +114,7 @@ def verify_record(record: models.Model, *, user) -> SourceDataVerification:
         raise DataLocked(state[1])
     content_type, object_id = _ref(record)
     with transaction.atomic():
-        sdv = (
-            SourceDataVerification.objects.select_for_update()
-            .filter(content_type=content_type, object_id=object_id)
-            .first()
-        )
+        sdv = _row_of_record(SourceDataVerification, content_type, object_id)
         if sdv is not None and sdv.verified:
             raise MonitoringRefused(
                 f"{sdv.record_label} is already verified (by {sdv.verified_by}, "
@@ -180,11 +186,7 @@ def set_record_state(record: models.Model, level: str, *, user, reason: str = ""
     _study_refusal()
     content_type, object_id = _ref(record)
     with transaction.atomic():
-        state = (
-            RecordState.objects.select_for_update()
-            .filter(content_type=content_type, object_id=object_id)
-            .first()
-        )
+        state = _row_of_record(RecordState, content_type, object_id)
         label = record_label(record, subject)
         reason = _reason_for_change(state, level, reason, what=label)
         if level == LockLevel.LOCKED:
