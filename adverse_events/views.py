@@ -52,6 +52,7 @@ def _render_form(request, form, heading, subject, ae=None, **extra):
         "ae": ae,
         "term_grades": _term_grades(),
         "cancel_url": _list_url(subject),
+        "submit_label": "Save AE",
         **extra,
     }
     if ae is not None:
