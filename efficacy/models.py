@@ -18,6 +18,7 @@ records (how many lesions, which organ) in ``services``.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import ClassVar
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -80,6 +81,7 @@ def recist_response(label: str) -> models.CharField:
 
 class BaselineLesion(CrfRecord):
     url_args = ("number",)
+    code_prefix: ClassVar[str] = ""
 
     subject = models.ForeignKey("subjects.Subject", on_delete=models.PROTECT, related_name="+")
     number = models.PositiveSmallIntegerField(editable=False)
@@ -98,6 +100,14 @@ class BaselineLesion(CrfRecord):
         abstract = True
         ordering = ["subject_id", "number"]
 
+    def __str__(self):
+        return f"{self.code} {self.get_organ_display()}, {self.location}"
+
+    @property
+    def code(self) -> str:
+        """T1..T5 for a target lesion, NT1... for a non-target one."""
+        return f"{self.code_prefix}{self.number}"
+
     @property
     def lymph_node(self) -> bool:
         return self.organ == Organ.LYMPH_NODE
@@ -107,6 +117,7 @@ class TargetLesion(BaselineLesion):
     """A measurable lesion chosen at baseline; T1..T5 per subject."""
 
     url_name = "efficacy:target_edit"
+    code_prefix = "T"
 
     subject = models.ForeignKey(
         "subjects.Subject", on_delete=models.PROTECT, related_name="target_lesions"
@@ -124,13 +135,6 @@ class TargetLesion(BaselineLesion):
         constraints = [
             models.UniqueConstraint(fields=["subject", "number"], name="target_lesion_number"),
         ]
-
-    def __str__(self):
-        return f"T{self.number} {self.get_organ_display()}, {self.location}"
-
-    @property
-    def code(self) -> str:
-        return f"T{self.number}"
 
     def clean(self):
         if self.diameter is None or self.organ == "":
@@ -157,6 +161,7 @@ class NonTargetLesion(BaselineLesion):
     """Any other lesion present at baseline, followed as absent / present / progressed; NT1..."""
 
     url_name = "efficacy:non_target_edit"
+    code_prefix = "NT"
 
     subject = models.ForeignKey(
         "subjects.Subject", on_delete=models.PROTECT, related_name="non_target_lesions"
@@ -167,13 +172,6 @@ class NonTargetLesion(BaselineLesion):
         constraints = [
             models.UniqueConstraint(fields=["subject", "number"], name="non_target_lesion_number"),
         ]
-
-    def __str__(self):
-        return f"NT{self.number} {self.get_organ_display()}, {self.location}"
-
-    @property
-    def code(self) -> str:
-        return f"NT{self.number}"
 
 
 class TumorAssessment(CrfRecord):
