@@ -92,6 +92,11 @@ def as_reported(label: str, name: str) -> tuple[models.DecimalField, models.Char
     return value, unit
 
 
+def screening_lab(label: str, name: str) -> tuple[models.Field, models.Field, models.Field]:
+    """A screening lab's three fields: the value as reported, its unit, and the SI value."""
+    return (*as_reported(label, name), lab(label, name))
+
+
 class DiagnosisBasis(models.TextChoices):
     HISTOLOGICAL = "histological", "Histological"
     CYTOLOGICAL = "cytological", "Cytological"
@@ -213,30 +218,22 @@ class EligibilityAssessment(CrfRecord):
 
     # --- Screening laboratory (IN06, IN09) ---
     lab_date = past_date("Date of the screening blood samples")
-    anc_reported, anc_unit = as_reported("Absolute neutrophil count", "anc")
-    anc = lab("Absolute neutrophil count", "anc")
-    platelets_reported, platelets_unit = as_reported("Platelets", "platelets")
-    platelets = lab("Platelets", "platelets")
-    hemoglobin_reported, hemoglobin_unit = as_reported("Hemoglobin", "hemoglobin")
-    hemoglobin = lab("Hemoglobin", "hemoglobin")
-    total_bilirubin_reported, total_bilirubin_unit = as_reported(
+    anc_reported, anc_unit, anc = screening_lab("Absolute neutrophil count", "anc")
+    platelets_reported, platelets_unit, platelets = screening_lab("Platelets", "platelets")
+    hemoglobin_reported, hemoglobin_unit, hemoglobin = screening_lab("Hemoglobin", "hemoglobin")
+    total_bilirubin_reported, total_bilirubin_unit, total_bilirubin = screening_lab(
         "Total bilirubin", "total_bilirubin"
     )
-    total_bilirubin = lab("Total bilirubin", "total_bilirubin")
-    alt_reported, alt_unit = as_reported("ALT", "alt")
-    alt = lab("ALT", "alt")
-    ast_reported, ast_unit = as_reported("AST", "ast")
-    ast = lab("AST", "ast")
-    creatinine_reported, creatinine_unit = as_reported("Serum creatinine", "creatinine")
-    creatinine = lab("Serum creatinine", "creatinine")
-    creatinine_clearance_reported, creatinine_clearance_unit = as_reported(
+    alt_reported, alt_unit, alt = screening_lab("ALT", "alt")
+    ast_reported, ast_unit, ast = screening_lab("AST", "ast")
+    creatinine_reported, creatinine_unit, creatinine = screening_lab(
+        "Serum creatinine", "creatinine"
+    )
+    creatinine_clearance_reported, creatinine_clearance_unit, creatinine_clearance = screening_lab(
         "Creatinine clearance", "creatinine_clearance"
     )
-    creatinine_clearance = lab("Creatinine clearance", "creatinine_clearance")
-    inr_reported, inr_unit = as_reported("INR", "inr")
-    inr = lab("INR", "inr")
-    albumin_reported, albumin_unit = as_reported("Albumin", "albumin")
-    albumin = lab("Albumin", "albumin")
+    inr_reported, inr_unit, inr = screening_lab("INR", "inr")
+    albumin_reported, albumin_unit, albumin = screening_lab("Albumin", "albumin")
 
     # --- Hepatitis B and C (IN10) ---
     hbsag = models.CharField("HBsAg", max_length=10, blank=True, choices=Serology.choices)
