@@ -168,6 +168,21 @@ def _investigator_signs(what: str):
     return decorate
 
 
+def _signature_page(
+    request, form, heading, subject, assessment, evaluation, *, meaning: str, submit_label: str
+):
+    """The signature form under the evaluation and the ``meaning`` the investigator signs."""
+    return form_page(
+        request,
+        form,
+        heading,
+        subject,
+        intro=f'{evaluation.summary()} By signing you state: "{meaning}"',
+        submit_label=submit_label,
+        cancel_url=assessment.get_absolute_url(),
+    )
+
+
 @_investigator_signs("sign")
 def sign(request, subject, assessment, evaluation):
     form = SignatureForm(request.POST or None)
@@ -181,14 +196,15 @@ def sign(request, subject, assessment, evaluation):
         done_url=reverse("eligibility:detail", args=[subject.subject_identifier]),
     ):
         return saved
-    return form_page(
+    return _signature_page(
         request,
         form,
         f"Sign eligibility — {subject}",
         subject,
-        intro=f'{evaluation.summary()} By signing you state: "{services.ELIGIBLE_MEANING}"',
+        assessment,
+        evaluation,
+        meaning=services.ELIGIBLE_MEANING,
         submit_label="Sign",
-        cancel_url=assessment.get_absolute_url(),
     )
 
 
@@ -211,12 +227,13 @@ def screen_failure(request, subject, assessment, evaluation):
         done_url=subject,
     ):
         return saved
-    return form_page(
+    return _signature_page(
         request,
         form,
         f"Confirm screen failure — {subject}",
         subject,
-        intro=f'{evaluation.summary()} By signing you state: "{services.SCREEN_FAILURE_MEANING}"',
+        assessment,
+        evaluation,
+        meaning=services.SCREEN_FAILURE_MEANING,
         submit_label="Sign and confirm screen failure",
-        cancel_url=assessment.get_absolute_url(),
     )
