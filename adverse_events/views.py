@@ -22,6 +22,7 @@ from core.pages import (
 )
 from core.panels import field_flags
 from core.site_time import format_site_time
+from subjects.pages import data_entry_page
 from subjects.selectors import visible_subject
 
 from . import selectors, services
@@ -84,11 +85,8 @@ def ae_list(request, identifier):
     )
 
 
-@login_required
-def ae_new(request, identifier):
-    subject = visible_subject(request.user, identifier)
-    if refused := refuse_read_only(request, subject, access.require_data_entry):
-        return refused
+@data_entry_page
+def ae_new(request, subject):
     drugs = services.study_drugs_of(subject)
     form = NewAdverseEventForm(request.POST or None, drugs=drugs, site=subject.site)
     if saved := save_new_record(  # a double click goes to the AE the first click made

@@ -27,6 +27,7 @@ from core.pages import (
     saved_with_reason,
 )
 from core.panels import field_flags
+from subjects.pages import data_entry_page
 from subjects.selectors import visible_subject
 
 from . import selectors, services
@@ -166,11 +167,8 @@ def _saved_message(request, assessment) -> None:
         messages.success(request, text)
 
 
-@login_required
-def assessment_new(request, identifier):
-    subject = visible_subject(request.user, identifier)
-    if refused := refuse_read_only(request, subject, access.require_data_entry):
-        return refused
+@data_entry_page
+def assessment_new(request, subject):
     form = NewAssessmentForm(
         request.POST or None,
         rows=selectors.lesion_rows(subject),

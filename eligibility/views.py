@@ -25,6 +25,7 @@ from core.pages import (
 from core.panels import field_flags
 from core.site_time import today_at
 from subjects import services as subject_services
+from subjects.pages import data_entry_page
 from subjects.selectors import visible_subject
 
 from . import selectors, services
@@ -78,11 +79,8 @@ def detail(request, identifier):
     return render(request, "eligibility/detail.html", context)
 
 
-@login_required
-def edit(request, identifier):
-    subject = visible_subject(request.user, identifier)
-    if refused := refuse_read_only(request, subject, access.require_data_entry):
-        return refused
+@data_entry_page
+def edit(request, subject):
     try:
         subject_services.ensure_consented(subject)
     except subject_services.ConsentRequired as exc:
@@ -115,7 +113,7 @@ def edit(request, identifier):
             if saved:
                 evaluation = services.evaluate_eligibility(saved)
                 messages.success(request, f"Eligibility saved. {evaluation.summary()}")
-                return redirect("eligibility:detail", identifier)
+                return redirect("eligibility:detail", subject.subject_identifier)
     evaluation = services.evaluate_eligibility(existing) if existing else None
     return render(
         request,

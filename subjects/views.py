@@ -7,12 +7,13 @@ from django.shortcuts import redirect, render
 
 from core import access
 from core.forms import run_service
-from core.pages import form_page, refuse_read_only, save_form
+from core.pages import form_page, save_form
 from core.panels import field_flags, subject_panels
 
 from . import selectors, services
 from .forms import ConsentForm, DeleteSubjectForm, DemographicsForm, RegisterSubjectForm, StatusForm
 from .models import Subject, SubjectStatus
+from .pages import data_entry_page
 from .selectors import visible_subject
 
 
@@ -85,11 +86,8 @@ def register(request):
     )
 
 
-@login_required
-def consent(request, identifier):
-    subject = visible_subject(request.user, identifier)
-    if refused := refuse_read_only(request, subject, access.require_data_entry):
-        return refused
+@data_entry_page
+def consent(request, subject):
     correcting = subject.is_consented
     initial = {"consent_date": subject.consent_date, "consent_version": subject.consent_version}
     form = ConsentForm(request.POST or None, initial=initial, correcting=correcting)
@@ -112,12 +110,9 @@ def consent(request, identifier):
     )
 
 
-@login_required
-def edit_demographics(request, identifier):
-    subject = visible_subject(request.user, identifier)
-    # The form shows the direct identifiers: only the site's own staff see it.
-    if refused := refuse_read_only(request, subject, access.require_data_entry):
-        return refused
+# The form shows the direct identifiers: only the site's own staff see it.
+@data_entry_page
+def edit_demographics(request, subject):
     form = DemographicsForm(request.POST or None, instance=subject)
     if request.method == "POST" and form.is_valid():
         changes = {f: form.cleaned_data[f] for f in form.changed_data if f != "reason"}
@@ -140,11 +135,8 @@ def edit_demographics(request, identifier):
     )
 
 
-@login_required
-def change_status(request, identifier):
-    subject = visible_subject(request.user, identifier)
-    if refused := refuse_read_only(request, subject, access.require_data_entry):
-        return refused
+@data_entry_page
+def change_status(request, subject):
     choices = services.allowed_status_changes(subject)
     if not choices:
         messages.error(request, f"{subject} is {subject.get_status_display().lower()}: final.")
@@ -175,11 +167,8 @@ def change_status(request, identifier):
     )
 
 
-@login_required
-def delete(request, identifier):
-    subject = visible_subject(request.user, identifier)
-    if refused := refuse_read_only(request, subject, access.require_data_entry):
-        return refused
+@data_entry_page
+def delete(request, subject):
     form = DeleteSubjectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         identifier = subject.subject_identifier

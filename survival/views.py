@@ -20,6 +20,7 @@ from core.forms import run_service
 from core.pages import refuse_read_only, save_new_record, save_record_edit, saved_with_reason
 from core.panels import field_flags
 from randomization import selectors as randomization_selectors
+from subjects.pages import data_entry_page
 from subjects.selectors import visible_subject
 
 from . import charts, selectors, services
@@ -169,11 +170,8 @@ def _follow_up_done(request, subject, fu, verb):
     return redirect(subject)
 
 
-@login_required
-def follow_up_new(request, identifier):
-    subject = visible_subject(request.user, identifier)
-    if refused := refuse_read_only(request, subject, access.require_data_entry):
-        return refused
+@data_entry_page
+def follow_up_new(request, subject):
     form = NewFollowUpForm(request.POST or None, subject=subject)
     if request.method == "POST" and not form.is_repeat(request.user) and form.is_valid():
         fu = form.save_once(

@@ -19,10 +19,10 @@ from core.pages import (
     edit_record_page,
     new_record_page,
     read_only_record_page,
-    refuse_read_only,
     saved_with_reason,
 )
 from randomization.arms import StudyDrug
+from subjects.pages import data_entry_page
 from subjects.selectors import visible_subject
 
 from . import selectors, services
@@ -76,11 +76,8 @@ def _refuse_unrandomized(request, subject):
     return None
 
 
-@login_required
-def cycle_new(request, identifier):
-    subject = visible_subject(request.user, identifier)
-    if refused := refuse_read_only(request, subject, access.require_data_entry):
-        return refused
+@data_entry_page
+def cycle_new(request, subject):
     if refused := _refuse_unrandomized(request, subject):
         return refused
     drugs = selectors.study_drugs_of(subject)
@@ -128,11 +125,8 @@ def cycle_edit(request, identifier, number):
     )
 
 
-@login_required
-def oral_period_new(request, identifier):
-    subject = visible_subject(request.user, identifier)
-    if refused := refuse_read_only(request, subject, access.require_data_entry):
-        return refused
+@data_entry_page
+def oral_period_new(request, subject):
     if refused := _refuse_unrandomized(request, subject):
         return refused
     form = NewOralPeriodForm(request.POST or None, events=_events(subject))
