@@ -1,28 +1,10 @@
 """Demo exposure: a course of study drug for every randomized subject, per arm.
 
-Runs after ``adverse_events.demo`` (the layer order). The default demo's subjects were randomized
-over the last 15 months, each with its course decided by ``randomization.demo`` (``ctx.plan``);
-``course_of`` turns it into dates with the visit schedule (``treatment.schedule`` and its
-settings), for this seeder and those above it (tumor assessments, end of treatment, follow-up):
-the tumor assessments every 6 weeks (then 9) up to the progression, the death, the withdrawal or
-today; the end of treatment at the progression, for toxicity, at the withdrawal, or before a
-death; the cycles every 21 days (on day 1 or a day or two later) until then. Through
-``services``, one record at a time (an audit trail as sites make it):
-
-* Arm A: toripalimab 240 mg and bevacizumab 15 mg/kg of the cycle's weight (drifting a little).
-  One subject's bevacizumab is reduced to 10 mg/kg from cycle 3 for proteinuria, another's cycle
-  4 is delayed by 3 days (within the window) for hypertension: each dose names its reason and
-  the adverse event behind it (recorded here, through ``adverse_events.services``, in the course).
-* Arm B: a cycle visit (weight) every 21 days and sorafenib 800 mg/day from the randomization;
-  one subject's sorafenib is held for a week after a grade 3 hand-foot skin reaction, then
-  resumed at 400 mg/day (both periods with their reason and the AE).
-
-``seed_follow_up`` then corrects one arm A weight, which leaves the bevacizumab given more than
-10 % off 15 mg/kg without a reason: an edit check (TRT-003) query.
-
-The large demo (``ctx.bulk``) writes each randomized subject's whole course (randomization to
-the end of treatment or today) in bulk, with the values the services would give, checked by the
-models' own rules (``core.demo.check_rules``).
+``course_of`` dates each subject's course (``randomization.demo``'s ``ctx.plan``) on the visit
+schedule, for this seeder and those above it. Records go through ``services`` so the demo has
+the audit trail sites make; a few deliberate dose changes and one weight correction (an edit
+check TRT-003 query) give the pages something to show. The large demo (``ctx.bulk``) writes the
+same courses in bulk, checked by the models' own rules.
 """
 
 from __future__ import annotations

@@ -1,27 +1,8 @@
-"""The edit checks of study drug exposure (declared in this app's
-``contributions``, joined by ``queries.checks``). Each finder is one query (TRT-006: the
-calendars' fixed number of queries).
+"""The edit checks of study drug exposure (TRT-001..006), declared in ``contributions``.
 
-* TRT-001 an IV dose of a drug the subject's arm does not take (or of a subject not randomized);
-* TRT-002 a sorafenib period of a subject whose arm does not take sorafenib;
-* TRT-003 a bevacizumab dose farther than the tolerance (10 %) from 15 mg/kg × the cycle's weight,
-  without a reason (the service asks for one at entry; this finds the doses a later weight
-  correction, or a load that bypassed the form, left unexplained);
-* TRT-004 a cycle whose day 1 is outside its window (the nominal day 1 ± 3 days,
-  ``treatment.schedule``);
-* TRT-005 a subject on treatment whose next cycle is overdue: the day 1 after the last recorded
-  cycle (cycle 1 when none: the randomization date) is past its window. Same rule as the
-  calendar's "overdue" (``treatment.schedule``), in SQL: the last cycle's scheduled day 1 +
-  21 + 3 days before today, or for no cycle the randomization date + 3 days. A cycle skipped
-  before the last one recorded is missed, not overdue; a subject no longer "randomized" (the
-  end of treatment, a death, a withdrawal: the status service) has no cycle due, as the
-  calendar lists none after the end of treatment or of follow-up.
-* TRT-006 a subject with a visit other than a cycle overdue: a tumor assessment, a safety
-  follow-up or a survival follow-up contact whose window ended before today with nothing
-  recorded (the calendar's "overdue", ``treatment.schedule``: computed by the calendar itself,
-  ``selectors.calendars``, for every subject at once, so that the pages and the check cannot
-  disagree). One query per subject naming every such visit; it closes when none is left (done,
-  or missed once the series ended: a progression, the end of follow-up).
+Each finder is one set-wise query. TRT-004/005 restate the calendar's cycle rule in SQL and
+TRT-006 asks the calendar itself (``selectors.calendars``): a check must never disagree with
+what the subject's calendar page shows as out of window or overdue.
 """
 
 from __future__ import annotations

@@ -1,25 +1,8 @@
-"""Derived exposure figures: cumulative dose and relative dose intensity (pure functions).
+"""Cumulative dose and relative dose intensity (RDI): pure functions, no database.
 
-The selectors turn the records into ``IvAdministration`` / ``OralPeriod`` values and call these;
-no database access here.
-
-Cumulative dose: the sum of the doses given, in mg. For sorafenib, each period's days (start to
-stop inclusive; an ongoing period counts to ``as_of``) × the level's average daily dose (800,
-400, 200 for 400 mg every other day, 0 held).
-
-Relative dose intensity (RDI), given over planned over the treatment period:
-
-* IV drug (cycles of ``cycle_days``): the treatment period runs from the first administration to
-  the last one + ``cycle_days`` (the last dose covers its cycle), D days. The planned amount
-  over it is one planned dose per ``cycle_days``: ``planned_per_cycle × D / cycle_days``.
-  ``RDI = Σ given / (planned_per_cycle × D / cycle_days)``. Bevacizumab is dosed per kg, so its
-  doses are normalised by each cycle's weight: ``Σ (given_i / weight_i) / (15 × D / 21)``.
-  Toripalimab: ``Σ given_i / (240 × D / 21)``. A delayed cycle lengthens D, a reduced or
-  skipped dose lowers the sum: both lower the RDI.
-* Sorafenib: the period runs from the first start to the last stop (``as_of`` while ongoing),
-  D days inclusive, held days included: ``RDI = cumulative dose / (800 × D)``.
-
-An RDI is ``None`` when nothing was given (no period).
+The selectors turn records into ``IvAdministration`` / ``OralPeriod`` values and call these, so
+every page and export derives the same figure. The formulas are in README ("Relative dose
+intensity"); an RDI is ``None`` when nothing was given.
 """
 
 from __future__ import annotations
@@ -57,7 +40,7 @@ def iv_rdi(
     cycle_days: int,
     per_kg: bool = False,
 ) -> Decimal | None:
-    """RDI of an IV drug (see the module docstring); ``per_kg``: ``planned_per_cycle`` is in
+    """RDI of an IV drug; ``per_kg``: ``planned_per_cycle`` is in
     mg/kg and each dose is divided by its cycle's weight."""
     given = [d for d in doses if d.administered is not None and d.given_mg > 0]
     if not given:

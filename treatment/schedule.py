@@ -1,59 +1,9 @@
-"""A subject's visit calendar, computed from the randomization date (pure, deterministic).
+"""A subject's visit calendar from the randomization date: pure and deterministic, no database.
 
-No database access: ``calendar(...)`` takes dates and returns the visits; the selectors read the
-records and call it (``treatment.selectors.subject_calendar``: the cycles are this app's, the
-other facts come from the apps above through their ``calendar_facts``, typed values), the pages
-show it, edit check TRT-005 uses the same rule for the cycles in SQL, and TRT-006 reads the other
-overdue visits from the calendar itself (``selectors.calendars``). The numbers come from
-``ScheduleSettings`` (defaults and their basis in ``treatment.settings``).
-
-The visits (target dates count from the randomization date, day 0; "day 1" of cycle 1 is the
-randomization date itself):
-
-* **Cycles** ``C<N>``: cycle N day 1 = randomization + cycle_days × (N − 1), window
-  ± cycle_window_days. The schedule is nominal: a delayed cycle does not move the later targets
-  (the protocol's "every 3 weeks" counts from randomization), so a delay shows as a day 1 out of
-  its window. Cycles are listed up to the next one due; once treatment has ended (or follow-up:
-  a death, the end of study), none after the end (a cycle done is always listed).
-* **Tumor assessments** ``TA<K>``: every tumor_interval_weeks (6) from randomization up to
-  tumor_early_phase_weeks (54: weeks 6, 12, …, 54), then every tumor_late_interval_weeks (9:
-  weeks 63, 72, …), window ± tumor_window_days, whether or not treatment goes on (the scans go on
-  after an end of treatment for toxicity, as PFS needs). Listed up to the next one due, and none
-  after ``tumor_assessments_until`` (the progression: no more scheduled scans) or
-  ``follow_up_until``, but for the visit whose window holds that date (the scan that showed the
-  progression may be early in its window); a scan dated after it marks no visit.
-* **Safety follow-up** ``SFU<D>``: D days after the last dose (30 and 90), once treatment has
-  ended and the last dose date is known, window ± safety_window_days.
-* **Survival follow-up** ``SURV<K>``: every survival_interval_weeks (12) after the end of
-  treatment, window ± survival_window_days, up to the next one due.
-* Nothing is expected after ``follow_up_until`` (the death, or the end of study).
-
-"The next one due" of a series is its first visit not done, after every visit done, whose window
-has not ended: the series is listed up to it (a visit done early lists the one after it).
-
-Done visits: cycles are matched by number. Tumor assessments and survival contacts are dates
-without a number, matched in two passes (``_match_dates``): a date inside a visit's window marks
-that visit (the first such date; a second one in the same window is an extra); then each date
-outside every window marks the visit whose target is nearest (the earlier on a tie) if that visit
-is still undone (a late or early visit, shown out of its window), and is otherwise an unscheduled
-extra (a confirmation scan, an additional contact) that marks nothing.
-
-Safety follow-up visits have no CRF of their own in this system: the safety information is
-recorded on the adverse event form and the contact with the subject on the survival follow-up
-form. A safety follow-up is **done** on a date inside its window on which the subject's safety was
-followed: a survival follow-up contact (its date of contact), or an adverse event's onset or end
-date (``safety_contacts``: what the site learned of the subject's condition on that day); the
-date nearest the target is shown. A date outside the window marks no safety follow-up: without
-such a record the visit is overdue once its window has passed.
-
-Status of a visit on ``today``:
-
-* ``done``: a date is recorded (``done_on``; ``in_window`` tells whether it fell in the window);
-* ``missed``: not done, and a later visit of the same kind was done, or the series ended before
-  it (a cycle by the end of treatment, a scan by the progression, any visit by
-  ``follow_up_until``);
-* ``overdue``: not done, not missed, and the window ended before today;
-* ``expected``: not done and the window has not ended.
+One rule for every reader: the pages, the selectors and edit checks TRT-005/TRT-006 all ask
+``calendar(...)`` (TRT-005 restates the cycle rule in SQL), so they cannot disagree. The schedule
+is nominal (a delay never moves later targets); the numbers are ``ScheduleSettings``'. The visit
+series, date matching and statuses are in README ("The visit calendar").
 """
 
 from __future__ import annotations
@@ -262,7 +212,7 @@ def _nearest(planned: list[_Planned], day: date) -> _Planned:
 
 
 def _match_dates(planned: list[_Planned], dates: Iterable[date]) -> dict[int, date]:
-    """{visit number: date done} (the module docstring): first the dates inside a visit's window,
+    """{visit number: date done}: first the dates inside a visit's window,
     then each date outside every window to the visit with the nearest target, if still undone."""
     matched: dict[int, date] = {}
     outside: list[date] = []
@@ -332,7 +282,7 @@ def calendar(
     follow_up_until: date | None = None,
     kinds: Iterable[VisitKind] | None = None,
 ) -> Calendar:
-    """The subject's calendar on ``today`` (see the module docstring for the rules).
+    """The subject's calendar on ``today`` (the rules: README, "The visit calendar").
 
     ``cycles_done``: cycle number -> day 1 date recorded; ``tumor_assessments_done``,
     ``survival_contacts_done``: the dates of the assessments and of the follow-up contacts;

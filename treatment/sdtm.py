@@ -1,18 +1,8 @@
 """The SDTM EX domain (Exposure) of the Dataset-JSON export, from the exposure CRFs.
 
-Declared in this app's ``contributions``; the same conventions as
-``exports.sdtm`` (STUDYID ``settings.EDC_STUDY_ID``, USUBJID = STUDYID + "-" + the subject
-identifier, ISO 8601 dates, no direct identifier), restated here because the treatment app sits
-below the exports app and may not import it.
-
-One row per IV dose record (toripalimab, bevacizumab: EXSTDTC = EXENDTC = the administration
-date; a dose not given is a row with EXDOSE 0 and no date, so the omission and its reason stay
-in the data) and one per sorafenib dosing period (EXSTDTC start, EXENDTC stop, empty while
-ongoing; EXDOSE is the dose per administration: 400 mg BID, 400 mg QD, 400 mg QOD, 0 held).
-EXADJ is the reason of a delay, interruption, reduction, omission or lower level; VISIT/VISITNUM
-the cycle of an IV dose ("CYCLE 3", 3). EXSEQ numbers a subject's rows: IV doses by cycle and
-drug, then periods by start date. EXDOSE is a decimal exchanged as a string (Dataset-JSON
-``targetDataType`` decimal).
+Restates ``exports.sdtm``'s conventions (STUDYID, USUBJID, ISO 8601 dates, no direct
+identifier) because this app sits below exports and may not import it. A dose not given is a
+row with EXDOSE 0 and no date, so the omission and its reason stay in the data.
 """
 
 from __future__ import annotations

@@ -1,22 +1,9 @@
 """Study drug exposure rules: cycles with their IV doses, sorafenib dosing periods.
 
-* ``save_cycle(subject, *, user, reason="", cycle=None, number, day1_date, weight_kg,
-  doses=None)`` records a cycle (or corrects one: ``cycle`` and a ``reason``) and, in the same
-  transaction, its IV doses: ``doses`` maps a drug to its fields (``given_dose_mg``,
-  ``administered_date``, ``delayed``, ``interrupted``, ``reduced``, ``dose_change_reason``,
-  ``adverse_event``). The planned dose is derived (``models.planned_iv_dose``): a change of the
-  cycle's weight recomputes its bevacizumab planned dose.
-* ``save_oral_period(subject, *, user, reason="", period=None, dose_level, start_date,
-  stop_date=None, dose_change_reason="", adverse_event=None)`` records or corrects a sorafenib
-  period.
-
-Who: site staff and investigators of the subject's site (``access.require_data_entry``), for a
-randomized subject. What is refused, with a sentence: a drug of the other arm
-(``randomization.arms.DRUGS_OF_ARM``), a dose that is delayed, interrupted, reduced, not given
-or farther than the tolerance from the planned dose without its reason, a date before the
-randomization or in the future, cycles out of order, a dose outside its cycle, an AE of another
-subject, and overlapping sorafenib periods (the subject row is locked while the periods are
-compared, so two concurrent saves cannot overlap).
+The only write path for these CRFs (``save_cycle``, ``save_oral_period``): site staff and
+investigators of the subject's site, for a randomized subject. The planned dose is always derived,
+never entered, and a dose off it needs its reason. The subject row is locked while sorafenib
+periods are compared, so two concurrent saves cannot overlap.
 """
 
 from __future__ import annotations
