@@ -1,22 +1,9 @@
-"""Demo eligibility: most consented subjects signed eligible, some confirmed screen failures,
-some assessments still being filled in.
+"""Demo eligibility: most consented subjects signed eligible, some screen failures, some CRFs
+still being filled in.
 
-Each subject's CRF follows its storyline (``subjects.demo``, ``ctx.plan``). The CRFs go through
-``eligibility.services`` as the site's coordinator (data entry) and the site's investigator
-(signatures, with the demo password). A subject randomized in the past has a planned
-randomization date on its randomization day and labs a few days older, so the data evaluate
-eligible on that day; its signature is dated a few days before it (written as the service would
-write it, ``_bulk_signature``: the service stamps the present). The subjects randomized today or
-waiting to be have today's date and are signed through the service; screen failures are
-confirmed on their day.
-
-A large demo (``ctx.bulk``) writes each subject's CRF and sign-off in bulk instead, as its
-storyline says (``subjects.demo``), with the evaluation and the data hash the services record.
-
-Labs are entered as the sites' laboratories report them: site by site, SI units or the
-conventional ones (``SITE_UNITS``: bilirubin and creatinine in mg/dL, hemoglobin and albumin in
-g/dL, counts in 10³/µL); the service computes the SI values. A screen failure for prior sorafenib
-has its therapy row (adjuvant sorafenib).
+Each CRF follows its subject's storyline (``ctx.plan``) through ``eligibility.services``, so the
+demo has the audit trail sites make; sites report labs in their own units (``SITE_UNITS``) so the
+conversions are exercised. A large demo (``ctx.bulk``) writes the same outcome in bulk.
 """
 
 from __future__ import annotations

@@ -1,23 +1,9 @@
 """Eligibility rules: entering the CRF, evaluating it, the investigator's signature, and the
 checks the randomization service relies on.
 
-Public functions (views, admin, demo, other apps call these; the rules live nowhere else):
-
-* ``save_assessment(subject, user=, data=, reason=, prior_therapies=None)`` — create or change
-  the CRF (and, given, its prior therapy rows); a change to a signed assessment voids the
-  signature. Each lab is entered as reported (value and unit); the SI value the criteria use is
-  computed here from the one conversion table (``units``).
-* ``save_prior_therapies(assessment, user=, rows=, reason=)`` — the prior systemic therapy rows
-  (agent, setting, dates); a change voids the signature.
-* ``evaluate_eligibility(assessment, on_date=None)`` — every criterion, and the overall result.
-* ``sign_eligibility(assessment, user=, password=)`` — the investigator's e-signature (eligible).
-* ``confirm_screen_failure(assessment, user=, password=, on_date=)`` — signed screen failure.
-* ``randomization_factors(subject, on_date)`` — for randomization: every eligibility rule about
-  randomizing on that date, returning the stratification factors; ``stratification_factors``
-  reads them from the CRF as it is now.
-
-What a signature covers is ``signed_data``; the reads (the assessment, its signatures and their
-validity) are in ``selectors``.
+Views, admin, demo and other apps call these functions; the rules live nowhere else. Any change
+to what a signature covers (``signed_data``) voids the signature in the same transaction. Reads
+are in ``selectors``.
 """
 
 from __future__ import annotations

@@ -1,30 +1,9 @@
-"""Protocol settings of the eligibility evaluation: every threshold the criteria use, in one place.
+"""Every threshold the eligibility criteria use, in one place.
 
-Two kinds of number live here:
-
-* ``PROTOCOL``: numbers the protocol text gives (age 18-75, HBV DNA < 500 IU/mL, the time windows…).
-  They change only with a protocol amendment.
-* ``LAB_LIMITS``: the protocol says only "adequate hematologic and end-organ function". The defaults
-  below are the usual limits of first-line HCC immunotherapy trials (IMbrave150-like), in SI units,
-  with the upper limit of normal (ULN) of a typical Chinese hospital laboratory where a limit is a
-  multiple of ULN. They are **defaults to be confirmed against the protocol's lab table**; a
-  deployment overrides any of them with the Django setting ``ELIGIBILITY_SETTINGS`` (a dict with the
-  same keys, merged over these), never by editing criteria code.
-
-``PLAUSIBLE_RANGES`` are not eligibility limits: they reject values that cannot be right (a typo of
-10×, a value in another unit than the one chosen), at entry. They are in SI units; a lab reported
-in another unit is checked against the same range through the unit's factor
-(``plausible_range``, ``eligibility.units``).
-
-Bilirubin: one table (``BILIRUBIN``) for the Child-Pugh points and the IN09 limit. It is defined
-in mg/dL, the unit of Pugh's original table (Pugh RNH et al., Br J Surg 1973;60:646-649: < 2,
-2-3, > 3 mg/dL), and converted with the CRF's one factor (mg/dL × 17.1 = µmol/L,
-``eligibility.units``): 2 mg/dL = 34.2 µmol/L and 3 mg/dL = 51.3 µmol/L, the SI cut-offs of the
-usual Child-Pugh calculators (e.g. MDCalc). The rounded "< 34, 34-50, > 50 µmol/L" of some
-tables would disagree with the same subject's value in mg/dL (3.0 mg/dL = 51.3 µmol/L: 2 points
-in mg/dL, 3 in the rounded table) and with the IN09 limit. The IN09 limit, 3 × ULN with a ULN of
-1.0 mg/dL = 17.1 µmol/L, is 51.3 µmol/L = 3 mg/dL: the same number as the Child-Pugh 3-point
-cut-off, so a bilirubin that fails IN09 is the one that scores 3 points.
+``PROTOCOL`` holds the protocol text's numbers (they change only with an amendment);
+``LAB_LIMITS`` are documented defaults for "adequate organ function", to be confirmed against the
+protocol's lab table and overridden by ``ELIGIBILITY_SETTINGS``, never by editing criteria code;
+``PLAUSIBLE_RANGES`` are not limits but refuse impossible values at entry (in SI units).
 """
 
 from __future__ import annotations
@@ -76,7 +55,7 @@ def _bilirubin(mg_dl: Decimal) -> dict[str, Decimal]:
     return {"mg/dL": mg_dl, "umol/L": units.to_si("total_bilirubin", mg_dl, "mg/dL")}
 
 
-# Total bilirubin, in mg/dL and µmol/L (see the module docstring): the one table of the
+# Total bilirubin, in mg/dL and µmol/L (README, "Eligibility CRF"): the one table of the
 # Child-Pugh cut-offs and the IN09 limit.
 BILIRUBIN_ULN_MG_DL = Decimal("1.0")
 BILIRUBIN: dict[str, dict[str, Decimal]] = {
@@ -103,7 +82,8 @@ CHILD_PUGH: dict[str, object] = {
     "class_b_max": 9,
 }
 
-# IN09 "adequate hematologic and end-organ function": documented defaults (see module docstring).
+# IN09 "adequate hematologic and end-organ function": the usual limits of first-line HCC
+# immunotherapy trials (IMbrave150-like), ULN of a typical Chinese hospital laboratory; defaults.
 # "min": the value must be at least this; "max": at most this (both inclusive).
 LAB_LIMITS: dict[str, dict] = {
     "anc": {"min": Decimal("1.5"), "basis": "ANC ≥ 1.5 × 10⁹/L"},

@@ -1,17 +1,9 @@
-"""What an investigator's signature covers, and its hash: pure functions of the CRF and the subject.
+"""What an investigator's signature covers, and its hash: pure functions of the CRF and subject.
 
-A signature is valid only while ``data_hash`` of the data as they are now equals the hash it
-recorded; services void it in the transaction that changes any of these data, and pages compute
-its validity from the hash rather than trusting a stored flag alone (``hash_matches``).
-
-What is covered has versions (``models.SIGNED_DATA_VERSION``; each signature records its own):
-
-1. the CRF fields and the subject facts;
-2. (issue 11) also the labs as reported (value and unit: ``units.REPORTED_FIELDS``,
-   ``units.UNIT_FIELDS``) and the prior therapy rows (``"prior_therapies"``).
-
-A signature is checked against the data in its own version, so the signatures made before version
-2 stay valid over the same data; any change made through the services since voids them anyway.
+A signature is valid only while the hash of the data now equals the one it recorded; pages
+check the hash (``hash_matches``) rather than trust a stored flag. What is covered is versioned
+(``models.SIGNED_DATA_VERSION``, recorded per signature) and each signature is checked in its own
+version, so older signatures stay valid over unchanged data.
 """
 
 from __future__ import annotations

@@ -1,46 +1,9 @@
-"""The units of the screening labs: one conversion table, pure and deterministic (no database, no
-settings, no rounding but the one stated here).
+"""The units of the screening labs: one conversion table (``LABS``), pure and deterministic.
 
-A site enters each lab value of the eligibility CRF as its local laboratory reported it, with that
-unit; the service keeps both and computes the value in the **SI unit** the criteria and the
-Child-Pugh score use (the CRF's existing lab fields). For each lab, ``LABS`` gives the SI unit
-first, then every accepted unit with its **factor**: *value in the unit × factor = value in the SI
-unit*, exactly (Decimal arithmetic), then rounded half up to the SI field's decimal places
-(``Lab.si_places``). Example: total bilirubin 2.5 mg/dL × 17.1 = 42.75 → 42.8 µmol/L.
-
-====================  =============  =========================================================
-lab                   SI unit        accepted units (× factor = SI)
-====================  =============  =========================================================
-ANC                   × 10⁹/L        × 10⁹/L (1); × 10³/µL (1); cells/µL (0.001)
-platelets             × 10⁹/L        × 10⁹/L (1); × 10³/µL (1); cells/µL (0.001)
-hemoglobin            g/L            g/L (1); g/dL (10)
-total bilirubin       µmol/L         µmol/L (1); mg/dL (17.1)
-ALT, AST              U/L            U/L (1); µkat/L (60)
-serum creatinine      µmol/L         µmol/L (1); mg/dL (88.4)
-creatinine clearance  mL/min         mL/min (1)
-INR                   (no unit)      (no unit) (1)
-albumin               g/L            g/L (1); g/dL (10)
-====================  =============  =========================================================
-
-Sources of the factors:
-
-* Young DS. Implementation of SI units for clinical laboratory data: style specifications and
-  conversion tables. Ann Intern Med 1987;106:114-129 (reprinted in the AMA Manual of Style, SI
-  conversion table): bilirubin mg/dL × 17.1 = µmol/L (molar mass 584.7 g/mol: 10 000 / 584.7 =
-  17.10); creatinine mg/dL × 88.4 = µmol/L (113.12 g/mol: 10 000 / 113.12 = 88.40); albumin and
-  hemoglobin g/dL × 10 = g/L (1 dL = 0.1 L).
-* Cell counts: 1 µL = 10⁻⁶ L, so 10³/µL = 10⁹/L and cells/µL × 0.001 = 10⁹/L.
-* Enzymes: 1 U = 1 µmol/min and 1 kat = 1 mol/s, so 1 µkat/L = 60 U/L (IFCC).
-* INR is a ratio without a unit; creatinine clearance is accepted in mL/min only.
-
-Unit codes are UCUM (``umol/L``, ``10*9/L``…): they are what is stored and exported; ``symbol`` is
-what people read. A value implausible in its unit is refused at entry: the plausible range of a
-unit is the SI range of ``settings.PLAUSIBLE_RANGES`` through the factor (``range_in``), rounded
-inward to the reported value's decimal places, so that the range a message states is exactly the
-one checked, and every value in it converts into the SI range.
-
-The Child-Pugh bilirubin cut-offs and the IN09 bilirubin limit are defined in mg/dL and converted
-with this table's factor (``settings.BILIRUBIN``): one table for both.
+Sites enter labs as their laboratory reported them; the criteria and Child-Pugh use SI values,
+so both are kept and the SI one is always computed here: value × factor, exact ``Decimal``
+arithmetic, then rounded half up to the SI field's places. Unit codes are UCUM (stored and
+exported); ``symbol`` is for people. The factors' sources are in README ("Eligibility CRF").
 """
 
 from __future__ import annotations
