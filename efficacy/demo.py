@@ -1,19 +1,9 @@
-"""Demo tumor assessments (``core.demo``): for each randomized subject, baseline lesions on the
-screening CT, then its tumor assessments, through the services, so the demo has the audit trail
-sites make.
+"""Demo tumor assessments: baseline lesions, then each randomized subject's assessments.
 
-The default demo's courses (``randomization.demo`` decides them, ``treatment.demo.course_of``
-dates them on the schedule: every 6 weeks from randomization, every 9 after week 54) run up to
-today, the death, the withdrawal or the first progression. Per arm: in arm A (toripalimab +
-bevacizumab) most subjects respond (shrinking to a confirmed PR, one to a CR) and progress late
-if at all; in arm B (sorafenib) most stay stable and progress earlier (the sum grows >= 20 % and
->= 5 mm from the nadir, or a new lesion). The investigator's response is the derived one (the
-seeder derives it with ``efficacy.recist``), except at one assessment where it differs (edit check
-REC-001, deliberate). The subjects randomized today have their baseline lesions only.
-
-A large demo (``ctx.bulk``), whose subjects were randomized over the enrolment period, gives the
-first ``BULK_COURSES`` randomized subjects an assessment every 6 weeks up to today or the first
-progression, through the services (there is no bulk path for these CRFs yet).
+Through the services, so the demo has the audit trail sites make. Arm A responds more and
+progresses later than arm B, which gives the endpoints report two distinct curves; one
+investigator response deliberately differs from the derived one (edit check REC-001).
+The large demo assesses only its first ``BULK_COURSES`` subjects (no bulk path yet).
 """
 
 from __future__ import annotations

@@ -1,18 +1,9 @@
 """RECIST v1.1 tumor assessment CRFs: baseline lesions, follow-up assessments, measurements.
 
-* ``TargetLesion``: a measurable lesion chosen at baseline (at most 5 per subject, at most 2 per
-  organ; >= 10 mm longest diameter, a lymph node >= 15 mm short axis). Its baseline diameter is
-  the longest diameter, a node's short axis. Lymph nodes count as one organ (RECIST 1.1).
-* ``NonTargetLesion``: any other lesion present at baseline (followed qualitatively).
-* ``TumorAssessment``: one follow-up imaging assessment (date, CT/MRI), with a
-  ``TargetMeasurement`` per target lesion (diameter, or not evaluated) and a
-  ``NonTargetAssessment`` per non-target lesion (absent, present, unequivocal progression, not
-  evaluated), new lesions, the investigator's overall response, and the response **derived** by
-  ``efficacy.recist`` (stored by the services at every save, recomputed for the subject's later
-  assessments when a lesion or an earlier assessment changes, since the nadir runs through them).
-
-Rules of one record live in ``clean()`` (run by ``core.audit.audited_save``); rules across
-records (how many lesions, which organ) in ``services``.
+The derived response is stored by the services at every save (and recomputed for later
+assessments, since the nadir runs through them); it is never entered. Rules of one record live in
+``clean()`` (run by ``audited_save``); rules across records (lesion counts, organs) in
+``services``.
 """
 
 from __future__ import annotations

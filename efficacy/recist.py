@@ -1,34 +1,9 @@
-"""RECIST v1.1 response derivation: a pure, deterministic module (no database, no Django models).
+"""RECIST v1.1 response derivation: pure and deterministic (no database, no Django models).
 
-Dataclasses in, results out, so every rule is testable on its own and the services, the edit
-checks, the pages and the exports derive the same answer from the same function.
-
-Rules (Eisenhauer et al., Eur J Cancer 2009; 45: 228-247):
-
-* **Target lesions** (at most 5, at most 2 per organ, chosen at baseline). The sum of diameters
-  adds the longest diameter of each non-nodal lesion and the short axis of each lymph node.
-  - CR: every non-nodal target has disappeared (0 mm) and every nodal target is < 10 mm short
-    axis. Nodes of 9 mm count as normal, so the sum may be > 0 at a CR.
-  - PD: the sum has grown by >= 20 % **from the nadir** (the smallest sum on study, the baseline
-    included) **and** by >= 5 mm in absolute terms.
-  - PR: the sum has fallen by >= 30 % **from the baseline**.
-  - SD: neither.
-  - NE: a target lesion was not evaluated, unless the lesions that were measured already show PD
-    (a missing measurement can only add to the sum).
-  A CR (every lesion normal) is not turned into PD by the arithmetic of nodes that stay under
-  10 mm: CR is tested first. Only assessments whose every target was measured set a nadir.
-* **Non-target lesions**: PD if any shows unequivocal progression; NE if any was not evaluated;
-  CR if all are absent (nodes non-pathological, < 10 mm); non-CR/non-PD otherwise.
-* **New lesions**: unequivocal new lesions are PD.
-* **Overall response**: RECIST 1.1 Table 1 (target disease at baseline) and Table 2 (non-target
-  disease only), see ``overall_response``.
-* **Best overall response** with confirmation (``best_overall_response``): a CR (a PR) counts when
-  a later assessment at least ``confirmation_days`` (28) later shows CR (PR or CR); else SD when an
-  assessment of SD or better lies at least ``sd_min_days`` (42, six weeks) after randomization;
-  else PD if progression was documented; else NE. Assessments after the first PD do not count.
-
-Measurements are millimetres as ``Decimal`` (ints and floats are converted through ``str``), and
-the 20 %, 30 % and 5 mm thresholds are compared exactly (no floating-point boundary errors).
+Services, edit checks, pages and exports all derive the response from these functions, so they
+give the same answer. Measurements are ``Decimal`` millimetres compared exactly at the 20 %, 30 %
+and 5 mm thresholds. The rules (Eisenhauer et al., Eur J Cancer 2009;45:228-247) and this
+module's readings of them are in README ("RECIST 1.1 derivation").
 """
 
 from __future__ import annotations

@@ -1,22 +1,8 @@
 """The SDTM oncology domains TU, TR and RS of the Dataset-JSON export (RECIST 1.1).
 
-Declared in this app's ``contributions``; the conventions of ``exports.sdtm``
-(STUDYID ``settings.EDC_STUDY_ID``, USUBJID = STUDYID + "-" + the subject identifier, ISO 8601
-dates, no direct identifier), restated here because the efficacy app sits below the exports app.
-
-* **TU** (Tumor Identification): one row per baseline lesion (TUORRES TARGET / NON-TARGET,
-  TULNKID T01.. / NT01.., at VISIT BASELINE) and one per assessment that found new lesions
-  (TUORRES NEW, TULNKID NEW01.. numbered by assessment).
-* **TR** (Tumor Results): the baseline diameter of each target (VISIT BASELINE) and, at each
-  assessment, each target's diameter (TRTESTCD LDIAM, a node's SAXIS; TRSTAT NOT DONE when not
-  evaluated), each non-target's state (TUMSTATE), the sum of diameters (SUMDIAM; at baseline too)
-  and its percent changes from baseline and nadir (PCBSD, PCNSD), as the services stored them.
-* **RS** (Disease Response): at each assessment the derived target, non-target and overall
-  responses (RSDRVFL Y) and the investigator's overall response (RSEVAL INVESTIGATOR); per
-  subject the best overall response with confirmation (BESTRESP, derived, dated at the
-  assessment that showed it).
-
-VISITNUM is 0 at baseline and the assessment number after it (VISIT "ASSESSMENT n").
+Restates ``exports.sdtm``'s conventions because this app sits below exports. The responses are
+the ones the services stored (RSDRVFL Y) beside the investigator's (RSEVAL INVESTIGATOR), so a
+reviewer sees both. VISITNUM is 0 at baseline, then the assessment number.
 """
 
 from __future__ import annotations

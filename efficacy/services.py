@@ -1,27 +1,9 @@
 """RECIST v1.1 tumor assessment rules: baseline lesions, assessments, the derived response.
 
-* ``add_target_lesion(subject, *, user, **data)`` / ``update_target_lesion(lesion, *, user,
-  reason, **changes)``: a measurable baseline lesion (at most 5 per subject, at most 2 per organ,
-  lymph nodes counting as one organ; >= 10 mm, a node >= 15 mm short axis).
-* ``add_non_target_lesion`` / ``update_non_target_lesion``: the other baseline lesions.
-* ``record_assessment(subject, *, user, assessment_date, method, measurements, non_targets,
-  new_lesions, new_lesions_description, investigator_response)``: a follow-up assessment.
-  ``measurements`` maps each target lesion (the ``TargetLesion`` or its number) to its diameter
-  in mm (0: disappeared; None or absent: not evaluated); ``non_targets`` maps each non-target
-  lesion (or its number) to a ``NonTargetStatus`` (absent: not evaluated).
-* ``update_assessment(assessment, *, user, reason, **changes)``: a correction, same keys.
-
-The derived response: every save recomputes the subject's assessments through ``efficacy.recist``
-(the nadir and so the response of a later assessment depend on the earlier ones and on the
-baseline) and stores, on each assessment whose derivation changed, the sum of diameters, the
-nadir, the changes from baseline and nadir, the target, non-target and overall responses. A
-recomputed assessment records the reason of the change that caused it.
-
-Baseline lesions are chosen before the first follow-up assessment: adding one afterwards is
-refused (an existing lesion may still be corrected, with a reason).
-
-Who: site staff and investigators of the subject's site (``access.require_data_entry``), for a
-consented subject (``subjects.services.ensure_consented``).
+Every save recomputes the subject's assessments through ``efficacy.recist``: the nadir, and so a
+later response, depends on the earlier ones and the baseline. A recomputed assessment records the
+reason of the change that caused it. Baseline lesions are refused once a follow-up exists.
+Site staff and investigators of the site, for a consented subject.
 """
 
 from __future__ import annotations

@@ -1,26 +1,9 @@
 """Demo end of treatment, survival follow-up and end of study, per arm.
 
-Runs after every app's ``seed`` (the courses' cycles and tumor assessments are recorded) and after
-the adverse events. Each randomized subject of the default demo gets, through the services, what
-its course (``randomization.demo``, dated by ``treatment.demo.course_of``) says:
-
-* the end of treatment on the last dose: at the progression (the day before the assessment that
-  showed it), for toxicity (linked to the adverse event that stopped it, recorded here: an
-  immune-related pneumonitis), at the subject's withdrawal, or before its death;
-* survival follow-up contacts every 12 weeks after the end of treatment up to today or the death,
-  the first one after a progression with the subsequent therapy started (``AGENTS``);
-* a death: the fatal (grade 5) adverse event first (the subject is then "died" on that date:
-  ``adverse_events.services``), then the end of study by death with the same date and its cause
-  (progression, or the fatal event for a death without progression), so that the date of death is
-  the same everywhere (SURV-001, SURV-002, SUBJ-003 have nothing to ask) and no contact says
-  alive after it (SURV-004);
-* a withdrawal: the end of treatment and the end of study (withdrawal of consent).
-
-The statistician's endpoints report then shows two Kaplan-Meier curves per endpoint with events
-and censored subjects (arm A progressing later than arm B).
-
-The large demo (``ctx.bulk``) skips these forms: its storylines would need dated follow-up
-records written in bulk, not written yet (its subjects keep the statuses the storylines gave).
+Runs after every app's ``seed`` and records, through the services, what each subject's course
+says, keeping the date of death the same everywhere so the SURV and SUBJ edit checks have
+nothing to ask. The endpoints report then shows two Kaplan-Meier curves per endpoint. The large
+demo (``ctx.bulk``) skips these forms: no bulk path for dated follow-up yet.
 """
 
 from __future__ import annotations
@@ -46,7 +29,7 @@ END_REASONS = {
 
 
 def seed_follow_up(ctx):
-    if ctx.bulk:  # see the module docstring
+    if ctx.bulk:  # no bulk path for dated follow-up yet
         return
     counts = {"ended": 0, "contacts": 0, "died": 0, "withdrawn": 0}
     for subject in ctx.subjects:

@@ -1,46 +1,9 @@
 """The trial's time-to-event endpoints, PFS and OS, from plain data: pure and deterministic.
 
-This module knows no database and no Django: it takes each subject's dates (``Course``) and a
-data cut-off, and returns the event or censoring date and the time (``TimeToEvent``); and the
-Kaplan-Meier estimate of a group of them (``kaplan_meier``, with lifelines). ``selectors``
-gathers the dates from the CRFs; the ADTTE export and the statistician's report use both.
-
-Times. ``days`` = end date - randomization date + 1 (the ADaM convention: the day of
-randomization is day 1, so a subject censored on the day of randomization has 1 day);
-``months`` = days / 30.4375 (the average month of the Gregorian calendar).
-
-Data cut-off. Only what happened on or before the cut-off counts: a progression or death after
-it is not seen, and a censoring date after it is brought back to the cut-off (the last adequate
-assessment is known only as a date: one after the cut-off censors at the cut-off).
-
-PFS (RECIST v1.1 progression-free survival), the censoring rule (after the FDA guidance
-"Clinical Trial Endpoints for the Approval of Cancer Drugs and Biologics", 2018, table of PFS
-censoring; and EMA's Appendix 1 on PFS):
-
-1. Event: the first of the date of first documented progression and the date of death from any
-   cause, when on or before the cut-off.
-2. Event after missed assessments: when that event comes more than ``missed`` scheduled tumor
-   assessments after the last adequate assessment (or after randomization when there is none),
-   PFS is **censored at the last adequate assessment** (randomization when none), not counted as
-   an event: whether progression came earlier is unknown. The schedule is the protocol's:
-   every ``first_interval_days`` (6 weeks) up to ``switch_day`` (week 54), then every
-   ``later_interval_days`` (9 weeks), each with ``window_days`` of grace (``AssessmentSchedule``).
-   ``missed`` = 2 by default (the brief's "death after >= 2 missed assessments"); a schedule
-   with ``missed=None`` turns the rule off (the sensitivity analysis that counts every event).
-3. No event: censored at the last adequate tumor assessment on or before the cut-off; with no
-   adequate assessment after baseline, at randomization (day 1).
-
-Not applied (documented, so that the analysis plan can say so): censoring at the start of a
-new anticancer therapy before progression (the data are collected, ``SubsequentTherapy``, but
-the primary analysis here counts progression and death whatever came between, as EMA's primary
-analysis does); clinical (symptomatic) progression without radiological confirmation is not an
-event.
-
-OS (overall survival): event = death from any cause on or before the cut-off; otherwise
-censored at the last date the subject was known alive (the latest of the last known alive date,
-the last tumor assessment and the progression date: a subject assessed was alive), capped at the
-cut-off (a death after the cut-off means alive at the cut-off); randomization when nothing
-later is known.
+No database and no Django: ``selectors`` gathers each subject's dates (``Course``), and the ADTTE
+export and the statistician's report both call these functions, so they cannot differ. The
+censoring rules (FDA 2018 PFS guidance, EMA Appendix 1), including what is deliberately not
+applied, are in README ("PFS and OS"); change them there and here together.
 """
 
 from __future__ import annotations
@@ -150,7 +113,7 @@ def _capped(day: date, cutoff: date | None) -> date:
 def pfs(
     course: Course, *, cutoff: date | None = None, schedule: AssessmentSchedule | None = None
 ) -> TimeToEvent:
-    """Progression-free survival of one subject (the rule: the module docstring)."""
+    """Progression-free survival of one subject (the rule: README, "PFS and OS")."""
     schedule = schedule or AssessmentSchedule()
     start = course.randomized
     progression = _seen(course.progression, cutoff)
@@ -176,7 +139,7 @@ def pfs(
 
 
 def os_(course: Course, *, cutoff: date | None = None) -> TimeToEvent:
-    """Overall survival of one subject (the rule: the module docstring)."""
+    """Overall survival of one subject (the rule: README, "PFS and OS")."""
     start = course.randomized
     death = _seen(course.death, cutoff)
     if death is not None:

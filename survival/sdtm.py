@@ -1,17 +1,8 @@
 """The ADaM-like time-to-event dataset ADTTE (PFS and OS) of the Dataset-JSON export.
 
-Declared in this app's ``contributions``; the conventions of ``exports.sdtm``
-(STUDYID ``settings.EDC_STUDY_ID``, USUBJID = STUDYID + "-" + the subject identifier, ISO 8601
-dates, no direct identifier), restated here because the survival app sits below the exports app.
-
-One row per randomized subject and parameter (PARAMCD PFS, OS), computed by
-``survival.endpoints`` at the data cut-off (``survival.settings``): AVAL in days (ADT - STARTDT
-+ 1), CNSR 0 for an event and 1 for a censored time, STARTDT the randomization date, ADT the
-event or censoring date, EVNTDESC (events) or CNSDTDSC (censored) what the date is, TRT01P the
-planned (randomized) treatment.
-
-Efficacy by arm is for the statistician and the sponsor only: a data manager or a monitor reads
-the dataset's columns with no row (the site staff reach no export at all).
+Restates ``exports.sdtm``'s conventions because this app sits below exports. Values come from
+``survival.endpoints`` at the data cut-off (CNSR 0 event, 1 censored). Efficacy by arm is for the
+statistician and the sponsor only: other readers get the columns with no row.
 """
 
 from __future__ import annotations

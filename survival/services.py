@@ -1,29 +1,9 @@
 """End of treatment, survival follow-up and end of study: the rules, and the subject's status.
 
-* ``record_end_of_treatment(subject, *, user, **data)`` / ``update_end_of_treatment``
-* ``record_follow_up(subject, *, user, therapies=(), **data)`` / ``update_follow_up``
-* ``record_end_of_study(subject, *, user, **data)`` / ``update_end_of_study``
-
-Who: site staff and investigators of the subject's site (``access.require_data_entry``), for a
-consented, randomized subject. A change to saved data needs a reason.
-
-Status (through ``subjects.services.change_status``, whose ``ALLOWED_TRANSITIONS`` is the one
-place the path is written, in the same transaction as the CRF):
-
-* end of treatment: a randomized subject becomes "treatment ended" on the date of the last dose;
-  a subject already withdrawn, died or completed keeps that (final) status;
-* end of study: death -> "died" on the date of death; withdrawal of consent and lost to
-  follow-up -> "withdrawn" (the path has no "lost" status: the end-of-study reason keeps the
-  difference); end of the study -> "completed", on the end-of-study date. A subject already
-  recorded as died (a fatal AE) must have the same date of death; a subject already at another
-  final status is refused with a sentence.
-
-Plausibility: every date on or after the randomization date and not in the future (the model
-validators); the last dose and the therapies not after the end of study; the date of death not
-before any last known alive date of the follow-up contacts, and a follow-up's last known alive
-date not after the date of death; a follow-up contact saying "alive" for a subject recorded as
-died is refused. The cross-record consistency that a later change elsewhere could break (a fatal
-AE, the subject's status) is also watched by the edit checks (``edit_checks``).
+The only write path for these CRFs: site staff and investigators of the site, for a consented,
+randomized subject, a reason for any change. Status changes go through
+``subjects.services.change_status`` (the one place the status path is written) in the CRF's
+transaction; what a later change elsewhere could break is also watched by ``edit_checks``.
 """
 
 from __future__ import annotations
@@ -375,7 +355,7 @@ def _status_date_of(eos: EndOfStudy) -> date:
 
 
 def record_end_of_study(subject: Subject, *, user, **data) -> EndOfStudy:
-    """Record the end of study; the subject's status follows (the module docstring)."""
+    """Record the end of study; the subject's status follows (README: "End of treatment...")."""
     randomized = _guard(subject, user)
     _check_fields(data, EOS_FIELDS, "end of study form")
     with transaction.atomic():
