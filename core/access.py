@@ -1,43 +1,10 @@
 """Who may do what: the one access module. Services, views, templates (``{% load access %}``),
 admin pages and API permissions all ask these functions; none answers the question itself.
 
-Scoping. Site staff, investigators and monitors see the records of the sites where they hold an
-active membership; data managers, sponsors, statisticians and superusers see all sites. A model
-says how to reach its site with the class attribute ``site_lookup`` (``"pk"`` for the site model,
-``"site"`` for a subject, ``"subject__site"`` for a CRF, ...): that is all this module knows of it.
-
-Memberships. The membership table is named by the setting ``EDC_SITE_MEMBERSHIP_MODEL``
-(``"app_label.Model"``, like ``AUTH_USER_MODEL``) and needs the fields ``user``, ``site``,
-``role`` and ``active``, and a site with ``active``. The bottom layer never imports the app that
-holds it. A user's role groups and active memberships are read once, in one query, and kept on
-the user object (a request's user, a task's user).
-
-Questions (each has one answer here):
-
-* ``can_view(user, obj)``: the record's site is visible to the user.
-* ``can_enter_data(user, obj)``: site staff or investigator at the record's site, while the
-  data are neither frozen nor locked (``lock_state``: asked of the apps above by a hook).
-* ``can_randomize(user, subject)``: the same people as data entry.
-* ``can_sign_eligibility(user, obj)``: an investigator at the record's site.
-* ``can_raise_query(user, obj)``: a data manager, or a monitor of the record's site (raise,
-  close, reopen, cancel a data query).
-* ``can_answer_query(user, obj)``: site staff or investigator at the record's site.
-* ``can_report_safety(user, obj)``: site staff or investigator at the record's site, frozen
-  data too, locked data not (the SAE report time).
-* ``can_verify_source_data(user, obj)``: a monitor of the record's site (SDV).
-* ``can_freeze_and_lock(user)``: a data manager (records, casebooks, the study).
-* ``can_read_exports(user)``: the study team (sponsor, statistician, data manager, monitor) for
-  the sponsor API and the reports built for it (the balance report).
-* ``is_statistician(user)``: concealed randomization material (lists, slots, seeds).
-* ``can_see_efficacy_by_arm(user)``: the endpoints report (PFS/OS by arm): statisticians.
-* ``sees_direct_identifiers(user)``: initials, date of birth and screening number
-  (``DIRECT_IDENTIFIER_FIELDS``; not the sponsor's people).
-* ``data_entry_site_ids(user)``: the sites where the user may register subjects.
-* ``may_use_admin(user)``: the admin is the data managers' tool: data managers, statisticians
-  and active superusers only (site staff, investigators, monitors and the sponsor work in the
-  site app). ``is_staff`` is kept in step with it (``accounts.services.sync_admin_access``).
-
-``require_*`` raise ``AccessDenied`` with a sentence for services to refuse with.
+A model names the way to its site (``site_lookup``) and this module knows nothing else of it;
+the membership model is the setting ``EDC_SITE_MEMBERSHIP_MODEL`` (fields ``user``, ``site``,
+``role``, ``active``), so the bottom layer never imports the app that holds it. A user's roles
+and memberships are read once, in one query, and kept on the user object.
 """
 
 from __future__ import annotations
@@ -254,6 +221,7 @@ def can_freeze_and_lock(user) -> bool:
 
 
 def can_read_exports(user) -> bool:
+    """The study team reads the sponsor API and the reports built for it."""
     return _authenticated(user) and (user.is_superuser or has_role(user, *STUDY_TEAM_ROLES))
 
 

@@ -1,50 +1,10 @@
-"""Audit trail helpers shared by every app.
+"""The one audited write path, and the guards that close the ways around it.
 
-Every model that holds trial data or configuration derives from ``core.crf.AuditedModel`` (a
-subject's CRF record from ``core.crf.CrfRecord``): ``HistoricalRecords`` and ``AuditedManager``.
-The rules kept here:
-
-* ``audited_save``/``audited_delete`` are how services write: they attach the user and the reason,
-  and refuse a change or deletion of an existing record without a reason. A write to a record of
-  a subject tells the apps that follow subjects' data, after the transaction commits
-  (``core.registry.notify_subject_change``: the edit checks run for that subject).
-* A guard on simple-history's ``pre_create_historical_record`` signal refuses any history record
-  of a change (``~``) or deletion (``-``) that carries no reason, whatever path made it.
-* ``AuditedQuerySet`` refuses ``update()``, ``delete()``, ``bulk_create()`` and ``bulk_update()``,
-  which simple-history cannot see; ``bulk_create_with_history`` is the audited bulk path.
-* On PostgreSQL a trigger makes history tables (and other append-only logs) refuse UPDATE and
-  DELETE, and a statement trigger refuses TRUNCATE, installed after every ``migrate``. A model
-  may also say ``never_deleted = True`` (DELETE and TRUNCATE refused: allocations) and name its
-  ``immutable_fields`` (an UPDATE that changes one is refused: an allocation's arm and slot).
-  No session setting lets TRUNCATE through: ``flush`` (DEBUG or the test runner only: its test
-  database flushes between transactional tests) disables the TRUNCATE triggers inside its own
-  transaction and enables them again before it commits (``truncation_allowed``), which takes the
-  tables' owner, as dropping a trigger does. ``sqlflush`` and a backwards ``migrate`` are refused
-  outside DEBUG and the test runner too (core/management/commands/).
-* The other ways around simple-history are closed in code (``guard_history_paths``, called
-  from ``CoreConfig.ready``): each audited model's base manager (``Model._base_manager``, used
-  for related lookups and by code that wants the "unfiltered" manager) is its audited manager,
-  so its ``update()``/``bulk_update()`` raise too; a save with ``skip_history_when_saving``
-  (``save_without_historical_record()``), a raw save (``loaddata``) or with
-  ``SIMPLE_HISTORY_ENABLED = False`` is refused; deleting a ``never_deleted`` record raises.
-* A reason made only of invisible characters (spaces of any kind, zero-width and other format
-  characters, controls, blank fillers) is no reason: ``clean_reason`` strips them at both ends.
-* ``subject_history_rows(subject)`` is a subject's whole audit trail: every history record of
-  every model that declares ``subject_lookup`` (how to reach the subject, as ``site_lookup``
-  reaches the site: ``"pk"`` for the subject model, ``"subject"`` for a CRF,
-  ``"adverse_event__subject"`` for a child record). A CRF added later joins it by declaring it.
-  A model may name each of its records for people with ``audit_label(historical_record)``.
-
-What remains possible, and why: code that builds a plain ``models.QuerySet(Model)`` or calls
-``QuerySet._update``/``_raw_delete``, and raw SQL, reach the table without history; no Python
-guard can stop Python that goes around Python (``tests/test_audit_integrity.py`` scans the
-project's own code for these paths, so none slips in). The database is the last word: history
-and the security log are append-only for everyone (triggers), allocations are never deleted and
-their recorded facts never change (triggers), and in production the application connects as a
-role that may only INSERT and SELECT on history and security-log tables (``manage.py
-create_app_role``). Only the owner role that runs migrations (a DBA, under the trial's change
-control) could still change clinical rows by raw SQL or disable a trigger; the README's
-"Database roles" says so.
+Services write through ``audited_save``/``audited_delete`` (user and reason; a change or deletion
+without a reason is refused), and every path simple-history cannot see (queryset ``update()``,
+bulk writes, raw saves, history switched off) is refused here or, on PostgreSQL, by triggers. A
+new write path must go through these functions, never around them. What is closed, what remains
+possible and why: README ("Audit trail", "Database roles").
 """
 
 from __future__ import annotations

@@ -1,29 +1,10 @@
 """The demo study built by ``manage.py seed_demo``.
 
-Each project app may contribute a ``seed(ctx)`` and, for what happens later in the trial, a
-``seed_follow_up(ctx)`` (``core.contributions``: usually from its ``demo`` module).
-``run_seeders`` runs every app's ``seed`` in the order of
-``INSTALLED_APPS`` (the order of the layers: subjects before eligibility before randomization
-before adverse events), then every ``seed_follow_up``; each builds on what the earlier ones left in
-the shared ``DemoContext`` (sites, users by role, subjects). The edit checks do not run after each
-subject's writes (``subject_changes_unannounced``): the queries app's seeder runs one sweep last.
-
-Two paths, chosen by ``DemoContext.bulk``:
-
-* the default study (a few dozen subjects) goes through the apps' services one record at a time,
-  so the demo has the audit trail users make. ``subjects.demo`` decides each subject's stage up
-  front (``ctx.plan``) and ``randomization.demo`` each randomized subject's course: most
-  subjects were randomized on a day of the last 15 months (their allocation written as the bulk
-  path writes it, their status changed through the subjects service on that day), so the
-  seeders above record their course up to today (cycles, dose changes, tumor assessments,
-  progression, end of treatment, follow-up, death); two are randomized today by the service;
-* a large study (``BULK_FROM`` subjects or more, or ``seed_demo --bulk``) is written in bulk:
-  each seeder builds its records with the values the services would give them, checks them with
-  the model's own rules (``check_rules``) and inserts them with one '+' history record each
-  (``bulk_insert``). ``subjects.demo`` decides each subject's path through the trial up front
-  here too (``ctx.plan``: subject id -> a dict the seeders above read and add to, e.g. the arm),
-  because a bulk load writes each record once, in its final state. The few deliberate data
-  problems the demo needs still go through the services.
+Each app contributes a ``seed(ctx)`` and optionally ``seed_follow_up(ctx)``; ``run_seeders`` runs
+them in layer order, each building on the shared ``DemoContext``. The default demo goes through
+the services one record at a time, so it has the audit trail users make; a large one
+(``ctx.bulk``) writes each record once in its final state, checked by the models' own rules
+(``check_rules``) and given one '+' history record (``bulk_insert``).
 """
 
 from __future__ import annotations

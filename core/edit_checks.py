@@ -1,17 +1,9 @@
 """What an edit check is, for every app that declares checks.
 
-The checks live with the data they look at: an app declares its checks (a tuple of
-``EditCheck``, usually in ``<app>/edit_checks.py``) in its ``contributions`` module, in the
-lowest app whose imports can express them (a check comparing a subject with its randomization is
-randomization's). The sweep, the query pages, the admin and the exports read the joined registry
-(``queries.checks.CHECKS``) and need no change for a new CRF.
-
-A finder returns every violation **set-wise**: one database query over the whole study, or over
-the subjects of a ``Scope``; Python only shapes the rows the query returned.
-
-"Today" is a site's (``core.site_time``): a check that counts days up to today compares with the
-date at each row's site (``Scope.site_today``), the database first keeping the rows that could
-be late anywhere (``Scope.latest_today``: the date at UTC+14, the earliest of the world's zones).
+An app declares its ``EditCheck``s in its ``contributions``, in the lowest app whose imports can
+express them; the sweep, query pages, admin and exports read the joined registry. A finder must
+be set-wise (one query over the study or a ``Scope``), and "today" is each row's site's date
+(``Scope.site_today``), never the server's.
 """
 
 from __future__ import annotations

@@ -1,23 +1,9 @@
 """The one description of the exported data: each app declares its CRFs' items here once.
 
-An app lists its exported forms (``ExportForm``, usually in ``<app>/export.py``) as the
-``export_forms`` of its ``contributions`` module (``core.registry.export_forms()`` joins them in
-layer order). From each form the
-exports app derives everything the sponsor reads: the API serializer fields, the CSV columns, the
-ODM MetaDataVersion (ItemDefs, CodeLists) and ClinicalData, and the Dataset-JSON columns. A CRF
-added later declares its form and is exported everywhere with no export code of its own.
-
-* ``Item``: one exported value: a name (the column / the ItemDef's name), a label, a type, a code
-  list, a unit, and where the value comes from (an attribute path on the record, "site.code",
-  or a function of the record). ``model_items(model, names)`` makes them from model fields.
-* ``ExportForm``: one CRF (one record per subject, or repeating, like adverse events): its model,
-  how to reach the subject and the site, its items, and its child groups.
-* ``ChildGroup``: rows that belong to one record (an AE's causality per drug, the eligibility's
-  per-criterion results, a query's thread): from a related manager or a function of the record.
-
-Direct identifiers: an item is one when its name or the field it reads is in
-``core.access.DIRECT_IDENTIFIER_FIELDS`` (``Item.direct_identifier``, derived from that one list,
-never declared item by item); an export for a pseudonymized role leaves them out.
+From each ``ExportForm`` (``Item``s and ``ChildGroup``s) the exports app derives the API fields,
+the CSV columns, ODM metadata and clinical data and the Dataset-JSON columns, so a new CRF is
+exported everywhere with no export code of its own. Direct identifiers are derived from
+``core.access.DIRECT_IDENTIFIER_FIELDS``, never declared item by item.
 """
 
 from __future__ import annotations

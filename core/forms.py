@@ -134,18 +134,12 @@ else:
 class OneTimeSubmissionMixin(_FormBase):
     """A create form that makes its record once, whatever the clicks.
 
-    The form carries a hidden ``submission`` token, a fresh UUID each time it is shown.
-    ``save_once(user, create)`` runs ``create`` (the service call) and claims the token in one
-    transaction: a second POST of the same token creates nothing. Refused input keeps the token,
-    so the corrected form can be sent again: a refused save left no token behind.
-
-    A view asks ``is_repeat(user)`` before validating (a repeat is not judged again: the first
-    one's record would now make it a duplicate), and after ``save_once`` reads ``repeat_of``:
-    None, or the page of the record the first submission made ("" if unknown)::
+    A hidden ``submission`` token (fresh each time the form is shown) is claimed in the transaction
+    of ``save_once``: a second POST of it creates nothing; refused input keeps the token. Views ask
+    ``is_repeat(user)`` before validating and redirect to ``repeat_of`` after::
 
         if request.method == "POST" and not form.is_repeat(user) and form.is_valid():
             record = form.save_once(user, lambda: services.create(...))
-            ...
         if form.repeat_of is not None:
             messages.info(request, form.SAVED_BEFORE)
             return redirect(form.repeat_of or fallback)

@@ -1,17 +1,10 @@
-"""Site time: date-times are stored in UTC and entered and shown in the local time of the site
-the record belongs to, with the zone named ("24 Nov 2026 21:02 CST").
+"""Site time: date-times are stored in UTC and entered and shown in the site's local time, with the
+zone named ("24 Nov 2026 21:02 CST").
 
-A site names its zone with an IANA name (``subjects.Site.time_zone``, default the setting
-``EDC_DEFAULT_SITE_TIME_ZONE``). The helpers take "something with a zone": a zone name, a
-``ZoneInfo``, a site (``.time_zone``) or a record of a site (``.site``); anything else (None, "")
-means UTC, named as such: a page about several sites shows UTC, never a guess.
-
-Conversions go through ``zoneinfo``, so daylight saving time is right on both sides of a change:
-a local time that does not exist (the hour skipped when clocks go forward) is refused, and one
-that happens twice (the hour repeated when they go back) is taken as the occurrence the caller
-asks for (``fold``), never silently shifted. A time outside ``EARLIEST_LOCAL``..``LATEST_LOCAL``
-is refused too: near the ends of what ``datetime`` holds (years 1 and 9999) the UTC moment, its
-reading at another site or the 24-hour SAE clock added to it would not exist.
+Anything without a zone means UTC, named as such: a page about several sites never guesses.
+Conversions go through ``zoneinfo``: a local time that does not exist is refused, and one that
+happens twice takes the caller's ``fold``, never silently shifted. Times near the ends of
+``datetime`` are refused, since their UTC moment or SAE deadline might not exist.
 """
 
 from __future__ import annotations

@@ -1,19 +1,9 @@
-"""``create_app_role``: the PostgreSQL role the application (web servers and Celery workers)
-connects as, with no more privileges than it needs. Run it as the owner role that runs
-``migrate``, after every ``migrate`` (it is idempotent).
+"""``create_app_role``: the PostgreSQL role the application connects as, with no more privileges
+than it needs. Run it as the owner role after every ``migrate`` (idempotent).
 
-The application role may:
-
-* SELECT and INSERT on the append-only tables (every history table and the security log): no
-  UPDATE, DELETE or TRUNCATE, so even a compromised server cannot rewrite the audit trail;
-* SELECT, INSERT and UPDATE on never-deleted tables (allocations): no DELETE or TRUNCATE;
-* SELECT, INSERT, UPDATE and DELETE on every other table (no TRUNCATE), SELECT on
-  ``django_migrations``; use the sequences;
-* nothing else: it owns no table (no ALTER, DROP or trigger changes), is no superuser, creates no
-  role or database, and is no member of the owner role.
-
-Tables a later migration creates get SELECT and INSERT only (default privileges) until the
-command runs again: a new table fails safe, never writable behind the audit's back.
+The role may only SELECT and INSERT on history and the security log, never DELETE allocations,
+and owns nothing, so a compromised server cannot rewrite the audit trail. Tables a later
+migration creates get SELECT and INSERT only until the command runs again: they fail safe.
 """
 
 from __future__ import annotations
