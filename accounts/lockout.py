@@ -1,25 +1,10 @@
 """Brute-force protection: an account is locked after repeated wrong passwords.
 
-``settings.LOCKOUT_FAILURES`` wrong passwords for one username within ``LOCKOUT_MINUTES`` lock it
-for ``LOCKOUT_MINUTES``. Every password check counts, together: the site and admin logins (through
-``authenticate()``: ``LockoutBackend`` and ``login_failed``), and the prompts that ask a logged-in
-user for the password again, the e-signature and the old password of a password change (through
-``check_password``): they guess the same password. While locked, no password is checked, the right
-one included, and every attempt is refused with a sentence saying so (and logged). A lockout ends
-the account's open sessions (``accounts.sessions.end_sessions``) and its API token is refused until
-it ends (``accounts.authentication``). A successful login or a data manager's unlock (with a
-reason) starts the count again.
-
-The state is read from the security log itself (``AuthEvent``, append-only): failed logins,
-refused e-signatures and wrong old passwords count; a "locked" event starts a lockout; "unlocked"
-and a login end a count. Nothing but the log is kept, so a lockout can neither be erased nor exist
-without its record.
-Unknown usernames are counted and locked like real ones (the answer tells no one which exist).
-
-Why not django-axes: it keeps its own mutable tables (unlock = delete rows), and its backend
-needs the request in every ``authenticate()`` call, while the e-signature checks the password in
-a service; this module is the same mechanism (count per username, lock, cool-off, unlock) on the
-project's audited log.
+Every password check counts together (logins, the e-signature, a password change's old
+password): they guess the same password. The state is read from the append-only security log
+(``AuthEvent``) and nothing else is kept, so a lockout can neither be erased nor exist without
+its record; this is why django-axes, with its own mutable tables, is not used. Unknown usernames
+are locked like real ones, so the answer tells no one which accounts exist.
 """
 
 from __future__ import annotations

@@ -1,23 +1,9 @@
 """The idle timeout of logged-in sessions, the warning before it, and the form it interrupts.
 
-A session expires ``SESSION_COOKIE_AGE`` (``SESSION_IDLE_MINUTES``, 30) after it was last saved.
-Activity moves the expiry on by saving the session again, at most every ``touch_every()``
-seconds: a tenth of the timeout, a minute at most. That is the effect of
-``SESSION_SAVE_EVERY_REQUEST`` without a database write on every request, and whatever the
-setting a user with a request at least every nine tenths of the timeout stays signed in (with
-a save once a minute, a 1-minute timeout logged active users out). ``ACTIVE_KEY`` is the time of
-the session's last save, so the server knows when it ends (``status``).
-
-Before the end, ``edc/session.js`` (``base.html``) warns and offers "Stay signed in", which posts
-to ``keep_alive``; it asks ``status`` (which is no activity) whether another tab moved the
-expiry on first.
-
-A form posted after the end is sent to the login page by ``login_required``; nothing is saved.
-The middleware then keeps what was typed (never passwords, the CSRF token or the one-time
-submission token) in the new anonymous session, server-side, for the user whose session it was
-(named by the signed ``WHO_COOKIE``), for ``KEEP_SECONDS`` at most, and the login page says so.
-After the same user logs in, the same URL shows the form with the input put back, once, for them
-to check and submit through the view as usual; another user's login discards it.
+Activity moves the expiry on by saving the session at most every ``touch_every()`` (a tenth of
+the timeout, a minute at most): ``SESSION_SAVE_EVERY_REQUEST`` without a write per request, and
+an active user is never logged out whatever the setting. A form posted after the end saves
+nothing; what was typed (never passwords or tokens) is given back once, to the same user only.
 """
 
 from __future__ import annotations

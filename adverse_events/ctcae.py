@@ -1,18 +1,9 @@
 """Reading and loading the CTCAE v5.0 dictionary (``manage.py load_ctcae PATH``).
 
-Two formats are read: NCI's own workbook (``.xlsx``, sheet "CTCAE v5.0 Clean Copy", where a grade
-cell "-" means the grade does not exist) and the cleaned ``.csv`` (columns meddra_code, soc, term,
-grade1..grade5, definition; an empty grade cell means the grade does not exist).
-
-Cells are normalized the same way for both: non-breaking spaces become spaces, each line is
-stripped, and a lone "-" is empty. So the workbook and the CSV load identical data.
-
-The whole file is read and checked before anything is written; a file that is not the complete
-CTCAE v5.0 (837 terms in 26 SOCs) is refused. Loading is an upsert keyed on the MedDRA code, in
-one transaction: new terms are inserted with their history records (the audited bulk path),
-changed terms are saved one by one with the reason "Loaded from <file name>", identical terms are
-left alone, so loading the same file twice changes nothing. Terms in the database that the file
-does not have are kept (AEs may be coded to them) and counted.
+The workbook and the CSV are normalized the same way, so both load identical data. The whole
+file is checked before anything is written (a file that is not the complete dictionary is
+refused); loading is an audited upsert by MedDRA code, so a second load changes nothing, and
+terms the file lacks are kept because AEs may be coded to them.
 """
 
 from __future__ import annotations

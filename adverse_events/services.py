@@ -1,31 +1,10 @@
 """Adverse event rules: recording, follow-up, causality per study drug, death, the SAE clock.
 
-* ``record_adverse_event(subject, *, user, **data)`` records a new AE.
-* ``update_adverse_event(ae, *, user, reason, **changes)`` records a follow-up or correction;
-  every rule is checked again on the whole record.
-* ``mark_sae_reported(ae, *, user, reported_at, reason="")`` records when a serious AE was
-  reported to the sponsor (a correction of that time needs a reason). Frozen data allow it
-  (``access.can_report_safety``, ``AdverseEvent.freeze_exempt_fields``), locked data do not.
-
-Who: only site staff and investigators of the subject's site (``access.require_data_entry``),
-and only for a consented subject (``ensure_consented``).
-
-Causality: ``causality`` is a mapping ``{drug: {"causality": ..., "action_taken": ...}}`` with one
-entry for each study drug of the subject's arm (``randomization.arms.DRUGS_OF_ARM``): toripalimab
-and bevacizumab for arm A, sorafenib for arm B. A subject not yet randomized takes no study drug:
-no causality is recorded. On update, entries given replace those drugs' assessments; the AE must
-then hold exactly the drugs of the arm (an AE recorded before randomization gets its causality
-when it is next updated).
-
-Death: a grade 5 event is fatal (and a fatal outcome is grade 5), with a date of death, serious
-with the criterion "results in death". Recording it moves the subject to "died" through
-``subjects.services.change_status`` in the same transaction; if the subject is already recorded
-as died, the dates must agree. Lowering the grade of a fatal AE later does not bring the subject
-back: the status is corrected on its own, with its own reason.
-
-SAE clock: a serious AE needs the time the site became aware of it; the sponsor must have the
-report within 24 hours (``sae_clock.REPORTING_WINDOW``). When an AE stops being serious, its
-report time is cleared (the audit trail keeps it).
+The only write path for AEs: site staff and investigators of the site, for a consented subject;
+every rule is checked again on the whole record at each update. Causality is one entry per study
+drug of the subject's arm (none before randomization). A fatal AE moves the subject to "died" in
+the same transaction; lowering its grade later does not bring the subject back (the status is
+corrected on its own, with its reason). An AE no longer serious loses its report time.
 """
 
 from __future__ import annotations
@@ -220,7 +199,7 @@ def record_adverse_event(subject: Subject, *, user, **data) -> AdverseEvent:
     """Record a new adverse event of ``subject``; refuses with a sentence when a rule is broken.
 
     ``data``: the fields of ``AE_FIELDS`` (``term`` as a CtcaeTerm or a MedDRA code) and
-    ``causality`` (see the module docstring).
+    ``causality``: ``{drug: {"causality": ..., "action_taken": ...}}``, one per drug of the arm.
     """
     _guard(subject, user)
     _check_fields(data)

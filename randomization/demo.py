@@ -1,25 +1,10 @@
 """Demo randomization: the statistician's list (fixed seed), the subjects' allocations, and the
 course each randomized subject will have (``ctx.plan``, read by the seeders above).
 
-* The list: seed ``DEMO_SEED``, blocks of 4 and 6, enough slots per stratum for the demo's size.
-* The subjects the storylines (``subjects.demo``) randomized in the past get their allocation on
-  their randomization day, at a daytime hour at the sites (01:00-08:00 UTC: the site's date, in
-  China Standard Time, is the intended one): written as ``services.randomize`` writes it, which
-  stamps the present (``_allocate_in_the_past``, as the bulk path does): the eligibility app
-  confirms the subject could be randomized that day (``randomization_factors``), each stratum's
-  slots are taken lowest first in the order of the randomizations, and the subject becomes
-  randomized on that day through ``subjects.services.mark_randomized``, in the same transaction.
-* The subjects of the day are randomized through ``services.randomize`` (the real service path),
-  alternately by the site's coordinator and investigator; one signed-eligible subject is left
-  waiting, so that the "Randomize" action can be tried in the demo.
-* One randomized subject's ECOG is then corrected in the CRF (with a reason), so the balance
-  report shows a stratification mismatch (the allocation stands; RAND-001 and SUBJ-001 ask).
-* Each randomized subject gets its course (``COURSES``, per arm, the oldest randomized first):
-  best response, progression, end of treatment for toxicity or withdrawal, death, as days after
-  randomization; an event later than today does not happen (the subject is censored). Arm A
-  (toripalimab + bevacizumab) responds more and progresses later than arm B (sorafenib).
-* A large demo (``ctx.bulk``) writes the allocations in bulk on each subject's randomization day,
-  taking each stratum's slots in order, and corrects a few subjects' ECOG the same way.
+Past allocations are written as ``services.randomize`` writes them, on their day at a daytime
+hour at the sites (so the site's date is the intended one); today's go through the service
+itself. One ECOG is corrected afterwards so the balance report shows a stratification mismatch
+(RAND-001, SUBJ-001). Arm A responds more and progresses later than arm B.
 """
 
 from __future__ import annotations
@@ -132,7 +117,7 @@ def _free_slots(rlist) -> dict[tuple, list]:
 
 
 def _allocate_in_the_past(ctx, rlist, subjects) -> list:
-    """Each subject's allocation on its ``randomized_on`` day (see the module docstring); the
+    """Each subject's allocation on its ``randomized_on`` day, at a daytime hour at the sites; the
     subjects in the order of their randomization."""
     from eligibility import services as eligibility_services
 

@@ -1,20 +1,8 @@
 """Generation of the randomization list: seeded permuted blocks within each stratum (pure Python).
 
-The algorithm (``ALGORITHM``), fixed so that the same seed always gives the same list:
-
-1. The 8 strata are numbered in the order of ``STRATA``: macrovascular invasion and/or
-   extrahepatic spread (absent, present) × ECOG (0, 1) × prior locoregional therapy (no, yes),
-   the last factor varying fastest (S1 = absent/0/no ... S8 = present/1/yes).
-2. Per-stratum generators: ``master = random.Random(seed)``; for each stratum in that order,
-   ``random.Random(master.getrandbits(64))``. A stratum's sequence depends only on the seed, the
-   stratum's number and the block sizes, not on the other strata.
-3. Within a stratum, blocks are drawn until exactly ``slots_per_stratum`` slots are filled: the
-   size is ``rng.choice`` among the allowed block sizes (ascending) that still leave a remainder
-   the sizes can fill exactly (so every stratum ends on a complete block); the block holds
-   size/2 of arm A and size/2 of arm B in the order ``rng.shuffle`` gives (list starts A..A B..B).
-4. Randomization numbers are ``R<stratum>-<position, 4 digits>``, e.g. R3-0012.
-
-The checksum is the SHA-256 of the canonical CSV of the slots (``canonical_text``).
+The algorithm (``ALGORITHM``) is fixed so that the same seed always gives the same list, which
+``verify_randomization_list`` relies on: change it only under a new algorithm name. Its steps
+are in README ("Randomization"). The checksum is the SHA-256 of ``canonical_text``.
 """
 
 from __future__ import annotations

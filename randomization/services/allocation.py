@@ -1,31 +1,11 @@
 """Allocation: the subject takes the next free slot of its stratum, exactly once.
 
-``randomize`` runs in one transaction:
-
-1. the user must be site staff or an investigator at the subject's site;
-2. the subject row is locked (``select_for_update``), then re-read: it must not be randomized
-   yet; the eligibility app confirms (``eligibility.services.randomization_factors``) that it is
-   consented, in screening, with a signed, eligible assessment whose time windows hold on the
-   randomization date, and returns the stratification factors, from which the stratum is derived;
-3. if the caller confirmed a stratum (the page shows it before the user confirms), it must still
-   be the stratum derived now;
-4. the stratum's row of the active list is locked, and the lowest free slot of the stratum
-   (a slot no allocation points at) is taken;
-5. the allocation is recorded (number, arm, time in UTC, user, stratification values used) and the
-   subject becomes randomized (``subjects.services.mark_randomized``) before the commit.
-
-The randomization date is the site's date of the allocation's moment (``selectors``: a subject
-randomized in Shanghai at 07:30 is randomized that day, though it is still the day before in
-UTC): the eligibility windows are counted back from it and the subject's status is dated with it.
-
-Locks are always taken in the order subject -> stratum, so two requests never deadlock; the
-``OneToOne`` constraints (one allocation per subject, one per slot) are the database's last word.
-A transaction that fails after step 4 rolls back and leaves the slot free.
-
-On PostgreSQL the transaction waits at most ``RANDOMIZATION_LOCK_TIMEOUT`` seconds for a lock
-(``SET LOCAL lock_timeout``): a transaction that holds the stratum (or the subject) longer makes
-this one refuse with ``RandomizationBusy`` ("the randomization service is busy, try again in a
-moment"), nothing allocated, instead of tying up a server worker for as long as the holder lasts.
+``randomize`` runs in one transaction: access, the subject row locked and re-read, eligibility
+confirmed on the randomization date (the site's date), the stratum locked and its lowest free
+slot taken, the allocation recorded and the subject marked randomized. Locks are always taken
+subject -> stratum, so two requests never deadlock; the ``OneToOne`` constraints are the
+database's last word. A failed transaction leaves its slot free; a lock held longer than
+``RANDOMIZATION_LOCK_TIMEOUT`` gives ``RandomizationBusy``, never a tied-up worker.
 """
 
 from __future__ import annotations
