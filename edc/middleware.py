@@ -1,18 +1,9 @@
 """A database that is busy or gone, as a 503 page (or API answer) with a sentence, never a 500.
 
-* Busy: the web process runs with ``statement_timeout`` (``WEB_STATEMENT_TIMEOUT``) and
-  randomization with ``lock_timeout`` (``RANDOMIZATION_LOCK_TIMEOUT``): when PostgreSQL cancels a
-  statement, the user gets "busy, try again in a moment", never a hung worker.
-* Unavailable: the request's connection was lost (the server restarted or failed over, an
-  administrator ended the session, the network dropped) or none could be made: "the database is
-  unavailable, try again". Django closes the broken connection when the response is done
-  (``close_if_unusable_or_obsolete`` at ``request_finished``), so the next request connects
-  afresh.
-
-The middleware answers what a view (or its template) raises; ``server_error`` and ``bad_request``,
-the 500 and 400 handlers, answer the same for what the middlewares around it raise (a session
-saved as the response leaves: "session interrupted", a 400), and are Django's pages for anything
-else.
+A cancelled statement (``WEB_STATEMENT_TIMEOUT``, ``RANDOMIZATION_LOCK_TIMEOUT``) answers
+"busy, try again"; a lost or refused connection "the database is unavailable", and Django closes
+the broken connection so the next request connects afresh. ``server_error`` and
+``bad_request`` answer the same for what the middlewares around this one raise.
 """
 
 from __future__ import annotations

@@ -1,20 +1,10 @@
-"""A streamed response (the exports' CSV, ODM, Dataset-JSON and NDJSON) that fails after its first
-bytes went out must not look complete to the client.
+"""A streamed response that fails after its first bytes went out must not look complete.
 
-Once the status line is sent the server cannot answer 500 any more, and a body without
-Content-Length ends where the connection ends when it is not chunked: always under runserver, and
-under gunicorn for an HTTP/1.0 client (nginx proxies with ``proxy_http_version 1.0`` by default).
-Both servers close the connection in order (FIN) after the failure, so the client takes the
-truncated file for the whole file: curl exits 0.
-
-``StreamFailureMiddleware`` wraps the content of every streamed response: when producing it fails
-after the first chunk, the failure is logged (logger ``edc.streaming``: request, user, bytes
-given to the server, traceback) and the connection is reset (RST: ``SO_LINGER`` 0, then close),
-which a client reports as an error (curl exits 56, Python raises ``ConnectionResetError``),
-chunked or not, and a proxy as its upstream failing. The exception then goes on to the server,
-which logs it as well. The socket is gunicorn's (``gunicorn.socket`` in the environ) or, under
-``manage.py runserver`` (``edc``'s command), reset by ``RunserverRequestHandler``; another WSGI
-server gets the exception alone.
+Once the status line is sent the server cannot answer 500, and an unchunked body ends where the
+connection ends: runserver and gunicorn (for HTTP/1.0 clients, nginx's default upstream) close it
+in order, so the client takes a truncated file for the whole one. ``StreamFailureMiddleware``
+logs the failure (``edc.streaming``) and resets the connection (``SO_LINGER`` 0), which clients
+and proxies report as an error.
 """
 
 from __future__ import annotations

@@ -1,17 +1,9 @@
 """A form's rows as flat CSV rows, derived from the registry like the JSON of the API.
 
-Columns, in this order:
-
-* ``id`` (the record's key, as the deletions feed names it), unless the form has an ``id`` item;
-* the form's items (without the direct identifiers for the sponsor's people);
-* the reader items (``exports.extras``: e.g. a query's offending values, as JSON text);
-* each child group: pivoted when it has a key with known values (``extras.pivot_keys``): one
-  column per key value and item, ``<group>_<key value>_<item>`` (``causality_sorafenib_causality``,
-  ``criteria_IN01_outcome``); otherwise one column named after the group holding the JSON list of
-  its rows, exactly the API's nested list (a query's ``thread``).
-
-A cell is the JSON value written as text (``exports.formatting``): ISO dates, UTC date-times with
-Z, true/false, empty for nothing.
+Columns: ``id`` (unless the form has an ``id`` item), the form's items (no direct identifiers
+for the sponsor's people), the reader items, then each child group pivoted to
+``<group>_<key value>_<item>`` when its key has known values, else one column holding the API's
+nested JSON list. A cell is the JSON value as text (``exports.formatting``).
 """
 
 from __future__ import annotations

@@ -1,17 +1,10 @@
-"""The one write guard: ``core.audit`` calls ``guard_write`` (this app's ``guard_write`` hook)
-before every audited save, delete and bulk insert, inside the write's transaction, whatever path
-made it (services, web forms, admin, API, Celery tasks, management commands).
+"""The one write guard: ``core.audit`` calls ``guard_write`` before every audited save, delete and
+bulk insert, inside the write's transaction, whatever path made it.
 
-* Locked data (the record, the subject's casebook or the study) refuse every write, data queries
-  and their answers included. Frozen data refuse every write but the data queries' (raised,
-  answered, closed: the query workflow goes on while the site can no longer edit) and a change
-  of only the fields a model names in ``freeze_exempt_fields``, on a record whose
-  ``freeze_exemption_applies()`` before and after (``_freeze_exempt``): the SAE report time of
-  a serious adverse event (``adverse_events.models.AdverseEvent``), which regulation does not
-  let wait for the unfreeze.
-* An allowed change to a record's data clears its source data verification (and that of the
-  record it belongs to), and voids the subject's casebook signature, in the same transaction,
-  each with a history record saying why.
+Locked data refuse every write. Frozen data refuse every write but the query workflow's and the
+fields a model names in ``freeze_exempt_fields`` (a serious AE's report time, which regulation
+does not let wait for an unfreeze). An allowed change clears SDV and voids the casebook signature
+in the same transaction, each with a history record saying why.
 """
 
 from __future__ import annotations

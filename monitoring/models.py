@@ -1,18 +1,9 @@
 """Monitoring and data lock: source data verification (SDV), freeze and lock, casebook sign-off.
 
-* ``RecordState``: the freeze/lock of one CRF record (any model of a subject: a generic reference,
-  ``content_type`` + ``object_id``), and ``CasebookState``: of a subject's whole casebook.
-  Frozen: the site can no longer change the data; queries may still be raised and answered.
-  Locked: nothing changes, no query is raised or answered. Unfreezing and unlocking keep the row
-  (state "open") with the reason in its history.
-* ``StudyLock``: the database lock for analysis (one row).
-* ``SourceDataVerification``: a monitor's mark that a record matches the source documents; a
-  change to the record clears it (``verified`` False, with why, in its history).
-* ``CasebookSignature``: the investigator's Part 11 sign-off of a subject's casebook, bound to a
-  SHA-256 hash of the casebook's data (``casebook.data_hash``); voided by any later change.
-
-These models belong to a subject (``subject_lookup``) so the subject's audit trail shows them;
-they are not CRF data: no edit check runs after their change and no query is raised on them.
+Frozen: the site can no longer change the data, queries go on; locked: nothing changes. Unfreezing
+and unlocking keep the row (state "open") with the reason in its history, and any change to a
+record clears its SDV and voids the casebook signature. These models declare ``subject_lookup``
+so the subject's audit trail shows them, but they are not CRF data: no edit check runs on them.
 """
 
 from __future__ import annotations

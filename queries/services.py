@@ -1,17 +1,8 @@
 """The query life cycle: every transition is one function here, audited, and refused with a
 sentence when the user or the query's status does not allow it (``core.access`` decides who).
 
-* ``raise_query(record, field=, message=, user=)`` — a data manager or the site's monitor, on any
-  field of any CRF record of their scope; ``raise_bulk`` does it on many subjects at once.
-* ``answer_query(query, user=, text=, reason=)`` — site staff or an investigator of the site;
-  "data corrected" on a field only when its value changed since the query came to the site
-  (``uncorrected_refusal``; a query on the whole record is not checked). A CRF page saves the
-  correction and the answer in one transaction (``views.posted_answer``, run by
-  ``core.pages.save_record_edit``).
-* ``close_query(query, user=, text=, confirmed_correct=False)``, ``reopen_query``,
-  ``cancel_query`` — data managers and the site's monitors.
-
-The edit checks' own queries are opened and closed by ``sweep``.
+"Data corrected" on a field is accepted only when its value changed since the query came to the
+site (``uncorrected_refusal``). The edit checks' own queries are opened and closed by ``sweep``.
 """
 
 from __future__ import annotations

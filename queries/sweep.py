@@ -1,17 +1,10 @@
 """Running the edit checks: open the queries of new violations, keep those still violated, close
-by themselves those whose violation is gone. Idempotent: a second run changes nothing.
+those whose violation is gone. Idempotent: a second run changes nothing.
 
-One transaction per run. On PostgreSQL a transaction-level advisory lock serializes runs (the
-nightly sweep, the per-subject task after a save, ``run_edit_checks``): each reads the data and
-the queries as the previous run left them. The partial unique index on unresolved system queries
-is the guarantee behind the lock: an insert it refuses is counted as kept, never duplicated.
-
-Locked data (a record, a subject's casebook, the study: the ``locked_data`` hook of the apps
-above, ``monitoring``) are left alone: no query is raised, updated or closed on them; the run
-counts what it skipped (``skipped_locked``).
-
-What a data manager closed as *confirmed correct* (or cancelled as raised in error) is not raised
-again while the offending values stay the same; new values that still violate raise a new query.
+One transaction per run, serialized on PostgreSQL by an advisory lock; the partial unique index
+on unresolved system queries is the guarantee behind it. Locked data are left alone (counted in
+``skipped_locked``), and a query closed as confirmed correct is not raised again while the
+offending values stay the same.
 """
 
 from __future__ import annotations

@@ -1,4 +1,11 @@
-"""The study's constants, its events and the OIDs of everything in the file."""
+"""The study's constants, its events and the OIDs of everything in the file.
+
+OIDs: study ``EDC_STUDY_ID``; events ``SE.<NAME>`` (SCREENING, RANDOMIZATION, COMMON for any
+other form); forms ``F.<code>``; item groups ``IG.<code>[.<CHILD>]`` (child groups beside the
+form's own: ODM groups do not nest); items ``I.<code>[.<CHILD>].<ITEM>``; code lists ``CL.``;
+units ``MU.``; sites ``LOC.<code>``; users ``USR.<username>`` (``USR.SYSTEM``: none recorded);
+signatures ``SD.<code>.<KIND>``; ``MDV.`` + a hash of the metadata.
+"""
 
 from __future__ import annotations
 
