@@ -17,7 +17,7 @@ RETRY = {
 }
 # Nobody reads these tasks' results (the worker logs them). Keeping none also keeps a save from
 # waiting on the result store when Redis is down: Celery subscribes to a task's result before it
-# publishes the task, and that subscription retries for ~20 s where the broker fails at once.
+# publishes the task, and that subscription keeps retrying where the broker fails at once.
 OPTIONS = {"ignore_result": True, **RETRY}
 
 
