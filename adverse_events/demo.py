@@ -1,15 +1,9 @@
 """Demo adverse events: typical AEs of each arm for the randomized subjects, and one SAE.
 
-Loads the hand-written starter dictionary first if no CTCAE terms are loaded (zero-setup demo).
-Runs after ``randomization.demo``: only randomized subjects take study drugs and get AEs here,
-with onsets between their randomization and the end of their follow-up (their course,
-``randomization.demo``: the day before their death, their withdrawal, or today); the SAE of the
-day at a subject still on treatment. Everything goes through ``services``, so the demo AEs have a
-real audit trail; ``seed_follow_up`` then enters, the same way, a few events the edit checks will
-query. The events behind dose changes and the end of treatment, and the fatal events, are
-recorded with the course they belong to (``treatment.demo``, ``survival.demo``). A large demo
-(``ctx.bulk``) writes about 20 events per subject in bulk instead, with the values the services
-would give them.
+Through ``services``, so the demo AEs have a real audit trail, within each subject's course;
+``seed_follow_up`` adds a few events the edit checks will query. Events tied to dose changes,
+the end of treatment or a death are recorded with their course (``treatment.demo``,
+``survival.demo``). The starter dictionary is loaded when no CTCAE terms are (zero-setup demo).
 """
 
 from __future__ import annotations

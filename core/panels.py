@@ -1,16 +1,8 @@
 """The subject page is assembled from panels that the apps above ``subjects`` contribute.
 
-An app contributes a panel in its ``contributions`` module (``AppContributions.subject_panel``,
-``core.contributions.SubjectPanel``): a function ``(request, subject) -> (template name,
-context)``. Panels appear in the order of
-``INSTALLED_APPS`` (the order of the layers), so a CRF added later shows on the subject page
-without a change to ``subjects``.
-
-A CRF page marks its fields the same way: ``field_flags(request, record)`` merges what each app
-contributes as ``record_field_flags`` (a function ``(request, record, *, form) ->
-{field name: HTML}``, ``""`` for the record as a whole): the data queries' markers and in-place
-answers, shown by the CRF templates with ``{% load crf %}`` and
-``{{ flags|flag_for:field.name }}``.
+Each app declares a ``subject_panel`` and ``record_field_flags`` in its ``contributions``; they
+are joined in layer order, so a CRF added later shows on the subject page, and its fields carry
+the data queries' markers, without a change to ``subjects`` or to the CRF templates' tags.
 """
 
 from __future__ import annotations

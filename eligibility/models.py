@@ -1,16 +1,9 @@
 """The eligibility CRF and the investigator's electronic signatures on it.
 
-The assessment holds the structured facts each criterion needs (see ``criteria``), not 34 yes/no
-boxes. Every fact may be left unanswered (``None``/blank) while the CRF is being filled in: the
-evaluation then says which criteria miss which data. Age, sex and consent come from the subject.
-
-A yes/no fact is a nullable boolean: ``None`` means "not answered yet", never "no".
-Windowed exclusions pair a yes/no ("ever had…?") with the date of the most recent occurrence.
-
-Each screening lab is kept as the laboratory reported it (``<lab>_reported`` and ``<lab>_unit``)
-and in the SI unit the criteria use (``<lab>``), which ``services`` computes from the one
-conversion table of ``units``: never entered, never edited by hand. Prior systemic therapies are
-rows (``PriorTherapy``: agent, setting, dates) under the yes/no question.
+The assessment holds the structured facts each criterion needs, not yes/no boxes per criterion,
+and every fact may stay unanswered while the CRF is filled in: a yes/no is a nullable boolean,
+``None`` meaning "not answered yet", never "no". Each lab is kept as reported and in SI; the SI
+value is computed by ``services`` from ``units``, never entered or edited by hand.
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
 """Monitoring and data lock rules: each action is one function here, audited, refused with a
 sentence when the user (``core.access``) or the state of the data does not allow it.
 
-* ``verify_record(record, user=)``: a monitor of the record's site marks it source-verified.
-* ``set_record_state(record, level, user=, reason=)``, ``set_casebook_state(subject, ...)``:
-  a data manager freezes, locks, unfreezes or unlocks one record or a subject's casebook.
-* ``lock_study(user=, reason=)`` / ``unlock_study(user=, reason=)``: the database lock.
-* ``sign_casebook(subject, user=, password=)``: the investigator's Part 11 sign-off.
-
-Locking (a record, a casebook, the study) is refused while what it covers has unresolved data
-queries; a casebook and the study also need their casebooks signed (``lock_blockers``).
-Unfreezing and unlocking need a reason. The refusals of writes to frozen and locked data are not
-here: they are in the one write guard (``guard``), which every audited write goes through.
+Locking is refused while what it covers has unresolved queries (and, for a casebook or the
+study, unsigned casebooks: ``lock_blockers``). Refusing writes to frozen or locked data is not
+done here but in the one write guard (``guard``), which every audited write goes through.
 """
 
 from __future__ import annotations

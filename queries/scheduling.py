@@ -1,15 +1,9 @@
 """When a subject's data change, its edit checks run as a Celery task after the commit.
 
-``subject_changed(subject_id)`` is this app's ``after_subject_change`` (``core.registry``): the
-services' writes call it through ``core.audit`` once per subject per transaction, after the
-commit. A burst of saves of one subject is checked once: the task waits ``debounce_seconds`` and
-a marker in the cache stops a second task being queued meanwhile. The marker expires when the task
-is due, so a save committed after that queues the next task, and every save is checked. It must
-expire by itself: the cache may be each process's own memory (the default), which the worker's
-clearing of the marker never reaches.
-
-If the broker is unreachable the save has already succeeded: the failure is logged, and the next
-sweep (nightly, or ``run_edit_checks``) finds what this run would have found.
+A burst of saves is checked once: the task waits ``debounce_seconds`` and a cache marker stops a
+second one being queued meanwhile. The marker must expire by itself when the task is due (the
+cache may be each process's own memory), so every save is checked. If the broker is unreachable
+the save still stands: the failure is logged and the next sweep finds what this run would have.
 """
 
 from __future__ import annotations

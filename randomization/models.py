@@ -1,16 +1,9 @@
 """The randomization list (strata and their slots) and the allocations made from it.
 
-* ``RandomizationList``: one seeded list; at most one is active (a partial unique constraint).
-* ``Stratum``: one row per stratum of a list (8 in all). It is the row an allocation locks
-  (``select_for_update``) before it takes the lowest free slot of the stratum.
-* ``Slot``: one position of a stratum's sequence of permuted blocks, with its arm. A slot is free
-  while no ``Allocation`` points at it; slots are never changed after generation, so the audit
-  trail of the list is its creation only.
-* ``Allocation``: the subject's randomization: number, arm, time (UTC), user, and the
-  stratification values used. One per subject (OneToOne) and one per slot (OneToOne).
-
-Concealment: slots, block sizes and lists are shown only to statisticians and superusers;
-site users see only their subjects' allocations.
+A ``Stratum`` row is what an allocation locks before it takes the lowest free slot; a ``Slot``
+is free while no ``Allocation`` points at it and never changes after generation, so the list's
+audit trail is its creation only. One allocation per subject and per slot (OneToOne). Slots,
+block sizes and lists are for statisticians only.
 """
 
 from django.conf import settings

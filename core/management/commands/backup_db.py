@@ -1,15 +1,9 @@
-"""``backup_db --to FILE``: a complete PostgreSQL backup (``pg_dump``, custom format) of the
-trial database: every table with its history, the security log, the trigger functions and
-triggers that keep the audit trail append-only. ``restore_db`` puts it back.
+"""``backup_db --to FILE``: a complete PostgreSQL backup (``pg_dump``, custom format), history,
+security log and audit triggers included; ``restore_db`` puts it back.
 
-pg_dump reads one consistent snapshot while the servers keep running. Connection settings come
-from ``DATABASES`` (``DATABASE_URL``); the password is passed in the environment, never on a
-command line.
-
-The file holds API token keys, password hashes, initials and dates of birth: it is created
-readable and writable by its owner alone (0600) before pg_dump writes a byte into it, whatever
-the umask, and never exists with looser permissions (encryption at rest: README, "Backup and
-restore").
+The file holds token keys, password hashes and direct identifiers: it is created 0600 before
+pg_dump writes a byte, whatever the umask, and never exists with looser permissions. The
+password goes in the environment, never on a command line.
 """
 
 from __future__ import annotations
