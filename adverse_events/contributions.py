@@ -3,10 +3,10 @@ edit checks, the demo's events, and who may see and enter them. The CRF is enter
 forms through ``services``; the admin shows AEs and the CTCAE dictionary read-only (the
 dictionary is loaded by load_ctcae)."""
 
-from core.contributions import AppContributions
+from core.contributions import AppContributions, SiteUrls
 from core.roles import Role, view_permissions
 
-from . import demo
+from . import demo, urls
 from .edit_checks import CHECKS
 from .export import FORMS
 from .views import subject_panel
@@ -31,6 +31,7 @@ _ENTRY = (
 )
 
 CONTRIBUTIONS = AppContributions(
+    site_urls=SiteUrls("", urls),
     subject_panel=subject_panel,
     export_forms=tuple(FORMS),
     edit_checks=CHECKS,

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -148,6 +149,17 @@ class CalendarFactsOf(Protocol):
     def __call__(self, subject_ids: Iterable[int], /) -> Mapping[int, CalendarFacts]: ...
 
 
+# --- the site's pages (edc.urls) --------------------------------------------------------------
+
+
+class SiteUrls(NamedTuple):
+    """The app's pages: its URLconf module (its ``app_name`` is the namespace) under ``prefix``
+    ("subjects/<str:identifier>/treatment/", or "" when its patterns hold the whole path)."""
+
+    prefix: str
+    urlconf: ModuleType
+
+
 # --- the sponsor's API (core.api) --------------------------------------------------------------
 
 
@@ -180,6 +192,7 @@ class AppContributions:
     role's group holds on this app's models (``accounts.roles`` syncs the groups to them).
     ``seed`` runs in the first pass of the demo seeders, ``seed_follow_up`` in the second."""
 
+    site_urls: SiteUrls | None = None
     subject_panel: SubjectPanel | None = None
     record_field_flags: RecordFieldFlags | None = None
     record_form_action: RecordFormAction | None = None

@@ -30,6 +30,7 @@ from .contributions import (
     OnSubjectDataChange,
     RecordFieldFlags,
     RecordFormAction,
+    SiteUrls,
     SubjectPanel,
     WriteGuard,
 )
@@ -56,6 +57,11 @@ def contributions() -> list[tuple[str, AppContributions]]:
         for config in project_app_configs()
         if isinstance(config, ContributingApp)
     ]
+
+
+def site_urls() -> list[SiteUrls]:
+    """The apps' pages, in layer order (``edc.urls`` includes them)."""
+    return [u for _, c in contributions() if (u := c.site_urls) is not None]
 
 
 def subject_panels() -> list[SubjectPanel]:

@@ -3,10 +3,10 @@ facts for the visit calendar, the RECIST CRFs exported and as the TU, TR and RS 
 edit checks, the demo's assessments, and who may see them (entered on the site forms through
 ``services``; the admin shows them read-only)."""
 
-from core.contributions import AppContributions
+from core.contributions import AppContributions, SiteUrls
 from core.roles import Role, view_permissions
 
-from . import demo
+from . import demo, urls
 from .edit_checks import CHECKS
 from .export import FORMS
 from .sdtm import DATASETS
@@ -24,6 +24,7 @@ _READ = view_permissions(*(f"efficacy.{m}" for m in _MODELS))
 _ALL = (*_READ, *view_permissions(*(f"efficacy.historical{m}" for m in _MODELS)))
 
 CONTRIBUTIONS = AppContributions(
+    site_urls=SiteUrls("subjects/<str:identifier>/efficacy/", urls),
     subject_panel=subject_panel,
     calendar_facts=calendar_facts,
     export_forms=tuple(FORMS),

@@ -2,7 +2,7 @@ from django.urls import path
 
 from . import views
 
-# Mounted at subjects/<str:identifier>/efficacy/ (edc/urls.py).
+# Mounted at subjects/<str:identifier>/efficacy/ (its contributions.py).
 app_name = "efficacy"
 urlpatterns = [
     path("", views.home, name="home"),

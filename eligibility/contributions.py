@@ -3,10 +3,10 @@ exported, its edit check, the voiding of a signature when the subject's data cha
 assessments, and who may see and enter them. Signatures are made only by ``services`` (password
 re-entry), so no role adds or changes them directly."""
 
-from core.contributions import AppContributions
+from core.contributions import AppContributions, SiteUrls
 from core.roles import Role, view_permissions
 
-from . import demo
+from . import demo, urls
 from .edit_checks import CHECKS
 from .export import FORMS, SIGNED
 from .services import void_signatures_if_subject_data_changed
@@ -32,6 +32,7 @@ _READ = view_permissions(
 )
 
 CONTRIBUTIONS = AppContributions(
+    site_urls=SiteUrls("subjects/<str:identifier>/eligibility/", urls),
     subject_panel=subject_panel,
     export_forms=tuple(FORMS),
     signed_forms=tuple(SIGNED),

@@ -3,7 +3,7 @@ from django.urls import path
 from . import views
 
 app_name = "eligibility"
-# Included under subjects/<str:identifier>/eligibility/ (edc/urls.py).
+# Included under subjects/<str:identifier>/eligibility/ (its contributions.py).
 urlpatterns = [
     path("", views.detail, name="detail"),
     path("edit/", views.edit, name="edit"),

@@ -5,9 +5,9 @@ record read-only) and the edit-check sweep skips its locked data; its panel and 
 CRF record; the verifications, states and sign-offs exported; the SDV progress in the API; the
 demo's monitoring."""
 
-from core.contributions import AppContributions
+from core.contributions import AppContributions, SiteUrls
 
-from . import demo
+from . import demo, urls
 from .api import ROUTES
 from .export import FORMS, SIGNED
 from .guard import guard_write
@@ -15,6 +15,7 @@ from .state import lock_state_of, locked_data
 from .views import record_field_flags, subject_panel
 
 CONTRIBUTIONS = AppContributions(
+    site_urls=SiteUrls("monitoring/", urls),
     guard_write=guard_write,
     lock_state=lock_state_of,
     locked_data=locked_data,

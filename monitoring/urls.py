@@ -3,7 +3,7 @@ from django.urls import path
 from . import views
 
 app_name = "monitoring"
-# Included under monitoring/ (edc/urls.py).
+# Included under monitoring/ (its contributions.py).
 urlpatterns = [
     path("", views.worklist, name="worklist"),
     path("lock/", views.lock_console, name="lock_console"),

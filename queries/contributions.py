@@ -4,10 +4,10 @@ data change, the queries exported, the demo's first sweep, and who may read them
 transition goes through ``services`` (who may make it is asked of ``core.access``): no role adds,
 changes or deletes a query or a message in the admin."""
 
-from core.contributions import AppContributions
+from core.contributions import AppContributions, SiteUrls
 from core.roles import Role, view_permissions
 
-from . import demo
+from . import demo, urls
 from .export import FORMS
 from .scheduling import subject_changed
 from .views import posted_answer, record_field_flags, subject_panel
@@ -16,6 +16,7 @@ _READ = view_permissions("queries.dataquery", "queries.querymessage")
 _ALL = (*_READ, *view_permissions("queries.historicaldataquery", "queries.historicalquerymessage"))
 
 CONTRIBUTIONS = AppContributions(
+    site_urls=SiteUrls("queries/", urls),
     subject_panel=subject_panel,
     record_field_flags=record_field_flags,
     record_form_action=posted_answer,

@@ -3,7 +3,7 @@ from django.urls import path
 from . import views
 
 app_name = "queries"
-# Included under queries/ (edc/urls.py).
+# Included under queries/ (its contributions.py).
 urlpatterns = [
     path("", views.inbox, name="inbox"),
     path("raise/", views.raise_query, name="raise"),

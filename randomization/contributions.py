@@ -2,10 +2,10 @@
 the balance report in the API, the edit checks against the randomization, the demo's
 allocations, and who may see them (the list, strata and slots: the statistician only)."""
 
-from core.contributions import AppContributions
+from core.contributions import AppContributions, SiteUrls
 from core.roles import Role, view_permissions
 
-from . import demo
+from . import demo, urls
 from .api import ROUTES
 from .edit_checks import CHECKS
 from .export import FORMS
@@ -14,6 +14,7 @@ from .views import subject_panel
 _ALLOCATION = view_permissions("randomization.allocation")
 
 CONTRIBUTIONS = AppContributions(
+    site_urls=SiteUrls("subjects/<str:identifier>/randomize/", urls),
     subject_panel=subject_panel,
     export_forms=tuple(FORMS),
     edit_checks=CHECKS,

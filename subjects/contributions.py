@@ -2,10 +2,10 @@
 checks of the subject record, the demo's sites, users and subjects, and who may see and change
 them (sites and memberships are the data manager's)."""
 
-from core.contributions import AppContributions
+from core.contributions import AppContributions, SiteUrls
 from core.roles import Role, view_permissions
 
-from . import demo
+from . import demo, urls
 from .edit_checks import CHECKS
 from .export import FORMS
 
@@ -16,6 +16,7 @@ _SITE_ENTRY = (
 )
 
 CONTRIBUTIONS = AppContributions(
+    site_urls=SiteUrls("subjects/", urls),
     export_forms=tuple(FORMS),
     edit_checks=CHECKS,
     seed=demo.seed,

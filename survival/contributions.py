@@ -3,10 +3,10 @@ follow-up facts for the visit calendar, its CRFs exported and the ADTTE dataset,
 checks, the demo's follow-up, and who may see them (entered on the site forms through
 ``services``; the admin shows them read-only)."""
 
-from core.contributions import AppContributions
+from core.contributions import AppContributions, SiteUrls
 from core.roles import Role, view_permissions
 
-from . import demo
+from . import demo, urls
 from .edit_checks import CHECKS
 from .export import FORMS
 from .sdtm import DATASETS
@@ -30,6 +30,7 @@ _ALL = (
 )
 
 CONTRIBUTIONS = AppContributions(
+    site_urls=SiteUrls("", urls),
     subject_panel=subject_panel,
     calendar_facts=calendar_facts,
     export_forms=tuple(FORMS),

@@ -2,10 +2,10 @@
 and as the EX dataset, their edit checks, the demo's cycles and doses, and who may see them
 (entered on the site forms through ``services``; the admin shows them read-only)."""
 
-from core.contributions import AppContributions
+from core.contributions import AppContributions, SiteUrls
 from core.roles import Role, view_permissions
 
-from . import demo
+from . import demo, urls
 from .edit_checks import CHECKS
 from .export import FORMS
 from .sdtm import DATASETS
@@ -22,6 +22,7 @@ _ALL = (
 )
 
 CONTRIBUTIONS = AppContributions(
+    site_urls=SiteUrls("subjects/<str:identifier>/treatment/", urls),
     subject_panel=subject_panel,
     export_forms=tuple(FORMS),
     datasets=tuple(DATASETS),

@@ -1,4 +1,4 @@
-"""Pages under ``subjects/<identifier>/treatment/`` (the prefix is in edc/urls.py)."""
+"""Pages under ``subjects/<identifier>/treatment/`` (the prefix is in contributions.py)."""
 
 from django.urls import path
 
