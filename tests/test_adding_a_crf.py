@@ -72,22 +72,26 @@ def _create_tables(*models) -> None:
 
 @contextmanager
 def crf_app_installed():
-    with override_settings(INSTALLED_APPS=[*settings.INSTALLED_APPS, APP]):
-        _forget_what_was_derived_from_the_apps()
-        from tests.crf_example.admin import VitalSignsAdmin
-        from tests.crf_example.models import VitalSigns
+    """The app in INSTALLED_APPS, its tables, its permissions given to the roles (what migrate
+    does); afterwards none of it, nor anything derived from it."""
+    try:
+        with override_settings(INSTALLED_APPS=[*settings.INSTALLED_APPS, APP]):
+            _forget_what_was_derived_from_the_apps()
+            from tests.crf_example.admin import VitalSignsAdmin
+            from tests.crf_example.models import VitalSigns
 
-        # The admin registers an app's admin module once per process (``autodiscover``).
-        if not admin.site.is_registered(VitalSigns):
-            admin.site.register(VitalSigns, VitalSignsAdmin)
-        try:
-            _create_tables(VitalSigns, VitalSigns.history.model)
-            create_permissions(apps.get_app_config("crf_example"), verbosity=0)
-            sync_role_permissions()  # what migrate does: the roles get the app's permissions
-            yield VitalSigns
-        finally:
-            admin.site.unregister(VitalSigns)
-    _forget_what_was_derived_from_the_apps()
+            # Django's autodiscover imports an admin module once per process.
+            if not admin.site.is_registered(VitalSigns):
+                admin.site.register(VitalSigns, VitalSignsAdmin)
+            try:
+                _create_tables(VitalSigns, VitalSigns.history.model)
+                create_permissions(apps.get_app_config("crf_example"), verbosity=0)
+                sync_role_permissions()
+                yield VitalSigns
+            finally:
+                admin.site.unregister(VitalSigns)
+    finally:
+        _forget_what_was_derived_from_the_apps()
 
 
 @pytest.fixture
@@ -127,8 +131,9 @@ def test_it_is_entered_on_its_pages_within_the_site_and_kept_in_the_audit_timeli
     identifier = crf.subject.subject_identifier
     client = _client(crf.coordinator)
     new_page = reverse("crf_example:new", args=[identifier])
-    assert client.get(new_page).status_code == 200
-    posted = client.get(new_page).context["form"]["submission"].value()
+    shown = client.get(new_page)
+    assert shown.status_code == 200
+    posted = shown.context["form"]["submission"].value()
     response = client.post(
         new_page,
         {
