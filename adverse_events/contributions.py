@@ -4,31 +4,12 @@ forms through ``services``; the admin shows AEs and the CTCAE dictionary read-on
 dictionary is loaded by load_ctcae)."""
 
 from core.contributions import AppContributions, SiteUrls
-from core.roles import Role, view_permissions
+from core.roles import crf_role_permissions
 
 from . import demo, urls
 from .edit_checks import CHECKS
 from .export import FORMS
 from .views import subject_panel
-
-_READ = view_permissions(
-    "adverse_events.ctcaeterm", "adverse_events.adverseevent", "adverse_events.aecausality"
-)
-_ALL = (
-    *_READ,
-    *view_permissions(
-        "adverse_events.historicaladverseevent",
-        "adverse_events.historicalaecausality",
-        "adverse_events.historicalctcaeterm",
-    ),
-)
-_ENTRY = (
-    *_ALL,
-    "adverse_events.add_adverseevent",
-    "adverse_events.change_adverseevent",
-    "adverse_events.add_aecausality",
-    "adverse_events.change_aecausality",
-)
 
 CONTRIBUTIONS = AppContributions(
     site_urls=SiteUrls("", urls),
@@ -37,12 +18,16 @@ CONTRIBUTIONS = AppContributions(
     edit_checks=CHECKS,
     seed=demo.seed,
     seed_follow_up=demo.seed_follow_up,
-    role_permissions={
-        Role.SITE_STAFF: _ENTRY,
-        Role.INVESTIGATOR: _ENTRY,
-        Role.DATA_MANAGER: _ALL,
-        Role.MONITOR: _ALL,
-        Role.SPONSOR: _READ,
-        Role.STATISTICIAN: _READ,
-    },
+    role_permissions=crf_role_permissions(
+        "adverse_events",
+        "ctcaeterm",
+        "adverseevent",
+        "aecausality",
+        site_entry=(
+            "adverse_events.add_adverseevent",
+            "adverse_events.change_adverseevent",
+            "adverse_events.add_aecausality",
+            "adverse_events.change_aecausality",
+        ),
+    ),
 )

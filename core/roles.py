@@ -40,3 +40,26 @@ ROLE_AS_NOUN = {
 def view_permissions(*models: str) -> tuple[str, ...]:
     """The view permissions of ``models`` ("app.model"), for an app's ``role_permissions``."""
     return tuple(f"{app}.view_{model}" for app, model in (m.split(".") for m in models))
+
+
+def crf_role_permissions(
+    app_label: str,
+    *models: str,
+    site_entry: tuple[str, ...] = (),
+    record_readers: tuple[str, ...] = (Role.SPONSOR, Role.STATISTICIAN),
+) -> dict[str, tuple[str, ...]]:
+    """The usual readers of a CRF app's ``models``: the site's staff, its investigator, data
+    managers and monitors see the records and their history; ``record_readers`` (the sponsor's
+    pseudonymized people) the records only, not who changed what. ``site_entry``: the add and
+    change permissions the site's staff and investigators hold besides."""
+    records = view_permissions(*(f"{app_label}.{model}" for model in models))
+    history = view_permissions(*(f"{app_label}.historical{model}" for model in models))
+    with_history = (*records, *history)
+    entry = (*with_history, *site_entry)
+    return {
+        Role.SITE_STAFF: entry,
+        Role.INVESTIGATOR: entry,
+        Role.DATA_MANAGER: with_history,
+        Role.MONITOR: with_history,
+        **{role: records for role in record_readers},
+    }

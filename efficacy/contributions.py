@@ -4,7 +4,7 @@ edit checks, the demo's assessments, and who may see them (entered on the site f
 ``services``; the admin shows them read-only)."""
 
 from core.contributions import AppContributions, SiteUrls
-from core.roles import Role, view_permissions
+from core.roles import crf_role_permissions
 
 from . import demo, urls
 from .edit_checks import CHECKS
@@ -12,16 +12,6 @@ from .export import FORMS
 from .sdtm import DATASETS
 from .selectors import calendar_facts
 from .views import subject_panel
-
-_MODELS = (
-    "targetlesion",
-    "nontargetlesion",
-    "tumorassessment",
-    "targetmeasurement",
-    "nontargetassessment",
-)
-_READ = view_permissions(*(f"efficacy.{m}" for m in _MODELS))
-_ALL = (*_READ, *view_permissions(*(f"efficacy.historical{m}" for m in _MODELS)))
 
 CONTRIBUTIONS = AppContributions(
     site_urls=SiteUrls("subjects/<str:identifier>/efficacy/", urls),
@@ -31,12 +21,12 @@ CONTRIBUTIONS = AppContributions(
     datasets=tuple(DATASETS),
     edit_checks=CHECKS,
     seed=demo.seed,
-    role_permissions={
-        Role.SITE_STAFF: _ALL,
-        Role.INVESTIGATOR: _ALL,
-        Role.DATA_MANAGER: _ALL,
-        Role.MONITOR: _ALL,
-        Role.SPONSOR: _READ,
-        Role.STATISTICIAN: _READ,
-    },
+    role_permissions=crf_role_permissions(
+        "efficacy",
+        "targetlesion",
+        "nontargetlesion",
+        "tumorassessment",
+        "targetmeasurement",
+        "nontargetassessment",
+    ),
 )

@@ -4,32 +4,13 @@ assessments, and who may see and enter them. Signatures are made only by ``servi
 re-entry), so no role adds or changes them directly."""
 
 from core.contributions import AppContributions, SiteUrls
-from core.roles import Role, view_permissions
+from core.roles import crf_role_permissions
 
 from . import demo, urls
 from .edit_checks import CHECKS
 from .export import FORMS, SIGNED
 from .services import void_signatures_if_subject_data_changed
 from .views import subject_panel
-
-_ALL = view_permissions(
-    "eligibility.eligibilityassessment",
-    "eligibility.historicaleligibilityassessment",
-    "eligibility.eligibilitysignature",
-    "eligibility.historicaleligibilitysignature",
-    "eligibility.priortherapy",
-    "eligibility.historicalpriortherapy",
-)
-_ENTRY = (
-    *_ALL,
-    "eligibility.add_eligibilityassessment",
-    "eligibility.change_eligibilityassessment",
-)
-_READ = view_permissions(
-    "eligibility.eligibilityassessment",
-    "eligibility.eligibilitysignature",
-    "eligibility.priortherapy",
-)
 
 CONTRIBUTIONS = AppContributions(
     site_urls=SiteUrls("subjects/<str:identifier>/eligibility/", urls),
@@ -39,12 +20,14 @@ CONTRIBUTIONS = AppContributions(
     edit_checks=CHECKS,
     on_subject_data_change=void_signatures_if_subject_data_changed,
     seed=demo.seed,
-    role_permissions={
-        Role.SITE_STAFF: _ENTRY,
-        Role.INVESTIGATOR: _ENTRY,
-        Role.DATA_MANAGER: _ALL,
-        Role.MONITOR: _ALL,
-        Role.SPONSOR: _READ,
-        Role.STATISTICIAN: _READ,
-    },
+    role_permissions=crf_role_permissions(
+        "eligibility",
+        "eligibilityassessment",
+        "eligibilitysignature",
+        "priortherapy",
+        site_entry=(
+            "eligibility.add_eligibilityassessment",
+            "eligibility.change_eligibilityassessment",
+        ),
+    ),
 )

@@ -5,15 +5,12 @@ transition goes through ``services`` (who may make it is asked of ``core.access`
 changes or deletes a query or a message in the admin."""
 
 from core.contributions import AppContributions, SiteUrls
-from core.roles import Role, view_permissions
+from core.roles import Role, crf_role_permissions
 
 from . import demo, urls
 from .export import FORMS
 from .scheduling import subject_changed
 from .views import posted_answer, record_field_flags, subject_panel
-
-_READ = view_permissions("queries.dataquery", "queries.querymessage")
-_ALL = (*_READ, *view_permissions("queries.historicaldataquery", "queries.historicalquerymessage"))
 
 CONTRIBUTIONS = AppContributions(
     site_urls=SiteUrls("queries/", urls),
@@ -23,11 +20,7 @@ CONTRIBUTIONS = AppContributions(
     after_subject_change=subject_changed,
     export_forms=tuple(FORMS),
     seed_follow_up=demo.seed_follow_up,
-    role_permissions={
-        Role.SITE_STAFF: _ALL,
-        Role.INVESTIGATOR: _ALL,
-        Role.DATA_MANAGER: _ALL,
-        Role.MONITOR: _ALL,
-        Role.SPONSOR: _READ,
-    },
+    role_permissions=crf_role_permissions(
+        "queries", "dataquery", "querymessage", record_readers=(Role.SPONSOR,)
+    ),
 )

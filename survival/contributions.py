@@ -4,7 +4,7 @@ checks, the demo's follow-up, and who may see them (entered on the site forms th
 ``services``; the admin shows them read-only)."""
 
 from core.contributions import AppContributions, SiteUrls
-from core.roles import Role, view_permissions
+from core.roles import crf_role_permissions
 
 from . import demo, urls
 from .edit_checks import CHECKS
@@ -12,22 +12,6 @@ from .export import FORMS
 from .sdtm import DATASETS
 from .selectors import calendar_facts
 from .views import subject_panel
-
-_READ = view_permissions(
-    "survival.endoftreatment",
-    "survival.survivalfollowup",
-    "survival.subsequenttherapy",
-    "survival.endofstudy",
-)
-_ALL = (
-    *_READ,
-    *view_permissions(
-        "survival.historicalendoftreatment",
-        "survival.historicalsurvivalfollowup",
-        "survival.historicalsubsequenttherapy",
-        "survival.historicalendofstudy",
-    ),
-)
 
 CONTRIBUTIONS = AppContributions(
     site_urls=SiteUrls("", urls),
@@ -37,12 +21,7 @@ CONTRIBUTIONS = AppContributions(
     datasets=tuple(DATASETS),
     edit_checks=CHECKS,
     seed_follow_up=demo.seed_follow_up,
-    role_permissions={
-        Role.SITE_STAFF: _ALL,
-        Role.INVESTIGATOR: _ALL,
-        Role.DATA_MANAGER: _ALL,
-        Role.MONITOR: _ALL,
-        Role.SPONSOR: _READ,
-        Role.STATISTICIAN: _READ,
-    },
+    role_permissions=crf_role_permissions(
+        "survival", "endoftreatment", "survivalfollowup", "subsequenttherapy", "endofstudy"
+    ),
 )

@@ -3,23 +3,13 @@ and as the EX dataset, their edit checks, the demo's cycles and doses, and who m
 (entered on the site forms through ``services``; the admin shows them read-only)."""
 
 from core.contributions import AppContributions, SiteUrls
-from core.roles import Role, view_permissions
+from core.roles import crf_role_permissions
 
 from . import demo, urls
 from .edit_checks import CHECKS
 from .export import FORMS
 from .sdtm import DATASETS
 from .views import subject_panel
-
-_READ = view_permissions("treatment.cycle", "treatment.ivdose", "treatment.oraldosingperiod")
-_ALL = (
-    *_READ,
-    *view_permissions(
-        "treatment.historicalcycle",
-        "treatment.historicalivdose",
-        "treatment.historicaloraldosingperiod",
-    ),
-)
 
 CONTRIBUTIONS = AppContributions(
     site_urls=SiteUrls("subjects/<str:identifier>/treatment/", urls),
@@ -29,12 +19,5 @@ CONTRIBUTIONS = AppContributions(
     edit_checks=CHECKS,
     seed=demo.seed,
     seed_follow_up=demo.seed_follow_up,
-    role_permissions={
-        Role.SITE_STAFF: _ALL,
-        Role.INVESTIGATOR: _ALL,
-        Role.DATA_MANAGER: _ALL,
-        Role.MONITOR: _ALL,
-        Role.SPONSOR: _READ,
-        Role.STATISTICIAN: _READ,
-    },
+    role_permissions=crf_role_permissions("treatment", "cycle", "ivdose", "oraldosingperiod"),
 )
