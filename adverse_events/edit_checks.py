@@ -12,7 +12,7 @@ from django.db import models
 from django.db.models import Case, Exists, Max, OuterRef, Q, When
 
 from core.edit_checks import EditCheck, Scope, Severity, Violation
-from randomization.arms import DRUGS_OF_ARM, Arm, drug_name
+from randomization.arms import DRUGS_OF_ARM, Arm, drug_name, drug_not_of_arm
 from subjects.edit_checks import subject_violation
 from subjects.models import Subject, SubjectStatus
 
@@ -105,12 +105,9 @@ def _severe_ae_without_causality(scope: Scope):
 
 
 def _causality_for_a_drug_not_taken(scope: Scope):
-    wrong = Q(adverse_event__subject__allocation__isnull=True)
-    for arm, drugs in DRUGS_OF_ARM.items():
-        wrong |= Q(adverse_event__subject__allocation__arm=arm) & ~Q(drug__in=drugs)
     rows = (
         scope.narrow(AeCausality.objects.all(), "adverse_event__subject")
-        .filter(wrong)
+        .filter(drug_not_of_arm("adverse_event__subject"))
         .values(
             "pk",
             "drug",

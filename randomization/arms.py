@@ -24,3 +24,13 @@ DRUGS_OF_ARM: dict[str, tuple[str, ...]] = {
     Arm.A: (StudyDrug.TORIPALIMAB, StudyDrug.BEVACIZUMAB),
     Arm.B: (StudyDrug.SORAFENIB,),
 }
+
+
+def drug_not_of_arm(subject: str, drug: str = "drug") -> models.Q:
+    """Rows whose study drug (field ``drug``) is not one of the subject's arm, or whose subject
+    (path ``subject``) is not randomized: no drug may be recorded outside the allocated arm."""
+    wrong = models.Q(**{f"{subject}__allocation__isnull": True})
+    for arm, drugs in DRUGS_OF_ARM.items():
+        of_arm = models.Q(**{f"{subject}__allocation__arm": arm})
+        wrong |= of_arm & ~models.Q(**{f"{drug}__in": drugs})
+    return wrong

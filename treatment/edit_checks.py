@@ -23,7 +23,7 @@ from django.db.models import (
 from django.db.models.functions import Abs
 
 from core.edit_checks import EditCheck, Scope, Severity, Violation
-from randomization.arms import DRUGS_OF_ARM, Arm, StudyDrug, drug_name
+from randomization.arms import Arm, StudyDrug, drug_name, drug_not_of_arm
 from randomization.selectors import RandomizationDate
 from subjects.models import Subject, SubjectStatus
 
@@ -61,12 +61,9 @@ def _arm_text(arm) -> str:
 
 
 def _iv_dose_of_another_arm(scope: Scope):
-    wrong = Q(cycle__subject__allocation__isnull=True)
-    for arm, drugs in DRUGS_OF_ARM.items():
-        wrong |= Q(cycle__subject__allocation__arm=arm) & ~Q(drug__in=drugs)
     rows = (
         scope.narrow(IvDose.objects.all(), "cycle__subject")
-        .filter(wrong)
+        .filter(drug_not_of_arm("cycle__subject"))
         .values(*IV_ROW, "cycle__subject__allocation__arm")
     )
     for row in rows:
@@ -80,12 +77,9 @@ def _iv_dose_of_another_arm(scope: Scope):
 
 
 def _oral_period_of_another_arm(scope: Scope):
-    wrong = Q(subject__allocation__isnull=True)
-    for arm, drugs in DRUGS_OF_ARM.items():
-        wrong |= Q(subject__allocation__arm=arm) & ~Q(drug__in=drugs)
     rows = (
         scope.narrow(OralDosingPeriod.objects.all(), "subject")
-        .filter(wrong)
+        .filter(drug_not_of_arm("subject"))
         .values(
             "pk",
             "drug",
