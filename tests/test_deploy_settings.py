@@ -162,6 +162,7 @@ def test_gunicorn_serves_https_only_with_hsts_and_secure_headers(gunicorn):
 # --- /healthz -------------------------------------------------------------------------------------
 
 
+@pytest.mark.redis
 @pytest.mark.django_db
 def test_healthz_is_200_when_database_and_broker_answer(client, settings):
     settings.CELERY_BROKER_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
