@@ -183,11 +183,17 @@ def ae_post(client, ae, **changes) -> dict:
 
 
 def with_answer(query, reason, text) -> dict:
-    return {
-        "answer-query": str(query.pk),
-        f"query-{query.pk}-reason": reason,
-        f"query-{query.pk}-text": text,
-    }
+    """An answer given with its "Answer" button: the form and the answer in one POST."""
+    return {"answer-query": str(query.pk)} | typed_answer(query, reason, text)
+
+
+def assert_answered_on_the_page(client, ae, query) -> None:
+    """The query answered "corrected", and the AE's page says both saves."""
+    query.refresh_from_db()
+    assert query.status == QueryStatus.ANSWERED
+    assert answers(query) == [(CORRECTED, "Grade corrected to 4.")]
+    page = client.get(edit_url(ae)).content.decode()
+    assert f"AE {ae.ae_number} updated. Query {query.pk} answered." in page
 
 
 def test_the_crf_page_puts_the_answer_inside_the_form(client, ae, grade_query, coordinator):
@@ -215,11 +221,7 @@ def test_the_correction_and_the_answer_are_saved_together(client, ae, grade_quer
         coordinator,
         "Grade 4 per the source notes",
     )
-    grade_query.refresh_from_db()
-    assert grade_query.status == QueryStatus.ANSWERED
-    assert answers(grade_query) == [(CORRECTED, "Grade corrected to 4.")]
-    page = client.get(edit_url(ae)).content.decode()
-    assert f"AE {ae.ae_number} updated. Query {grade_query.pk} answered." in page
+    assert_answered_on_the_page(client, ae, grade_query)
 
 
 def test_a_refused_answer_saves_nothing_and_keeps_what_was_typed(
@@ -328,11 +330,7 @@ def test_an_answer_filled_in_and_sent_by_save_is_answered_with_the_correction(
     assert response.status_code == 302 and response["Location"] == edit_url(ae)
     ae.refresh_from_db()
     assert ae.grade == 4
-    grade_query.refresh_from_db()
-    assert grade_query.status == QueryStatus.ANSWERED
-    assert answers(grade_query) == [(CORRECTED, "Grade corrected to 4.")]
-    page = client.get(edit_url(ae)).content.decode()
-    assert f"AE {ae.ae_number} updated. Query {grade_query.pk} answered." in page
+    assert_answered_on_the_page(client, ae, grade_query)
 
 
 def test_an_answer_sent_by_save_without_its_response_is_refused_not_dropped(
