@@ -16,6 +16,7 @@ from django.db import connection, connections
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 from django.db.models.signals import post_migrate
+from django.test import override_settings
 
 from core.roles import Role
 
@@ -87,10 +88,12 @@ def reference_file():
     return reference_path
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """Tests create many users and e-signatures: hash passwords quickly (never in production)."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing():
+    """Tests create many users and e-signatures: hash passwords quickly (never in production).
+    Session-wide, so that the worlds built once per module get it too."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture

@@ -167,10 +167,9 @@ def demo(django_db_setup, django_db_blocker, tmp_path_factory):
     command printed, and the folder of its files (``VAR_DIR``)."""
     folder = tmp_path_factory.mktemp("demo")
     out = StringIO()
-    quick = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # as ``fast_password_hashing``
     with (
         django_db_blocker.unblock(),
-        override_settings(VAR_DIR=folder, PASSWORD_HASHERS=quick),
+        override_settings(VAR_DIR=folder),
         transaction.atomic(),
     ):
         call_command("seed_demo", "--demo-passwords", "--password", PASSWORD, stdout=out)

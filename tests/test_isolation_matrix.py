@@ -810,19 +810,17 @@ def replay_payload(case: Case, writer_client: Client, admin_client: Client) -> t
 
 @contextmanager
 def quick_requests():
-    """What every request of the matrix would spend its time on apart from the views: password
-    hashing (``fast_password_hashing`` is per test and has not run for the module's fixture), a
+    """What every request of the matrix would spend its time on apart from the views: a
     database session read (and often written) per request (sessions in the cache instead: no
     view reads the session table), a logged traceback per refusal (4xx answers are the rule
     here; a 5xx is still logged), and the garbage collector walking the world's objects again
     and again (frozen once built)."""
-    hashers = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cached = "django.contrib.sessions.backends.cache"
     refusals = logging.getLogger("django.request")
     level = refusals.level
     refusals.setLevel(logging.ERROR)
     try:
-        with override_settings(PASSWORD_HASHERS=hashers, SESSION_ENGINE=cached):
+        with override_settings(SESSION_ENGINE=cached):
             yield
     finally:
         refusals.setLevel(level)
