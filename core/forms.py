@@ -6,19 +6,23 @@
   on "Save", a resubmitted page): a hidden one-time token, claimed with the record
   (``core.models.SubmissionToken``).
 * ``run_service``: a service's refusal shown on the form, never a 500.
+* ``FormRenderer``: Django's form and widget templates rendered by Jinja2.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.forms.fields import BaseTemporalField
+from django.forms.renderers import DjangoTemplates, Jinja2
 from django.http import QueryDict
+from django.template import TemplateDoesNotExist
 from django.utils.dateparse import parse_datetime
 
 from .audit import require_visible_reason
@@ -35,6 +39,22 @@ from .site_time import (
 )
 
 LOCAL_INPUT_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+class FormRenderer(Jinja2):
+    """Django's own form and widget templates through Jinja2: the same HTML (Django ships both
+    sets), drawn several times faster, which CRF pages of a hundred fields feel. A template
+    Django ships for its own engine only (the admin's widgets) is drawn by that engine."""
+
+    @cached_property
+    def _django_engine(self) -> DjangoTemplates:
+        return DjangoTemplates()
+
+    def get_template(self, template_name):
+        try:
+            return super().get_template(template_name)
+        except TemplateDoesNotExist:
+            return self._django_engine.get_template(template_name)
 
 
 class DateInput(forms.DateInput):

@@ -137,6 +137,8 @@ TEMPLATES = [
     },
 ]
 
+FORM_RENDERER = "core.forms.FormRenderer"
+
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
