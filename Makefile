@@ -15,6 +15,9 @@ AXE := $(AXE_DIR)/node_modules/axe-core/axe.min.js
 # `-p no:randomly` turns it off.
 XDIST ?= -n auto --dist worksteal
 FAST_MARKERS := not browser and not postgres and not redis
+# Bytecode is written even where the environment says not to (PYTHONDONTWRITEBYTECODE): the test
+# workers and the servers they start import the same modules, compiled once rather than per process.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install demo test test-fast lint check browser worker beat clean
 
