@@ -11,17 +11,13 @@ from functools import reduce
 from django.db import models
 from django.db.models import Case, Exists, Max, OuterRef, Q, When
 
-from core.edit_checks import EditCheck, Scope, Severity, Violation
+from core.edit_checks import EditCheck, RecordRows, Scope, Severity
 from randomization.arms import DRUGS_OF_ARM, Arm, drug_name, drug_not_of_arm
-from subjects.edit_checks import subject_violation
+from subjects.edit_checks import SUBJECT_ROWS
 from subjects.models import Subject, SubjectStatus
 
 from .models import AdverseEvent, AeCausality, AeOutcome
 from .sae_clock import SaeClock
-
-
-def _ae_label(row: dict, prefix: str = "") -> str:
-    return f"{row[prefix + 'subject__subject_identifier']} AE {row[prefix + 'ae_number']}"
 
 
 def _died_without_a_fatal_ae(scope: Scope):
@@ -35,7 +31,7 @@ def _died_without_a_fatal_ae(scope: Scope):
         .values("pk", "site_id", "subject_identifier", "status_date")
     )
     for row in rows:
-        yield subject_violation(
+        yield SUBJECT_ROWS.violation(
             row,
             "status",
             "The subject died but no adverse event is fatal (grade 5): record the event that led "
@@ -44,20 +40,13 @@ def _died_without_a_fatal_ae(scope: Scope):
         )
 
 
-AE_ROW = ("pk", "subject_id", "subject__site_id", "subject__subject_identifier", "ae_number")
-
-
-def _ae_violation(row, field, message, values) -> Violation:
-    return Violation(
-        row["subject_id"],
-        row["subject__site_id"],
-        AdverseEvent,
-        row["pk"],
-        field,
-        _ae_label(row),
-        message,
-        values,
-    )
+EVENTS = RecordRows(AdverseEvent, lambda row: f"AE {row['ae_number']}", extra=("ae_number",))
+CAUSALITIES = RecordRows(
+    AeCausality,
+    lambda row: f"AE {row['adverse_event__ae_number']} causality ({drug_name(row['drug'])})",
+    subject_path="adverse_event__subject",
+    extra=("drug", "adverse_event__ae_number"),
+)
 
 
 def _drug_flags() -> dict[str, Max]:
@@ -86,7 +75,7 @@ def _severe_ae_without_causality(scope: Scope):
     rows = (
         scope.narrow(AdverseEvent.objects.all(), "subject")
         .filter(grade__gte=3, subject__allocation__isnull=False)
-        .values(*AE_ROW, "grade", "subject__allocation__arm")
+        .values(*EVENTS.columns, "grade", "subject__allocation__arm")
         .annotate(**flags)
         .filter(lacking)
     )
@@ -94,7 +83,7 @@ def _severe_ae_without_causality(scope: Scope):
         missing = [
             drug for drug in DRUGS_OF_ARM[row["subject__allocation__arm"]] if not row[f"has_{drug}"]
         ]
-        yield _ae_violation(
+        yield EVENTS.violation(
             row,
             "",
             f"Grade {row['grade']} event without the causality to "
@@ -108,27 +97,14 @@ def _causality_for_a_drug_not_taken(scope: Scope):
     rows = (
         scope.narrow(AeCausality.objects.all(), "adverse_event__subject")
         .filter(drug_not_of_arm("adverse_event__subject"))
-        .values(
-            "pk",
-            "drug",
-            "adverse_event__ae_number",
-            "adverse_event__subject_id",
-            "adverse_event__subject__site_id",
-            "adverse_event__subject__subject_identifier",
-            "adverse_event__subject__allocation__arm",
-        )
+        .values(*CAUSALITIES.columns, "adverse_event__subject__allocation__arm")
     )
     for row in rows:
         arm = row["adverse_event__subject__allocation__arm"]
         taken = f"arm {arm} ({Arm(arm).label})" if arm else "no study drug (not randomized)"
-        yield Violation(
-            row["adverse_event__subject_id"],
-            row["adverse_event__subject__site_id"],
-            AeCausality,
-            row["pk"],
+        yield CAUSALITIES.violation(
+            row,
             "drug",
-            f"{row['adverse_event__subject__subject_identifier']} AE "
-            f"{row['adverse_event__ae_number']} causality ({drug_name(row['drug'])})",
             f"A causality is recorded for {drug_name(row['drug'])}, which the subject does not "
             f"take: {taken}.",
             {"drug": row["drug"], "arm": arm},
@@ -139,12 +115,12 @@ def _sae_not_reported_in_time(scope: Scope):
     rows = (
         scope.narrow(AdverseEvent.objects.all(), "subject")
         .in_sae_clock(SaeClock.OVERDUE, SaeClock.REPORTED_LATE, now=scope.now)
-        .values(*AE_ROW, "site_aware_at", "sae_reported_at")
+        .values(*EVENTS.columns, "site_aware_at", "sae_reported_at")
     )
     for row in rows:
         reported = row["sae_reported_at"]
         when = f"was reported at {reported:%Y-%m-%d %H:%M} UTC" if reported else "is not reported"
-        yield _ae_violation(
+        yield EVENTS.violation(
             row,
             "sae_reported_at",
             f"The serious event {when}, more than 24 hours after the site became aware "
@@ -159,10 +135,10 @@ def _fatal_ae_but_alive(scope: Scope):
         scope.narrow(AdverseEvent.objects.all(), "subject")
         .filter(grade=5)
         .exclude(subject__status=SubjectStatus.DIED)
-        .values(*AE_ROW, "subject__status")
+        .values(*EVENTS.columns, "subject__status")
     )
     for row in rows:
-        yield _ae_violation(
+        yield EVENTS.violation(
             row,
             "grade",
             f"The event is grade 5 (fatal) but the subject's status is "
@@ -175,10 +151,10 @@ def _immune_related_on_sorafenib(scope: Scope):
     rows = (
         scope.narrow(AdverseEvent.objects.all(), "subject")
         .filter(immune_related=True, subject__allocation__arm=Arm.B)
-        .values(*AE_ROW)
+        .values(*EVENTS.columns)
     )
     for row in rows:
-        yield _ae_violation(
+        yield EVENTS.violation(
             row,
             "immune_related",
             "The event is flagged immune-related, but the subject takes sorafenib (no immune "
@@ -197,10 +173,10 @@ def _same_term_same_onset(scope: Scope):
     rows = (
         scope.narrow(AdverseEvent.objects.all(), "subject")
         .filter(Exists(earlier))
-        .values(*AE_ROW, "term__term", "onset_date")
+        .values(*EVENTS.columns, "term__term", "onset_date")
     )
     for row in rows:
-        yield _ae_violation(
+        yield EVENTS.violation(
             row,
             "term",
             f"{row['term__term']} with onset {row['onset_date']:%Y-%m-%d} is recorded twice for "
@@ -216,10 +192,10 @@ def _ongoing_after_the_study_ended(scope: Scope):
     rows = (
         scope.narrow(AdverseEvent.objects.all(), "subject")
         .filter(ongoing=True, subject__status__in=ENDED_STUDY)
-        .values(*AE_ROW, "subject__status", "subject__status_date")
+        .values(*EVENTS.columns, "subject__status", "subject__status_date")
     )
     for row in rows:
-        yield _ae_violation(
+        yield EVENTS.violation(
             row,
             "ongoing",
             f"The event is ongoing but the subject's study ended "

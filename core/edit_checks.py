@@ -117,6 +117,49 @@ class Violation:
 
 
 @dataclass(frozen=True)
+class RecordRows:
+    """The rows a finder reads of ``model`` and the violation on a row's record, declared once
+    per model: ``columns`` (for ``values()``) are the pk, the subject's id, site id and identifier
+    reached by ``subject_path`` ("" when ``model`` is the subject), then ``extra``; the record is
+    named by the identifier and ``what`` (text, or row -> text: "AE 3")."""
+
+    model: type[models.Model]
+    what: str | Callable[[dict], str] = ""
+    subject_path: str = "subject"
+    extra: tuple[str, ...] = ()
+
+    def _subject(self, name: str) -> str:
+        return f"{self.subject_path}__{name}" if self.subject_path else name
+
+    @property
+    def _subject_id(self) -> str:
+        return f"{self.subject_path}_id" if self.subject_path else "pk"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (
+            "pk",
+            self._subject_id,
+            self._subject("site_id"),
+            self._subject("subject_identifier"),
+            *self.extra,
+        )
+
+    def violation(self, row: dict, field: str, message: str, values: dict) -> Violation:
+        what = self.what(row) if callable(self.what) else self.what
+        return Violation(
+            row[self._subject_id],
+            row[self._subject("site_id")],
+            self.model,
+            row["pk"],
+            field,
+            record_label(row[self._subject("subject_identifier")], what),
+            message,
+            values,
+        )
+
+
+@dataclass(frozen=True)
 class EditCheck:
     code: str
     title: str  # the sentence a coordinator reads in the list of checks

@@ -13,26 +13,15 @@ from __future__ import annotations
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
-from core.edit_checks import EditCheck, Scope, Severity, Violation
+from core.edit_checks import EditCheck, RecordRows, Scope, Severity
 
 from .models import RESPONSE_CHOICES, TargetLesion, TumorAssessment
 from .recist import Response
 
-ROW = ("pk", "number", "subject_id", "subject__site_id", "subject__subject_identifier")
+ASSESSMENTS = RecordRows(
+    TumorAssessment, lambda row: f"tumor assessment {row['number']}", extra=("number",)
+)
 LABELS = dict(RESPONSE_CHOICES)
-
-
-def _violation(row: dict, field: str, message: str, values: dict) -> Violation:
-    return Violation(
-        row["subject_id"],
-        row["subject__site_id"],
-        TumorAssessment,
-        row["pk"],
-        field,
-        f"{row['subject__subject_identifier']} tumor assessment {row['number']}",
-        message,
-        values,
-    )
 
 
 def _responses_differ(scope: Scope):
@@ -40,10 +29,10 @@ def _responses_differ(scope: Scope):
         scope.narrow(TumorAssessment.objects.all(), "subject")
         .exclude(derived_response="")
         .exclude(investigator_response=F("derived_response"))
-        .values(*ROW, "investigator_response", "derived_response")
+        .values(*ASSESSMENTS.columns, "investigator_response", "derived_response")
     )
     for row in rows:
-        yield _violation(
+        yield ASSESSMENTS.violation(
             row,
             "investigator_response",
             f"The investigator's overall response is {LABELS[row['investigator_response']]}; "
@@ -72,11 +61,11 @@ def _target_measurements_incomplete(scope: Scope):
             measured=Count("measurements", filter=Q(measurements__diameter__isnull=False)),
         )
         .filter(targets__gt=F("measured"))
-        .values(*ROW, "targets", "measured")
+        .values(*ASSESSMENTS.columns, "targets", "measured")
     )
     for row in rows:
         missing = row["targets"] - row["measured"]
-        yield _violation(
+        yield ASSESSMENTS.violation(
             row,
             "",
             f"{missing} of the {row['targets']} target lesions "
@@ -92,10 +81,10 @@ def _new_lesion_without_progression(scope: Scope):
         scope.narrow(TumorAssessment.objects.all(), "subject")
         .filter(new_lesions=True)
         .exclude(investigator_response=Response.PD.value)
-        .values(*ROW, "investigator_response")
+        .values(*ASSESSMENTS.columns, "investigator_response")
     )
     for row in rows:
-        yield _violation(
+        yield ASSESSMENTS.violation(
             row,
             "new_lesions",
             "New lesions are recorded but the investigator's overall response is "

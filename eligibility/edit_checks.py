@@ -11,33 +11,19 @@ from django.db.models import F
 
 from core.edit_checks import (
     EditCheck,
+    RecordRows,
     Scope,
     Severity,
-    Violation,
     days_between,
     edit_check_settings,
-    record_label,
 )
 from core.site_time import SiteDate
 from subjects.models import SubjectStatus
 
 from .models import EligibilityAssessment
 
-ASSESSMENT_ROW = ("pk", "subject_id", "subject__site_id", "subject__subject_identifier")
-
-
-def assessment_violation(row: dict, field: str, message: str, values: dict) -> Violation:
-    """A violation on the eligibility CRF of ``row`` (``ASSESSMENT_ROW``)."""
-    return Violation(
-        row["subject_id"],
-        row["subject__site_id"],
-        EligibilityAssessment,
-        row["pk"],
-        field,
-        record_label(row["subject__subject_identifier"], "eligibility"),
-        message,
-        values,
-    )
+# The eligibility CRF (also checked against the randomization, in ``randomization.edit_checks``).
+ASSESSMENT_ROWS = RecordRows(EligibilityAssessment, "eligibility")
 
 
 def _planned_randomization_far_off(scope: Scope):
@@ -50,10 +36,10 @@ def _planned_randomization_far_off(scope: Scope):
             gap=days_between(F("planned_randomization_date"), F("saved_on")),
         )
         .filter(gap__gt=timedelta(days=days))
-        .values(*ASSESSMENT_ROW, "planned_randomization_date", "saved_on")
+        .values(*ASSESSMENT_ROWS.columns, "planned_randomization_date", "saved_on")
     )
     for row in rows:
-        yield assessment_violation(
+        yield ASSESSMENT_ROWS.violation(
             row,
             "planned_randomization_date",
             f"The planned randomization date ({row['planned_randomization_date']:%Y-%m-%d}) is "

@@ -14,9 +14,9 @@ from django.db.models.functions import ExtractDay, ExtractMonth, ExtractYear
 
 from core.edit_checks import EditCheck, Scope, Severity, Violation, days_between, record_label
 from eligibility import settings as elig_settings
-from eligibility.edit_checks import ASSESSMENT_ROW, assessment_violation
+from eligibility.edit_checks import ASSESSMENT_ROWS
 from eligibility.models import EligibilityAssessment, EligibilitySignature, SignatureKind
-from subjects.edit_checks import subject_violation
+from subjects.edit_checks import SUBJECT_ROWS
 from subjects.models import Subject, SubjectStatus
 
 from .models import Allocation
@@ -37,16 +37,12 @@ def _randomized_without_signature(scope: Scope):
         scope.narrow(EligibilityAssessment.objects.all(), "subject")
         .filter(subject__allocation__isnull=False)
         .exclude(Exists(signed))
-        .values("pk", "subject_id", "subject__site_id", "subject__subject_identifier")
+        .values(*ASSESSMENT_ROWS.columns)
     )
     for row in rows:
-        yield Violation(
-            row["subject_id"],
-            row["subject__site_id"],
-            EligibilityAssessment,
-            row["pk"],
+        yield ASSESSMENT_ROWS.violation(
+            row,
             "",
-            record_label(row["subject__subject_identifier"], "eligibility"),
             "The subject is randomized but the eligibility has no valid investigator signature "
             "(it was voided by a change): the investigator must review and sign again.",
             {"signed": False},
@@ -90,7 +86,7 @@ def _age_at_consent_outside_the_protocol(scope: Scope):
     )
     for row in rows:
         field = "date_of_birth" if row["date_of_birth"] else "age_at_screening"
-        yield subject_violation(
+        yield SUBJECT_ROWS.violation(
             row,
             field,
             f"The subject was {row['age']} at consent ({row['consent_date']:%Y-%m-%d}); the "
@@ -108,7 +104,7 @@ def _death_before_randomization(scope: Scope):
         .values("pk", "site_id", "subject_identifier", "status_date", "randomized_on")
     )
     for row in rows:
-        yield subject_violation(
+        yield SUBJECT_ROWS.violation(
             row,
             "status_date",
             f"The date of death ({row['status_date']:%Y-%m-%d}) is before randomization "
@@ -132,10 +128,10 @@ def _dated_too_long_before_randomization(scope: Scope, field: str, window: int, 
         .filter(**{f"{field}__isnull": False})
         .annotate(gap=days_between(F("randomized_on"), F(field)))
         .filter(gap__gt=timedelta(days=window))
-        .values(*ASSESSMENT_ROW, field, "randomized_on")
+        .values(*ASSESSMENT_ROWS.columns, field, "randomized_on")
     )
     for row in rows:
-        yield assessment_violation(
+        yield ASSESSMENT_ROWS.violation(
             row,
             field,
             f"{what} ({row[field]:%Y-%m-%d}) is more than {window} days before randomization "

@@ -10,18 +10,13 @@ from datetime import timedelta
 
 from django.db.models import Exists, OuterRef
 
-from core.edit_checks import EditCheck, Scope, Severity, Violation, edit_check_settings
+from core.edit_checks import EditCheck, RecordRows, Scope, Severity, edit_check_settings
 
 from .models import Subject, SubjectStatus
 
-
-def subject_violation(row: dict, field: str, message: str, values: dict) -> Violation:
-    """A violation on the subject record of ``row`` (pk, site_id, subject_identifier): the
-    checks of the apps above that point at the subject use it too."""
-    identifier = row["subject_identifier"]
-    return Violation(
-        row["pk"], row["site_id"], Subject, row["pk"], field, identifier, message, values
-    )
+# The subject record (rows of pk, site_id, subject_identifier): the checks of the apps above
+# that point at the subject use it too.
+SUBJECT_ROWS = RecordRows(Subject, subject_path="")
 
 
 def _screening_too_long(scope: Scope):
@@ -36,7 +31,7 @@ def _screening_too_long(scope: Scope):
     for row in rows:
         if row["consent_date"] >= row["site_today"] - too_long:
             continue  # not yet at its site
-        yield subject_violation(
+        yield SUBJECT_ROWS.violation(
             row,
             "status",
             f"The subject is still in screening more than {days} days after consent "
@@ -56,7 +51,7 @@ def _status_date_before_the_previous_one(scope: Scope):
         .values("pk", "site_id", "subject_identifier", "status", "status_date")
     )
     for row in rows:
-        yield subject_violation(
+        yield SUBJECT_ROWS.violation(
             row,
             "status_date",
             f"The date of the status {SubjectStatus(row['status']).label.lower()} "

@@ -11,25 +11,17 @@ from __future__ import annotations
 from django.db.models import Exists, F, OuterRef, Q
 
 from adverse_events.models import AdverseEvent, AeOutcome
-from core.edit_checks import EditCheck, Scope, Severity, Violation
+from core.edit_checks import EditCheck, RecordRows, Scope, Severity
 from subjects.models import SubjectStatus
 
 from .models import EndOfStudy, EndOfStudyReason, SurvivalFollowUp
 
-EOS_ROW = ("pk", "subject_id", "subject__site_id", "subject__subject_identifier")
-
-
-def _eos_violation(row, field, message, values) -> Violation:
-    return Violation(
-        row["subject_id"],
-        row["subject__site_id"],
-        EndOfStudy,
-        row["pk"],
-        field,
-        f"{row['subject__subject_identifier']} end of study",
-        message,
-        values,
-    )
+EOS = RecordRows(EndOfStudy, "end of study")
+FOLLOW_UP = RecordRows(
+    SurvivalFollowUp,
+    lambda row: f"survival contact {row['contact_number']}",
+    extra=("contact_number",),
+)
 
 
 def _death_date_differs_from_the_status(scope: Scope):
@@ -41,12 +33,12 @@ def _death_date_differs_from_the_status(scope: Scope):
             | Q(subject__status_date__isnull=True)
             | ~Q(subject__status_date=F("death_date"))
         )
-        .values(*EOS_ROW, "death_date", "subject__status", "subject__status_date")
+        .values(*EOS.columns, "death_date", "subject__status", "subject__status_date")
     )
     for row in rows:
         status = SubjectStatus(row["subject__status"]).label.lower()
         when = row["subject__status_date"]
-        yield _eos_violation(
+        yield EOS.violation(
             row,
             "death_date",
             f"The end of study gives a death on {row['death_date']:%Y-%m-%d}, but the subject's "
@@ -69,10 +61,10 @@ def _death_date_differs_from_a_fatal_ae(scope: Scope):
         scope.narrow(EndOfStudy.objects.all(), "subject")
         .filter(death_date__isnull=False)
         .filter(Exists(fatal_elsewhere))
-        .values(*EOS_ROW, "death_date")
+        .values(*EOS.columns, "death_date")
     )
     for row in rows:
-        yield _eos_violation(
+        yield EOS.violation(
             row,
             "death_date",
             f"The date of death ({row['death_date']:%Y-%m-%d}) differs from the date of death "
@@ -85,10 +77,10 @@ def _death_without_a_death_date(scope: Scope):
     rows = (
         scope.narrow(EndOfStudy.objects.all(), "subject")
         .filter(end_reason=EndOfStudyReason.DEATH, death_date__isnull=True)
-        .values(*EOS_ROW, "end_reason")
+        .values(*EOS.columns, "end_reason")
     )
     for row in rows:
-        yield _eos_violation(
+        yield EOS.violation(
             row,
             "death_date",
             "The study ended by death but the date of death is missing.",
@@ -105,11 +97,7 @@ def _alive_after_death(scope: Scope):
         scope.narrow(SurvivalFollowUp.objects.all(), "subject")
         .filter(died_status | died_eos)
         .values(
-            "pk",
-            "subject_id",
-            "subject__site_id",
-            "subject__subject_identifier",
-            "contact_number",
+            *FOLLOW_UP.columns,
             "last_known_alive_date",
             "subject__status_date",
             "subject__end_of_study__death_date",
@@ -117,13 +105,9 @@ def _alive_after_death(scope: Scope):
     )
     for row in rows:
         death = row["subject__end_of_study__death_date"] or row["subject__status_date"]
-        yield Violation(
-            row["subject_id"],
-            row["subject__site_id"],
-            SurvivalFollowUp,
-            row["pk"],
+        yield FOLLOW_UP.violation(
+            row,
             "last_known_alive_date",
-            f"{row['subject__subject_identifier']} survival contact {row['contact_number']}",
             f"The last known alive date ({row['last_known_alive_date']:%Y-%m-%d}) is after the "
             f"date of death ({death:%Y-%m-%d}).",
             {"last_known_alive_date": row["last_known_alive_date"], "death_date": death},

@@ -22,9 +22,10 @@ from django.db.models import (
 )
 from django.db.models.functions import Abs
 
-from core.edit_checks import EditCheck, Scope, Severity, Violation
+from core.edit_checks import EditCheck, RecordRows, Scope, Severity
 from randomization.arms import Arm, StudyDrug, drug_name, drug_not_of_arm
 from randomization.selectors import RandomizationDate
+from subjects.edit_checks import SUBJECT_ROWS
 from subjects.models import Subject, SubjectStatus
 
 from . import selectors
@@ -32,28 +33,18 @@ from .models import Cycle, IvDose, OralDosingPeriod
 from .schedule import VisitKind, VisitStatus
 from .settings import treatment_settings
 
-IV_ROW = (
-    "pk",
-    "drug",
-    "cycle__number",
-    "cycle__subject_id",
-    "cycle__subject__site_id",
-    "cycle__subject__subject_identifier",
+IV_DOSES = RecordRows(
+    IvDose,
+    lambda row: f"cycle {row['cycle__number']} {drug_name(row['drug'])}",
+    subject_path="cycle__subject",
+    extra=("drug", "cycle__number"),
 )
-
-
-def _iv_violation(row, field, message, values) -> Violation:
-    return Violation(
-        row["cycle__subject_id"],
-        row["cycle__subject__site_id"],
-        IvDose,
-        row["pk"],
-        field,
-        f"{row['cycle__subject__subject_identifier']} cycle {row['cycle__number']} "
-        f"{drug_name(row['drug'])}",
-        message,
-        values,
-    )
+ORAL_PERIODS = RecordRows(
+    OralDosingPeriod,
+    lambda row: f"{drug_name(row['drug'])} from {row['start_date']:%Y-%m-%d}",
+    extra=("drug", "start_date"),
+)
+CYCLES = RecordRows(Cycle, lambda row: f"cycle {row['number']}", extra=("number",))
 
 
 def _arm_text(arm) -> str:
@@ -64,11 +55,11 @@ def _iv_dose_of_another_arm(scope: Scope):
     rows = (
         scope.narrow(IvDose.objects.all(), "cycle__subject")
         .filter(drug_not_of_arm("cycle__subject"))
-        .values(*IV_ROW, "cycle__subject__allocation__arm")
+        .values(*IV_DOSES.columns, "cycle__subject__allocation__arm")
     )
     for row in rows:
         arm = row["cycle__subject__allocation__arm"]
-        yield _iv_violation(
+        yield IV_DOSES.violation(
             row,
             "drug",
             f"{drug_name(row['drug'])} is recorded, but the subject takes {_arm_text(arm)}.",
@@ -80,26 +71,13 @@ def _oral_period_of_another_arm(scope: Scope):
     rows = (
         scope.narrow(OralDosingPeriod.objects.all(), "subject")
         .filter(drug_not_of_arm("subject"))
-        .values(
-            "pk",
-            "drug",
-            "start_date",
-            "subject_id",
-            "subject__site_id",
-            "subject__subject_identifier",
-            "subject__allocation__arm",
-        )
+        .values(*ORAL_PERIODS.columns, "subject__allocation__arm")
     )
     for row in rows:
         arm = row["subject__allocation__arm"]
-        yield Violation(
-            row["subject_id"],
-            row["subject__site_id"],
-            OralDosingPeriod,
-            row["pk"],
+        yield ORAL_PERIODS.violation(
+            row,
             "drug",
-            f"{row['subject__subject_identifier']} {drug_name(row['drug'])} from "
-            f"{row['start_date']:%Y-%m-%d}",
             f"{drug_name(row['drug'])} is recorded, but the subject takes {_arm_text(arm)}.",
             {"drug": row["drug"], "arm": arm},
         )
@@ -119,11 +97,11 @@ def _bevacizumab_dose_off_weight(scope: Scope):
             off=ExpressionWrapper(Abs(F("given_dose_mg") - expected), output_field=decimal),
         )
         .filter(off__gt=ExpressionWrapper(F("expected") * Value(tolerance), output_field=decimal))
-        .values(*IV_ROW, "given_dose_mg", "cycle__weight_kg")
+        .values(*IV_DOSES.columns, "given_dose_mg", "cycle__weight_kg")
     )
     for row in rows:
         weight, given = row["cycle__weight_kg"], row["given_dose_mg"]
-        yield _iv_violation(
+        yield IV_DOSES.violation(
             row,
             "given_dose_mg",
             f"Bevacizumab {given} mg was given at {weight} kg, where 15 mg/kg is "
@@ -141,25 +119,13 @@ def _cycle_out_of_window(scope: Scope):
         scope.narrow(Cycle.objects.all(), "subject")
         .annotate(offset=offset)
         .filter(Q(offset__gt=window) | Q(offset__lt=-window))
-        .values(
-            "pk",
-            "number",
-            "day1_date",
-            "nominal_day1",
-            "subject_id",
-            "subject__site_id",
-            "subject__subject_identifier",
-        )
+        .values(*CYCLES.columns, "day1_date", "nominal_day1")
     )
     for row in rows:
         days = (row["day1_date"] - row["nominal_day1"]).days
-        yield Violation(
-            row["subject_id"],
-            row["subject__site_id"],
-            Cycle,
-            row["pk"],
+        yield CYCLES.violation(
+            row,
             "day1_date",
-            f"{row['subject__subject_identifier']} cycle {row['number']}",
             f"Cycle {row['number']} started on {row['day1_date']:%Y-%m-%d}, {abs(days)} days "
             f"{'after' if days > 0 else 'before'} its scheduled day 1 "
             f"({row['nominal_day1']:%Y-%m-%d}, window ± {window.days} days): confirm the date, "
@@ -187,9 +153,7 @@ def _next_cycle_overdue(scope: Scope):
             | Q(last_scheduled__lt=latest - timedelta(days=cycle_days + window))
         )
         .values(
-            "pk",
-            "site_id",
-            "subject_identifier",
+            *SUBJECT_ROWS.columns,
             "randomized_on",
             "last_number",
             "last_scheduled",
@@ -207,13 +171,9 @@ def _next_cycle_overdue(scope: Scope):
             continue
         last_number = row["last_number"] or 0
         due = row["randomized_on"] + timedelta(days=cycle_days * last_number)
-        yield Violation(
-            row["pk"],
-            row["site_id"],
-            Subject,
-            row["pk"],
+        yield SUBJECT_ROWS.violation(
+            row,
             "",
-            row["subject_identifier"],
             f"Cycle {last_number + 1} was due on {due:%Y-%m-%d} (window ± {window} days) and is "
             "not recorded: enter it, or record the end of treatment.",
             {"next_cycle": last_number + 1, "due": due},
@@ -230,24 +190,16 @@ def _visits_overdue(scope: Scope):
     }
     if not overdue:
         return
-    rows = (
-        Subject.objects.filter(pk__in=list(overdue))
-        .order_by()
-        .values_list("pk", "site_id", "subject_identifier")
-    )
-    for subject_id, site_id, identifier in rows:
-        visits = sorted(overdue[subject_id], key=lambda v: (v.target, v.code))
+    rows = Subject.objects.filter(pk__in=list(overdue)).order_by().values(*SUBJECT_ROWS.columns)
+    for row in rows:
+        visits = sorted(overdue[row["pk"]], key=lambda v: (v.target, v.code))
         listed = "; ".join(
             f"{v.label}: target {v.target:%Y-%m-%d}, window to {v.window_end:%Y-%m-%d}"
             for v in visits
         )
-        yield Violation(
-            subject_id,
-            site_id,
-            Subject,
-            subject_id,
+        yield SUBJECT_ROWS.violation(
+            row,
             "",
-            identifier,
             f"Overdue, nothing recorded: {listed}. Enter the visit, or what ended the series "
             "(the progression, the end of study).",
             {"overdue": ", ".join(v.code for v in visits)},
