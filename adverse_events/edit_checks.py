@@ -12,7 +12,8 @@ from django.db import models
 from django.db.models import Case, Exists, Max, OuterRef, Q, When
 
 from core.edit_checks import EditCheck, RecordRows, Scope, Severity
-from randomization.arms import DRUGS_OF_ARM, Arm, drug_name, drug_not_of_arm
+from randomization.arms import DRUGS_OF_ARM, Arm, drug_name
+from randomization.edit_checks import drugs_outside_the_arm
 from subjects.edit_checks import SUBJECT_ROWS
 from subjects.models import Subject, SubjectStatus
 
@@ -93,22 +94,9 @@ def _severe_ae_without_causality(scope: Scope):
         )
 
 
-def _causality_for_a_drug_not_taken(scope: Scope):
-    rows = (
-        scope.narrow(AeCausality.objects.all(), "adverse_event__subject")
-        .filter(drug_not_of_arm("adverse_event__subject"))
-        .values(*CAUSALITIES.columns, "adverse_event__subject__allocation__arm")
-    )
-    for row in rows:
-        arm = row["adverse_event__subject__allocation__arm"]
-        taken = f"arm {arm} ({Arm(arm).label})" if arm else "no study drug (not randomized)"
-        yield CAUSALITIES.violation(
-            row,
-            "drug",
-            f"A causality is recorded for {drug_name(row['drug'])}, which the subject does not "
-            f"take: {taken}.",
-            {"drug": row["drug"], "arm": arm},
-        )
+_causality_for_a_drug_not_taken = drugs_outside_the_arm(
+    CAUSALITIES, "A causality is recorded for {drug}, which the subject does not take: {taken}."
+)
 
 
 def _sae_not_reported_in_time(scope: Scope):

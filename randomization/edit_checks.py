@@ -6,21 +6,57 @@ tests' windows before randomization, and the stratification used against the CRF
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 from django.db import models
 from django.db.models import Case, Exists, F, OuterRef, Q, When
 from django.db.models.functions import ExtractDay, ExtractMonth, ExtractYear
 
-from core.edit_checks import EditCheck, Scope, Severity, Violation, days_between, record_label
+from core.edit_checks import (
+    EditCheck,
+    RecordRows,
+    Scope,
+    Severity,
+    Violation,
+    days_between,
+    record_label,
+)
 from eligibility import settings as elig_settings
 from eligibility.edit_checks import ASSESSMENT_ROWS
 from eligibility.models import EligibilityAssessment, EligibilitySignature, SignatureKind
 from subjects.edit_checks import SUBJECT_ROWS
 from subjects.models import Subject, SubjectStatus
 
+from .arms import Arm, drug_name, drug_not_of_arm
 from .models import Allocation
 from .selectors import RandomizationDate
+
+
+def drugs_outside_the_arm(rows: RecordRows, message: str) -> Callable[[Scope], Iterator[Violation]]:
+    """The finder of the records of ``rows`` (a ``drug`` among their columns) naming a study drug
+    the subject's arm does not take, or whose subject is not randomized (``drug_not_of_arm``):
+    the apps that record a drug per record (doses, causalities) check it alike. ``message`` is
+    formatted with the drug's name (``drug``) and what the subject takes (``taken``)."""
+    arm_path = f"{rows.subject_path}__allocation__arm"
+
+    def finder(scope: Scope) -> Iterator[Violation]:
+        found = (
+            scope.narrow(rows.model._default_manager.all(), rows.subject_path)
+            .filter(drug_not_of_arm(rows.subject_path))
+            .values(*rows.columns, arm_path)
+        )
+        for row in found:
+            arm = row[arm_path]
+            taken = f"arm {arm} ({Arm(arm).label})" if arm else "no study drug (not randomized)"
+            yield rows.violation(
+                row,
+                "drug",
+                message.format(drug=drug_name(row["drug"]), taken=taken),
+                {"drug": row["drug"], "arm": arm},
+            )
+
+    return finder
 
 
 def _randomized_on(path: str = "allocation") -> RandomizationDate:

@@ -23,7 +23,8 @@ from django.db.models import (
 from django.db.models.functions import Abs
 
 from core.edit_checks import EditCheck, RecordRows, Scope, Severity
-from randomization.arms import Arm, StudyDrug, drug_name, drug_not_of_arm
+from randomization.arms import StudyDrug, drug_name
+from randomization.edit_checks import drugs_outside_the_arm
 from randomization.selectors import RandomizationDate
 from subjects.edit_checks import SUBJECT_ROWS
 from subjects.models import Subject, SubjectStatus
@@ -47,40 +48,9 @@ ORAL_PERIODS = RecordRows(
 CYCLES = RecordRows(Cycle, lambda row: f"cycle {row['number']}", extra=("number",))
 
 
-def _arm_text(arm) -> str:
-    return f"arm {arm} ({Arm(arm).label})" if arm else "no study drug (not randomized)"
-
-
-def _iv_dose_of_another_arm(scope: Scope):
-    rows = (
-        scope.narrow(IvDose.objects.all(), "cycle__subject")
-        .filter(drug_not_of_arm("cycle__subject"))
-        .values(*IV_DOSES.columns, "cycle__subject__allocation__arm")
-    )
-    for row in rows:
-        arm = row["cycle__subject__allocation__arm"]
-        yield IV_DOSES.violation(
-            row,
-            "drug",
-            f"{drug_name(row['drug'])} is recorded, but the subject takes {_arm_text(arm)}.",
-            {"drug": row["drug"], "arm": arm},
-        )
-
-
-def _oral_period_of_another_arm(scope: Scope):
-    rows = (
-        scope.narrow(OralDosingPeriod.objects.all(), "subject")
-        .filter(drug_not_of_arm("subject"))
-        .values(*ORAL_PERIODS.columns, "subject__allocation__arm")
-    )
-    for row in rows:
-        arm = row["subject__allocation__arm"]
-        yield ORAL_PERIODS.violation(
-            row,
-            "drug",
-            f"{drug_name(row['drug'])} is recorded, but the subject takes {_arm_text(arm)}.",
-            {"drug": row["drug"], "arm": arm},
-        )
+_DRUG_OF_ANOTHER_ARM = "{drug} is recorded, but the subject takes {taken}."
+_iv_dose_of_another_arm = drugs_outside_the_arm(IV_DOSES, _DRUG_OF_ANOTHER_ARM)
+_oral_period_of_another_arm = drugs_outside_the_arm(ORAL_PERIODS, _DRUG_OF_ANOTHER_ARM)
 
 
 def _bevacizumab_dose_off_weight(scope: Scope):
