@@ -65,7 +65,27 @@ def searches_direct_identifier(search_field: str) -> bool:
 class StudyAdminMixin(_ModelAdminBase):
     """The base of every admin page of the project (audited or not: users, roles, the security
     log): a model error on a field the form lacks is shown on the form; a history page of an id
-    that is not one, or of a record the user does not see, is a 404."""
+    that is not one, or of a record the user does not see, is a 404.
+
+    ``admin_views``: the pages of the model's admin beyond Django's (a report, a download), as
+    (route, view method, name): each behind the admin site's login and ``may_use_admin``, and
+    named as Django names its own (``admin:<app>_<model>_<name>``)."""
+
+    admin_views: tuple[tuple[str, str, str], ...] = ()
+
+    def get_urls(self):
+        opts = self.model._meta
+        return [
+            *(
+                path(
+                    route,
+                    self.admin_site.admin_view(getattr(self, view)),
+                    name=f"{opts.app_label}_{opts.model_name}_{name}",
+                )
+                for route, view, name in self.admin_views
+            ),
+            *super().get_urls(),
+        ]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         return with_model_errors(super().get_form(request, obj, change=change, **kwargs))

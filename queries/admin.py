@@ -23,7 +23,7 @@ from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -266,6 +266,7 @@ class DataQueryAdmin(ReadOnlyAuditedAdmin):
     list_select_related = ("subject", "site", "content_type")
     inlines = [ThreadInline]
     actions = list(TRANSITIONS)
+    admin_views = (("bulk-raise/", "bulk_raise_view", "bulk_raise"),)
     fieldsets = [
         (
             None,
@@ -426,16 +427,6 @@ class DataQueryAdmin(ReadOnlyAuditedAdmin):
         return TemplateResponse(request, "admin/queries/dataquery/action_text.html", context)
 
     # --- bulk raise
-
-    def get_urls(self):
-        return [
-            path(
-                "bulk-raise/",
-                self.admin_site.admin_view(self.bulk_raise_view),
-                name="queries_dataquery_bulk_raise",
-            ),
-            *super().get_urls(),
-        ]
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {

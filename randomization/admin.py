@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html
 
 from core import access
@@ -75,6 +75,10 @@ class RandomizationListAdmin(StatisticianOnlyAdmin):
         "generated_by",
         "generated_by_name",
     )
+    admin_views = (
+        ("<int:pk>/csv/", "csv_view", "csv"),
+        ("<int:pk>/verify/", "verify_view", "verify"),
+    )
 
     @admin.display(description="Statistician tools")
     def tools(self, obj):
@@ -83,18 +87,6 @@ class RandomizationListAdmin(StatisticianOnlyAdmin):
             reverse("admin:randomization_randomizationlist_csv", args=[obj.pk]),
             reverse("admin:randomization_randomizationlist_verify", args=[obj.pk]),
         )
-
-    def get_urls(self):
-        wrap = self.admin_site.admin_view
-        return [
-            path("<int:pk>/csv/", wrap(self.csv_view), name="randomization_randomizationlist_csv"),
-            path(
-                "<int:pk>/verify/",
-                wrap(self.verify_view),
-                name="randomization_randomizationlist_verify",
-            ),
-            *super().get_urls(),
-        ]
 
     def _list_for(self, request, pk) -> RandomizationList:
         if not self.has_view_permission(request):
@@ -195,6 +187,7 @@ class AllocationAdmin(ReadOnlyAuditedAdmin):
         "ecog",
         "prior_locoregional_therapy",
     )
+    admin_views = (("balance/", "balance_view", "balance"),)
 
     @admin.display(description="Site", ordering="subject__site__code")
     def site(self, obj):
@@ -208,16 +201,6 @@ class AllocationAdmin(ReadOnlyAuditedAdmin):
     def crf_now(self, obj):
         mismatch = selectors.crf_mismatch(obj)  # the list reads subject__eligibility with it
         return format_html("<strong>differs:</strong> {}", mismatch) if mismatch else "same"
-
-    def get_urls(self):
-        return [
-            path(
-                "balance/",
-                self.admin_site.admin_view(self.balance_view),
-                name="randomization_allocation_balance",
-            ),
-            *super().get_urls(),
-        ]
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {
