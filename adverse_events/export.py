@@ -5,6 +5,13 @@ from core.export_spec import ChildGroup, Item, ItemType, model_items, subject_fo
 
 from .models import SERIOUS_CRITERIA_FIELDS, AdverseEvent, AeCausality
 
+
+def ae_number_item(name: str, label: str, via: str) -> Item:
+    """The AE a record of another form points at (its foreign key ``via``), exported as the AE's
+    number (``ae_number`` of this form): the key the sponsor joins on, never a database id."""
+    return Item(name, label, ItemType.INTEGER, f"{via}.ae_number")
+
+
 FORMS = [
     subject_form(
         name="adverse-events",

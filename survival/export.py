@@ -1,7 +1,8 @@
 """What the sponsor exports of the end of treatment, the survival follow-up (with the subsequent
 anticancer therapies as a child group) and the end of study (``core.export_spec``)."""
 
-from core.export_spec import ChildGroup, Item, ItemType, model_items, subject_form
+from adverse_events.export import ae_number_item
+from core.export_spec import ChildGroup, model_items, subject_form
 
 from .models import EndOfStudy, EndOfTreatment, SubsequentTherapy, SurvivalFollowUp
 
@@ -12,15 +13,12 @@ FORMS = [
         model="survival.EndOfTreatment",
         oid="EOT",
         select_related=("adverse_event",),
-        items=(
-            *model_items(EndOfTreatment, ("last_dose_date", "end_reason")),
-            Item(
-                "adverse_event",
-                "AE number of the toxicity",
-                ItemType.INTEGER,
-                "adverse_event.ae_number",
+        items=model_items(
+            EndOfTreatment,
+            ("last_dose_date", "end_reason", "adverse_event", "reason_other", "updated"),
+            adverse_event=ae_number_item(
+                "adverse_event", "AE number of the toxicity", "adverse_event"
             ),
-            *model_items(EndOfTreatment, ("reason_other", "updated")),
         ),
     ),
     subject_form(
@@ -61,15 +59,20 @@ FORMS = [
         model="survival.EndOfStudy",
         oid="EOS",
         select_related=("death_adverse_event",),
-        items=(
-            *model_items(EndOfStudy, ("end_date", "end_reason", "death_date", "death_cause")),
-            Item(
+        items=model_items(
+            EndOfStudy,
+            (
+                "end_date",
+                "end_reason",
+                "death_date",
+                "death_cause",
                 "death_adverse_event",
-                "AE number of the fatal event",
-                ItemType.INTEGER,
-                "death_adverse_event.ae_number",
+                "death_cause_other",
+                "updated",
             ),
-            *model_items(EndOfStudy, ("death_cause_other", "updated")),
+            death_adverse_event=ae_number_item(
+                "death_adverse_event", "AE number of the fatal event", "death_adverse_event"
+            ),
         ),
     ),
 ]

@@ -1,7 +1,8 @@
 """What the sponsor exports of study drug exposure: the cycles with their IV doses as a
 repeating child group, and the sorafenib dosing periods (``core.export_spec``)."""
 
-from core.export_spec import ChildGroup, Item, ItemType, model_items, subject_form
+from adverse_events.export import ae_number_item
+from core.export_spec import ChildGroup, model_items, subject_form
 
 from .models import Cycle, IvDose, OralDosingPeriod
 from .services import DOSE_FIELDS
@@ -29,11 +30,8 @@ FORMS = [
                 items=model_items(
                     IvDose,
                     ("drug", "planned_dose_mg", *DOSE_FIELDS),
-                    adverse_event=Item(
-                        "ae_number",
-                        "AE number of the cause",
-                        ItemType.INTEGER,
-                        "adverse_event.ae_number",
+                    adverse_event=ae_number_item(
+                        "ae_number", "AE number of the cause", "adverse_event"
                     ),
                 ),
             ),
@@ -47,15 +45,18 @@ FORMS = [
         repeating=True,
         select_related=("adverse_event",),
         then_by=("start_date", "pk"),
-        items=(
-            *model_items(
-                OralDosingPeriod,
-                ("drug", "dose_level", "start_date", "stop_date", "dose_change_reason"),
+        items=model_items(
+            OralDosingPeriod,
+            (
+                "drug",
+                "dose_level",
+                "start_date",
+                "stop_date",
+                "dose_change_reason",
+                "adverse_event",
+                "updated",
             ),
-            Item(
-                "ae_number", "AE number of the cause", ItemType.INTEGER, "adverse_event.ae_number"
-            ),
-            *model_items(OralDosingPeriod, ("updated",)),
+            adverse_event=ae_number_item("ae_number", "AE number of the cause", "adverse_event"),
         ),
     ),
 ]
