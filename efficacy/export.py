@@ -25,12 +25,7 @@ FORMS = [
         repeating=True,
         domain_key="number",
         then_by=("number",),
-        items=(
-            *model_items(
-                TargetLesion,
-                ("number", *TARGET_FIELDS, "updated"),
-            ),
-        ),
+        items=model_items(TargetLesion, ("number", *TARGET_FIELDS, "updated")),
     ),
     subject_form(
         name="non-target-lesions",
@@ -40,12 +35,7 @@ FORMS = [
         repeating=True,
         domain_key="number",
         then_by=("number",),
-        items=(
-            *model_items(
-                NonTargetLesion,
-                ("number", *LESION_FIELDS, "updated"),
-            ),
-        ),
+        items=model_items(NonTargetLesion, ("number", *LESION_FIELDS, "updated")),
     ),
     subject_form(
         name="tumor-assessments",
@@ -56,11 +46,8 @@ FORMS = [
         domain_key="number",
         prefetch_related=("measurements__lesion", "non_target_statuses__lesion"),
         then_by=("number",),
-        items=(
-            *model_items(
-                TumorAssessment,
-                ("number", *ASSESSMENT_FIELDS, *DERIVED_FIELDS, "updated"),
-            ),
+        items=model_items(
+            TumorAssessment, ("number", *ASSESSMENT_FIELDS, *DERIVED_FIELDS, "updated")
         ),
         children=(
             ChildGroup(

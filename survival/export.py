@@ -5,6 +5,7 @@ from adverse_events.export import ae_number_item
 from core.export_spec import ChildGroup, model_items, subject_form
 
 from .models import EndOfStudy, EndOfTreatment, SubsequentTherapy, SurvivalFollowUp
+from .services import EOS_FIELDS, EOT_FIELDS, FOLLOW_UP_FIELDS
 
 FORMS = [
     subject_form(
@@ -15,7 +16,7 @@ FORMS = [
         select_related=("adverse_event",),
         items=model_items(
             EndOfTreatment,
-            ("last_dose_date", "end_reason", "adverse_event", "reason_other", "updated"),
+            (*EOT_FIELDS, "updated"),
             adverse_event=ae_number_item(
                 "adverse_event", "AE number of the toxicity", "adverse_event"
             ),
@@ -30,18 +31,7 @@ FORMS = [
         domain_key="contact_number",
         prefetch_related=("therapies",),
         then_by=("contact_number",),
-        items=(
-            *model_items(
-                SurvivalFollowUp,
-                (
-                    "contact_number",
-                    "contact_date",
-                    "vital_status",
-                    "last_known_alive_date",
-                    "updated",
-                ),
-            ),
-        ),
+        items=model_items(SurvivalFollowUp, ("contact_number", *FOLLOW_UP_FIELDS, "updated")),
         children=(
             ChildGroup(
                 name="subsequent_therapy",
@@ -61,15 +51,7 @@ FORMS = [
         select_related=("death_adverse_event",),
         items=model_items(
             EndOfStudy,
-            (
-                "end_date",
-                "end_reason",
-                "death_date",
-                "death_cause",
-                "death_adverse_event",
-                "death_cause_other",
-                "updated",
-            ),
+            (*EOS_FIELDS, "updated"),
             death_adverse_event=ae_number_item(
                 "death_adverse_event", "AE number of the fatal event", "death_adverse_event"
             ),
