@@ -29,7 +29,7 @@ def _died_without_a_fatal_ae(scope: Scope):
         scope.narrow(Subject.objects.all(), "pk")
         .filter(status=SubjectStatus.DIED)
         .exclude(Exists(fatal))
-        .values("pk", "site_id", "subject_identifier", "status_date")
+        .values(*SUBJECT_ROWS.columns, "status_date")
     )
     for row in rows:
         yield SUBJECT_ROWS.violation(

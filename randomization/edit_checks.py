@@ -111,9 +111,7 @@ def _age_at_consent_outside_the_protocol(scope: Scope):
         )
         .filter(Q(age__lt=low) | Q(age__gt=high))
         .values(
-            "pk",
-            "site_id",
-            "subject_identifier",
+            *SUBJECT_ROWS.columns,
             "date_of_birth",
             "age_at_screening",
             "consent_date",
@@ -137,7 +135,7 @@ def _death_before_randomization(scope: Scope):
         .filter(status=SubjectStatus.DIED, status_date__isnull=False, allocation__isnull=False)
         .annotate(randomized_on=_randomized_on())
         .filter(status_date__lt=F("randomized_on"))
-        .values("pk", "site_id", "subject_identifier", "status_date", "randomized_on")
+        .values(*SUBJECT_ROWS.columns, "status_date", "randomized_on")
     )
     for row in rows:
         yield SUBJECT_ROWS.violation(

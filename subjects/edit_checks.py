@@ -26,7 +26,7 @@ def _screening_too_long(scope: Scope):
         scope.narrow(Subject.objects.all(), "pk")
         .filter(status=SubjectStatus.SCREENING, consent_date__lt=scope.latest_today - too_long)
         .annotate(site_today=scope.site_today("site"))
-        .values("pk", "site_id", "subject_identifier", "consent_date", "site_today")
+        .values(*SUBJECT_ROWS.columns, "consent_date", "site_today")
     )
     for row in rows:
         if row["consent_date"] >= row["site_today"] - too_long:
@@ -48,7 +48,7 @@ def _status_date_before_the_previous_one(scope: Scope):
         scope.narrow(Subject.objects.all(), "pk")
         .filter(status_date__isnull=False)
         .filter(Exists(history))
-        .values("pk", "site_id", "subject_identifier", "status", "status_date")
+        .values(*SUBJECT_ROWS.columns, "status", "status_date")
     )
     for row in rows:
         yield SUBJECT_ROWS.violation(
