@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from core import access
 from core.audit import audited_save
-from core.errors import DomainError
+from core.errors import DomainError, refuse_unknown_fields
 from randomization import selectors as randomization_selectors
 from randomization.arms import DRUGS_OF_ARM, Arm, StudyDrug, drug_name
 from subjects import services as subject_services
@@ -67,14 +67,6 @@ def study_drugs_of(subject: Subject) -> tuple[str, ...]:
     """The study drugs the subject takes: those of the arm, none before randomization."""
     arm = arm_of(subject)
     return tuple(DRUGS_OF_ARM[arm]) if arm else ()
-
-
-def _check_fields(data: Mapping) -> None:
-    unknown = set(data) - set(AE_FIELDS) - {"causality"}
-    if unknown:
-        raise AdverseEventError(
-            f"These are not fields of the adverse event form: {', '.join(sorted(unknown))}."
-        )
 
 
 def _resolve_term(value) -> CtcaeTerm | None:
@@ -190,19 +182,16 @@ def _record_death(ae: AdverseEvent, subject: Subject, *, user, reason: str) -> N
         ) from exc
 
 
-def _guard(subject: Subject, user) -> None:
-    access.require_data_entry(user, subject)
-    subject_services.ensure_consented(subject)
-
-
 def record_adverse_event(subject: Subject, *, user, **data) -> AdverseEvent:
     """Record a new adverse event of ``subject``; refuses with a sentence when a rule is broken.
 
     ``data``: the fields of ``AE_FIELDS`` (``term`` as a CtcaeTerm or a MedDRA code) and
     ``causality``: ``{drug: {"causality": ..., "action_taken": ...}}``, one per drug of the arm.
     """
-    _guard(subject, user)
-    _check_fields(data)
+    subject_services.require_crf_entry(subject, user)
+    refuse_unknown_fields(
+        data, (*AE_FIELDS, "causality"), "adverse event form", error=AdverseEventError
+    )
     missing = [f for f in REQUIRED_ON_RECORD if data.get(f) in (None, "")]
     if missing:
         labels = [str(AdverseEvent._meta.get_field(f).verbose_name) for f in missing]
@@ -229,10 +218,12 @@ def record_adverse_event(subject: Subject, *, user, **data) -> AdverseEvent:
 
 def update_adverse_event(ae: AdverseEvent, *, user, reason: str, **changes) -> AdverseEvent:
     """A follow-up or correction of ``ae``, with a reason; every rule is checked again."""
-    _guard(ae.subject, user)
+    subject_services.require_crf_entry(ae.subject, user)
     if not (reason or "").strip():
         raise AdverseEventError("A reason for change is required to change saved data.")
-    _check_fields(changes)
+    refuse_unknown_fields(
+        changes, (*AE_FIELDS, "causality"), "adverse event form", error=AdverseEventError
+    )
     causality_given = changes.pop("causality", None)
     if "term" in changes:
         changes["term"] = _resolve_term(changes["term"])

@@ -15,9 +15,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
-from core import access
 from core.audit import audited_save
-from core.errors import DomainError
+from core.errors import DomainError, refuse_unknown_fields
 from subjects import services as subject_services
 from subjects.models import Subject
 
@@ -55,17 +54,6 @@ DERIVED_FIELDS = (
 
 class EfficacyError(DomainError):
     pass
-
-
-def _guard(subject: Subject, user) -> None:
-    access.require_data_entry(user, subject)
-    subject_services.ensure_consented(subject)
-
-
-def _check_fields(data: Mapping, allowed, form: str) -> None:
-    unknown = set(data) - set(allowed)
-    if unknown:
-        raise EfficacyError(f"These are not fields of the {form}: {', '.join(sorted(unknown))}.")
 
 
 def _lock(subject: Subject) -> Subject:
@@ -108,8 +96,8 @@ def _check_target_count(subject: Subject, organ: str, *, exclude_pk=None) -> Non
 
 
 def add_target_lesion(subject: Subject, *, user, **data) -> TargetLesion:
-    _guard(subject, user)
-    _check_fields(data, TARGET_FIELDS, "target lesion form")
+    subject_services.require_crf_entry(subject, user)
+    refuse_unknown_fields(data, TARGET_FIELDS, "target lesion form", error=EfficacyError)
     with transaction.atomic():
         subject = _lock(subject)
         _refuse_after_follow_up(subject, "Target lesions")
@@ -120,8 +108,8 @@ def add_target_lesion(subject: Subject, *, user, **data) -> TargetLesion:
 
 
 def update_target_lesion(lesion: TargetLesion, *, user, reason: str, **changes) -> TargetLesion:
-    _guard(lesion.subject, user)
-    _check_fields(changes, TARGET_FIELDS, "target lesion form")
+    subject_services.require_crf_entry(lesion.subject, user)
+    refuse_unknown_fields(changes, TARGET_FIELDS, "target lesion form", error=EfficacyError)
     with transaction.atomic():
         subject = _lock(lesion.subject)
         fresh = TargetLesion.objects.select_for_update().get(pk=lesion.pk)
@@ -135,8 +123,8 @@ def update_target_lesion(lesion: TargetLesion, *, user, reason: str, **changes) 
 
 
 def add_non_target_lesion(subject: Subject, *, user, **data) -> NonTargetLesion:
-    _guard(subject, user)
-    _check_fields(data, LESION_FIELDS, "non-target lesion form")
+    subject_services.require_crf_entry(subject, user)
+    refuse_unknown_fields(data, LESION_FIELDS, "non-target lesion form", error=EfficacyError)
     with transaction.atomic():
         subject = _lock(subject)
         _refuse_after_follow_up(subject, "Non-target lesions")
@@ -150,8 +138,8 @@ def add_non_target_lesion(subject: Subject, *, user, **data) -> NonTargetLesion:
 def update_non_target_lesion(
     lesion: NonTargetLesion, *, user, reason: str, **changes
 ) -> NonTargetLesion:
-    _guard(lesion.subject, user)
-    _check_fields(changes, LESION_FIELDS, "non-target lesion form")
+    subject_services.require_crf_entry(lesion.subject, user)
+    refuse_unknown_fields(changes, LESION_FIELDS, "non-target lesion form", error=EfficacyError)
     with transaction.atomic():
         _lock(lesion.subject)
         fresh = NonTargetLesion.objects.select_for_update().get(pk=lesion.pk)
@@ -364,8 +352,8 @@ def record_assessment(
     **data,
 ) -> TumorAssessment:
     """Record a follow-up tumor assessment and its derived RECIST 1.1 response."""
-    _guard(subject, user)
-    _check_fields(data, ASSESSMENT_FIELDS, "tumor assessment form")
+    subject_services.require_crf_entry(subject, user)
+    refuse_unknown_fields(data, ASSESSMENT_FIELDS, "tumor assessment form", error=EfficacyError)
     with transaction.atomic():
         subject = _lock(subject)
         targets, nts, diameters, statuses = _read_measurements(subject, measurements, non_targets)
@@ -397,10 +385,10 @@ def update_assessment(
 ) -> TumorAssessment:
     """Correct an assessment (its fields, measurements or non-target statuses), with a reason;
     the subject's derived responses are recomputed."""
-    _guard(assessment.subject, user)
+    subject_services.require_crf_entry(assessment.subject, user)
     if not (reason or "").strip():
         raise EfficacyError("A reason for change is required to change saved data.")
-    _check_fields(changes, ASSESSMENT_FIELDS, "tumor assessment form")
+    refuse_unknown_fields(changes, ASSESSMENT_FIELDS, "tumor assessment form", error=EfficacyError)
     with transaction.atomic():
         subject = _lock(assessment.subject)
         fresh = TumorAssessment.objects.select_for_update().get(pk=assessment.pk)

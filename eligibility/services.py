@@ -78,8 +78,7 @@ def save_assessment(
     ``prior_therapies``, when given, is the whole list of the prior therapy rows after the save
     (``save_prior_therapies``), saved in the same transaction.
     """
-    access.require_data_entry(user, subject)
-    subject_services.ensure_consented(subject)
+    subject_services.require_crf_entry(subject, user)
     unknown = set(data) - set(CRF_FIELDS)
     if unknown:
         raise DomainError(f"These are not eligibility CRF fields: {', '.join(sorted(unknown))}.")
@@ -175,8 +174,7 @@ def save_prior_therapies(
     All or nothing: a bad row saves no row.
     """
     subject = assessment.subject
-    access.require_data_entry(user, subject)
-    subject_services.ensure_consented(subject)
+    subject_services.require_crf_entry(subject, user)
     with transaction.atomic():
         assessment = EligibilityAssessment.objects.select_for_update().get(pk=assessment.pk)
         assessment.subject = subject

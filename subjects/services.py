@@ -138,6 +138,13 @@ def record_consent(
     return _save_subject_data(subject, user=user, reason=reason)
 
 
+def require_crf_entry(subject: Subject, user) -> None:
+    """The checks every write of a subject's CRF starts with: ``user`` may enter data on the
+    subject (``access.require_data_entry``), and the subject has consented."""
+    access.require_data_entry(user, subject)
+    ensure_consented(subject)
+
+
 def ensure_consented(subject: Subject) -> None:
     """Every CRF calls this first: no clinical data before informed consent."""
     if not subject.is_consented:

@@ -8,16 +8,14 @@ transaction; what a later change elsewhere could break is also watched by ``edit
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import CharField, Max
 
-from core import access
 from core.audit import audited_delete, audited_save
-from core.errors import DomainError
+from core.errors import DomainError, refuse_unknown_fields
 from randomization.selectors import randomization_date  # the one definition (site date)
 from subjects import services as subject_services
 from subjects.models import Subject, SubjectStatus
@@ -61,8 +59,7 @@ class SurvivalError(DomainError):
 
 def _guard(subject: Subject, user) -> date:
     """The checks every write starts with; returns the randomization date."""
-    access.require_data_entry(user, subject)
-    subject_services.ensure_consented(subject)
+    subject_services.require_crf_entry(subject, user)
     randomized = randomization_date(subject)
     if randomized is None:
         raise SurvivalError(
@@ -75,12 +72,6 @@ def _guard(subject: Subject, user) -> date:
 def _require_reason(reason: str) -> None:
     if not (reason or "").strip():
         raise SurvivalError("A reason for change is required to change saved data.")
-
-
-def _check_fields(data: Mapping, allowed: Iterable[str], form: str) -> None:
-    unknown = set(data) - set(allowed)
-    if unknown:
-        raise SurvivalError(f"These are not fields of the {form}: {', '.join(sorted(unknown))}.")
 
 
 def _not_before_randomization(record, randomized: date, *names: str) -> None:
@@ -159,7 +150,7 @@ def _locked_without(model, subject: Subject, what: str) -> Subject:
 def record_end_of_treatment(subject: Subject, *, user, **data) -> EndOfTreatment:
     """Record the end of study treatment; a randomized subject becomes "treatment ended"."""
     randomized = _guard(subject, user)
-    _check_fields(data, EOT_FIELDS, "end of treatment form")
+    refuse_unknown_fields(data, EOT_FIELDS, "end of treatment form", error=SurvivalError)
     with transaction.atomic():
         subject = _locked_without(EndOfTreatment, subject, "end of treatment")
         eot = EndOfTreatment(subject=subject, **data)
@@ -181,7 +172,7 @@ def update_end_of_treatment(eot: EndOfTreatment, *, user, reason: str, **changes
     """Correct the end of treatment (the status and its date stay as they are)."""
     randomized = _guard(eot.subject, user)
     _require_reason(reason)
-    _check_fields(changes, EOT_FIELDS, "end of treatment form")
+    refuse_unknown_fields(changes, EOT_FIELDS, "end of treatment form", error=SurvivalError)
     with transaction.atomic():
         fresh = EndOfTreatment.objects.select_for_update().get(pk=eot.pk)
         for name, value in changes.items():
@@ -256,7 +247,7 @@ def record_follow_up(subject: Subject, *, user, therapies=(), **data) -> Surviva
     """Record a survival follow-up contact and the anticancer therapies started since
     (``therapies``: mappings with ``agent`` and ``start_date``)."""
     randomized = _guard(subject, user)
-    _check_fields(data, FOLLOW_UP_FIELDS, "survival follow-up form")
+    refuse_unknown_fields(data, FOLLOW_UP_FIELDS, "survival follow-up form", error=SurvivalError)
     wanted = _clean_therapies(therapies)
     with transaction.atomic():
         subject = Subject.objects.select_for_update().get(pk=subject.pk)
@@ -276,7 +267,7 @@ def update_follow_up(
     """Correct a follow-up contact; ``therapies`` (when given) is the complete list of rows."""
     randomized = _guard(fu.subject, user)
     _require_reason(reason)
-    _check_fields(changes, FOLLOW_UP_FIELDS, "survival follow-up form")
+    refuse_unknown_fields(changes, FOLLOW_UP_FIELDS, "survival follow-up form", error=SurvivalError)
     with transaction.atomic():
         subject = Subject.objects.select_for_update().get(pk=fu.subject_id)
         fresh = SurvivalFollowUp.objects.select_for_update().get(pk=fu.pk)
@@ -357,7 +348,7 @@ def _status_date_of(eos: EndOfStudy) -> date:
 def record_end_of_study(subject: Subject, *, user, **data) -> EndOfStudy:
     """Record the end of study; the subject's status follows (README: "End of treatment...")."""
     randomized = _guard(subject, user)
-    _check_fields(data, EOS_FIELDS, "end of study form")
+    refuse_unknown_fields(data, EOS_FIELDS, "end of study form", error=SurvivalError)
     with transaction.atomic():
         subject = _locked_without(EndOfStudy, subject, "end of study")
         eos = EndOfStudy(subject=subject, **data)
@@ -384,7 +375,7 @@ def update_end_of_study(eos: EndOfStudy, *, user, reason: str, **changes) -> End
     one that moves it forward (withdrawal to death: withdrawn is final) too."""
     randomized = _guard(eos.subject, user)
     _require_reason(reason)
-    _check_fields(changes, EOS_FIELDS, "end of study form")
+    refuse_unknown_fields(changes, EOS_FIELDS, "end of study form", error=SurvivalError)
     with transaction.atomic():
         subject = Subject.objects.select_for_update().get(pk=eos.subject_id)
         fresh = EndOfStudy.objects.select_for_update().get(pk=eos.pk)

@@ -17,7 +17,7 @@ from django.db import transaction
 
 from core import access
 from core.audit import audited_save
-from core.errors import DomainError
+from core.errors import DomainError, refuse_unknown_fields
 from core.validators import latest_today
 from randomization import selectors as randomization_selectors
 from randomization.arms import Arm, StudyDrug, drug_name
@@ -129,9 +129,7 @@ def _save_dose(cycle: Cycle, drug: str, data: Mapping, *, user, reason: str, ran
 def _save_dose_fields(
     cycle: Cycle, drug: str, data: Mapping, *, user, reason: str, randomized: date
 ):
-    unknown = set(data) - set(DOSE_FIELDS)
-    if unknown:
-        raise TreatmentError(f"These are not fields of the IV dose: {', '.join(sorted(unknown))}.")
+    refuse_unknown_fields(data, DOSE_FIELDS, "IV dose", error=TreatmentError)
     if drug not in IV_DRUGS:
         raise TreatmentError(f"{drug_name(drug)} is not given IV: record it as dosing periods.")
     _drug_of_arm(cycle.subject, drug)
