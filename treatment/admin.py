@@ -7,7 +7,7 @@ from django.contrib import admin
 from core.admin import ReadOnlyAuditedAdmin, ReadOnlyInline
 
 from .models import Cycle, IvDose, OralDosingPeriod
-from .services import DOSE_FIELDS
+from .services import DOSE_FIELDS, PERIOD_FIELDS
 
 IV_FIELDS = ("drug", "planned_dose_mg", *DOSE_FIELDS)
 
@@ -59,13 +59,5 @@ class OralDosingPeriodAdmin(ReadOnlyAuditedAdmin):
     list_filter = (("subject__site", admin.RelatedOnlyFieldListFilter), "dose_level")
     search_fields = ("subject__subject_identifier",)
     list_select_related = ("subject__site",)
-    fields = (
-        "subject",
-        "drug",
-        "dose_level",
-        "start_date",
-        "stop_date",
-        "dose_change_reason",
-        "adverse_event",
-    )
+    fields = ("subject", "drug", *PERIOD_FIELDS)
     readonly_fields = fields

@@ -5,7 +5,7 @@ from adverse_events.export import ae_number_item
 from core.export_spec import ChildGroup, model_items, subject_form
 
 from .models import Cycle, IvDose, OralDosingPeriod
-from .services import DOSE_FIELDS
+from .services import DOSE_FIELDS, PERIOD_FIELDS
 
 FORMS = [
     subject_form(
@@ -47,15 +47,7 @@ FORMS = [
         then_by=("start_date", "pk"),
         items=model_items(
             OralDosingPeriod,
-            (
-                "drug",
-                "dose_level",
-                "start_date",
-                "stop_date",
-                "dose_change_reason",
-                "adverse_event",
-                "updated",
-            ),
+            ("drug", *PERIOD_FIELDS, "updated"),
             adverse_event=ae_number_item("ae_number", "AE number of the cause", "adverse_event"),
         ),
     ),

@@ -10,7 +10,7 @@ from core.forms import DateInput, OneTimeSubmissionMixin, reason_field
 from randomization.arms import drug_name
 
 from .models import IV_DRUGS, DoseLevel
-from .services import DOSE_FIELDS
+from .services import DOSE_FIELDS, PERIOD_FIELDS
 
 
 class AdverseEventChoiceField(forms.ModelChoiceField):
@@ -132,16 +132,7 @@ class OralPeriodForm(forms.Form):
 
     @staticmethod
     def initial_from(period) -> dict:
-        return {
-            name: getattr(period, name)
-            for name in (
-                "dose_level",
-                "start_date",
-                "stop_date",
-                "dose_change_reason",
-                "adverse_event",
-            )
-        }
+        return {name: getattr(period, name) for name in PERIOD_FIELDS}
 
     def service_data(self) -> dict:
         data = self.cleaned_data

@@ -36,6 +36,8 @@ DOSE_FIELDS = (
     "dose_change_reason",
     "adverse_event",
 )
+# The fields of a sorafenib dosing period a caller gives (the drug is sorafenib unless named).
+PERIOD_FIELDS = ("dose_level", "start_date", "stop_date", "dose_change_reason", "adverse_event")
 
 
 class TreatmentError(DomainError):
