@@ -26,7 +26,7 @@ def _died_without_a_fatal_ae(scope: Scope):
         Q(grade=5) | Q(outcome=AeOutcome.FATAL)
     )
     rows = (
-        scope.narrow(Subject.objects.all(), "pk")
+        SUBJECT_ROWS.narrowed(scope)
         .filter(status=SubjectStatus.DIED)
         .exclude(Exists(fatal))
         .values(*SUBJECT_ROWS.columns, "status_date")
@@ -74,7 +74,7 @@ def _severe_ae_without_causality(scope: Scope):
         ),
     )
     rows = (
-        scope.narrow(AdverseEvent.objects.all(), "subject")
+        EVENTS.narrowed(scope)
         .filter(grade__gte=3, subject__allocation__isnull=False)
         .values(*EVENTS.columns, "grade", "subject__allocation__arm")
         .annotate(**flags)
@@ -101,7 +101,7 @@ _causality_for_a_drug_not_taken = drugs_outside_the_arm(
 
 def _sae_not_reported_in_time(scope: Scope):
     rows = (
-        scope.narrow(AdverseEvent.objects.all(), "subject")
+        EVENTS.narrowed(scope)
         .in_sae_clock(SaeClock.OVERDUE, SaeClock.REPORTED_LATE, now=scope.now)
         .values(*EVENTS.columns, "site_aware_at", "sae_reported_at")
     )
@@ -120,7 +120,7 @@ def _sae_not_reported_in_time(scope: Scope):
 
 def _fatal_ae_but_alive(scope: Scope):
     rows = (
-        scope.narrow(AdverseEvent.objects.all(), "subject")
+        EVENTS.narrowed(scope)
         .filter(grade=5)
         .exclude(subject__status=SubjectStatus.DIED)
         .values(*EVENTS.columns, "subject__status")
@@ -137,7 +137,7 @@ def _fatal_ae_but_alive(scope: Scope):
 
 def _immune_related_on_sorafenib(scope: Scope):
     rows = (
-        scope.narrow(AdverseEvent.objects.all(), "subject")
+        EVENTS.narrowed(scope)
         .filter(immune_related=True, subject__allocation__arm=Arm.B)
         .values(*EVENTS.columns)
     )
@@ -159,7 +159,7 @@ def _same_term_same_onset(scope: Scope):
         ae_number__lt=OuterRef("ae_number"),
     )
     rows = (
-        scope.narrow(AdverseEvent.objects.all(), "subject")
+        EVENTS.narrowed(scope)
         .filter(Exists(earlier))
         .values(*EVENTS.columns, "term__term", "onset_date")
     )
@@ -178,7 +178,7 @@ ENDED_STUDY = (SubjectStatus.COMPLETED, SubjectStatus.WITHDRAWN)
 
 def _ongoing_after_the_study_ended(scope: Scope):
     rows = (
-        scope.narrow(AdverseEvent.objects.all(), "subject")
+        EVENTS.narrowed(scope)
         .filter(ongoing=True, subject__status__in=ENDED_STUDY)
         .values(*EVENTS.columns, "subject__status", "subject__status_date")
     )

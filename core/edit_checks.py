@@ -121,7 +121,8 @@ class RecordRows:
     """The rows a finder reads of ``model`` and the violation on a row's record, declared once
     per model: ``columns`` (for ``values()``) are the pk, the subject's id, site id and identifier
     reached by ``subject_path`` ("" when ``model`` is the subject), then ``extra``; the record is
-    named by the identifier and ``what`` (text, or row -> text: "AE 3")."""
+    named by the identifier and ``what`` (text, or row -> text: "AE 3"). A finder starts from
+    ``narrowed(scope)``."""
 
     model: type[models.Model]
     what: str | Callable[[dict], str] = ""
@@ -144,6 +145,10 @@ class RecordRows:
             self._subject("subject_identifier"),
             *self.extra,
         )
+
+    def narrowed(self, scope: Scope) -> models.QuerySet:
+        """Every record of ``model`` of the scope's subjects (``Scope.narrow``)."""
+        return scope.narrow(self.model._default_manager.all(), self.subject_path or "pk")
 
     def violation(self, row: dict, field: str, message: str, values: dict) -> Violation:
         what = self.what(row) if callable(self.what) else self.what

@@ -26,7 +26,7 @@ LABELS = dict(RESPONSE_CHOICES)
 
 def _responses_differ(scope: Scope):
     rows = (
-        scope.narrow(TumorAssessment.objects.all(), "subject")
+        ASSESSMENTS.narrowed(scope)
         .exclude(derived_response="")
         .exclude(investigator_response=F("derived_response"))
         .values(*ASSESSMENTS.columns, "investigator_response", "derived_response")
@@ -55,7 +55,7 @@ def _target_measurements_incomplete(scope: Scope):
         .values("n")
     )
     rows = (
-        scope.narrow(TumorAssessment.objects.all(), "subject")
+        ASSESSMENTS.narrowed(scope)
         .annotate(
             targets=Coalesce(Subquery(targets), 0),
             measured=Count("measurements", filter=Q(measurements__diameter__isnull=False)),
@@ -78,7 +78,7 @@ def _target_measurements_incomplete(scope: Scope):
 
 def _new_lesion_without_progression(scope: Scope):
     rows = (
-        scope.narrow(TumorAssessment.objects.all(), "subject")
+        ASSESSMENTS.narrowed(scope)
         .filter(new_lesions=True)
         .exclude(investigator_response=Response.PD.value)
         .values(*ASSESSMENTS.columns, "investigator_response")

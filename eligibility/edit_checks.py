@@ -29,7 +29,7 @@ ASSESSMENT_ROWS = RecordRows(EligibilityAssessment, "eligibility")
 def _planned_randomization_far_off(scope: Scope):
     days = edit_check_settings()["planned_randomization_max_days"]
     rows = (
-        scope.narrow(EligibilityAssessment.objects.all(), "subject")
+        ASSESSMENT_ROWS.narrowed(scope)
         .filter(subject__status=SubjectStatus.SCREENING, planned_randomization_date__isnull=False)
         .annotate(
             saved_on=SiteDate("updated", "subject__site"),  # the planned date is a site date too

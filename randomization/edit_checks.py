@@ -42,7 +42,7 @@ def drugs_outside_the_arm(rows: RecordRows, message: str) -> Callable[[Scope], I
 
     def finder(scope: Scope) -> Iterator[Violation]:
         found = (
-            scope.narrow(rows.model._default_manager.all(), rows.subject_path)
+            rows.narrowed(scope)
             .filter(drug_not_of_arm(rows.subject_path))
             .values(*rows.columns, arm_path)
         )
@@ -70,7 +70,7 @@ def _randomized_without_signature(scope: Scope):
         assessment=OuterRef("pk"), void=False, kind=SignatureKind.ELIGIBLE
     )
     rows = (
-        scope.narrow(EligibilityAssessment.objects.all(), "subject")
+        ASSESSMENT_ROWS.narrowed(scope)
         .filter(subject__allocation__isnull=False)
         .exclude(Exists(signed))
         .values(*ASSESSMENT_ROWS.columns)
@@ -92,7 +92,7 @@ def _age_at_consent_outside_the_protocol(scope: Scope):
         c_month=F("b_month"), c_day__lt=F("b_day")
     )
     rows = (
-        scope.narrow(Subject.objects.all(), "pk")
+        SUBJECT_ROWS.narrowed(scope)
         .filter(allocation__isnull=False, consent_date__isnull=False)
         .annotate(
             c_month=ExtractMonth("consent_date"),
@@ -131,7 +131,7 @@ def _age_at_consent_outside_the_protocol(scope: Scope):
 
 def _death_before_randomization(scope: Scope):
     rows = (
-        scope.narrow(Subject.objects.all(), "pk")
+        SUBJECT_ROWS.narrowed(scope)
         .filter(status=SubjectStatus.DIED, status_date__isnull=False, allocation__isnull=False)
         .annotate(randomized_on=_randomized_on())
         .filter(status_date__lt=F("randomized_on"))
@@ -149,7 +149,7 @@ def _death_before_randomization(scope: Scope):
 
 def _randomized_assessments(scope: Scope) -> models.QuerySet:
     return (
-        scope.narrow(EligibilityAssessment.objects.all(), "subject")
+        ASSESSMENT_ROWS.narrowed(scope)
         .filter(subject__allocation__isnull=False)
         .annotate(randomized_on=_randomized_on("subject__allocation"))
     )

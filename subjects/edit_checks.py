@@ -23,7 +23,7 @@ def _screening_too_long(scope: Scope):
     days = edit_check_settings()["screening_max_days"]
     too_long = timedelta(days=days)
     rows = (
-        scope.narrow(Subject.objects.all(), "pk")
+        SUBJECT_ROWS.narrowed(scope)
         .filter(status=SubjectStatus.SCREENING, consent_date__lt=scope.latest_today - too_long)
         .annotate(site_today=scope.site_today("site"))
         .values(*SUBJECT_ROWS.columns, "consent_date", "site_today")
@@ -45,7 +45,7 @@ def _status_date_before_the_previous_one(scope: Scope):
         id=OuterRef("pk"), status_date__gt=OuterRef("status_date")
     ).exclude(status=OuterRef("status"))
     rows = (
-        scope.narrow(Subject.objects.all(), "pk")
+        SUBJECT_ROWS.narrowed(scope)
         .filter(status_date__isnull=False)
         .filter(Exists(history))
         .values(*SUBJECT_ROWS.columns, "status", "status_date")

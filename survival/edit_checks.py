@@ -26,7 +26,7 @@ FOLLOW_UP = RecordRows(
 
 def _death_date_differs_from_the_status(scope: Scope):
     rows = (
-        scope.narrow(EndOfStudy.objects.all(), "subject")
+        EOS.narrowed(scope)
         .filter(death_date__isnull=False)
         .filter(
             ~Q(subject__status=SubjectStatus.DIED)
@@ -58,7 +58,7 @@ def _death_date_differs_from_a_fatal_ae(scope: Scope):
         .exclude(death_date=OuterRef("death_date"))
     )
     rows = (
-        scope.narrow(EndOfStudy.objects.all(), "subject")
+        EOS.narrowed(scope)
         .filter(death_date__isnull=False)
         .filter(Exists(fatal_elsewhere))
         .values(*EOS.columns, "death_date")
@@ -75,7 +75,7 @@ def _death_date_differs_from_a_fatal_ae(scope: Scope):
 
 def _death_without_a_death_date(scope: Scope):
     rows = (
-        scope.narrow(EndOfStudy.objects.all(), "subject")
+        EOS.narrowed(scope)
         .filter(end_reason=EndOfStudyReason.DEATH, death_date__isnull=True)
         .values(*EOS.columns, "end_reason")
     )
@@ -94,7 +94,7 @@ def _alive_after_death(scope: Scope):
     )
     died_eos = Q(subject__end_of_study__death_date__lt=F("last_known_alive_date"))
     rows = (
-        scope.narrow(SurvivalFollowUp.objects.all(), "subject")
+        FOLLOW_UP.narrowed(scope)
         .filter(died_status | died_eos)
         .values(
             *FOLLOW_UP.columns,

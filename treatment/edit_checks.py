@@ -60,7 +60,7 @@ def _bevacizumab_dose_off_weight(scope: Scope):
     decimal = DecimalField(max_digits=12, decimal_places=3)
     expected = ExpressionWrapper(F("cycle__weight_kg") * Value(per_kg), output_field=decimal)
     rows = (
-        scope.narrow(IvDose.objects.all(), "cycle__subject")
+        IV_DOSES.narrowed(scope)
         .filter(drug=StudyDrug.BEVACIZUMAB, dose_change_reason="")
         .annotate(
             expected=expected,
@@ -86,7 +86,7 @@ def _cycle_out_of_window(scope: Scope):
     window = timedelta(days=treatment_settings()["cycle_window_days"])
     offset = ExpressionWrapper(F("day1_date") - F("nominal_day1"), output_field=DurationField())
     rows = (
-        scope.narrow(Cycle.objects.all(), "subject")
+        CYCLES.narrowed(scope)
         .annotate(offset=offset)
         .filter(Q(offset__gt=window) | Q(offset__lt=-window))
         .values(*CYCLES.columns, "day1_date", "nominal_day1")
@@ -110,7 +110,7 @@ def _next_cycle_overdue(scope: Scope):
     last = Cycle.objects.filter(subject=OuterRef("pk")).order_by("-number")
     latest = scope.latest_today
     rows = (
-        scope.narrow(Subject.objects.all(), "pk")
+        SUBJECT_ROWS.narrowed(scope)
         .filter(status=SubjectStatus.RANDOMIZED, allocation__isnull=False)
         .annotate(
             randomized_on=RandomizationDate("allocation"),
