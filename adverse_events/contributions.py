@@ -4,7 +4,7 @@ forms through ``services``; the admin shows AEs and the CTCAE dictionary read-on
 dictionary is loaded by load_ctcae)."""
 
 from core.contributions import AppContributions, SiteUrls
-from core.roles import crf_role_permissions
+from core.roles import crf_role_permissions, entry_permissions
 
 from . import demo, urls
 from .edit_checks import CHECKS
@@ -23,11 +23,6 @@ CONTRIBUTIONS = AppContributions(
         "ctcaeterm",
         "adverseevent",
         "aecausality",
-        site_entry=(
-            "adverse_events.add_adverseevent",
-            "adverse_events.change_adverseevent",
-            "adverse_events.add_aecausality",
-            "adverse_events.change_aecausality",
-        ),
+        site_entry=entry_permissions("adverse_events.adverseevent", "adverse_events.aecausality"),
     ),
 )

@@ -42,6 +42,16 @@ def view_permissions(*models: str) -> tuple[str, ...]:
     return tuple(f"{app}.view_{model}" for app, model in (m.split(".") for m in models))
 
 
+def entry_permissions(*models: str) -> tuple[str, ...]:
+    """The add and change permissions of ``models`` ("app.model"): who enters them (never delete:
+    audited records are not deleted that way)."""
+    return tuple(
+        f"{app}.{action}_{model}"
+        for app, model in (m.split(".") for m in models)
+        for action in ("add", "change")
+    )
+
+
 def crf_role_permissions(
     app_label: str,
     *models: str,

@@ -4,7 +4,7 @@ assessments, and who may see and enter them. Signatures are made only by ``servi
 re-entry), so no role adds or changes them directly."""
 
 from core.contributions import AppContributions, SiteUrls
-from core.roles import crf_role_permissions
+from core.roles import crf_role_permissions, entry_permissions
 
 from . import demo, urls
 from .edit_checks import CHECKS
@@ -25,9 +25,6 @@ CONTRIBUTIONS = AppContributions(
         "eligibilityassessment",
         "eligibilitysignature",
         "priortherapy",
-        site_entry=(
-            "eligibility.add_eligibilityassessment",
-            "eligibility.change_eligibilityassessment",
-        ),
+        site_entry=entry_permissions("eligibility.eligibilityassessment"),
     ),
 )

@@ -3,7 +3,7 @@ checks of the subject record, the demo's sites, users and subjects, and who may 
 them (sites and memberships are the data manager's)."""
 
 from core.contributions import AppContributions, SiteUrls
-from core.roles import Role, view_permissions
+from core.roles import Role, entry_permissions, view_permissions
 
 from . import demo, urls
 from .edit_checks import CHECKS
@@ -11,8 +11,7 @@ from .export import FORMS
 
 _SITE_ENTRY = (
     *view_permissions("subjects.site", "subjects.subject", "subjects.historicalsubject"),
-    "subjects.add_subject",
-    "subjects.change_subject",
+    *entry_permissions("subjects.subject"),
 )
 
 CONTRIBUTIONS = AppContributions(
@@ -39,10 +38,7 @@ CONTRIBUTIONS = AppContributions(
                 "subjects.subject",
                 "subjects.historicalsubject",
             ),
-            "subjects.add_site",
-            "subjects.change_site",
-            "subjects.add_sitemembership",
-            "subjects.change_sitemembership",
+            *entry_permissions("subjects.site", "subjects.sitemembership"),
         ),
         Role.SPONSOR: view_permissions("subjects.site", "subjects.subject"),
         Role.STATISTICIAN: view_permissions("subjects.site", "subjects.subject"),
