@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from core import access
 from core.pages import (
+    form_page,
     read_only_record_page,
     refuse_read_only,
     save_form,
@@ -46,20 +47,21 @@ def _term_grades() -> dict:
 
 
 def _render_form(request, form, heading, subject, ae=None, **extra):
-    context = {
-        "form": form,
-        "heading": heading,
-        "subject": subject,
-        "ae": ae,
-        "term_grades": _term_grades(),
-        "cancel_url": _list_url(subject),
-        "submit_label": "Save AE",
-        **extra,
-    }
     if ae is not None:
-        context["history"] = selectors.event_audit_trail(ae)
-        context["flags"] = field_flags(request, ae, form=form)
-    return render(request, "adverse_events/ae_form.html", context)
+        extra["history"] = selectors.event_audit_trail(ae)
+        extra["flags"] = field_flags(request, ae, form=form)
+    return form_page(
+        request,
+        form,
+        heading,
+        subject,
+        template="adverse_events/ae_form.html",
+        ae=ae,
+        term_grades=_term_grades(),
+        cancel_url=_list_url(subject),
+        submit_label="Save AE",
+        **extra,
+    )
 
 
 def subject_panel(request, subject):
@@ -176,16 +178,13 @@ def ae_report(request, identifier, number):
         if ae.sae_due_at
         else "This event is not serious: it is not reported within 24 hours."
     )
-    return render(
+    return form_page(
         request,
-        "form_page.html",
-        {
-            "form": form,
-            "heading": f"SAE report — AE {ae.ae_number} of {subject} ({ae.term})",
-            "subject": subject,
-            "intro": intro,
-            "cancel_url": _list_url(subject),
-        },
+        form,
+        f"SAE report — AE {ae.ae_number} of {subject} ({ae.term})",
+        subject,
+        intro=intro,
+        cancel_url=_list_url(subject),
     )
 
 

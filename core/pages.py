@@ -17,12 +17,13 @@ from .forms import add_errors, run_service
 from .panels import field_flags
 
 
-def form_page(request, form, heading, subject=None, **extra):
-    """A page with one form (``form_page.html``); back to the subject by default."""
+def form_page(request, form, heading, subject=None, *, template="form_page.html", **extra):
+    """A page with one form (``template``: ``form_page.html`` or one extending it); back to the
+    subject by default."""
     context = {"form": form, "heading": heading, "subject": subject, **extra}
     if subject is not None:
         context.setdefault("cancel_url", subject.get_absolute_url())
-    return render(request, "form_page.html", context)
+    return render(request, template, context)
 
 
 def refuse_read_only(request, subject, require):

@@ -17,7 +17,13 @@ from django.shortcuts import redirect, render
 from core import access
 from core.audit import history_rows
 from core.forms import run_service
-from core.pages import refuse_read_only, save_new_record, save_record_edit, saved_with_reason
+from core.pages import (
+    form_page,
+    refuse_read_only,
+    save_new_record,
+    save_record_edit,
+    saved_with_reason,
+)
 from core.panels import field_flags
 from randomization import selectors as randomization_selectors
 from subjects.pages import data_entry_page
@@ -79,18 +85,15 @@ def _read_only(request, subject, record, heading, facts, history):
 
 
 def _form(request, form, heading, subject, *, record=None, history=None):
-    """A CRF form page (``form_page.html``) with the record's audit trail below it."""
-    return render(
+    """A CRF form page (``form_page``) with the record's audit trail below it."""
+    return form_page(
         request,
-        "survival/form.html",
-        {
-            "form": form,
-            "heading": heading,
-            "subject": subject,
-            "cancel_url": subject.get_absolute_url(),
-            "flags": field_flags(request, record, form=form),
-            "history": history,
-        },
+        form,
+        heading,
+        subject,
+        template="survival/form.html",
+        flags=field_flags(request, record, form=form),
+        history=history,
     )
 
 
