@@ -8,7 +8,7 @@ value is computed by ``services`` from ``units``, never entered or edited by han
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -16,11 +16,11 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from core.crf import CrfRecord
-from core.site_time import today_at
 from core.validators import bounded_text, not_before_study_start, not_in_future
 
 from . import settings as elig_settings
 from . import units
+from .rules import ASSESSMENT_RULES
 
 # The version of the definition of what a signature covers (``signed_data``): 1 = the CRF fields
 # before the labs as reported and the prior therapy rows; 2 = with them. A signature records the
@@ -30,7 +30,7 @@ SIGNED_DATA_VERSION = 2
 
 def plausible(name: str) -> list:
     """Validators refusing an SI lab value outside the range possible (a last guard: the value as
-    reported is checked in its own unit first, ``_labs_plausible_in_their_unit``)."""
+    reported is checked in its own unit first, ``rules._labs_plausible_in_their_unit``)."""
     low, high, unit = elig_settings.PLAUSIBLE_RANGES[name]
     message = (
         f"Enter a value between {low} and {high}{(' ' + unit) if unit else ''}: "
@@ -398,114 +398,6 @@ class EligibilityAssessment(CrfRecord):
 
     def forget_prior_therapies(self) -> None:
         self.__dict__.pop("_prior_therapy_rows", None)
-
-
-# --- the entry-time rules of the assessment: each returns {field: message} ---------------------
-
-
-def _no_date_when_answer_is_no(a: EligibilityAssessment) -> dict[str, str]:
-    return {
-        date_field: "Leave the date empty when the answer is no."
-        for flag, date_field in a.DATED_FACTS
-        if getattr(a, flag) is False and getattr(a, date_field) is not None
-    }
-
-
-def _follow_up_only_when_asked(a: EligibilityAssessment) -> dict[str, str]:
-    errors = {}
-    if a.target_lesion_locally_treated is False and a.target_lesion_progressed is not None:
-        errors["target_lesion_progressed"] = (
-            "Answer only when the target lesion was treated locally."
-        )
-    if a.other_malignancy_5y is False and a.other_malignancy_cured_in_situ is not None:
-        errors["other_malignancy_cured_in_situ"] = (
-            "Answer only when there was another malignancy within 5 years."
-        )
-    return errors
-
-
-def _reasons_and_dates_given(a: EligibilityAssessment) -> dict[str, str]:
-    errors = {}
-    if a.investigator_judges_unsuitable and not a.unsuitable_reason.strip():
-        errors["unsuitable_reason"] = "Say why the subject is unsuitable."
-    if a.pregnancy_test_result and not a.pregnancy_test_date:
-        errors["pregnancy_test_date"] = "Give the date of the pregnancy test."
-    return errors
-
-
-FEMALE_ONLY_FIELDS = ("childbearing_potential", "pregnancy_test_date", "pregnancy_test_result")
-
-
-def _fits_the_subjects_sex(a: EligibilityAssessment) -> dict[str, str]:
-    if not a.subject_id:
-        return {}
-    if a.subject.sex == "M":
-        return {
-            name: "This applies to female subjects only."
-            for name in FEMALE_ONLY_FIELDS
-            if getattr(a, name) not in (None, "")
-        }
-    if a.partner_childbearing_potential is not None:
-        return {"partner_childbearing_potential": "This applies to male subjects only."}
-    return {}
-
-
-def _planned_after_consent(a: EligibilityAssessment) -> dict[str, str]:
-    planned = a.planned_randomization_date
-    consent = a.subject.consent_date if a.subject_id else None
-    if planned and consent and planned < consent:
-        return {
-            "planned_randomization_date": (
-                "The planned randomization date is before the informed consent."
-            )
-        }
-    ahead = elig_settings.PLANNED_RANDOMIZATION_MAX_DAYS_AHEAD
-    today = today_at(a.subject.site if a.subject_id else None)  # a site date: the site's today
-    if planned and planned > today + timedelta(days=ahead):
-        return {
-            "planned_randomization_date": (
-                f"The planned randomization date is more than {ahead} days ahead: the screening "
-                "windows would run out. Enter it when the date is known."
-            )
-        }
-    return {}
-
-
-def _labs_plausible_in_their_unit(a: EligibilityAssessment) -> dict[str, str]:
-    """Each lab value as reported: with its unit, and plausible in that unit (the SI range of
-    ``settings.PLAUSIBLE_RANGES`` through the unit's factor)."""
-    errors = {}
-    for name, spec in units.LABS.items():
-        value_field, unit_field = units.reported_field(name), units.unit_field(name)
-        value = units.as_decimal(getattr(a, value_field))
-        code = getattr(a, unit_field)
-        if value is None:
-            continue
-        if not code:
-            errors[unit_field] = "Give the unit the laboratory reported."
-            continue
-        if not spec.accepts(code):
-            continue  # the field's choices refuse it
-        low, high = elig_settings.plausible_range(name, code)
-        if not low <= value <= high:
-            symbol = spec.unit(code).symbol
-            unit = f" {symbol}" if symbol else ""
-            errors[value_field] = (
-                f"{units.plain(value)}{unit} is not plausible: enter a value between "
-                f"{units.plain(low)} and {units.plain(high)}{unit}; check the unit and the "
-                "decimal point."
-            )
-    return errors
-
-
-ASSESSMENT_RULES = (
-    _labs_plausible_in_their_unit,
-    _no_date_when_answer_is_no,
-    _follow_up_only_when_asked,
-    _reasons_and_dates_given,
-    _fits_the_subjects_sex,
-    _planned_after_consent,
-)
 
 
 # --- prior systemic therapy ------------------------------------------------------------------

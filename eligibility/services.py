@@ -116,7 +116,7 @@ def lab_values(assessment: EligibilityAssessment, data: dict) -> dict:
     with the value as reported must be the one computed from it. Without a value the unit is
     cleared; a lab with one unit (INR, creatinine clearance) gets it. The SI value stays empty
     for a value not in a unit of the lab or not plausible in it: the model's rules then refuse
-    the value as reported with a sentence (``models._labs_plausible_in_their_unit``).
+    the value as reported with a sentence (``rules._labs_plausible_in_their_unit``).
     """
     data = dict(data)
     errors = {}
