@@ -3,7 +3,8 @@
 They create records through the services, as users would. ``subjects`` (sites, users, subjects,
 dates), ``eligibility`` (a complete, eligible, signed assessment), ``randomization`` (lists,
 randomized subjects), ``ctcae`` (the dictionary from EDC_REFERENCE_DATA), ``reference`` (reference
-files), ``pages`` (what a page offers) and ``browser`` (headless Chromium for Playwright tests).
+files), ``pages`` (what a page offers), ``worlds`` (a study built once per module) and
+``browser`` (headless Chromium for Playwright tests).
 """
 
 from .ctcae import ctcae, ctcae_dictionary, term
