@@ -16,6 +16,7 @@ import re
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import jsonschema
@@ -45,6 +46,7 @@ from .builders import (
     PASSWORD,
     days_ago,
     make_eligible_assessment,
+    make_site,
     make_subject,
     make_subject_in_arm,
     make_user,
@@ -57,6 +59,7 @@ from .builders.treatment import (
     make_subject_randomized_days_ago,
     randomized_on,
 )
+from .builders.worlds import built_once, close_worlds, fresh
 
 pytestmark = pytest.mark.django_db
 
@@ -68,67 +71,129 @@ ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z?$")
 # --- the study ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def study(site, other_site, coordinator, investigator, other_coordinator):
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
     """At 101: a subject in arm A with a serious AE (two drugs, different actions), one in arm
     B with an AE who ended treatment and withdrew, a confirmed screen failure (with initials),
-    one registered only; at 202: a subject in arm B with an AE."""
-    load_starter_terms()
-    term = CtcaeTerm.objects.get
-    arm_a = make_subject_in_arm(Arm.A, site, by=coordinator)
-    ae_services.record_adverse_event(
-        arm_a,
-        user=coordinator,
-        term=term(term="Hypertension"),
-        grade=3,
-        onset_date=site_today(),
-        ongoing=True,
-        outcome="not_recovered",
-        serious=True,
-        sc_hospitalization=True,
-        # Two hours ago, but not before the onset day began at the site (00:00-02:00 there).
-        site_aware_at=max(
-            timezone.now() - timedelta(hours=2),
-            datetime.combine(site_today(site), time(0), tzinfo=site.zoneinfo),
-        ),
-        causality={
-            "toripalimab": {"causality": "possible", "action_taken": "not_changed"},
-            "bevacizumab": {"causality": "probable", "action_taken": "interrupted"},
-        },
-    )
-    arm_b = make_subject_in_arm(Arm.B, site, by=coordinator)
-    ae_services.record_adverse_event(
-        arm_b,
-        user=coordinator,
-        term=term(term="Diarrhea"),
-        grade=2,
-        onset_date=site_today(),
-        end_date=site_today(),
-        outcome="recovered",
-        immune_related=False,
-        causality={"sorafenib": {"causality": "unlikely", "action_taken": "reduced"}},
-    )
-    for status in (SubjectStatus.TREATMENT_ENDED, SubjectStatus.WITHDRAWN):
-        # today at the site (the randomization date: the site's date, ahead of UTC's at night)
-        subject_services.change_status(
-            arm_b, status, user=coordinator, reason="Test", on_date=arm_b.status_date
+    one registered only; at 202: a subject in arm B with an AE. Built once for the module."""
+    with built_once(django_db_blocker):
+        load_starter_terms()
+        site, other_site = make_site("101"), make_site("202")
+        coordinator = make_user(Role.SITE_STAFF, site, username="coordinator")
+        investigator = make_user(Role.INVESTIGATOR, site, username="investigator")
+        other_coordinator = make_user(Role.SITE_STAFF, other_site, username="other")
+        term = CtcaeTerm.objects.get
+        arm_a = make_subject_in_arm(Arm.A, site, by=coordinator)
+        ae_services.record_adverse_event(
+            arm_a,
+            user=coordinator,
+            term=term(term="Hypertension"),
+            grade=3,
+            onset_date=site_today(),
+            ongoing=True,
+            outcome="not_recovered",
+            serious=True,
+            sc_hospitalization=True,
+            # Two hours ago, but not before the onset day began at the site (00:00-02:00 there).
+            site_aware_at=max(
+                timezone.now() - timedelta(hours=2),
+                datetime.combine(site_today(site), time(0), tzinfo=site.zoneinfo),
+            ),
+            causality={
+                "toripalimab": {"causality": "possible", "action_taken": "not_changed"},
+                "bevacizumab": {"causality": "probable", "action_taken": "interrupted"},
+            },
         )
-    failed = make_subject(site, by=coordinator, initials=INITIALS)
-    assessment = make_eligible_assessment(failed, by=coordinator, sign=False, ecog=2)
-    eligibility_services.confirm_screen_failure(assessment, user=investigator, password=PASSWORD)
-    make_subject(site, by=coordinator, consented=False)
-    other = make_subject_in_arm(Arm.B, other_site, by=other_coordinator)
-    ae_services.record_adverse_event(
-        other,
-        user=other_coordinator,
-        term=term(term="Alopecia"),
-        grade=1,
-        onset_date=site_today(),
-        ongoing=True,
-        outcome="recovering",
-        causality={"sorafenib": {"causality": "definite", "action_taken": "not_changed"}},
+        arm_b = make_subject_in_arm(Arm.B, site, by=coordinator)
+        ae_services.record_adverse_event(
+            arm_b,
+            user=coordinator,
+            term=term(term="Diarrhea"),
+            grade=2,
+            onset_date=site_today(),
+            end_date=site_today(),
+            outcome="recovered",
+            immune_related=False,
+            causality={"sorafenib": {"causality": "unlikely", "action_taken": "reduced"}},
+        )
+        for status in (SubjectStatus.TREATMENT_ENDED, SubjectStatus.WITHDRAWN):
+            # today at the site (the randomization date: the site's date, ahead of UTC's at night)
+            subject_services.change_status(
+                arm_b, status, user=coordinator, reason="Test", on_date=arm_b.status_date
+            )
+        failed = make_subject(site, by=coordinator, initials=INITIALS)
+        assessment = make_eligible_assessment(failed, by=coordinator, sign=False, ecog=2)
+        eligibility_services.confirm_screen_failure(
+            assessment, user=investigator, password=PASSWORD
+        )
+        make_subject(site, by=coordinator, consented=False)
+        other = make_subject_in_arm(Arm.B, other_site, by=other_coordinator)
+        ae_services.record_adverse_event(
+            other,
+            user=other_coordinator,
+            term=term(term="Alopecia"),
+            grade=1,
+            onset_date=site_today(),
+            ongoing=True,
+            outcome="recovering",
+            causality={"sorafenib": {"causality": "definite", "action_taken": "not_changed"}},
+        )
+        yield SimpleNamespace(
+            study={"arm_a": arm_a, "arm_b": arm_b, "failed": failed, "other": other},
+            site=site,
+            other_site=other_site,
+            coordinator=coordinator,
+            investigator=investigator,
+            other_coordinator=other_coordinator,
+        )
+
+
+@pytest.fixture
+def study(world):
+    """The world's records, as the database holds them for this test."""
+    return {name: fresh(subject) for name, subject in world.study.items()}
+
+
+# The conftest's site people, taken from the world (theirs would be a second site 101).
+
+
+@pytest.fixture
+def site(world):
+    return fresh(world.site)
+
+
+@pytest.fixture
+def other_site(world):
+    return fresh(world.other_site)
+
+
+@pytest.fixture
+def coordinator(world):
+    return fresh(world.coordinator)
+
+
+@pytest.fixture
+def investigator(world):
+    return fresh(world.investigator)
+
+
+@pytest.fixture
+def other_coordinator(world):
+    return fresh(world.other_coordinator)
+
+
+@pytest.fixture
+def outside_the_world():
+    """For the transactional tests (they commit, other connections read): the world's
+    transaction is ended first, and they have a site and people of their own."""
+    close_worlds()
+    site = make_site("101")
+    return SimpleNamespace(
+        site=site,
+        coordinator=make_user(Role.SITE_STAFF, site, username="coordinator"),
+        investigator=make_user(Role.INVESTIGATOR, site, username="investigator"),
+        data_manager=make_user(Role.DATA_MANAGER, username="dm", is_staff=True),
     )
-    return {"arm_a": arm_a, "arm_b": arm_b, "failed": failed, "other": other}
 
 
 @pytest.fixture
@@ -759,13 +824,13 @@ def test_postgresql_rows_hold_the_awkward_values(awkward_values, data_manager):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_dataset_is_one_moment_whatever_is_saved_while_it_streams(
-    site, coordinator, investigator, data_manager, monkeypatch
-):
+def test_a_dataset_is_one_moment_whatever_is_saved_while_it_streams(outside_the_world, monkeypatch):
     """An AE recorded while the AE dataset is made (committed by another connection between the
     count and the rows) is not in it: its records and its rows are one state of the data."""
     import threading
 
+    site, coordinator = outside_the_world.site, outside_the_world.coordinator
+    investigator, data_manager = outside_the_world.investigator, outside_the_world.data_manager
     load_starter_terms()
     fatigue = CtcaeTerm.objects.get(term="Fatigue")
 
@@ -813,7 +878,7 @@ def test_a_dataset_is_one_moment_whatever_is_saved_while_it_streams(
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_the_command_writes_every_dataset_as_of_one_moment(
-    site, coordinator, investigator, tmp_path, monkeypatch
+    outside_the_world, tmp_path, monkeypatch
 ):
     """A subject registered after the first file was written (by another connection) is in
     none of the files: DM holds the subjects of the moment AE was read."""
@@ -821,6 +886,8 @@ def test_the_command_writes_every_dataset_as_of_one_moment(
 
     from exports.management.commands import export_datasets
 
+    site, coordinator = outside_the_world.site, outside_the_world.coordinator
+    investigator = outside_the_world.investigator
     make_subject_in_arm(Arm.B, site, by=coordinator, investigator=investigator)
 
     def meanwhile():
