@@ -33,7 +33,6 @@ from xml.etree import ElementTree
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
-from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -61,6 +60,8 @@ from survival.models import EndOfStudy, EndOfTreatment, EndOfTreatmentReason, Su
 from treatment import selectors as treatment_selectors
 from treatment.models import Cycle, DoseLevel, IvDose, OralDosingPeriod
 from treatment.schedule import VisitKind, VisitStatus
+
+from .builders.worlds import built_once
 
 pytestmark = pytest.mark.django_db
 
@@ -168,13 +169,11 @@ def demo(django_db_setup, django_db_blocker, tmp_path_factory):
     folder = tmp_path_factory.mktemp("demo")
     out = StringIO()
     with (
-        django_db_blocker.unblock(),
+        built_once(django_db_blocker),
         override_settings(VAR_DIR=folder),
-        transaction.atomic(),
     ):
         call_command("seed_demo", "--demo-passwords", "--password", PASSWORD, stdout=out)
         yield SimpleNamespace(out=out.getvalue(), folder=folder)
-        transaction.set_rollback(True)
 
 
 def delete_a_subject_registered_in_error() -> None:

@@ -41,6 +41,7 @@ from randomization.arms import DRUGS_OF_ARM
 from randomization.selectors import arm_of
 
 from .builders import make_randomized_subject, make_site, make_subject, make_user, site_today
+from .builders.worlds import built_once
 
 EXAMPLES_PER_OPERATION = 8
 CHECKS = [
@@ -76,7 +77,7 @@ def keep_the_test_connection():
 def study(django_db_setup, django_db_blocker, keep_the_test_connection):
     """Two sites with a randomized subject each (an AE, a query), a subject in screening; the
     sponsor's and a data manager's tokens. Built once (rolled back at the module's end)."""
-    with django_db_blocker.unblock(), transaction.atomic():
+    with built_once(django_db_blocker):
         load_starter_terms()
         data_manager = make_user(Role.DATA_MANAGER, is_staff=True)
         for code in ("101", "202"):
@@ -108,7 +109,6 @@ def study(django_db_setup, django_db_blocker, keep_the_test_connection):
             "/api/v1/schema/", app, headers={"Authorization": f"Token {tokens['sponsor']}"}
         )
         yield schema, tokens
-        transaction.set_rollback(True)
 
 
 def fuzz(operation, tokens: dict[str, str]) -> None:

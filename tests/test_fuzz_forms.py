@@ -28,6 +28,7 @@ from core.roles import Role
 
 from .builders import make_user
 from .builders.forms import post_forms
+from .builders.worlds import built_once
 from .test_isolation_matrix import (
     _body,
     build_world,
@@ -126,7 +127,7 @@ def _writable(form) -> bool:
 def form_pages(django_db_setup, django_db_blocker):
     """(path, user, the form's fields, the form as offered) of every form page, with a study to
     write in (built once, rolled back at the module's end)."""
-    with django_db_blocker.unblock(), transaction.atomic(), quick_requests():
+    with built_once(django_db_blocker), quick_requests():
         world = build_world()
         cases, _ = generate_cases(world)
         clients = {}
@@ -166,7 +167,6 @@ def form_pages(django_db_setup, django_db_blocker):
                     pages.append((case.url, user, fields, kinds, form.data()))
                     break
         yield pages
-        transaction.set_rollback(True)
 
 
 @pytest.mark.postgres

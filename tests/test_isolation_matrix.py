@@ -78,6 +78,7 @@ from .builders import (
 from .builders.eligibility import make_prior_therapy_rows
 from .builders.forms import post_forms
 from .builders.monitoring import lock_and_unlock_study
+from .builders.worlds import built_once
 
 # --- site 202's records and what must not leak of them --------------------------------------------
 
@@ -831,7 +832,7 @@ def quick_requests():
 def world(django_db_setup, django_db_blocker):
     """Site 202's records, the cases and their replayed forms: built once for the module (in a
     transaction rolled back at its end)."""
-    with django_db_blocker.unblock(), transaction.atomic(), quick_requests():
+    with built_once(django_db_blocker), quick_requests():
         built = build_world()
         cases, unmapped = generate_cases(built)
         writer, superuser = Client(), Client()
@@ -845,7 +846,6 @@ def world(django_db_setup, django_db_blocker):
         gc.collect()
         gc.freeze()
         yield built, cases, unmapped, payloads
-        transaction.set_rollback(True)
 
 
 def _client_for(user) -> tuple[Client, str]:
