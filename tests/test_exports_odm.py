@@ -406,10 +406,10 @@ def test_the_fast_path_writes_what_the_records_say(study, coordinator, data_mana
     assert files() == fast
 
 
-def test_postgresql_writes_the_adverse_events_as_the_python_path_does(
+def test_the_database_writes_the_adverse_events_as_the_python_path_does(
     study, coordinator, data_manager, sponsor, site, monkeypatch, schema
 ):
-    """On PostgreSQL the database writes the adverse events' FormData text: the file is the
+    """The database (PostgreSQL, SQLite) writes the adverse events' FormData text: the file is the
     Python path's byte for byte (escaping, dropped control characters, unicode, empty and null
     values, UTC date-times with and without a fraction, booleans), for every scope."""
     from datetime import UTC, datetime
@@ -442,7 +442,7 @@ def test_postgresql_writes_the_adverse_events_as_the_python_path_does(
     layout = odm_layout._Layout.of(records.form_named("adverse-events"), False)
     queryset = records.form_named("adverse-events").queryset()
     database_writes = odm_fragments._fragments(layout, queryset)
-    assert (database_writes is not None) == (connection.vendor == "postgresql")
+    assert database_writes is not None
 
     def stamped_out(data):
         return re.sub(rb'(FileOID|CreationDateTime|AsOfDateTime)="[^"]*"', b"", data)
@@ -464,6 +464,28 @@ def test_postgresql_writes_the_adverse_events_as_the_python_path_does(
         assert value(form, "I.AE.SITE_AWARE_AT") == "2025-03-04T05:06:07.123456Z"
         assert value(form, "I.AE.SAE_REPORTED_AT") == "2025-03-04T05:06:07Z"
         assert value(form, "I.AE.END_DATE") is None and value(form, "I.AE.ONGOING") == "1"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("stored", [None, "70.5", "70", "-0.25", "1234.56"])
+def test_the_database_writes_a_decimal_as_the_python_path_does(stored):
+    """A decimal column's text is ``odm_value`` of the Decimal Django reads (SQLite stores a
+    REAL and writes NULL as 0 unless told)."""
+    from decimal import Decimal
+
+    from django.db import models
+
+    field = models.DecimalField(max_digits=6, decimal_places=2)
+    dialect = odm_fragments._DIALECTS[connection.vendor]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {odm_fragments._sql_value('x', field, dialect)} "
+            "FROM (SELECT CAST(%s AS DECIMAL(6, 2)) AS x) AS t",
+            [stored],
+        )
+        written = cursor.fetchone()[0]
+    expected = None if stored is None else odm.odm_value(Decimal(stored).quantize(Decimal("0.01")))
+    assert written == expected
 
 
 @pytest.mark.postgres

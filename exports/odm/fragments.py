@@ -1,11 +1,13 @@
-"""On PostgreSQL, the database writes the values-path forms' FormData as the text lxml would."""
+"""The database writes the values-path forms' FormData as the text lxml would (PostgreSQL,
+SQLite)."""
 
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 
 from django.conf import settings
 from django.db import connections, models
@@ -15,19 +17,16 @@ from core.sql import literal
 
 from .. import background, records
 from .layout import _Group, _Layout, _value_parents
-from .values import _ATTRIBUTE_ENTITIES, _NOT_XML_CODES, _xml_attribute
+from .values import _ATTRIBUTE_ENTITIES, _NOT_XML_CODES, _text, _xml_attribute
 
-# On PostgreSQL a values-path form (the adverse events and their causality: the bulk of the file)
-# is written by the database as the very text lxml writes, in its place in the ``SubjectData``.
-# The Python path (``snapshot``) writes the other forms, every form on SQLite, and any type the
-# SQL cannot format exactly as ``odm_value``; the tests compare the two byte for byte.
+# A values-path form (the adverse events and their causality: the bulk of the file) is written by
+# the database as the very text lxml writes, in its place in the ``SubjectData``. One generator
+# writes the SQL; ``_PostgreSQL`` and ``_SQLite`` spell the few parts the two write differently.
+# The Python path (``snapshot``) writes the other forms and any type the SQL cannot format exactly
+# as ``odm_value``; the tests compare the two byte for byte.
 
 SQL_FRAGMENTS = True  # False: every database takes the Python path (tests compare both)
 FRAGMENT_CHUNK = 32  # subjects fetched at a time (each row: all of a subject's records)
-_NOT_XML_SQL = "E'" + "".join(f"\\x{c:02x}" for c in _NOT_XML_CODES) + "\\uFFFE\\uFFFF'"
-_TO_ESCAPE_SQL = (
-    "E'[&<>\"\\n\\r\\t" + "".join(f"\\x{c:02x}" for c in _NOT_XML_CODES) + "\\uFFFE\\uFFFF]'"
-)
 _INTEGER_TYPES = {
     "AutoField",
     "BigAutoField",
@@ -51,12 +50,146 @@ class _Fragment:
     text: str
 
 
-def _sql_escaped(column: str) -> str:
+@dataclass(frozen=True)
+class _Child:
+    """A child group's rows in the SQL: their query (parent id, id, ``c0``...) and the SQL of
+    one row's ``ItemGroupData``."""
+
+    sql: str
+    columns: int
+    text: str
+
+
+class _PostgreSQL:
+    """PostgreSQL's spelling: escape strings, ``translate``, a regex test, ``to_char``, the
+    child rows joined ``LATERAL`` and a subject's records aggregated by the database."""
+
+    _NOT_XML = "E'" + "".join(f"\\x{c:02x}" for c in _NOT_XML_CODES) + "\\uFFFE\\uFFFF'"
+    _TO_ESCAPE = (
+        "E'[&<>\"\\n\\r\\t" + "".join(f"\\x{c:02x}" for c in _NOT_XML_CODES) + "\\uFFFE\\uFFFF]'"
+    )
+    _CONTROL = {"\n": "E'\\n'", "\r": "E'\\r'", "\t": "E'\\t'"}
+
+    def char(self, char: str) -> str:
+        return self._CONTROL.get(char) or literal(char)
+
+    def drop_not_xml(self, expression: str) -> str:
+        return f"translate({expression}, {self._NOT_XML}, '')"
+
+    def to_escape(self, expressions: list[str]) -> str:
+        """True when one of the text values has a character to escape or to drop."""
+        joined = expressions[0] if len(expressions) == 1 else f"concat({', '.join(expressions)})"
+        return f"{joined} ~ {self._TO_ESCAPE}"
+
+    def prepare(self, connection) -> None:
+        pass
+
+    def text(self, expression: str) -> str:
+        return f"({expression})::text"
+
+    def decimal(self, expression: str, places: int) -> str:
+        return self.text(expression)
+
+    def date(self, expression: str) -> str:
+        return f"to_char({expression}, 'YYYY-MM-DD')"
+
+    def datetime(self, expression: str) -> str:
+        text = f"to_char({expression} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+        return f"replace({text}, '.000000Z', 'Z')"  # isoformat: no fraction when it is 0
+
+    def query(self, parent_sql: str, columns: int, texts: list[str], children: list[_Child]):
+        """One row per subject, its records' text in order: the stream handles a subject's
+        twenty adverse events as one piece of text, not twenty rows. The records are sorted on
+        their values (``OFFSET 0``: before the text is made, not the wide text); each record's
+        child rows are read by its id (``LATERAL``: the index on the foreign key)."""
+        joins = []
+        texts = list(texts)
+        for number, child in enumerate(children):
+            joins.append(
+                f"LEFT JOIN LATERAL (SELECT string_agg({child.text}, '' ORDER BY pk) AS xml "
+                f"FROM ({child.sql}) AS g(parent, pk, {_sql_columns(child.columns)}) "
+                f"WHERE g.parent = p.pk) AS g{number} ON true"
+            )
+            texts.insert(-1, f"coalesce(g{number}.xml, '')")
+        sql = (
+            f"SELECT p.odm_subject_id, p.pk, {' || '.join(texts)} "
+            f"FROM ({parent_sql} OFFSET 0) AS p(odm_subject_id, pk, {_sql_columns(columns)}) "
+            f"{' '.join(joins)} ORDER BY p.odm_subject_id, p.pk"
+        )
+        return (
+            "SELECT f.odm_subject_id, min(f.pk), string_agg(f.text, '' ORDER BY f.pk) "
+            f"FROM ({sql}) AS f(odm_subject_id, pk, text) "
+            "GROUP BY f.odm_subject_id ORDER BY f.odm_subject_id"
+        )
+
+
+class _SQLite(_PostgreSQL):
+    """SQLite's (the zero-setup demo database): no escape strings (``char()``), no
+    ``translate``, ``REGEXP`` (Django's, Python's ``re``), dates
+    stored as ISO text, no column lists on subqueries (CTEs) and no ``LATERAL`` (a correlated
+    subquery), group_concat over rows in order; a subject's records are joined by the reader."""
+
+    _TO_ESCAPE = literal('[&<>"\\n\\r\\t\\x01-\\x08\\x0b\\x0c\\x0e-\\x1f\\ufffe\\uffff]')
+
+    def char(self, char: str) -> str:
+        return f"char({ord(char)})" if char in "\n\r\t" else literal(char)
+
+    def drop_not_xml(self, expression: str) -> str:
+        # A ``replace`` per character overflows SQLite's parser stack: Python's ``_text``, a
+        # function of the connection (``prepare``), called only for a value with one to drop.
+        return f"odm_xml_text({expression})"
+
+    def prepare(self, connection) -> None:
+        connection.ensure_connection()
+        connection.connection.create_function("odm_xml_text", 1, _xml_text, deterministic=True)
+
+    def to_escape(self, expressions: list[str]) -> str:
+        return " OR ".join(f"{expression} REGEXP {self._TO_ESCAPE}" for expression in expressions)
+
+    def text(self, expression: str) -> str:
+        return f"CAST({expression} AS TEXT)"
+
+    def decimal(self, expression: str, places: int) -> str:
+        # Stored as a REAL or INTEGER; Django's converter quantizes it to the field's places.
+        # printf writes NULL as 0.
+        written = f"printf({literal(f'%.{places}f')}, {expression})"
+        return f"(CASE WHEN {expression} IS NOT NULL THEN {written} END)"
+
+    def date(self, expression: str) -> str:
+        return expression  # stored as ISO text already
+
+    def datetime(self, expression: str) -> str:
+        # Stored in UTC as ``str(datetime)``: "2025-03-04 05:06:07[.123456]".
+        return f"replace({expression}, ' ', 'T') || 'Z'"
+
+    def query(self, parent_sql: str, columns: int, texts: list[str], children: list[_Child]):
+        ctes = [f"p(odm_subject_id, pk, {_sql_columns(columns)}) AS ({parent_sql})"]
+        texts = list(texts)
+        for number, child in enumerate(children):
+            ctes.append(f"g{number}(parent, pk, {_sql_columns(child.columns)}) AS ({child.sql})")
+            texts.insert(
+                -1,
+                f"coalesce((SELECT group_concat(x, '') FROM (SELECT {child.text} AS x "
+                f"FROM g{number} WHERE g{number}.parent = p.pk ORDER BY g{number}.pk)), '')",
+            )
+        return (
+            f"WITH {', '.join(ctes)} SELECT p.odm_subject_id, p.pk, {' || '.join(texts)} "
+            "FROM p ORDER BY p.odm_subject_id, p.pk"
+        )
+
+
+def _xml_text(value: str | None) -> str | None:
+    return None if value is None else _text(value)
+
+
+_DIALECTS = {"postgresql": _PostgreSQL(), "sqlite": _SQLite()}
+
+
+def _sql_escaped(column: str, dialect) -> str:
     """SQL of a text column as ``_text`` then libxml2's attribute escaping write it."""
-    expression = f"translate({column}, {_NOT_XML_SQL}, '')"
+    expression = dialect.drop_not_xml(column)
     for char, entity in _ATTRIBUTE_ENTITIES:
-        source = {"\n": "E'\\n'", "\r": "E'\\r'", "\t": "E'\\t'"}.get(char, literal(char))
-        expression = f"replace({expression}, {source}, {literal(entity)})"
+        expression = f"replace({expression}, {dialect.char(char)}, {literal(entity)})"
     return expression
 
 
@@ -69,21 +202,22 @@ def _stored_field(model: type[models.Model], lookup: str) -> models.Field:
     return model._meta.get_field(last)
 
 
-def _sql_value(column: str, model_field: models.Field) -> str | None:
+def _sql_value(column: str, model_field: models.Field, dialect) -> str | None:
     """SQL of ``odm_value`` of a column: the value's ODM text (escaped), NULL when there is no
     value; None when the SQL cannot write the type exactly as Python does."""
     kind = model_field.get_internal_type()
     if kind == "BooleanField":
         return f"(CASE {column} WHEN true THEN '1' WHEN false THEN '0' END)"
-    if kind in _INTEGER_TYPES or kind == "DecimalField":
-        return f"({column})::text"
+    if kind in _INTEGER_TYPES:
+        return dialect.text(column)
+    if kind == "DecimalField":
+        return dialect.decimal(column, model_field.decimal_places)
     if kind == "DateField":
-        return f"to_char({column}, 'YYYY-MM-DD')"
+        return dialect.date(column)
     if kind == "DateTimeField" and settings.USE_TZ:
-        text = f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-        return f"replace({text}, '.000000Z', 'Z')"  # isoformat: no fraction when it is 0
+        return dialect.datetime(column)
     if kind in _TEXT_TYPES:
-        return _sql_escaped(f"nullif({column}, '')")
+        return _sql_escaped(f"nullif({column}, '')", dialect)
     return None
 
 
@@ -93,7 +227,7 @@ def _sql_group(start: str, items: str) -> str:
     return f"coalesce({start} || '>' || nullif({items}, '') || '</ItemGroupData>', {start} || '/>')"
 
 
-def _sql_items(group: _Group, model, lookups: list[str]) -> str | None:
+def _sql_items(group: _Group, model, lookups: list[str], dialect) -> str | None:
     """SQL of a row's ``ItemData`` elements from its columns ``c0``, ``c1``... ('' if none).
     Text is escaped only in the rare row where a text value has a character to escape (or to
     drop): one pattern test per row instead of eight functions per value."""
@@ -101,7 +235,7 @@ def _sql_items(group: _Group, model, lookups: list[str]) -> str | None:
     texts = [f"c{n}" for n, f in enumerate(fields) if f.get_internal_type() in _TEXT_TYPES]
     plain, escaped = [], []
     for number, (oid, model_field) in enumerate(zip(group.oids, fields, strict=True)):
-        value = _sql_value(f"c{number}", model_field)
+        value = _sql_value(f"c{number}", model_field, dialect)
         if value is None:
             return None
         start = literal(f'<ItemData ItemOID="{_xml_attribute(oid)}" Value="')
@@ -114,25 +248,25 @@ def _sql_items(group: _Group, model, lookups: list[str]) -> str | None:
     if not texts:
         return " || ".join(plain)
     return (
-        f"(CASE WHEN concat({', '.join(texts)}) ~ {_TO_ESCAPE_SQL} THEN {' || '.join(escaped)} "
+        f"(CASE WHEN {dialect.to_escape(texts)} THEN {' || '.join(escaped)} "
         f"ELSE {' || '.join(plain)} END)"
     )
 
 
-def _sql_key(group: _Group, model, lookups: list[str]) -> str:
+def _sql_key(group: _Group, model, lookups: list[str], dialect) -> str:
     """SQL of ``_repeat_key`` of a row: its key item's text, or its id. A text key is escaped
     only in the rare row that has a character to escape (the escaping functions on every row
     were a large share of the query's time)."""
     if group.key is None:
-        return "(pk)::text"
+        return dialect.text("pk")
     column = f"c{group.key}"
     model_field = _stored_field(model, lookups[group.key])
-    value = _sql_value(column, model_field)
+    value = _sql_value(column, model_field, dialect)
     if model_field.get_internal_type() in _TEXT_TYPES:
         value = (
-            f"(CASE WHEN {column} ~ {_TO_ESCAPE_SQL} THEN {value} ELSE nullif({column}, '') END)"
+            f"(CASE WHEN {dialect.to_escape([column])} THEN {value} ELSE nullif({column}, '') END)"
         )
-    return f"coalesce(nullif({value}, ''), (pk)::text)"
+    return f"coalesce(nullif({value}, ''), {dialect.text('pk')})"
 
 
 def _sql_columns(count: int) -> str:
@@ -142,18 +276,15 @@ def _sql_columns(count: int) -> str:
 def _fragment_query(
     layout: _Layout, queryset: models.QuerySet, part: tuple[int, int] | None = None
 ) -> tuple[str, tuple] | None:
-    """The SQL writing the scoped records' ``FormData`` (subject id, first id, the text of its
-    records in id order), one row per subject in subject order; None when a type keeps the form
-    on the Python path.
-
-    The records are sorted on their values (``OFFSET 0``: before the text is made, not the
-    wide text); each record's child rows are read by its id (``LATERAL``: the index on the
-    foreign key, in the records' order), as the Python path reads every child of an exported
-    record. ``part`` (k, n): only the subjects whose id is k modulo n (one of n queries that
-    share the work)."""
+    """The SQL writing the scoped records' ``FormData`` in subject then id order (on PostgreSQL
+    one row per subject: subject id, first id, the text of its records; on SQLite one row per
+    record); None when a type keeps the form on the Python path. Each record's child rows are
+    all of them, as the Python path reads every child of an exported record. ``part`` (k, n):
+    only the subjects whose id is k modulo n (one of n queries that share the work)."""
+    dialect = _DIALECTS[connections[queryset.db].vendor]
     path = layout.values_path
     form_model = layout.form.model_class()
-    items = _sql_items(layout.main, form_model, path.lookups)
+    items = _sql_items(layout.main, form_model, path.lookups, dialect)
     if items is None:
         return None
     parents = _value_parents(layout, queryset)
@@ -165,15 +296,13 @@ def _fragment_query(
     params = list(params)
     head = literal(f'<FormData FormOID="{_xml_attribute(layout.oid)}"')
     if layout.form.repeating:
-        head += f" || ' FormRepeatKey=\"' || {_sql_key(layout.main, form_model, path.lookups)}"
-        head += " || '\"'"
+        key = _sql_key(layout.main, form_model, path.lookups, dialect)
+        head += f" || ' FormRepeatKey=\"' || {key} || '\"'"
     main_start = literal(f'<ItemGroupData ItemGroupOID="{_xml_attribute(layout.main.oid)}"')
-    texts = [f"{head} || '>'", _sql_group(main_start, items)]
-    joins = []
-    for number, (group, (model, parent_field, lookups)) in enumerate(
-        zip(layout.children, path.children, strict=True)
-    ):
-        child_items = _sql_items(group, model, lookups)
+    texts = [f"{head} || '>'", _sql_group(main_start, items), "'</FormData>'"]
+    children = []
+    for group, (model, parent_field, lookups) in zip(layout.children, path.children, strict=True):
+        child_items = _sql_items(group, model, lookups, dialect)
         if child_items is None:
             return None
         child_sql, child_params = (
@@ -185,43 +314,27 @@ def _fragment_query(
         start = literal(
             f'<ItemGroupData ItemGroupOID="{_xml_attribute(group.oid)}" ItemGroupRepeatKey="'
         )
-        start += f" || {_sql_key(group, model, lookups)} || '\"'"
-        joins.append(
-            f"LEFT JOIN LATERAL (SELECT string_agg({_sql_group(start, child_items)}, '' "
-            f"ORDER BY pk) AS xml FROM ({child_sql}) AS g(parent, pk, "
-            f"{_sql_columns(len(lookups))}) WHERE g.parent = p.pk) AS g{number} ON true"
-        )
-        texts.append(f"coalesce(g{number}.xml, '')")
-    texts.append("'</FormData>'")
-    sql = (
-        f"SELECT p.odm_subject_id, p.pk, {' || '.join(texts)} "
-        f"FROM ({parent_sql} OFFSET 0) AS p(odm_subject_id, pk, {_sql_columns(len(path.lookups))}) "
-        f"{' '.join(joins)} ORDER BY p.odm_subject_id, p.pk"
-    )
-    # One row per subject, its records' text in order: the stream handles a subject's twenty
-    # adverse events as one piece of text, not twenty rows (fetched, merged, joined one by one).
-    sql = (
-        "SELECT f.odm_subject_id, min(f.pk), string_agg(f.text, '' ORDER BY f.pk) "
-        f"FROM ({sql}) AS f(odm_subject_id, pk, text) "
-        "GROUP BY f.odm_subject_id ORDER BY f.odm_subject_id"
-    )
-    return sql, tuple(params)
+        start += f" || {_sql_key(group, model, lookups, dialect)} || '\"'"
+        children.append(_Child(child_sql, len(lookups), _sql_group(start, child_items)))
+    return dialect.query(parent_sql, len(path.lookups), texts, children), tuple(params)
 
 
 def _fragments(
     layout: _Layout, queryset: models.QuerySet, threaded: bool = False
 ) -> Iterator[_Fragment] | None:
-    """The records' ``FormData`` written by PostgreSQL, or None (the Python path). ``threaded``
-    and outside a transaction: ``background.threads()`` queries share the subjects, each read
-    ahead by a thread on its own connection (``exports.background``), merged back in subject
-    order."""
-    if not SQL_FRAGMENTS or connections[queryset.db].vendor != "postgresql":
+    """The records' ``FormData`` written by the database, or None (the Python path).
+    ``threaded`` and outside a transaction: ``background.threads()`` queries share the
+    subjects, each read ahead by a thread on its own connection (``exports.background``),
+    merged back in subject order."""
+    if not SQL_FRAGMENTS or connections[queryset.db].vendor not in _DIALECTS:
         return None
     if layout.form.subject_path == "pk":
         return None
     whole = _fragment_query(layout, queryset)
     if whole is None:
         return None
+    # Now, before any stream of the file has a statement open (SQLite refuses a new function then).
+    _DIALECTS[connections[queryset.db].vendor].prepare(connections[queryset.db])
     if not threaded or not background.usable(queryset.db):
         return _fragment_rows(queryset.db, *whole)
     n = background.threads()
@@ -237,8 +350,11 @@ def _fragments(
 
 
 def _as_fragments(rows: Iterable[tuple]) -> Iterator[_Fragment]:
-    for subject_id, pk, text in rows:
-        yield _Fragment(subject_id, pk, text)
+    """One fragment per subject (the rows: per subject, or per record in subject order)."""
+    for subject_id, group in itertools.groupby(rows, key=itemgetter(0)):
+        found = list(group)
+        text = found[0][2] if len(found) == 1 else "".join(row[2] for row in found)
+        yield _Fragment(subject_id, found[0][1], text)
 
 
 def _fragment_rows(alias: str, sql: str, params: tuple) -> Iterator[_Fragment]:
@@ -247,6 +363,9 @@ def _fragment_rows(alias: str, sql: str, params: tuple) -> Iterator[_Fragment]:
         connections[alias].chunked_cursor() as cursor,  # server-side: memory stays flat
     ):
         cursor.execute(sql, params)
-        while rows := cursor.fetchmany(FRAGMENT_CHUNK):
-            for subject_id, pk, text in rows:
-                yield _Fragment(subject_id, pk, text)
+        yield from _as_fragments(_fetched(cursor))
+
+
+def _fetched(cursor) -> Iterator[tuple]:
+    while rows := cursor.fetchmany(FRAGMENT_CHUNK):
+        yield from rows
