@@ -16,6 +16,9 @@ from operator import attrgetter
 
 from django.apps import apps
 from django.db import models
+from django.db.models import F, Value
+from django.db.models.functions import Concat
+from django.db.models.functions.text import ConcatPair
 
 from .access import DIRECT_IDENTIFIER_FIELDS
 
@@ -31,7 +34,39 @@ class ItemType(StrEnum):
     BOOLEAN = "boolean"
 
 
-Source = str | Callable[[object], object]
+# A path of attributes ("subject.site.code"), a database expression (read by the database's
+# exports, and by Python through ``expression_reader``) or, for what neither can say, a function.
+Source = str | Callable[[object], object] | F | models.Expression
+
+
+def is_expression(source) -> bool:
+    return isinstance(source, F | models.Expression)
+
+
+def _path_value(record, path: str):
+    value = record
+    for part in path.split("."):
+        if value is None:
+            return None
+        value = getattr(value, part)
+    return value
+
+
+def expression_reader(expression) -> Callable[[object], object]:
+    """The value of a database expression on a record read by Python (the API, the CSV): the
+    same declaration, the database's meaning. Only what the declarations use: ``F``, ``Value``
+    and ``Concat`` (whose NULL parts are empty, as both databases concatenate)."""
+    if isinstance(expression, F):
+        path = str(expression.name).replace("__", ".")  # type: ignore[attr-defined]
+        return lambda record: _path_value(record, path)
+    if isinstance(expression, Value):
+        return lambda record: expression.value
+    if isinstance(expression, Concat | ConcatPair):
+        parts = [expression_reader(e) for e in expression.get_source_expressions()]
+        return lambda record: "".join(
+            "" if (value := read(record)) is None else str(value) for read in parts
+        )
+    raise TypeError(f"no Python reader of {expression!r}: declare F, Value or Concat")
 
 
 @dataclass(frozen=True)
@@ -56,24 +91,22 @@ class Item:
 
     def value(self, record):
         """The item's value on ``record`` (None along a missing relation)."""
-        if callable(self.source):
-            return self.source(record)
-        value = record
-        for part in self.source.split("."):
-            if value is None:
-                return None
-            value = getattr(value, part)
-        return value
+        if isinstance(self.source, str):
+            return _path_value(record, self.source)
+        return self.reader(record)
 
     @cached_property
     def reader(self) -> Callable[[object], object]:
         """``value`` as one function, the path read by ``attrgetter`` (for the exports that
         read an item of every record: the same value, without the per-call dispatch)."""
-        if callable(self.source):
-            return self.source
-        if "." not in self.source:
-            return attrgetter(self.source)
-        get, value = attrgetter(self.source), self.value
+        source = self.source
+        if isinstance(source, F | models.Expression):
+            return expression_reader(source)
+        if not isinstance(source, str):
+            return source
+        if "." not in source:
+            return attrgetter(source)
+        get, value = attrgetter(source), self.value
 
         def read(record):
             try:
@@ -203,6 +236,21 @@ class SignedForm:
     parent_field: str
     meanings: tuple[tuple[str, str], ...]
     current: Callable[[object], object] | None = None
+
+
+def record_type_item(label: str = "Record type") -> Item:
+    """The "app_label.model" of the record a generic relation (``content_type``) points to."""
+    return Item(
+        "record_type",
+        label,
+        ItemType.TEXT,
+        Concat(
+            "content_type__app_label",
+            Value("."),
+            "content_type__model",
+            output_field=models.CharField(),
+        ),
+    )
 
 
 # --- a subject's CRF -----------------------------------------------------------------------------

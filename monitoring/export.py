@@ -2,7 +2,14 @@
 source data verification, each record's and each casebook's freeze/lock state, and the casebook
 signatures (with the hash of the data they cover)."""
 
-from core.export_spec import Item, ItemType, SignedForm, model_items, subject_form
+from core.export_spec import (
+    Item,
+    ItemType,
+    SignedForm,
+    model_items,
+    record_type_item,
+    subject_form,
+)
 
 from .models import (
     CASEBOOK_MEANING,
@@ -11,11 +18,6 @@ from .models import (
     RecordState,
     SourceDataVerification,
 )
-
-
-def _record_type(row) -> str:
-    return f"{row.content_type.app_label}.{row.content_type.model}"
-
 
 FORMS = [
     subject_form(
@@ -27,7 +29,7 @@ FORMS = [
         select_related=("content_type", "verified_by"),
         then_by=("pk",),
         items=(
-            Item("record_type", "Record type", ItemType.TEXT, _record_type),
+            record_type_item(),
             *model_items(SourceDataVerification, ("object_id", "record_label", "verified")),
             Item("verified_by", "Verified by", ItemType.TEXT, "verified_by.username"),
             *model_items(SourceDataVerification, ("verified_at", "cleared_at", "cleared_reason")),
@@ -42,7 +44,7 @@ FORMS = [
         select_related=("content_type", "changed_by"),
         then_by=("pk",),
         items=(
-            Item("record_type", "Record type", ItemType.TEXT, _record_type),
+            record_type_item(),
             *model_items(RecordState, ("object_id", "record_label", "state")),
             Item("changed_by", "Changed by", ItemType.TEXT, "changed_by.username"),
             *model_items(RecordState, ("changed_at", "reason")),

@@ -2,7 +2,14 @@
 The offending values may hold a direct identifier: the export masks them for pseudonymized
 roles like every other export (``selectors.shown_snapshot``)."""
 
-from core.export_spec import ChildGroup, ExportForm, Item, ItemType, model_items
+from core.export_spec import (
+    ChildGroup,
+    ExportForm,
+    Item,
+    ItemType,
+    model_items,
+    record_type_item,
+)
 
 from .models import DataQuery, QueryMessage
 
@@ -20,12 +27,7 @@ FORMS = [
             Item("id", "Query", ItemType.INTEGER, "pk"),
             Item("subject", "Subject", ItemType.TEXT, "subject.subject_identifier"),
             Item("site", "Site code", ItemType.TEXT, "site.code"),
-            Item(
-                "record_type",
-                "Record type",
-                ItemType.TEXT,
-                lambda q: f"{q.content_type.app_label}.{q.content_type.model}",
-            ),
+            record_type_item(),
             *model_items(DataQuery, ("object_id", "field", "record_label", "check_code")),
             *model_items(DataQuery, ("severity",)),
             Item("raised_by", "Raised by", ItemType.TEXT, "raised_by.username"),

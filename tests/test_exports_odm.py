@@ -466,6 +466,19 @@ def test_the_database_writes_the_adverse_events_as_the_python_path_does(
         assert value(form, "I.AE.END_DATE") is None and value(form, "I.AE.ONGOING") == "1"
 
 
+def test_a_record_type_is_declared_once_and_read_alike_by_python_and_the_database(study):
+    """The queries' record type is a database expression: the ODM's SQL reads it, the API's
+    Python reader of the same declaration gives the same "app_label.model"."""
+    form = records.form_named("queries")
+    (item,) = (i for i in form.items if i.name == "record_type")
+    found = list(form.queryset().annotate(written=item.source))
+    assert found
+    for query in found:
+        expected = f"{query.content_type.app_label}.{query.content_type.model}"
+        assert item.value(query) == query.written == expected
+    assert odm_layout._Layout.of(form, True).values_path is not None
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("stored", [None, "70.5", "70", "-0.25", "1234.56"])
 def test_the_database_writes_a_decimal_as_the_python_path_does(stored):

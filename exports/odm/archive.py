@@ -126,8 +126,8 @@ def _plan(audited: Audited, identifiers: bool) -> _Plan:
     for item in audited.items(identifiers):
         oid = item_oid(audited.form, item, audited.group)
         source = item.source
-        if callable(source):
-            continue  # a function of the record now: in the snapshot only
+        if not isinstance(source, str):
+            continue  # a function or expression of the record now: in the snapshot only
         first = source.split(".")[0]
         if first == "pk":
             plan.items.append(_Archived(item, oid, attrgetter(model._meta.pk.attname), False))

@@ -193,7 +193,9 @@ def _sql_escaped(column: str, dialect) -> str:
     return expression
 
 
-def _stored_field(model: type[models.Model], lookup: str) -> models.Field:
+def _stored_field(model: type[models.Model], lookup) -> models.Field:
+    if not isinstance(lookup, str):  # a database expression
+        return lookup.output_field
     if lookup == "pk":
         return model._meta.pk
     *path, last = lookup.split("__")
@@ -227,7 +229,7 @@ def _sql_group(start: str, items: str) -> str:
     return f"coalesce({start} || '>' || nullif({items}, '') || '</ItemGroupData>', {start} || '/>')"
 
 
-def _sql_items(group: _Group, model, lookups: list[str], dialect) -> str | None:
+def _sql_items(group: _Group, model, lookups: list, dialect) -> str | None:
     """SQL of a row's ``ItemData`` elements from its columns ``c0``, ``c1``... ('' if none).
     Text is escaped only in the rare row where a text value has a character to escape (or to
     drop): one pattern test per row instead of eight functions per value."""
@@ -253,7 +255,7 @@ def _sql_items(group: _Group, model, lookups: list[str], dialect) -> str | None:
     )
 
 
-def _sql_key(group: _Group, model, lookups: list[str], dialect) -> str:
+def _sql_key(group: _Group, model, lookups: list, dialect) -> str:
     """SQL of ``_repeat_key`` of a row: its key item's text, or its id. A text key is escaped
     only in the rare row that has a character to escape (the escaping functions on every row
     were a large share of the query's time)."""

@@ -12,7 +12,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models import F
 
-from core.export_spec import ChildGroup, ExportForm, Item
+from core.export_spec import ChildGroup, ExportForm, Item, is_expression
 
 from .. import records
 from .audited import _subject_expression
@@ -76,8 +76,10 @@ class _Layout:
 
 def _lookup(model: type[models.Model], source) -> str | None:
     """The ORM lookup of an item's source when it is a path of relations ending on a stored
-    value (``term.meddra_code`` -> ``term__meddra_code``), else None (a function, a property,
-    or a path ending on a relation)."""
+    value (``term.meddra_code`` -> ``term__meddra_code``) or a database expression (itself),
+    else None (a function, a property, or a path ending on a relation)."""
+    if is_expression(source):
+        return source
     if not isinstance(source, str):
         return None
     if source == "pk":
@@ -103,8 +105,8 @@ class _ValuesPath:
     """A form whose items are all stored values: read as rows of values, not model instances
     (with its child groups' rows merged in by parent): the fast path of large forms."""
 
-    lookups: list[str]
-    children: list[tuple[type[models.Model], str, list[str]]]  # model, parent field, lookups
+    lookups: list  # ORM lookups, or database expressions
+    children: list[tuple[type[models.Model], str, list]]  # model, parent field, lookups
 
     @classmethod
     def of(cls, layout: _Layout) -> _ValuesPath | None:
