@@ -466,6 +466,39 @@ def test_the_database_writes_the_adverse_events_as_the_python_path_does(
         assert value(form, "I.AE.END_DATE") is None and value(form, "I.AE.ONGOING") == "1"
 
 
+def test_every_form_is_written_by_the_database_computed_values_as_python_writes_them(
+    study, data_manager, monkeypatch, schema
+):
+    """Values Python computes (a property, the eligibility's evaluation, criteria and signature)
+    reach the database's SQL as JSON: no FormData is written by Python, and the file is the
+    Python path's byte for byte, whatever the text."""
+    from randomization.models import Allocation
+
+    awkward = "<high> & \"rising\" 'BP' é 高血压 😀\nline\ttab\r\x01\x1f end"
+    monkeypatch.setattr(Allocation, "stratum_label", property(lambda allocation: awkward))
+    assert odm_layout._Layout.of(records.form_named("allocations"), True).values_path.computed
+
+    def stamped_out(data):
+        return re.sub(rb'(FileOID|CreationDateTime|AsOfDateTime)="[^"]*"', b"", data)
+
+    python_writes = odm_snapshot._group_text
+
+    def not_python(*args):
+        raise AssertionError("a FormData written by Python")
+
+    monkeypatch.setattr(odm_snapshot, "_group_text", not_python)
+    fast = export(data_manager)
+    monkeypatch.setattr(odm_snapshot, "_group_text", python_writes)
+    monkeypatch.setattr(odm_fragments, "SQL_FRAGMENTS", False)
+    assert stamped_out(export(data_manager)) == stamped_out(fast)
+    root = valid(fast, schema)
+    (allocation,) = root.xpath("//o:FormData[@FormOID='F.RAND']", namespaces=NS)
+    assert value(allocation, "I.RAND.STRATUM") == awkward.replace("\x01\x1f", "")
+    [eligibility] = root.xpath("//o:FormData[@FormOID='F.ELIG']", namespaces=NS)
+    assert eligibility.find("o:Signature", NS) is not None
+    assert value(eligibility, "I.ELIG.RESULT") == "eligible"
+
+
 def test_a_record_type_is_declared_once_and_read_alike_by_python_and_the_database(study):
     """The queries' record type is a database expression: the ODM's SQL reads it, the API's
     Python reader of the same declaration gives the same "app_label.model"."""

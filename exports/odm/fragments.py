@@ -1,12 +1,12 @@
-"""The database writes the values-path forms' FormData as the text lxml would (PostgreSQL,
-SQLite)."""
+"""The database writes the snapshot's FormData as the text lxml would (PostgreSQL, SQLite)."""
 
 from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from operator import attrgetter, itemgetter
 
 from django.conf import settings
@@ -16,17 +16,19 @@ from django.db.models import F
 from core.sql import literal
 
 from .. import background, records
-from .layout import _Group, _Layout, _value_parents
+from .layout import _Group, _Layout, _ordered, _value_parents
 from .values import _ATTRIBUTE_ENTITIES, _NOT_XML_CODES, _text, _xml_attribute
 
-# A values-path form (the adverse events and their causality: the bulk of the file) is written by
-# the database as the very text lxml writes, in its place in the ``SubjectData``. One generator
-# writes the SQL; ``_PostgreSQL`` and ``_SQLite`` spell the few parts the two write differently.
-# The Python path (``snapshot``) writes the other forms and any type the SQL cannot format exactly
-# as ``odm_value``; the tests compare the two byte for byte.
+# Each form's FormData is written by the database as the very text lxml writes, in its place in
+# the ``SubjectData``. One generator writes the SQL; ``_PostgreSQL`` and ``_SQLite`` spell the few
+# parts the two write differently. What no column holds (a function, a property, the signature)
+# Python computes from the records and hands to the SQL as JSON (``_Computed``). The Python path
+# (``snapshot``) writes a type the SQL cannot format exactly as ``odm_value``; the tests compare
+# the two byte for byte.
 
 SQL_FRAGMENTS = True  # False: every database takes the Python path (tests compare both)
 FRAGMENT_CHUNK = 32  # subjects fetched at a time (each row: all of a subject's records)
+COMPUTED_BATCH = 256  # records of a form with computed values written by one query
 _INTEGER_TYPES = {
     "AutoField",
     "BigAutoField",
@@ -48,6 +50,7 @@ class _Fragment:
     odm_subject_id: int
     pk: int  # the first record's
     text: str
+    subject: object = None  # the subjects' form: the subject (its SubjectData's key and site)
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,15 @@ class _PostgreSQL:
     def datetime(self, expression: str) -> str:
         text = f"to_char({expression} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
         return f"replace({text}, '.000000Z', 'Z')"  # isoformat: no fraction when it is 0
+
+    def json_rows(self, names: list[str], integers: int) -> str:
+        """SQL of the rows of a JSON array of arrays (one parameter), as columns ``names``;
+        the first ``integers`` are ids."""
+        columns = [
+            f"(e->>{n})::bigint AS {name}" if n < integers else f"e->>{n} AS {name}"
+            for n, name in enumerate(names)
+        ]
+        return f"SELECT {', '.join(columns)} FROM jsonb_array_elements(%s::jsonb) AS e"
 
     def query(self, parent_sql: str, columns: int, texts: list[str], children: list[_Child]):
         """One row per subject, its records' text in order: the stream handles a subject's
@@ -149,6 +161,10 @@ class _SQLite(_PostgreSQL):
     def text(self, expression: str) -> str:
         return f"CAST({expression} AS TEXT)"
 
+    def json_rows(self, names: list[str], integers: int) -> str:
+        columns = [f"json_extract(value, '$[{n}]') AS {name}" for n, name in enumerate(names)]
+        return f"SELECT {', '.join(columns)} FROM json_each(%s)"
+
     def decimal(self, expression: str, places: int) -> str:
         # Stored as a REAL or INTEGER; Django's converter quantizes it to the field's places.
         # printf writes NULL as 0.
@@ -193,7 +209,12 @@ def _sql_escaped(column: str, dialect) -> str:
     return expression
 
 
+_COMPUTED = models.TextField()  # the type of a value Python computes: its ODM text
+
+
 def _stored_field(model: type[models.Model], lookup) -> models.Field:
+    if lookup is None:
+        return _COMPUTED
     if not isinstance(lookup, str):  # a database expression
         return lookup.output_field
     if lookup == "pk":
@@ -275,14 +296,28 @@ def _sql_columns(count: int) -> str:
     return ", ".join(f"c{n}" for n in range(count))
 
 
+@dataclass(frozen=True)
+class _Computed:
+    """What Python computed of a batch of records, as JSON for the SQL: per record [id,
+    signature text, each computed item's value], per computed child group [record id, row id,
+    each item's value]. A value is its ODM text, a text as it is (escaped by the SQL)."""
+
+    records: str
+    children: tuple[str, ...]
+
+
 def _fragment_query(
-    layout: _Layout, queryset: models.QuerySet, part: tuple[int, int] | None = None
+    layout: _Layout,
+    queryset: models.QuerySet,
+    part: tuple[int, int] | None = None,
+    computed: _Computed | None = None,
 ) -> tuple[str, tuple] | None:
     """The SQL writing the scoped records' ``FormData`` in subject then id order (on PostgreSQL
     one row per subject: subject id, first id, the text of its records; on SQLite one row per
     record); None when a type keeps the form on the Python path. Each record's child rows are
     all of them, as the Python path reads every child of an exported record. ``part`` (k, n):
-    only the subjects whose id is k modulo n (one of n queries that share the work)."""
+    only the subjects whose id is k modulo n (one of n queries that share the work).
+    ``computed``: the values Python computed, joined by record id (and the signature)."""
     dialect = _DIALECTS[connections[queryset.db].vendor]
     path = layout.values_path
     form_model = layout.form.model_class()
@@ -292,51 +327,92 @@ def _fragment_query(
     parents = _value_parents(layout, queryset)
     if part is not None:
         parents = parents.alias(odm_part=F("odm_subject_id") % part[1]).filter(odm_part=part[0])
-    parent_sql, params = parents.values_list(
-        "odm_subject_id", "pk", *path.lookups
-    ).query.sql_with_params()
-    params = list(params)
     head = literal(f'<FormData FormOID="{_xml_attribute(layout.oid)}"')
     if layout.form.repeating:
         key = _sql_key(layout.main, form_model, path.lookups, dialect)
         head += f" || ' FormRepeatKey=\"' || {key} || '\"'"
     main_start = literal(f'<ItemGroupData ItemGroupOID="{_xml_attribute(layout.main.oid)}"')
     texts = [f"{head} || '>'", _sql_group(main_start, items), "'</FormData>'"]
+    columns = len(path.lookups)
+    if computed is None:
+        parent_sql, parent_params = parents.values_list(
+            "odm_subject_id", "pk", *path.lookups
+        ).query.sql_with_params()
+        params = list(parent_params)
+    else:
+        parent_sql, params = _computed_parents(parents, path.lookups, computed, dialect)
+        texts.insert(1, f"coalesce(c{columns}, '')")  # the signature, before the item groups
+        columns += 1
     children = []
+    computed_children = iter(computed.children if computed else ())
     for group, (model, parent_field, lookups) in zip(layout.children, path.children, strict=True):
         child_items = _sql_items(group, model, lookups, dialect)
         if child_items is None:
             return None
-        child_sql, child_params = (
-            model._default_manager.values_list(parent_field, "pk", *lookups)
-            .order_by()
-            .query.sql_with_params()
-        )
+        if model is None:
+            names = ["parent", "pk", *(f"c{n}" for n in range(len(lookups)))]
+            child_sql = dialect.json_rows(names, 2)
+            child_params: tuple = (next(computed_children),)
+        else:
+            child_sql, child_params = (
+                model._default_manager.values_list(parent_field, "pk", *lookups)
+                .order_by()
+                .query.sql_with_params()
+            )
         params += child_params
         start = literal(
             f'<ItemGroupData ItemGroupOID="{_xml_attribute(group.oid)}" ItemGroupRepeatKey="'
         )
         start += f" || {_sql_key(group, model, lookups, dialect)} || '\"'"
         children.append(_Child(child_sql, len(lookups), _sql_group(start, child_items)))
-    return dialect.query(parent_sql, len(path.lookups), texts, children), tuple(params)
+    return dialect.query(parent_sql, columns, texts, children), tuple(params)
+
+
+def _computed_parents(parents, lookups: list, computed: _Computed, dialect) -> tuple[str, list]:
+    """SQL of the records' subject, id, items (stored: read by the database; computed: from
+    the JSON) and signature text, in that order."""
+    stored = {
+        f"s{n}": F(lookup) if isinstance(lookup, str) else lookup
+        for n, lookup in enumerate(lookups)
+        if lookup is not None
+    }
+    sql, params = (
+        parents.values("odm_subject_id", odm_pk=F("pk"), **stored)
+        .order_by()
+        .query.sql_with_params()
+    )
+    names = ["pk", "signature", *(f"v{n}" for n, lookup in enumerate(lookups) if lookup is None)]
+    columns = [f"b.s{n}" if lookup is not None else f"j.v{n}" for n, lookup in enumerate(lookups)]
+    return (
+        f"SELECT b.odm_subject_id, b.odm_pk, {', '.join([*columns, 'j.signature'])} "
+        f"FROM ({sql}) AS b JOIN ({dialect.json_rows(names, 1)}) AS j ON j.pk = b.odm_pk",
+        [*params, computed.records],
+    )
 
 
 def _fragments(
-    layout: _Layout, queryset: models.QuerySet, threaded: bool = False
+    layout: _Layout,
+    queryset: models.QuerySet,
+    threaded: bool = False,
+    compute: Callable[[object], tuple] | None = None,
 ) -> Iterator[_Fragment] | None:
     """The records' ``FormData`` written by the database, or None (the Python path).
     ``threaded`` and outside a transaction: ``background.threads()`` queries share the
     subjects, each read ahead by a thread on its own connection (``exports.background``),
-    merged back in subject order."""
+    merged back in subject order. ``compute(record)``: what Python computes of a record
+    (``_Computed``'s values: items, child rows, signature), for a form that has any."""
     if not SQL_FRAGMENTS or connections[queryset.db].vendor not in _DIALECTS:
         return None
-    if layout.form.subject_path == "pk":
-        return None
-    whole = _fragment_query(layout, queryset)
+    if layout.form.subject_path == "pk" and compute is None:
+        return None  # the subject is read as an instance (``_computed_fragments``)
+    empty = _Computed("[]", ("[]",) * _computed_groups(layout)) if compute else None
+    whole = _fragment_query(layout, queryset, computed=empty)
     if whole is None:
         return None
     # Now, before any stream of the file has a statement open (SQLite refuses a new function then).
     _DIALECTS[connections[queryset.db].vendor].prepare(connections[queryset.db])
+    if compute is not None:
+        return _computed_fragments(layout, queryset, compute)
     if not threaded or not background.usable(queryset.db):
         return _fragment_rows(queryset.db, *whole)
     n = background.threads()
@@ -349,6 +425,36 @@ def _fragments(
         for k in range(n)
     ]
     return heapq.merge(*parts, key=attrgetter("odm_subject_id"))
+
+
+def _json(rows: list) -> str:
+    return json.dumps(rows, ensure_ascii=False)  # characters as they are, not surrogate pairs
+
+
+def _computed_groups(layout: _Layout) -> int:
+    return sum(model is None for model, _, _ in layout.values_path.children)
+
+
+def _computed_fragments(layout: _Layout, queryset, compute) -> Iterator[_Fragment]:
+    """The records read as instances, a batch at a time: Python computes what it must, the
+    database writes the text (one query per batch)."""
+    instances = records.stream(_ordered(queryset, layout.form))
+    while batch := list(itertools.islice(instances, COMPUTED_BATCH)):
+        rows, children = [], [[] for _ in range(_computed_groups(layout))]
+        for record in batch:
+            values, child_rows, signature = compute(record)
+            rows.append([record.pk, signature, *values])
+            for found, computed in zip(children, child_rows, strict=True):
+                found.extend(computed)
+        computed = _Computed(_json(rows), tuple(_json(found) for found in children))
+        pks = [record.pk for record in batch]
+        sql, params = _fragment_query(layout, queryset.filter(pk__in=pks), computed=computed)
+        if layout.form.subject_path != "pk":
+            yield from _fragment_rows(queryset.db, sql, params)
+            continue
+        subjects = {record.pk: record for record in batch}
+        for fragment in _fragment_rows(queryset.db, sql, params):
+            yield replace(fragment, subject=subjects[fragment.odm_subject_id])
 
 
 def _as_fragments(rows: Iterable[tuple]) -> Iterator[_Fragment]:

@@ -102,27 +102,30 @@ def _lookup(model: type[models.Model], source) -> str | None:
 
 @dataclass
 class _ValuesPath:
-    """A form whose items are all stored values: read as rows of values, not model instances
-    (with its child groups' rows merged in by parent): the fast path of large forms."""
+    """How the database reads a form's items: each item's lookup or database expression, None
+    for an item Python computes (a function, a property); a child group's rows computed by
+    Python (``rows(record)``, or an item computed) have no model. With nothing computed, the
+    form is read as rows of values, not model instances: the fast path of large forms."""
 
-    lookups: list  # ORM lookups, or database expressions
-    children: list[tuple[type[models.Model], str, list]]  # model, parent field, lookups
+    lookups: list  # ORM lookups, or database expressions; None: computed
+    children: list[tuple[type[models.Model] | None, str, list]]  # model, parent field, lookups
+
+    @property
+    def computed(self) -> bool:
+        return None in self.lookups or any(model is None for model, _, _ in self.children)
 
     @classmethod
-    def of(cls, layout: _Layout) -> _ValuesPath | None:
+    def of(cls, layout: _Layout) -> _ValuesPath:
         form = layout.form
         lookups = [_lookup(form.model_class(), item.source) for item in layout.main.items]
-        if None in lookups:
-            return None
-        children = []
+        children: list[tuple[type[models.Model] | None, str, list]] = []
         for child in layout.children:
             model = child.group.model_class()
-            if model is None or not child.group.parent_field:
-                return None
-            found = [_lookup(model, item.source) for item in child.items]
-            if None in found:
-                return None
-            children.append((model, child.group.parent_field, found))
+            found = [_lookup(model, item.source) for item in child.items] if model else [None]
+            if model is None or not child.group.parent_field or None in found:
+                children.append((None, "", [None] * len(child.items)))
+            else:
+                children.append((model, child.group.parent_field, found))
         return cls(lookups, children)
 
 

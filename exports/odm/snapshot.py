@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import partial
 
 from core import access
 from core.export_spec import ExportForm
@@ -43,6 +44,12 @@ def _group_text(layout: _Group, values, attrs: str = "") -> str:
     return f"{layout.start}{attrs}>{''.join(items)}</ItemGroupData>"
 
 
+def _computed_value(value) -> str | None:
+    """A value as the SQL takes it: a text as it is (the SQL escapes it as a stored one), any
+    other value as its ODM text."""
+    return value if type(value) is str else odm_value(value)
+
+
 def _signature_text(signed: Signed, signature, location: str, usernames: dict) -> str:
     user = _attribute(user_oid(usernames.get(signature.signer_id)))
     kind = _attribute(signature_oid(signed.form, signature.kind))
@@ -69,13 +76,48 @@ class Snapshot:
         self.subjects = 0
 
     def _values_path(self, layout: _Layout) -> bool:
-        return layout.values_path is not None and layout.form.name not in self.signed
+        path = layout.values_path
+        return path is not None and not path.computed and layout.form.name not in self.signed
 
     def _stream(self, layout: _Layout, threaded: bool) -> Iterable:
         queryset = self.scope.records(layout.form)
         if self._values_path(layout):
             return _fragments(layout, queryset, threaded) or _value_rows(layout, queryset)
+        if layout.values_path is not None:
+            compute = partial(self._computed, layout)
+            found = _fragments(layout, queryset, compute=compute)
+            if found is not None:
+                return found
         return records.stream(_ordered(queryset, layout.form))
+
+    def _computed(self, layout: _Layout, record) -> tuple[list, list[list], str | None]:
+        """What the database cannot read of ``record``: its computed items' values, its
+        computed child groups' rows and its signature's text (``fragments._Computed``)."""
+        path = layout.values_path
+        values = [
+            _computed_value(read(record))
+            for read, lookup in zip(layout.main.readers, path.lookups, strict=True)
+            if lookup is None
+        ]
+        children = []
+        for group, (model, _, _) in zip(layout.children, path.children, strict=True):
+            if model is None:
+                children.append(
+                    [
+                        [
+                            record.pk,
+                            getattr(child, "pk", None) or number,
+                            *(_computed_value(read(child)) for read in group.readers),
+                        ]
+                        for number, child in enumerate(group.group.records(record), 1)
+                    ]
+                )
+        signed = self.signed.get(layout.form.name)
+        signature = signed.current(record) if signed else None
+        if signature is None:
+            return values, children, None
+        location = self.locations[access.site_id_of(record)]
+        return values, children, _signature_text(signed, signature, location, self.usernames)
 
     def subject_data(self) -> Iterator[bytes]:
         # The threads go to the largest form read as values (the adverse events): one export
@@ -94,7 +136,10 @@ class Snapshot:
             if not subjects:  # records of a subject outside the scope: impossible, skipped
                 continue
             self.subjects += 1
-            yield self._subject(subjects[0], entries)
+            subject = subjects[0]
+            yield self._subject(
+                subject.subject if isinstance(subject, _Fragment) else subject, entries
+            )
 
     def _subject(self, subject, entries) -> bytes:
         """The subject's ``SubjectData`` as UTF-8 text (the database's ``FormData`` in place)."""
