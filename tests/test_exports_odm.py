@@ -26,7 +26,6 @@ from exports import odm, records
 from exports.odm import archive as odm_archive
 from exports.odm import fragments as odm_fragments
 from exports.odm import layout as odm_layout
-from exports.odm import snapshot as odm_snapshot
 from exports.odm import values as odm_values
 from exports.odm import writer as odm_writer
 from monitoring.models import CASEBOOK_MEANING, CasebookSignature
@@ -35,6 +34,7 @@ from randomization.arms import Arm
 from subjects import services as subject_services
 from subjects.models import Subject
 
+from . import odm_oracle
 from .builders import make_subject, make_subject_in_arm, make_user, site_today
 from .builders.monitoring import add_monitoring_records
 
@@ -370,7 +370,8 @@ def test_the_file_is_written_subject_by_subject(study, data_manager, monkeypatch
 
 
 def test_the_fast_path_writes_what_the_records_say(study, coordinator, data_manager, monkeypatch):
-    """Large forms are read as rows of values, not model instances: same file either way."""
+    """The database reads values and writes the text, the oracle reads instances and writes it
+    in Python (the archival file: history rows as values or as instances): the same files."""
     ae_services.record_adverse_event(
         study["randomized"],
         user=coordinator,
@@ -393,7 +394,6 @@ def test_the_fast_path_writes_what_the_records_say(study, coordinator, data_mana
         ]
 
     fast = files()
-    assert odm_layout._Layout.of(records.form_named("adverse-events"), True).values_path is not None
     plan = odm_archive._plan
 
     def instances_only(audited, identifiers):
@@ -402,7 +402,7 @@ def test_the_fast_path_writes_what_the_records_say(study, coordinator, data_mana
         return found
 
     monkeypatch.setattr(odm_archive, "_plan", instances_only)
-    monkeypatch.setattr(odm_layout._ValuesPath, "of", classmethod(lambda cls, layout: None))
+    odm_oracle.written_by_python(monkeypatch)
     assert files() == fast
 
 
@@ -410,7 +410,7 @@ def test_the_database_writes_the_adverse_events_as_the_python_path_does(
     study, coordinator, data_manager, sponsor, site, monkeypatch, schema
 ):
     """The database (PostgreSQL, SQLite) writes the adverse events' FormData text: the file is the
-    Python path's byte for byte (escaping, dropped control characters, unicode, empty and null
+    oracle's byte for byte (escaping, dropped control characters, unicode, empty and null
     values, UTC date-times with and without a fraction, booleans), for every scope."""
     from datetime import UTC, datetime
 
@@ -439,19 +439,15 @@ def test_the_database_writes_the_adverse_events_as_the_python_path_does(
     for causality in AeCausality.objects.filter(adverse_event=second):
         audited_delete(causality, user=coordinator, reason="No child rows")
     monitor = make_user(Role.MONITOR, site)
-    layout = odm_layout._Layout.of(records.form_named("adverse-events"), False)
-    queryset = records.form_named("adverse-events").queryset()
-    database_writes = odm_fragments._fragments(layout, queryset)
-    assert database_writes is not None
 
     def stamped_out(data):
         return re.sub(rb'(FileOID|CreationDateTime|AsOfDateTime)="[^"]*"', b"", data)
 
     for user in (data_manager, sponsor, monitor):
         fast = export(user)
-        monkeypatch.setattr(odm_fragments, "SQL_FRAGMENTS", False)
-        assert stamped_out(export(user)) == stamped_out(fast)
-        monkeypatch.setattr(odm_fragments, "SQL_FRAGMENTS", True)
+        with monkeypatch.context() as python:
+            odm_oracle.written_by_python(python)
+            assert stamped_out(export(user)) == stamped_out(fast)
         root = valid(fast, schema)
         (form,) = root.xpath(
             f"//o:FormData[@FormOID='F.AE'][@FormRepeatKey='{study['ae'].ae_number}']",
@@ -470,8 +466,8 @@ def test_every_form_is_written_by_the_database_computed_values_as_python_writes_
     study, data_manager, monkeypatch, schema
 ):
     """Values Python computes (a property, the eligibility's evaluation, criteria and signature)
-    reach the database's SQL as JSON: no FormData is written by Python, and the file is the
-    Python path's byte for byte, whatever the text."""
+    reach the database's SQL as JSON: the file is the oracle's byte for byte, whatever the
+    text."""
     from randomization.models import Allocation
 
     awkward = "<high> & \"rising\" 'BP' é 高血压 😀\nline\ttab\r\x01\x1f end"
@@ -481,15 +477,8 @@ def test_every_form_is_written_by_the_database_computed_values_as_python_writes_
     def stamped_out(data):
         return re.sub(rb'(FileOID|CreationDateTime|AsOfDateTime)="[^"]*"', b"", data)
 
-    python_writes = odm_snapshot._group_text
-
-    def not_python(*args):
-        raise AssertionError("a FormData written by Python")
-
-    monkeypatch.setattr(odm_snapshot, "_group_text", not_python)
     fast = export(data_manager)
-    monkeypatch.setattr(odm_snapshot, "_group_text", python_writes)
-    monkeypatch.setattr(odm_fragments, "SQL_FRAGMENTS", False)
+    odm_oracle.written_by_python(monkeypatch)
     assert stamped_out(export(data_manager)) == stamped_out(fast)
     root = valid(fast, schema)
     (allocation,) = root.xpath("//o:FormData[@FormOID='F.RAND']", namespaces=NS)
@@ -720,13 +709,13 @@ def test_the_snapshot_text_is_what_lxml_writes_of_the_same_elements():
             if text is not None:
                 etree.SubElement(element, "ItemData", ItemOID=oid, Value=text)
         extra = "".join(f' {k}="{odm_values._attribute(v)}"' for k, v in attrs.items())
-        assert odm_snapshot._group_text(group, values, extra).encode() == etree.tostring(
+        assert odm_oracle.group_text(group, values, extra).encode() == etree.tostring(
             element, encoding="utf-8"
         )
     empty = etree.tostring(
         etree.Element("ItemGroupData", ItemGroupOID=layout.main.oid), encoding="utf-8"
     )
-    assert odm_snapshot._group_text(layout.main, [None] * len(layout.main.items)).encode() == empty
+    assert odm_oracle.group_text(layout.main, [None] * len(layout.main.items)).encode() == empty
 
 
 # --- API -----------------------------------------------------------------------------------------

@@ -16,31 +16,25 @@ from django.db.models import F
 from core.sql import literal
 
 from .. import background, records
-from .layout import _Group, _Layout, _ordered, _value_parents
+from .layout import (
+    _INTEGER_TYPES,
+    _TEXT_TYPES,
+    _Group,
+    _Layout,
+    _ordered,
+    _stored_field,
+    _value_parents,
+)
 from .values import _ATTRIBUTE_ENTITIES, _NOT_XML_CODES, _text, _xml_attribute
 
 # Each form's FormData is written by the database as the very text lxml writes, in its place in
 # the ``SubjectData``. One generator writes the SQL; ``_PostgreSQL`` and ``_SQLite`` spell the few
 # parts the two write differently. What no column holds (a function, a property, the signature)
 # Python computes from the records and hands to the SQL as JSON (``_Computed``). The Python path
-# (``snapshot``) writes a type the SQL cannot format exactly as ``odm_value``; the tests compare
-# the two byte for byte.
+# (``tests/odm_oracle.py``) is the tests' oracle: they compare the two byte for byte.
 
-SQL_FRAGMENTS = True  # False: every database takes the Python path (tests compare both)
 FRAGMENT_CHUNK = 32  # subjects fetched at a time (each row: all of a subject's records)
 COMPUTED_BATCH = 256  # records of a form with computed values written by one query
-_INTEGER_TYPES = {
-    "AutoField",
-    "BigAutoField",
-    "SmallAutoField",
-    "IntegerField",
-    "BigIntegerField",
-    "SmallIntegerField",
-    "PositiveIntegerField",
-    "PositiveBigIntegerField",
-    "PositiveSmallIntegerField",
-}
-_TEXT_TYPES = {"CharField", "TextField", "SlugField", "EmailField", "URLField"}
 
 
 @dataclass(frozen=True)
@@ -212,22 +206,13 @@ def _sql_escaped(column: str, dialect) -> str:
 _COMPUTED = models.TextField()  # the type of a value Python computes: its ODM text
 
 
-def _stored_field(model: type[models.Model], lookup) -> models.Field:
-    if lookup is None:
-        return _COMPUTED
-    if not isinstance(lookup, str):  # a database expression
-        return lookup.output_field
-    if lookup == "pk":
-        return model._meta.pk
-    *path, last = lookup.split("__")
-    for part in path:
-        model = model._meta.get_field(part).related_model
-    return model._meta.get_field(last)
+def _field(model: type[models.Model] | None, lookup) -> models.Field:
+    return _COMPUTED if lookup is None else _stored_field(model, lookup)
 
 
-def _sql_value(column: str, model_field: models.Field, dialect) -> str | None:
+def _sql_value(column: str, model_field: models.Field, dialect) -> str:
     """SQL of ``odm_value`` of a column: the value's ODM text (escaped), NULL when there is no
-    value; None when the SQL cannot write the type exactly as Python does."""
+    value (the types of ``layout._sql_writes``)."""
     kind = model_field.get_internal_type()
     if kind == "BooleanField":
         return f"(CASE {column} WHEN true THEN '1' WHEN false THEN '0' END)"
@@ -241,7 +226,7 @@ def _sql_value(column: str, model_field: models.Field, dialect) -> str | None:
         return dialect.datetime(column)
     if kind in _TEXT_TYPES:
         return _sql_escaped(f"nullif({column}, '')", dialect)
-    return None
+    raise TypeError(f"the SQL does not write a {kind} (layout._sql_writes)")
 
 
 def _sql_group(start: str, items: str) -> str:
@@ -250,17 +235,15 @@ def _sql_group(start: str, items: str) -> str:
     return f"coalesce({start} || '>' || nullif({items}, '') || '</ItemGroupData>', {start} || '/>')"
 
 
-def _sql_items(group: _Group, model, lookups: list, dialect) -> str | None:
+def _sql_items(group: _Group, model, lookups: list, dialect) -> str:
     """SQL of a row's ``ItemData`` elements from its columns ``c0``, ``c1``... ('' if none).
     Text is escaped only in the rare row where a text value has a character to escape (or to
     drop): one pattern test per row instead of eight functions per value."""
-    fields = [_stored_field(model, lookup) for lookup in lookups]
+    fields = [_field(model, lookup) for lookup in lookups]
     texts = [f"c{n}" for n, f in enumerate(fields) if f.get_internal_type() in _TEXT_TYPES]
     plain, escaped = [], []
     for number, (oid, model_field) in enumerate(zip(group.oids, fields, strict=True)):
         value = _sql_value(f"c{number}", model_field, dialect)
-        if value is None:
-            return None
         start = literal(f'<ItemData ItemOID="{_xml_attribute(oid)}" Value="')
         escaped.append(f"coalesce({start} || {value} || '\"/>', '')")
         if f"c{number}" in texts:
@@ -283,7 +266,7 @@ def _sql_key(group: _Group, model, lookups: list, dialect) -> str:
     if group.key is None:
         return dialect.text("pk")
     column = f"c{group.key}"
-    model_field = _stored_field(model, lookups[group.key])
+    model_field = _field(model, lookups[group.key])
     value = _sql_value(column, model_field, dialect)
     if model_field.get_internal_type() in _TEXT_TYPES:
         value = (
@@ -311,19 +294,16 @@ def _fragment_query(
     queryset: models.QuerySet,
     part: tuple[int, int] | None = None,
     computed: _Computed | None = None,
-) -> tuple[str, tuple] | None:
+) -> tuple[str, tuple]:
     """The SQL writing the scoped records' ``FormData`` in subject then id order (on PostgreSQL
     one row per subject: subject id, first id, the text of its records; on SQLite one row per
-    record); None when a type keeps the form on the Python path. Each record's child rows are
-    all of them, as the Python path reads every child of an exported record. ``part`` (k, n):
+    record). Each record's child rows are all of them, as the API reads them. ``part`` (k, n):
     only the subjects whose id is k modulo n (one of n queries that share the work).
     ``computed``: the values Python computed, joined by record id (and the signature)."""
     dialect = _DIALECTS[connections[queryset.db].vendor]
     path = layout.values_path
     form_model = layout.form.model_class()
     items = _sql_items(layout.main, form_model, path.lookups, dialect)
-    if items is None:
-        return None
     parents = _value_parents(layout, queryset)
     if part is not None:
         parents = parents.alias(odm_part=F("odm_subject_id") % part[1]).filter(odm_part=part[0])
@@ -347,8 +327,6 @@ def _fragment_query(
     computed_children = iter(computed.children if computed else ())
     for group, (model, parent_field, lookups) in zip(layout.children, path.children, strict=True):
         child_items = _sql_items(group, model, lookups, dialect)
-        if child_items is None:
-            return None
         if model is None:
             names = ["parent", "pk", *(f"c{n}" for n in range(len(lookups)))]
             child_sql = dialect.json_rows(names, 2)
@@ -395,26 +373,18 @@ def _fragments(
     queryset: models.QuerySet,
     threaded: bool = False,
     compute: Callable[[object], tuple] | None = None,
-) -> Iterator[_Fragment] | None:
-    """The records' ``FormData`` written by the database, or None (the Python path).
-    ``threaded`` and outside a transaction: ``background.threads()`` queries share the
-    subjects, each read ahead by a thread on its own connection (``exports.background``),
-    merged back in subject order. ``compute(record)``: what Python computes of a record
-    (``_Computed``'s values: items, child rows, signature), for a form that has any."""
-    if not SQL_FRAGMENTS or connections[queryset.db].vendor not in _DIALECTS:
-        return None
-    if layout.form.subject_path == "pk" and compute is None:
-        return None  # the subject is read as an instance (``_computed_fragments``)
-    empty = _Computed("[]", ("[]",) * _computed_groups(layout)) if compute else None
-    whole = _fragment_query(layout, queryset, computed=empty)
-    if whole is None:
-        return None
+) -> Iterator[_Fragment]:
+    """The records' ``FormData`` written by the database. ``compute(record)``: what Python
+    computes of a record (``_Computed``'s values: items, child rows, signature), for a form
+    that has any, or whose records are the subjects. Else ``threaded`` and outside a
+    transaction: ``background.threads()`` queries share the subjects, each read ahead by a
+    thread on its own connection (``exports.background``), merged back in subject order."""
     # Now, before any stream of the file has a statement open (SQLite refuses a new function then).
     _DIALECTS[connections[queryset.db].vendor].prepare(connections[queryset.db])
     if compute is not None:
         return _computed_fragments(layout, queryset, compute)
     if not threaded or not background.usable(queryset.db):
-        return _fragment_rows(queryset.db, *whole)
+        return _fragment_rows(queryset.db, *_fragment_query(layout, queryset))
     n = background.threads()
     parts = [
         _as_fragments(

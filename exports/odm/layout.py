@@ -1,4 +1,4 @@
-"""How a snapshot reads a form: its item groups as written, and the fast path of rows of values."""
+"""How a snapshot reads a form: its item groups as written, and what the database reads of it."""
 
 from __future__ import annotations
 
@@ -8,18 +8,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
-from django.db.models import F
 
 from core.export_spec import ChildGroup, ExportForm, Item, is_expression
 
-from .. import records
 from .audited import _subject_expression
 from .metadata import _key_item
 from .oids import Event, event_of, form_oid, group_oid, item_oid
 from .scope import _visible
-from .values import _item_prefix, _xml_attribute
 
 # --- snapshot ------------------------------------------------------------------------------------
 
@@ -33,15 +31,6 @@ class _Group:
     oids: tuple[str, ...]
     key: int | None  # position of the key item (domain key, child key) among the items
     group: ChildGroup | None = None
-
-    @cached_property
-    def start(self) -> str:
-        """The start tag's text, unclosed (repeat keys follow)."""
-        return f'<ItemGroupData ItemGroupOID="{_xml_attribute(self.oid)}"'
-
-    @cached_property
-    def prefixes(self) -> tuple[str, ...]:
-        return tuple(_item_prefix(oid) for oid in self.oids)
 
     @cached_property
     def readers(self) -> tuple[Callable[[object], object], ...]:
@@ -63,7 +52,7 @@ class _Layout:
     event: Event
     main: _Group
     children: list[_Group]
-    values_path: _ValuesPath | None = None
+    values_path: _ValuesPath = field(init=False)
 
     @classmethod
     def of(cls, form: ExportForm, identifiers: bool) -> _Layout:
@@ -100,12 +89,53 @@ def _lookup(model: type[models.Model], source) -> str | None:
     return None if stored.is_relation or not stored.concrete else source.replace(".", "__")
 
 
+_INTEGER_TYPES = {
+    "AutoField",
+    "BigAutoField",
+    "SmallAutoField",
+    "IntegerField",
+    "BigIntegerField",
+    "SmallIntegerField",
+    "PositiveIntegerField",
+    "PositiveBigIntegerField",
+    "PositiveSmallIntegerField",
+}
+_TEXT_TYPES = {"CharField", "TextField", "SlugField", "EmailField", "URLField"}
+
+
+def _stored_field(model: type[models.Model], lookup) -> models.Field:
+    if not isinstance(lookup, str):  # a database expression
+        return lookup.output_field
+    if lookup == "pk":
+        return model._meta.pk
+    *path, last = lookup.split("__")
+    for part in path:
+        model = model._meta.get_field(part).related_model
+    return model._meta.get_field(last)
+
+
+def _sql_writes(model: type[models.Model], lookup) -> bool:
+    """Does the SQL write the value's ODM text exactly as ``odm_value`` does? (Else Python
+    computes it: a float, a datetime without time zones...)"""
+    kind = _stored_field(model, lookup).get_internal_type()
+    return (
+        kind in _INTEGER_TYPES
+        or kind in _TEXT_TYPES
+        or kind in ("BooleanField", "DecimalField", "DateField")
+        or (kind == "DateTimeField" and settings.USE_TZ)
+    )
+
+
+def _read_by_database(model: type[models.Model], source):
+    lookup = _lookup(model, source)
+    return lookup if lookup is not None and _sql_writes(model, lookup) else None
+
+
 @dataclass
 class _ValuesPath:
     """How the database reads a form's items: each item's lookup or database expression, None
-    for an item Python computes (a function, a property); a child group's rows computed by
-    Python (``rows(record)``, or an item computed) have no model. With nothing computed, the
-    form is read as rows of values, not model instances: the fast path of large forms."""
+    for an item Python computes (a function, a property, a type the SQL cannot write); a child
+    group's rows computed by Python (``rows(record)``, or an item computed) have no model."""
 
     lookups: list  # ORM lookups, or database expressions; None: computed
     children: list[tuple[type[models.Model] | None, str, list]]  # model, parent field, lookups
@@ -117,26 +147,16 @@ class _ValuesPath:
     @classmethod
     def of(cls, layout: _Layout) -> _ValuesPath:
         form = layout.form
-        lookups = [_lookup(form.model_class(), item.source) for item in layout.main.items]
+        lookups = [_read_by_database(form.model_class(), item.source) for item in layout.main.items]
         children: list[tuple[type[models.Model] | None, str, list]] = []
         for child in layout.children:
             model = child.group.model_class()
-            found = [_lookup(model, item.source) for item in child.items] if model else [None]
+            found = [_read_by_database(model, i.source) for i in child.items] if model else [None]
             if model is None or not child.group.parent_field or None in found:
                 children.append((None, "", [None] * len(child.items)))
             else:
                 children.append((model, child.group.parent_field, found))
         return cls(lookups, children)
-
-
-@dataclass
-class _Row:
-    """A record read as values (the fast path)."""
-
-    odm_subject_id: int
-    pk: int
-    values: tuple
-    children: list[list[tuple]] = field(default_factory=list)  # per group: (pk, values) rows
 
 
 def _ordered(queryset: models.QuerySet, form: ExportForm) -> models.QuerySet:
@@ -151,50 +171,6 @@ def _value_parents(layout: _Layout, queryset: models.QuerySet) -> models.QuerySe
     parents = queryset.prefetch_related(None).select_related(None)
     parents = parents.annotate(odm_subject_id=subject).filter(odm_subject_id__isnull=False)
     return parents.order_by("odm_subject_id", "pk")
-
-
-def _value_children(model, parent_field: str, parents: models.QuerySet) -> models.QuerySet:
-    """The child rows of the exported records (every row of each exported record)."""
-    return model._default_manager.filter(**{f"{parent_field}__in": parents.values("pk")})
-
-
-def _value_rows(layout: _Layout, queryset: models.QuerySet) -> Iterator[_Row]:
-    """The form's records as values, ordered by subject then id, each with its child rows (read
-    in the same order, one query per group, and matched by (subject, parent))."""
-    path = layout.values_path
-    subject = _subject_expression(layout.form, history=False)
-    parents = _value_parents(layout, queryset)
-    child_streams = []
-    for model, parent_field, lookups in path.children:
-        children = _value_children(model, parent_field, parents)
-        parent_subject = subject.name if layout.form.subject_path != "pk" else "pk"
-        children = children.annotate(
-            odm_subject_id=F(f"{parent_field}__{parent_subject}"), odm_parent_id=F(parent_field)
-        ).order_by("odm_subject_id", "odm_parent_id", "pk")
-        rows = children.values_list("odm_subject_id", "odm_parent_id", "pk", *lookups)
-        child_streams.append(_Peek(records.stream(rows)))
-    for row in records.stream(parents.values_list("odm_subject_id", "pk", *path.lookups)):
-        record = _Row(row[0], row[1], row[2:])
-        for stream in child_streams:
-            record.children.append(stream.take((row[0], row[1])))
-        yield record
-
-
-class _Peek:
-    """Child rows ordered by (subject, parent): ``take(key)`` returns the rows of ``key``,
-    skipping any row of a parent that is not exported."""
-
-    def __init__(self, rows: Iterable[tuple]):
-        self.rows = iter(rows)
-        self.head = next(self.rows, None)
-
-    def take(self, key: tuple[int, int]) -> list[tuple]:
-        found = []
-        while self.head is not None and self.head[:2] <= key:
-            if self.head[:2] == key:
-                found.append((self.head[2], self.head[3:]))
-            self.head = next(self.rows, None)
-        return found
 
 
 def _tagged(stream: Iterable, index: int) -> Iterator[tuple[int, int, object]]:

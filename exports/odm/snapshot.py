@@ -2,46 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from functools import partial
 
 from core import access
 from core.export_spec import ExportForm
 
-from .. import background, records
+from .. import background
 from .fragments import _Fragment, _fragments
-from .layout import _by_subject, _Group, _Layout, _ordered, _Row, _value_rows
+from .layout import _by_subject, _Layout
 from .oids import EVENTS, signature_oid, user_oid
 from .scope import SIGNED, Scope, Signed
-from .values import _PLAIN, _SPECIAL, _attribute, _datetime, _repeat_key, _text, odm_value
-
-
-def _group_text(layout: _Group, values, attrs: str = "") -> str:
-    """An ``ItemGroupData`` as text: what lxml writes of the same element (building the
-    elements cost more than the rest of the snapshot; a test compares the bytes)."""
-    items = []
-    for prefix, value in zip(layout.prefixes, values, strict=True):
-        kind = type(value)
-        if kind is str:
-            if not value:
-                continue
-            if _SPECIAL.search(value) is None:  # most values: text as is
-                items.append(f'{prefix}{value}"/>')
-                continue
-            text = _text(value)
-        elif value is None:
-            continue
-        elif (write := _PLAIN.get(kind)) is not None:
-            items.append(f'{prefix}{write(value)}"/>')
-            continue
-        else:
-            text = odm_value(value)
-            if text is None:
-                continue
-        items.append(f'{prefix}{_attribute(text)}"/>')
-    if not items:
-        return f"{layout.start}{attrs}/>"
-    return f"{layout.start}{attrs}>{''.join(items)}</ItemGroupData>"
+from .values import _attribute, _datetime, odm_value
 
 
 def _computed_value(value) -> str | None:
@@ -75,20 +47,20 @@ class Snapshot:
         self.signed = {s.form_name: s for s in SIGNED if s.current is not None}
         self.subjects = 0
 
-    def _values_path(self, layout: _Layout) -> bool:
-        path = layout.values_path
-        return path is not None and not path.computed and layout.form.name not in self.signed
+    def _computes(self, layout: _Layout) -> bool:
+        """Are some of the form's values computed by Python? (Its records are then read as
+        instances: so are the subjects, whose instance keys the ``SubjectData``.)"""
+        return (
+            layout.values_path.computed
+            or layout.form.name in self.signed
+            or layout.form.subject_path == "pk"
+        )
 
-    def _stream(self, layout: _Layout, threaded: bool) -> Iterable:
+    def _stream(self, layout: _Layout, threaded: bool) -> Iterator[_Fragment]:
         queryset = self.scope.records(layout.form)
-        if self._values_path(layout):
-            return _fragments(layout, queryset, threaded) or _value_rows(layout, queryset)
-        if layout.values_path is not None:
-            compute = partial(self._computed, layout)
-            found = _fragments(layout, queryset, compute=compute)
-            if found is not None:
-                return found
-        return records.stream(_ordered(queryset, layout.form))
+        if self._computes(layout):
+            return _fragments(layout, queryset, compute=partial(self._computed, layout))
+        return _fragments(layout, queryset, threaded)
 
     def _computed(self, layout: _Layout, record) -> tuple[list, list[list], str | None]:
         """What the database cannot read of ``record``: its computed items' values, its
@@ -123,7 +95,7 @@ class Snapshot:
         # The threads go to the largest form read as values (the adverse events): one export
         # opens at most EXPORT_QUERY_THREADS connections more.
         largest = background.largest(
-            [layout.form.model_class() for layout in self.layouts if self._values_path(layout)]
+            [layout.form.model_class() for layout in self.layouts if not self._computes(layout)]
         )
         streams = [
             self._stream(layout, layout.form.model_class() is largest) for layout in self.layouts
@@ -136,13 +108,10 @@ class Snapshot:
             if not subjects:  # records of a subject outside the scope: impossible, skipped
                 continue
             self.subjects += 1
-            subject = subjects[0]
-            yield self._subject(
-                subject.subject if isinstance(subject, _Fragment) else subject, entries
-            )
+            yield self._subject(subjects[0].subject, entries)
 
     def _subject(self, subject, entries) -> bytes:
-        """The subject's ``SubjectData`` as UTF-8 text (the database's ``FormData`` in place)."""
+        """The subject's ``SubjectData`` as UTF-8 text around the database's ``FormData``."""
         location = self.locations[access.site_id_of(subject)]
         by_event: dict[str, list] = {}
         for index, obj in entries:
@@ -155,41 +124,7 @@ class Snapshot:
         for event in EVENTS:
             if event.oid in by_event:
                 out.append(f'<StudyEventData StudyEventOID="{_attribute(event.oid)}">')
-                for layout, record in by_event[event.oid]:
-                    if isinstance(record, _Fragment):
-                        out.append(record.text)
-                    else:
-                        out.append(self._form_data(layout, record, location))
+                out.extend(fragment.text for _, fragment in by_event[event.oid])
                 out.append("</StudyEventData>")
         out.append("</SubjectData>")
         return "".join(out).encode()
-
-    def _form_data(self, layout: _Layout, record, location: str) -> str:
-        if isinstance(record, _Row):
-            values, children = record.values, record.children
-        else:
-            values = [read(record) for read in layout.main.readers]
-            children = [
-                [
-                    (getattr(child, "pk", None), [read(child) for read in group.readers])
-                    for child in group.group.records(record)
-                ]
-                for group in layout.children
-            ]
-        out = [f'<FormData FormOID="{_attribute(layout.oid)}"']
-        if layout.form.repeating:
-            key = values[layout.main.key] if layout.main.key is not None else None
-            out.append(f' FormRepeatKey="{_attribute(_repeat_key(key, record.pk))}"')
-        out.append(">")
-        signed = self.signed.get(layout.form.name)
-        signature = signed.current(record) if signed else None
-        if signature is not None:
-            out.append(_signature_text(signed, signature, location, self.usernames))
-        out.append(_group_text(layout.main, values))
-        for group, rows in zip(layout.children, children, strict=True):
-            for number, (pk, child_values) in enumerate(rows, 1):
-                key = child_values[group.key] if group.key is not None else None
-                repeat = f' ItemGroupRepeatKey="{_attribute(_repeat_key(key, pk or number))}"'
-                out.append(_group_text(group, child_values, repeat))
-        out.append("</FormData>")
-        return "".join(out)

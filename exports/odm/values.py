@@ -79,21 +79,11 @@ _ATTRIBUTE_ENTITIES = (
 
 
 _ESCAPE = re.compile('[&<>"\n\r\t]')
-_SPECIAL = re.compile(_ESCAPE.pattern[:-1] + _NOT_XML.pattern[1:])  # to escape or to drop
 
 
 def _attribute(text: str) -> str:
     """``text`` as an attribute value (libxml2's escaping; ``text`` is valid XML already)."""
     return _xml_attribute(text) if _ESCAPE.search(text) else text
-
-
-def _item_prefix(oid: str) -> str:
-    return f'<ItemData ItemOID="{_xml_attribute(oid)}" Value="'
-
-
-_PLAIN: dict[type, Callable[[object], str]] = {  # their ODM text has nothing to escape
-    kind: write for kind, write in _FORMATS.items() if kind is not str
-}
 
 
 def _repeat_key(key, fallback) -> str:
