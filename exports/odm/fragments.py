@@ -408,7 +408,8 @@ def _computed_groups(layout: _Layout) -> int:
 def _computed_fragments(layout: _Layout, queryset, compute) -> Iterator[_Fragment]:
     """The records read as instances, a batch at a time: Python computes what it must, the
     database writes the text (one query per batch)."""
-    instances = records.stream(_ordered(queryset, layout.form))
+    # In the SQL's order (subject, id): a subject's records split between two batches stay so.
+    instances = records.stream(_ordered(queryset, layout.form).order_by("odm_subject_id", "pk"))
     while batch := list(itertools.islice(instances, COMPUTED_BATCH)):
         rows, children = [], [[] for _ in range(_computed_groups(layout))]
         for record in batch:
