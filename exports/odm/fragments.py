@@ -50,11 +50,13 @@ class _Fragment:
 @dataclass(frozen=True)
 class _Child:
     """A child group's rows in the SQL: their query (parent id, id, ``c0``...) and the SQL of
-    one row's ``ItemGroupData``."""
+    one row's ``ItemGroupData``. ``given``: the rows are Python's (JSON), with no index to read
+    a record's by: they are grouped by record once."""
 
     sql: str
     columns: int
     text: str
+    given: bool = False
 
 
 class _PostgreSQL:
@@ -111,10 +113,14 @@ class _PostgreSQL:
         joins = []
         texts = list(texts)
         for number, child in enumerate(children):
+            rows = f"({child.sql}) AS g(parent, pk, {_sql_columns(child.columns)})"
+            text = f"string_agg({child.text}, '' ORDER BY pk) AS xml"
             joins.append(
-                f"LEFT JOIN LATERAL (SELECT string_agg({child.text}, '' ORDER BY pk) AS xml "
-                f"FROM ({child.sql}) AS g(parent, pk, {_sql_columns(child.columns)}) "
-                f"WHERE g.parent = p.pk) AS g{number} ON true"
+                f"LEFT JOIN (SELECT g.parent, {text} FROM {rows} GROUP BY g.parent) AS g{number} "
+                f"ON g{number}.parent = p.pk"
+                if child.given
+                else f"LEFT JOIN LATERAL (SELECT {text} FROM {rows} WHERE g.parent = p.pk) "
+                f"AS g{number} ON true"
             )
             texts.insert(-1, f"coalesce(g{number}.xml, '')")
         sql = (
@@ -176,7 +182,11 @@ class _SQLite(_PostgreSQL):
         ctes = [f"p(odm_subject_id, pk, {_sql_columns(columns)}) AS ({parent_sql})"]
         texts = list(texts)
         for number, child in enumerate(children):
-            ctes.append(f"g{number}(parent, pk, {_sql_columns(child.columns)}) AS ({child.sql})")
+            materialized = "MATERIALIZED " if child.given else ""  # and indexed by SQLite
+            ctes.append(
+                f"g{number}(parent, pk, {_sql_columns(child.columns)}) AS {materialized}"
+                f"({child.sql})"
+            )
             texts.insert(
                 -1,
                 f"coalesce((SELECT group_concat(x, '') FROM (SELECT {child.text} AS x "
@@ -342,7 +352,8 @@ def _fragment_query(
             f'<ItemGroupData ItemGroupOID="{_xml_attribute(group.oid)}" ItemGroupRepeatKey="'
         )
         start += f" || {_sql_key(group, model, lookups, dialect)} || '\"'"
-        children.append(_Child(child_sql, len(lookups), _sql_group(start, child_items)))
+        text = _sql_group(start, child_items)
+        children.append(_Child(child_sql, len(lookups), text, given=model is None))
     return dialect.query(parent_sql, columns, texts, children), tuple(params)
 
 
