@@ -18,9 +18,9 @@ from .sqljson import (
     Cell,
     aliased_sql,
     constant,
-    database_builds_json,
     date_cell,
     decoded_cell,
+    dialect,
     fetched_lines,
     integer_cell,
     order_clause,
@@ -124,12 +124,10 @@ class _AdverseEventRows(Dataset):
         for values, children in Reader(form, AE_ITEMS, children=[causality.name])(queryset):
             yield values, children[causality.name]
 
-    # On PostgreSQL: each AE ("a": its AE_ITEMS as x_<item>, the subject as x_subject) with its
+    # In SQL: each AE ("a": its AE_ITEMS as x_<item>, the subject as x_subject) with its
     # causality rows aggregated ("g", a LEFT JOIN on a grouped subquery), one text per AE.
 
     def json_lines(self, user) -> Iterator[str] | None:
-        if not database_builds_json():
-            return None
         built = self.sql(*self._source(user))
         return None if built is None else fetched_lines(*built)
 
@@ -160,10 +158,12 @@ class _AdverseEventRows(Dataset):
             return None, []
         child_keys = [f"k{n}" for n in range(len(child_ordering))]
         order = order_clause("a", ordering, [f"k{n}" for n in range(len(ordering))])
+        child_order = order_clause("c", child_ordering, child_keys)
+        children_rows = dialect().ordered(children_sql[0], "c", child_order)
         sql = (
             f"SELECT {self.line_sql()} FROM ({records_sql[0]}) a LEFT JOIN "
-            f"(SELECT c.x_parent AS parent, {self.aggregates_sql(child_ordering, child_keys)} "
-            f"FROM ({children_sql[0]}) c GROUP BY c.x_parent) g ON g.parent = a.x_pk "
+            f"(SELECT c.x_parent AS parent, {self.aggregates_sql(child_order)} "
+            f"FROM {children_rows} GROUP BY c.x_parent) g ON g.parent = a.x_pk "
             f"ORDER BY {order}"
         )
         return sql, records_sql[1] + children_sql[1]
@@ -171,7 +171,7 @@ class _AdverseEventRows(Dataset):
     def line_sql(self) -> str:
         raise NotImplementedError
 
-    def aggregates_sql(self, ordering: list[str], keys: list[str]) -> str:
+    def aggregates_sql(self, order: str) -> str:
         raise NotImplementedError
 
 
@@ -237,7 +237,7 @@ class AdverseEvents(_AdverseEventRows):
         for values, causality in self._events(user):
             yield [read(values, causality) for read in reads]
 
-    def aggregates_sql(self, ordering, keys) -> str:
+    def aggregates_sql(self, order) -> str:
         ranks = " ".join(f"WHEN {literal(c)} THEN {n}" for n, c in enumerate(_REL_ORDER))
         return (
             f"max(CASE c.x_causality {ranks} END) AS rel, "
@@ -292,7 +292,7 @@ class SuppAdverseEvents(_AdverseEventRows):
         parts["QEVAL"] = qeval
         return " || ',' || ".join(parts[c.name] for c in self.columns[5:]) + " || ']'"
 
-    def aggregates_sql(self, ordering, keys) -> str:
+    def aggregates_sql(self, order) -> str:
         drugs = [(drug.value, drug_number(drug), drug_name(drug)) for drug in StudyDrug]
         causality = self._tail(
             sql_case("c.x_drug", {d: f"AEREL{n}" for d, n, _ in drugs}, default="NULL"),
@@ -309,10 +309,9 @@ class SuppAdverseEvents(_AdverseEventRows):
             ),
             sql_case("c.x_action_taken", AEACN, default="NULL"),
         )
-        return (
-            f"string_agg({causality} || chr(10) || {action}, chr(10) "
-            f"ORDER BY {order_clause('c', ordering, keys)}) AS pairs"
-        )
+        sql = dialect()
+        pair = f"{causality} || {sql.newline} || {action}"
+        return f"{sql.joined(pair, sql.newline, order)} AS pairs"
 
     def line_sql(self) -> str:
         """``qualifiers()`` in SQL: the AE's rows joined by line feeds."""
@@ -333,11 +332,12 @@ class SuppAdverseEvents(_AdverseEventRows):
             ("a.x_site_aware_at", "SAEAWDTC", "Date/Time Site Aware of SAE"),
             ("a.x_sae_reported_at", "SAERPDTC", "Date/Time SAE Reported to Sponsor"),
         ]
-        body = ["COALESCE(g.pairs || chr(10), '')", irae]
+        newline = dialect().newline
+        body = [f"COALESCE(g.pairs || {newline}, '')", irae]
         for expr, qnam, qlabel in times:
             tail = self._tail(sql_json(qnam), sql_json(qlabel), sql_dtc(expr))
-            body.append(f"(CASE WHEN {expr} IS NOT NULL THEN chr(10) || {tail} ELSE '' END)")
-        return f"{prefix} || replace({' || '.join(body)}, chr(10), chr(10) || {prefix})"
+            body.append(f"(CASE WHEN {expr} IS NOT NULL THEN {newline} || {tail} ELSE '' END)")
+        return f"{prefix} || replace({' || '.join(body)}, {newline}, {newline} || {prefix})"
 
     @staticmethod
     def qualifiers(values: dict, causality: list[dict]) -> list[dict]:

@@ -1,4 +1,4 @@
-"""On PostgreSQL, SQL that builds a dataset's rows as the very JSON text ``encode(row)`` gives."""
+"""SQL that builds a dataset's rows as the very JSON text ``encode(row)`` gives."""
 
 from __future__ import annotations
 
@@ -15,17 +15,90 @@ from core.sql import literal
 from .reader import BATCH, SUBJECT, field_path
 from .values import encode, iso_date, yn
 
-# --- PostgreSQL: the rows as JSON text, built by the database -----------------------------------
+# --- the rows as JSON text, built by the database ---------------------------------------------
 #
-# Encoding a row in Python costs more than reading it. On PostgreSQL a dataset may instead have the
-# database build each row as the very text ``encode(row)`` gives (``json_lines``): to_json() escapes
-# strings as Python's json does with ensure_ascii=False, dates are ISO 8601, booleans "Y" / "N",
-# constants are encoded here once. The rows come through a server-side cursor BATCH at a time, so
-# memory stays flat. The records are the scoped queryset's own SQL (``records.records``): only its
-# select list is replaced, never its WHERE; the order is the one the Reader uses (the queryset's,
-# then pk). The Python path stays the reference (SQLite, and the tests compare the two).
+# Encoding a row in Python costs more than reading it, so the database builds each row as the very
+# text ``encode(row)`` gives (``json_lines``): to_json() on PostgreSQL and json_quote() on SQLite
+# escape strings as Python's json does with ensure_ascii=False, dates are ISO 8601, booleans "Y" /
+# "N", constants are encoded here once. The rows come through a (server-side, on PostgreSQL)
+# cursor BATCH at a time, so memory stays flat. The records are the scoped queryset's own SQL
+# (``records.records``): only its select list is replaced, never its WHERE; the order is the one
+# the Reader uses (the queryset's, then pk).
 
 SQL_NULL = "'null'"
+
+
+class Dialect:
+    """The few spellings the two databases do not share (PostgreSQL here)."""
+
+    newline = "chr(10)"
+
+    def json(self, expr: str) -> str:
+        """The JSON text of a value (SQL NULL for NULL)."""
+        return f"to_json({expr})::text"
+
+    def text(self, expr: str) -> str:
+        return f"({expr})::text"
+
+    def utc_seconds(self, expr: str) -> str:
+        """A timestamptz as ISO 8601 in UTC, to the second (truncated), no offset."""
+        return f"to_char(({expr}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+
+    def utc_date(self, expr: str) -> str:
+        return f"(({expr}) AT TIME ZONE 'UTC')::date"
+
+    def utc_iso(self, expr: str) -> str:
+        """``isoformat()`` in UTC with a Z: microseconds only when there are some."""
+        iso = f"to_char(({expr}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+        return f"replace({iso}, '.000000', '') || 'Z'"
+
+    def decimal(self, expr: str, places: int) -> str:
+        return self.text(expr)
+
+    def ordered(self, sql: str, alias: str, order: str) -> str:
+        """``sql``'s rows as ``alias``, for an aggregate ``joined`` in ``order``."""
+        return f"({sql}) {alias}"
+
+    def joined(self, expr: str, separator: str, order: str) -> str:
+        return f"string_agg({expr}, {separator} ORDER BY {order})"
+
+
+class SQLiteDialect(Dialect):
+    """SQLite 3.40: JSON1, no ordered aggregate (3.44), datetimes stored as UTC text."""
+
+    newline = "char(10)"
+
+    def json(self, expr: str) -> str:
+        return f"json_quote({expr})"
+
+    def text(self, expr: str) -> str:
+        return f"CAST({expr} AS TEXT)"
+
+    def utc_seconds(self, expr: str) -> str:
+        # "YYYY-MM-DD HH:MM:SS[.ffffff]", already UTC: strftime() would round, not truncate
+        return f"replace(substr({expr}, 1, 19), ' ', 'T')"
+
+    def utc_date(self, expr: str) -> str:
+        return f"substr({expr}, 1, 10)"
+
+    def utc_iso(self, expr: str) -> str:
+        return f"replace({expr}, ' ', 'T') || 'Z'"
+
+    def decimal(self, expr: str, places: int) -> str:
+        # stored as a REAL: the field's decimal places, as Django reads it back (printf() of
+        # NULL is "0")
+        return f"(CASE WHEN {expr} IS NOT NULL THEN printf('%.{places}f', {expr}) END)"
+
+    def ordered(self, sql: str, alias: str, order: str) -> str:
+        # group_concat() takes the rows in the order of an ordered subquery
+        return f"(SELECT * FROM ({sql}) {alias} ORDER BY {order}) {alias}"
+
+    def joined(self, expr: str, separator: str, order: str) -> str:
+        return f"group_concat({expr}, {separator})"
+
+
+def dialect() -> Dialect:
+    return SQLiteDialect() if connection.vendor == "sqlite" else Dialect()
 
 
 def sql_json(value) -> str:
@@ -34,16 +107,17 @@ def sql_json(value) -> str:
 
 
 def sql_text(expr: str) -> str:
-    return f"COALESCE(to_json({expr})::text, {SQL_NULL})"
+    return f"COALESCE({dialect().json(expr)}, {SQL_NULL})"
 
 
 def sql_str(expr: str) -> str:
     """``str(value)`` of an integer column, as JSON."""
-    return f"COALESCE(to_json(({expr})::text)::text, {SQL_NULL})"
+    sql = dialect()
+    return f"COALESCE({sql.json(sql.text(expr))}, {SQL_NULL})"
 
 
 def sql_integer(expr: str) -> str:
-    return f"COALESCE(({expr})::text, {SQL_NULL})"
+    return f"COALESCE({dialect().text(expr)}, {SQL_NULL})"
 
 
 def sql_yn(expr: str) -> str:
@@ -51,28 +125,31 @@ def sql_yn(expr: str) -> str:
 
 
 def sql_date(expr: str) -> str:
-    """``iso_date`` of a date column (to_json writes dates as ISO 8601, whatever DateStyle)."""
-    return f"COALESCE(to_json({expr})::text, {SQL_NULL})"
+    """``iso_date`` of a date column (ISO 8601 on both, whatever PostgreSQL's DateStyle)."""
+    return f"COALESCE({dialect().json(expr)}, {SQL_NULL})"
 
 
 def sql_dtc(expr: str) -> str:
     """``dtc`` of a timestamptz column: UTC, to the second (truncated), no offset."""
-    return (
-        f"COALESCE(to_json(to_char(({expr}) AT TIME ZONE 'UTC', "
-        f"'YYYY-MM-DD\"T\"HH24:MI:SS'))::text, {SQL_NULL})"
-    )
+    sql = dialect()
+    return f"COALESCE({sql.json(sql.utc_seconds(expr))}, {SQL_NULL})"
+
+
+def _key(value) -> str:
+    # a number stays a number: SQLite never equals an integer to text
+    return str(value) if type(value) is int else literal(str(value))
 
 
 def sql_case(expr: str, mapping: dict, *, default: str = SQL_NULL) -> str:
     """``mapping[value]`` as JSON text (``default`` for a value it does not map)."""
-    whens = " ".join(f"WHEN {literal(str(k))} THEN {sql_json(v)}" for k, v in mapping.items())
+    whens = " ".join(f"WHEN {_key(k)} THEN {sql_json(v)}" for k, v in mapping.items())
     return f"(CASE {expr} {whens} ELSE {default} END)"
 
 
 def sql_usubjid(expr: str) -> str:
     return (
         f"(CASE WHEN {expr} IS NULL OR {expr} = '' THEN {SQL_NULL} "
-        f"ELSE to_json({literal(study_id() + '-')} || {expr})::text END)"
+        f"ELSE {dialect().json(literal(study_id() + '-') + ' || ' + expr)} END)"
     )
 
 
@@ -123,10 +200,6 @@ def fetched_lines(sql: str | None, params: list) -> Iterator[str]:
         cursor.execute(sql, params)
         while batch := cursor.fetchmany(BATCH):
             yield "\n".join(line for (line,) in batch)
-
-
-def database_builds_json() -> bool:
-    return connection.vendor == "postgresql"
 
 
 # --- a column declared once: its value in Python and in SQL --------------------------------------
