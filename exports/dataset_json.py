@@ -47,6 +47,8 @@ from .sdtm import (
     usubjid,
     yn,
 )
+from .sdtm.reader import field_path, subject_source
+from .sdtm.sqljson import fetched_lines, rows_sql
 
 DATASET_JSON_VERSION = "1.1.0"
 SOURCE_SYSTEM = "mini-EDC"
@@ -161,6 +163,18 @@ class FormDataset(_FormRows):
     def count(self, user) -> int:
         return self._records(user).count()
 
+    def json_lines(self, user) -> Iterator[str] | None:
+        """Built by the database where every item is a path of model fields."""
+        model = self.form.model_class()
+        subject = field_path(model, subject_source(self.form))
+        parts = {
+            f"x{n}": (i.type.value, field_path(model, i.source)) for n, i in enumerate(self.items)
+        }
+        if not all(path for _, path in parts.values()) or (self.form.subject_path and not subject):
+            return None
+        built = rows_sql(self._records(user).prefetch_related(None), parts, subject=subject)
+        return None if built is None else fetched_lines(*built)
+
     def rows(self, user) -> Iterator[list]:
         read = Reader(self.form, [item.name for item in self.items])
         for values, _ in read(self._records(user)):
@@ -187,6 +201,34 @@ class ChildDataset(_FormRows):
             return None  # rows computed from the record: counted while spooled
         parents = self._records(user).order_by().values("pk")
         return child._default_manager.filter(**{f"{self.group.parent_field}__in": parents}).count()
+
+    def json_lines(self, user) -> Iterator[str] | None:
+        """Built by the database where the group is a model and every item a field path."""
+        model, child = self.form.model_class(), self.group.model_class()
+        key, group = self.parent_key, self.group
+        if child is None or not group.parent_field or not group.related:
+            return None
+        subject = field_path(model, subject_source(self.form))
+        parts = {"x_key": (key.type.value, field_path(model, key.source))} if key else {}
+        child_parts = {
+            f"x{n}": (i.type.value, field_path(child, i.source)) for n, i in enumerate(group.items)
+        }
+        paths = [path for _, path in (*parts.values(), *child_parts.values())]
+        if not all(paths) or (self.form.subject_path and not subject):
+            return None
+        parents = self._records(user).prefetch_related(None)
+        own = [
+            o
+            for o in child._meta.ordering or ()
+            if o.lstrip("-") not in (group.parent_field, f"{group.parent_field}_id")
+        ]
+        children = child._default_manager.filter(
+            **{f"{group.parent_field}__in": parents.order_by().values("pk")}
+        ).order_by(*own)
+        built = rows_sql(
+            parents, parts, subject=subject, child=(children, group.parent_field, child_parts)
+        )
+        return None if built is None else fetched_lines(*built)
 
     def rows(self, user) -> Iterator[list]:
         key, items = self.parent_key, self.group.items

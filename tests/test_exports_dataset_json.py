@@ -802,6 +802,24 @@ def test_the_database_builds_the_same_rows_byte_for_byte(
     assert not [sdtm.encode(row) for row in dataset.rows(nobody)]
 
 
+# the form datasets whose items and child rows are all paths of model fields
+BUILT_BY_THE_DATABASE = {"SITE", "ADVERSE_EVENTS", "AE_CAUSALITY", "CYC", "CYC_IV_DOSES", "TA"}
+
+
+def test_the_database_builds_the_form_datasets_byte_for_byte(awkward_values, monitor):
+    built = set()
+    for dataset in dataset_json.datasets():
+        for user in (None, monitor):
+            lines = dataset.json_lines(user)
+            if lines is None:
+                continue
+            built.add(dataset.name)
+            text = "\n".join(lines)
+            expected = [sdtm.encode(row) for row in dataset.rows(user)]
+            assert (text.split("\n") if text else []) == expected, (dataset.name, user)
+    assert built >= BUILT_BY_THE_DATABASE | {"AE", "SUPPAE"}
+
+
 def test_the_database_rows_hold_the_awkward_values(awkward_values, data_manager):
     ae = {r["AESEQ"]: r for r in table("ae", data_manager) if r["AESER"] == "Y"}[1]
     assert ae["AETERM"].startswith('Tab\t "quoted" \\ back\nnew line\r\x01 naïve 肝 😀')

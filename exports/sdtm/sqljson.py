@@ -247,3 +247,88 @@ def date_cell(item: str) -> Cell:
 def decoded_cell(item: str, mapping: dict) -> Cell:
     """A coded item's controlled term (``mapping``: code -> term)."""
     return Cell(lambda values, children: mapping[values[item]], sql_case(f"a.x_{item}", mapping))
+
+
+# --- a form's items: each item's JSON text from its type and its model field ----------------------
+
+
+def model_field(model, path: str):
+    """The field at the end of a ``values()`` lookup ("subject__site__code")."""
+    if path == "pk":
+        return model._meta.pk
+    for part in path.split("__"):
+        field = model._meta.get_field(part)
+        model = field.related_model or model
+    return field
+
+
+def item_sql(item_type: str, field, expr: str) -> str:
+    """``item_value(item, value)`` of the column ``expr`` (a ``field``) as JSON text, by the
+    item's type (``ItemType``'s value)."""
+    sql, kind = dialect(), field.get_internal_type()
+    if item_type == "boolean":
+        return sql_yn(expr)
+    if item_type == "integer":
+        return sql_integer(expr)
+    if item_type == "float":  # decimal text, the field's decimal places
+        return f"COALESCE({sql.json(sql.decimal(expr, field.decimal_places))}, {SQL_NULL})"
+    if item_type == "date" and kind == "DateTimeField":
+        return f"COALESCE({sql.json(sql.utc_date(expr))}, {SQL_NULL})"
+    if item_type == "datetime":
+        return f"COALESCE({sql.json(sql.utc_iso(expr))}, {SQL_NULL})"
+    if item_type == "text" and kind not in ("CharField", "TextField"):
+        return sql_str(expr)
+    return sql_text(expr)
+
+
+def rows_sql(
+    queryset: QuerySet,
+    parts: dict[str, tuple[str, str]],
+    *,
+    subject: str | None,
+    child: tuple[QuerySet, str, dict[str, tuple[str, str]]] | None = None,
+) -> tuple[str | None, list] | None:
+    """The SQL of ``queryset``'s rows as JSON text in the Reader's order: STUDYID, USUBJID
+    (``subject``: its lookup, None for a form of no subject), then ``parts`` (alias -> (item
+    type, field lookup)). With ``child`` (its rows, the foreign key to the record, its parts):
+    one row per child row, the record's values first. None when an order term is no field
+    path; (None, []) for no row."""
+    ordering = ordering_of(queryset)
+    if ordering is None:
+        return None
+    columns = {"x_pk": "pk", **{alias: path for alias, (_, path) in parts.items()}}
+    lead = [sql_json(study_id())]
+    if subject:
+        columns["x_subject"] = subject
+        lead.append(sql_usubjid("a.x_subject"))
+    columns |= {f"k{n}": term.lstrip("-") for n, term in enumerate(ordering)}
+    selected = aliased_sql(queryset, columns)
+    values = [_item(queryset.model, parts, "a")]
+    order = [order_clause("a", ordering, [f"k{n}" for n in range(len(ordering))])]
+    sources = [(selected, "a", "")]
+    if child is not None:
+        children, key, child_parts = child
+        child_ordering = ordering_of(children)
+        if child_ordering is None:
+            return None
+        child_columns = {"x_parent": f"{key}_id"}
+        child_columns |= {alias: path for alias, (_, path) in child_parts.items()}
+        child_columns |= {f"k{n}": term.lstrip("-") for n, term in enumerate(child_ordering)}
+        values.append(_item(children.model, child_parts, "c"))
+        order.append(
+            order_clause("c", child_ordering, [f"k{n}" for n in range(len(child_ordering))])
+        )
+        sources.append((aliased_sql(children, child_columns), "c", " ON c.x_parent = a.x_pk"))
+    if any(built is None for built, _, _ in sources):
+        return None, []
+    source = " JOIN ".join(f"({built[0]}) {alias}{on}" for built, alias, on in sources)
+    line = sql_row([*lead, *(value for found in values for value in found)])
+    sql = f"SELECT {line} FROM {source} ORDER BY {', '.join(order)}"
+    return sql, [param for built, _, _ in sources for param in built[1]]
+
+
+def _item(model, parts: dict[str, tuple[str, str]], table: str) -> list[str]:
+    return [
+        item_sql(kind, model_field(model, path), f"{table}.{alias}")
+        for alias, (kind, path) in parts.items()
+    ]
