@@ -316,7 +316,7 @@ def dataset_metadata(dataset: Dataset, record_count: int, *, created: datetime) 
     return meta
 
 
-_encode = encode  # one row: the same text on every path (sdtm.json_lines)
+_encode = encode  # one row: the text the database writes too (sdtm.sqljson)
 
 
 class Export:

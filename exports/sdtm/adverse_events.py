@@ -4,41 +4,35 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Count
 
 from adverse_events.models import ActionTaken, AeOutcome, Causality
-from core.datasets import Column, Dataset, identity_columns, study_id, usubjid
+from core.datasets import Column, Dataset, identity_columns, study_id
 from core.sql import literal
 from randomization.arms import StudyDrug, drug_name
 
 from .. import records
-from .reader import SUBJECT, Reader, field_path, subject_source
+from .reader import Reader, field_path, subject_source
 from .sqljson import (
     SQL_NULL,
-    Cell,
     aliased_sql,
-    constant,
-    date_cell,
-    decoded_cell,
     dialect,
     fetched_lines,
-    integer_cell,
     order_clause,
     ordering_of,
     sql_case,
+    sql_date,
     sql_dtc,
+    sql_integer,
     sql_json,
     sql_row,
     sql_str,
     sql_text,
     sql_usubjid,
     sql_yn,
-    str_cell,
-    subject_cell,
-    text_cell,
-    yn_cell,
 )
-from .values import _group, dtc, scoped, yn
+from .values import _group, scoped
 
 # --- AE and SUPPAE -------------------------------------------------------------------------------
 
@@ -78,19 +72,6 @@ SERIOUS_FLAGS = {
 _REL_ORDER = list(AEREL)
 
 
-def worst_causality(causality: list[dict]) -> str | None:
-    if not causality:
-        return None
-    return AEREL[max((c["causality"] for c in causality), key=_REL_ORDER.index)]
-
-
-def action_taken(causality: list[dict]) -> str | None:
-    actions = {c["action_taken"] for c in causality}
-    if not actions:
-        return None
-    return AEACN[actions.pop()] if len(actions) == 1 else MULTIPLE
-
-
 def drug_number(drug: str) -> int:
     return list(StudyDrug).index(StudyDrug(drug)) + 1
 
@@ -119,17 +100,14 @@ class _AdverseEventRows(Dataset):
         form = records.form_named("adverse-events")
         return form, _group(form, "causality"), scoped(form, user)
 
-    def _events(self, user) -> Iterator[tuple[dict, list[dict]]]:
-        form, causality, queryset = self._source(user)
-        for values, children in Reader(form, AE_ITEMS, children=[causality.name])(queryset):
-            yield values, children[causality.name]
-
     # In SQL: each AE ("a": its AE_ITEMS as x_<item>, the subject as x_subject) with its
     # causality rows aggregated ("g", a LEFT JOIN on a grouped subquery), one text per AE.
 
-    def json_lines(self, user) -> Iterator[str] | None:
+    def json_lines(self, user) -> Iterator[str]:
         built = self.sql(*self._source(user))
-        return None if built is None else fetched_lines(*built)
+        if built is None:
+            raise ImproperlyConfigured(f"{self.name}: the AE items must be paths of model fields.")
+        return fetched_lines(*built)
 
     def sql(self, form, group, queryset) -> tuple[str | None, list] | None:
         """The SQL of the rows as JSON text and its parameters (None: the rows cannot be read
@@ -199,43 +177,33 @@ class AdverseEvents(_AdverseEventRows):
     def count(self, user) -> int:
         return self._source(user)[2].count()
 
-    def cells(self) -> dict[str, Cell]:
-        """Each column once: the Python rows and the rows PostgreSQL builds both come from it
-        (the SQL reads "a", the AE, and "g", its causality rows aggregated)."""
+    def cells(self) -> dict[str, str]:
+        """Each column's JSON text, of "a" (the AE) and "g" (its causality rows aggregated)."""
         worst = sql_case("g.rel", {n: AEREL[c] for n, c in enumerate(_REL_ORDER)})
         actions = (
             f"(CASE WHEN g.actions > 1 THEN {sql_json(MULTIPLE)} "
             f"WHEN g.actions = 1 THEN {sql_case('g.action', AEACN)} ELSE {SQL_NULL} END)"
         )
         cells = {
-            "STUDYID": constant(study_id()),
-            "DOMAIN": constant("AE"),
-            "USUBJID": subject_cell(),
-            "AESEQ": integer_cell("ae_number"),
-            "AESPID": str_cell("ae_number"),
-            "AETERM": Cell(
-                lambda values, causality: values["verbatim_term"] or values["term"],
-                sql_text("COALESCE(NULLIF(a.x_verbatim_term, ''), a.x_term)"),
-            ),
-            "AEDECOD": text_cell("term"),
-            "AEBODSYS": text_cell("soc"),
-            "AESER": yn_cell("serious"),
-            "AEACN": Cell(lambda values, causality: action_taken(causality), actions),
-            "AEREL": Cell(lambda values, causality: worst_causality(causality), worst),
-            "AEOUT": decoded_cell("outcome", AEOUT),
-            "AECONTRT": yn_cell("treatment_given"),
-            "AETOXGR": str_cell("grade"),
-            "AESTDTC": date_cell("onset_date"),
-            "AEENDTC": date_cell("end_date"),
+            "STUDYID": sql_json(study_id()),
+            "DOMAIN": sql_json("AE"),
+            "USUBJID": sql_usubjid("a.x_subject"),
+            "AESEQ": sql_integer("a.x_ae_number"),
+            "AESPID": sql_str("a.x_ae_number"),
+            "AETERM": sql_text("COALESCE(NULLIF(a.x_verbatim_term, ''), a.x_term)"),
+            "AEDECOD": sql_text("a.x_term"),
+            "AEBODSYS": sql_text("a.x_soc"),
+            "AESER": sql_yn("a.x_serious"),
+            "AEACN": actions,
+            "AEREL": worst,
+            "AEOUT": sql_case("a.x_outcome", AEOUT),
+            "AECONTRT": sql_yn("a.x_treatment_given"),
+            "AETOXGR": sql_str("a.x_grade"),
+            "AESTDTC": sql_date("a.x_onset_date"),
+            "AEENDTC": sql_date("a.x_end_date"),
         }
-        cells |= {flag: yn_cell(item) for flag, (item, _) in SERIOUS_FLAGS.items()}
+        cells |= {flag: sql_yn(f"a.x_{item}") for flag, (item, _) in SERIOUS_FLAGS.items()}
         return cells
-
-    def rows(self, user) -> Iterator[list]:
-        cells = self.cells()
-        reads = [cells[column.name].python for column in self.columns]
-        for values, causality in self._events(user):
-            yield [read(values, causality) for read in reads]
 
     def aggregates_sql(self, order) -> str:
         ranks = " ".join(f"WHEN {literal(c)} THEN {n}" for n, c in enumerate(_REL_ORDER))
@@ -246,7 +214,7 @@ class AdverseEvents(_AdverseEventRows):
 
     def line_sql(self) -> str:
         cells = self.cells()
-        return sql_row([cells[column.name].sql for column in self.columns])
+        return sql_row([cells[column.name] for column in self.columns])
 
 
 class SuppAdverseEvents(_AdverseEventRows):
@@ -277,10 +245,6 @@ class SuppAdverseEvents(_AdverseEventRows):
         )
         # one irAE row per event, the SAE times when given, two rows (AERELn, AEACNn) per drug
         return totals["events"] + totals["aware"] + totals["reported"] + 2 * per_drug.count()
-
-    def rows(self, user) -> Iterator[list]:
-        for values, causality in self._events(user):
-            yield from (self._ordered(row) for row in self.qualifiers(values, causality))
 
     # In SQL: an AE's rows share their first five values (the prefix); each qualifier is the
     # rest of a row (a tail). "g.pairs" holds the tails of the causality rows (AERELn, AEACNn per
@@ -314,7 +278,7 @@ class SuppAdverseEvents(_AdverseEventRows):
         return f"{sql.joined(pair, sql.newline, order)} AS pairs"
 
     def line_sql(self) -> str:
-        """``qualifiers()`` in SQL: the AE's rows joined by line feeds."""
+        """Each AE's rows joined by line feeds."""
         values = {
             "STUDYID": sql_json(study_id()),
             "RDOMAIN": sql_json("AE"),
@@ -338,39 +302,3 @@ class SuppAdverseEvents(_AdverseEventRows):
             tail = self._tail(sql_json(qnam), sql_json(qlabel), sql_dtc(expr))
             body.append(f"(CASE WHEN {expr} IS NOT NULL THEN {newline} || {tail} ELSE '' END)")
         return f"{prefix} || replace({' || '.join(body)}, {newline}, {newline} || {prefix})"
-
-    @staticmethod
-    def qualifiers(values: dict, causality: list[dict]) -> list[dict]:
-        found = []
-        for c in causality:
-            n, name = drug_number(c["drug"]), drug_name(c["drug"])
-            found.append(
-                (f"AEREL{n}", f"Causality to {name}", AEREL[c["causality"]], "INVESTIGATOR")
-            )
-            found.append((f"AEACN{n}", f"Action Taken with {name}", AEACN[c["action_taken"]], None))
-        found.append(("AEIRAE", "Immune-Related Adverse Event", yn(values["immune_related"]), None))
-        if values["site_aware_at"]:
-            found.append(
-                ("SAEAWDTC", "Date/Time Site Aware of SAE", dtc(values["site_aware_at"]), None)
-            )
-        if values["sae_reported_at"]:
-            found.append(
-                (
-                    "SAERPDTC",
-                    "Date/Time SAE Reported to Sponsor",
-                    dtc(values["sae_reported_at"]),
-                    None,
-                )
-            )
-        base = {
-            "STUDYID": study_id(),
-            "RDOMAIN": "AE",
-            "USUBJID": usubjid(values[SUBJECT]),
-            "IDVAR": "AESEQ",
-            "IDVARVAL": str(values["ae_number"]),
-            "QORIG": "CRF",
-        }
-        return [
-            {**base, "QNAM": qnam, "QLABEL": qlabel, "QVAL": qval, "QEVAL": qeval}
-            for qnam, qlabel, qval, qeval in found
-        ]

@@ -1,29 +1,25 @@
-"""SQL that builds a dataset's rows as the very JSON text ``encode(row)`` gives."""
+"""SQL that builds a dataset's rows as the very JSON text ``encode(row)`` gives.
+
+Encoding a row in Python costs more than reading it, so the database writes each row's text
+(``json_lines``), from SQL generated here: to_json() (PostgreSQL) and json_quote() (SQLite)
+escape as Python's json does with ensure_ascii=False; constants are encoded here once. The
+records are the scoped queryset's own SQL (only its select list is replaced, never its WHERE),
+in the Reader's order (the queryset's, then pk), fetched BATCH rows at a time.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import F, QuerySet
 
-from core.datasets import study_id, usubjid
+from core.datasets import study_id
 from core.sql import literal
 
-from .reader import BATCH, SUBJECT, field_path
-from .values import encode, iso_date, yn
-
-# --- the rows as JSON text, built by the database ---------------------------------------------
-#
-# Encoding a row in Python costs more than reading it, so the database builds each row as the very
-# text ``encode(row)`` gives (``json_lines``): to_json() on PostgreSQL and json_quote() on SQLite
-# escape strings as Python's json does with ensure_ascii=False, dates are ISO 8601, booleans "Y" /
-# "N", constants are encoded here once. The rows come through a (server-side, on PostgreSQL)
-# cursor BATCH at a time, so memory stays flat. The records are the scoped queryset's own SQL
-# (``records.records``): only its select list is replaced, never its WHERE; the order is the one
-# the Reader uses (the queryset's, then pk).
+from .reader import BATCH, field_path
+from .values import encode
 
 SQL_NULL = "'null'"
 
@@ -200,53 +196,6 @@ def fetched_lines(sql: str | None, params: list) -> Iterator[str]:
         cursor.execute(sql, params)
         while batch := cursor.fetchmany(BATCH):
             yield "\n".join(line for (line,) in batch)
-
-
-# --- a column declared once: its value in Python and in SQL --------------------------------------
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One column of a row read from "a" (the record's items as ``x_<item>``): ``python`` of the
-    record's values and child rows, and ``sql``, the same value's JSON text. Declared side by
-    side so the two cannot drift apart; the tests compare them byte for byte."""
-
-    python: Callable[[dict, list[dict]], object]
-    sql: str
-
-
-def constant(value) -> Cell:
-    return Cell(lambda values, children: value, sql_json(value))
-
-
-def subject_cell() -> Cell:
-    return Cell(lambda values, children: usubjid(values[SUBJECT]), sql_usubjid("a.x_subject"))
-
-
-def text_cell(item: str) -> Cell:
-    return Cell(lambda values, children: values[item], sql_text(f"a.x_{item}"))
-
-
-def integer_cell(item: str) -> Cell:
-    return Cell(lambda values, children: values[item], sql_integer(f"a.x_{item}"))
-
-
-def str_cell(item: str) -> Cell:
-    """``str()`` of an integer item that always has a value."""
-    return Cell(lambda values, children: str(values[item]), sql_str(f"a.x_{item}"))
-
-
-def yn_cell(item: str) -> Cell:
-    return Cell(lambda values, children: yn(values[item]), sql_yn(f"a.x_{item}"))
-
-
-def date_cell(item: str) -> Cell:
-    return Cell(lambda values, children: iso_date(values[item]), sql_date(f"a.x_{item}"))
-
-
-def decoded_cell(item: str, mapping: dict) -> Cell:
-    """A coded item's controlled term (``mapping``: code -> term)."""
-    return Cell(lambda values, children: mapping[values[item]], sql_case(f"a.x_{item}", mapping))
 
 
 # --- a form's items: each item's JSON text from its type and its model field ----------------------
