@@ -24,6 +24,7 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.db.models import DecimalField
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -36,6 +37,7 @@ from core.roles import Role
 from eligibility import services as eligibility_services
 from eligibility.models import EligibilityAssessment
 from exports import dataset_json, records, sdtm
+from exports.sdtm import sqljson
 from randomization.arms import Arm
 from randomization.models import Allocation
 from subjects import services as subject_services
@@ -926,3 +928,20 @@ def test_the_command_writes_every_dataset_as_of_one_moment(
     dm = json.loads((tmp_path / "dm.json").read_text())
     assert dm["records"] == len(dm["rows"]) == 1
     assert Subject.objects.count() == 2  # the second one is saved, after the moment
+
+
+@pytest.mark.parametrize("value", [None, "1.5", "-100", "0"])
+def test_a_decimal_item_is_written_to_its_fields_places_by_the_database(db, value):
+    """The JSON text the database writes for a decimal item is ``encode(item_value(...))``,
+    NULL too (SQLite keeps decimals as REAL: its printf() would write a NULL as "0.00")."""
+    field = DecimalField(max_digits=5, decimal_places=2)
+    item = next(i for i in records.form_named("target-lesions").items if i.type == "float")
+    stored = "NULL" if value is None else value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {sqljson.item_sql('float', field, 'a.x')} "
+            f"FROM (SELECT CAST({stored} AS NUMERIC(5, 2)) AS x) a"
+        )
+        (written,) = cursor.fetchone()
+    expected = None if value is None else Decimal(value).quantize(Decimal("0.01"))
+    assert written == sdtm.encode(dataset_json.item_value(item, expected))
