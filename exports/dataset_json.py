@@ -224,7 +224,7 @@ class ChildDataset(_FormRows):
         ]
         children = child._default_manager.filter(
             **{f"{group.parent_field}__in": parents.order_by().values("pk")}
-        ).order_by(*own)
+        ).order_by(*own, "pk")  # never the model's order: it may name the record
         built = rows_sql(
             parents, parts, subject=subject, child=(children, group.parent_field, child_parts)
         )
