@@ -51,7 +51,7 @@ from .builders.efficacy import add_efficacy_records
 from .builders.monitoring import add_monitoring_records
 from .builders.survival import add_survival_crfs
 from .builders.treatment import add_exposure_records
-from .builders.worlds import built_once, fresh
+from .builders.worlds import built_once, fresh, taken_from_world
 
 pytestmark = pytest.mark.django_db
 
@@ -140,36 +140,9 @@ def study(world):
 
 
 # The conftest's people, taken from the world (theirs would be a second site 101).
-
-
-@pytest.fixture
-def site(world):
-    return fresh(world.site)
-
-
-@pytest.fixture
-def other_site(world):
-    return fresh(world.other_site)
-
-
-@pytest.fixture
-def coordinator(world):
-    return fresh(world.coordinator)
-
-
-@pytest.fixture
-def other_coordinator(world):
-    return fresh(world.other_coordinator)
-
-
-@pytest.fixture
-def data_manager(world):
-    return fresh(world.data_manager)
-
-
-@pytest.fixture
-def sponsor(world):
-    return fresh(world.sponsor)
+site, other_site, coordinator, other_coordinator, data_manager, sponsor = taken_from_world(
+    "site", "other_site", "coordinator", "other_coordinator", "data_manager", "sponsor"
+)
 
 
 @pytest.fixture

@@ -62,7 +62,7 @@ from .builders.treatment import (
     make_subject_randomized_days_ago,
     randomized_on,
 )
-from .builders.worlds import built_once, close_worlds, fresh
+from .builders.worlds import built_once, close_worlds, fresh, taken_from_world
 
 pytestmark = pytest.mark.django_db
 
@@ -158,31 +158,9 @@ def study(world):
 
 
 # The conftest's site people, taken from the world (theirs would be a second site 101).
-
-
-@pytest.fixture
-def site(world):
-    return fresh(world.site)
-
-
-@pytest.fixture
-def other_site(world):
-    return fresh(world.other_site)
-
-
-@pytest.fixture
-def coordinator(world):
-    return fresh(world.coordinator)
-
-
-@pytest.fixture
-def investigator(world):
-    return fresh(world.investigator)
-
-
-@pytest.fixture
-def other_coordinator(world):
-    return fresh(world.other_coordinator)
+site, other_site, coordinator, investigator, other_coordinator = taken_from_world(
+    "site", "other_site", "coordinator", "investigator", "other_coordinator"
+)
 
 
 @pytest.fixture

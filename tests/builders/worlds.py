@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
+import pytest
 from django.db import transaction
 
 _open: list[ExitStack] = []
@@ -43,3 +44,18 @@ def fresh(record):
     """``record`` as the database holds it now: a world's objects are shared by its tests, and
     a test may have changed one in memory."""
     return type(record).objects.get(pk=record.pk)
+
+
+def taken_from_world(*names: str) -> tuple:
+    """Fixtures named like the conftest's people (``site``, ``coordinator``...) that give the
+    module's ``world`` attribute of that name, fresh for each test: the conftest's would be a
+    second site 101 beside the world's."""
+
+    def fixture_of(name: str):
+        @pytest.fixture(name=name)
+        def from_the_world(world):
+            return fresh(getattr(world, name))
+
+        return from_the_world
+
+    return tuple(fixture_of(name) for name in names)
