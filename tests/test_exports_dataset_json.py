@@ -24,7 +24,7 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.db.models import DecimalField
+from django.db.models import DateTimeField, DecimalField
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -36,7 +36,8 @@ from core.export_spec import ExportForm, model_items
 from core.roles import Role
 from eligibility import services as eligibility_services
 from eligibility.models import EligibilityAssessment
-from exports import dataset_json, records, sdtm
+from exports import dataset_json, odm, records, sdtm
+from exports.odm import fragments as odm_fragments
 from exports.sdtm import sqljson
 from randomization.arms import Arm
 from randomization.models import Allocation
@@ -914,12 +915,39 @@ def test_a_decimal_item_is_written_to_its_fields_places_by_the_database(db, valu
     NULL too (SQLite keeps decimals as REAL: its printf() would write a NULL as "0.00")."""
     field = DecimalField(max_digits=5, decimal_places=2)
     item = next(i for i in records.form_named("target-lesions").items if i.type == "float")
-    stored = "NULL" if value is None else value
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor:  # with parameters, as the export runs it
         cursor.execute(
             f"SELECT {sqljson.item_sql('float', field, 'a.x')} "
-            f"FROM (SELECT CAST({stored} AS NUMERIC(5, 2)) AS x) a"
+            "FROM (SELECT CAST(%s AS NUMERIC(5, 2)) AS x) a",
+            [value],
         )
         (written,) = cursor.fetchone()
     expected = None if value is None else Decimal(value).quantize(Decimal("0.01"))
     assert written == sdtm.encode(dataset_json.item_value(item, expected))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        datetime(2025, 3, 4, 5, 6, 7, tzinfo=ZoneInfo("UTC")),
+        datetime(2025, 3, 4, 5, 6, 7, 1, tzinfo=ZoneInfo("UTC")),
+        datetime(2025, 1, 1, 0, 0, 0, 999999, tzinfo=ZoneInfo("Pacific/Kiritimati")),
+    ],
+)
+def test_both_formats_write_a_timestamp_as_its_utc_isoformat(db, value):
+    """ODM and Dataset-JSON share the database's spelling of a timestamp: ``isoformat()`` in
+    UTC with a Z, a fraction only when there is one, as each format writes it in Python."""
+    field = DateTimeField()
+    item = next(i for i in records.form_named("adverse-events").items if i.type == "datetime")
+    odm_value = odm_fragments._sql_value("a.x", field, odm_fragments._dialect(connection.alias))
+    cast = "CAST(%s AS TEXT)" if connection.vendor == "sqlite" else "CAST(%s AS timestamptz)"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {sqljson.item_sql('datetime', field, 'a.x')}, {odm_value} "
+            f"FROM (SELECT {cast} AS x) a",
+            [connection.ops.adapt_datetimefield_value(value)],
+        )
+        json_text, odm_text = cursor.fetchone()
+    assert json_text == sdtm.encode(dataset_json.item_value(item, value))
+    assert odm_text == (None if value is None else odm.odm_value(value))

@@ -511,7 +511,7 @@ def test_the_database_writes_a_decimal_as_the_python_path_does(stored):
     from django.db import models
 
     field = models.DecimalField(max_digits=6, decimal_places=2)
-    dialect = odm_fragments._DIALECTS[connection.vendor]
+    dialect = odm_fragments._dialect(connection.alias)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {odm_fragments._sql_value('x', field, dialect)} "

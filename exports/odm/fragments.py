@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import connections, models
 from django.db.models import F
 
-from core.sql import literal
+from core.sql import PostgreSQL, SQLite, dialect_for, literal
 
 from .. import background, records
 from .layout import (
@@ -59,9 +59,10 @@ class _Child:
     given: bool = False
 
 
-class _PostgreSQL:
-    """PostgreSQL's spelling: escape strings, ``translate``, a regex test, ``to_char``, the
-    child rows joined ``LATERAL`` and a subject's records aggregated by the database."""
+class _PostgreSQL(PostgreSQL):
+    """ODM's own spellings on PostgreSQL: escape strings, ``translate``, a regex test,
+    ``to_char``, the child rows joined ``LATERAL`` and a subject's records aggregated by the
+    database."""
 
     _NOT_XML = "E'" + "".join(f"\\x{c:02x}" for c in _NOT_XML_CODES) + "\\uFFFE\\uFFFF'"
     _TO_ESCAPE = (
@@ -83,18 +84,8 @@ class _PostgreSQL:
     def prepare(self, connection) -> None:
         pass
 
-    def text(self, expression: str) -> str:
-        return f"({expression})::text"
-
-    def decimal(self, expression: str, places: int) -> str:
-        return self.text(expression)
-
     def date(self, expression: str) -> str:
         return f"to_char({expression}, 'YYYY-MM-DD')"
-
-    def datetime(self, expression: str) -> str:
-        text = f"to_char({expression} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-        return f"replace({text}, '.000000Z', 'Z')"  # isoformat: no fraction when it is 0
 
     def json_rows(self, names: list[str], integers: int) -> str:
         """SQL of the rows of a JSON array of arrays (one parameter), as columns ``names``;
@@ -114,7 +105,7 @@ class _PostgreSQL:
         texts = list(texts)
         for number, child in enumerate(children):
             rows = f"({child.sql}) AS g(parent, pk, {_sql_columns(child.columns)})"
-            text = f"string_agg({child.text}, '' ORDER BY pk) AS xml"
+            text = self.joined(child.text, "''", "pk") + " AS xml"
             joins.append(
                 f"LEFT JOIN (SELECT g.parent, {text} FROM {rows} GROUP BY g.parent) AS g{number} "
                 f"ON g{number}.parent = p.pk"
@@ -128,15 +119,16 @@ class _PostgreSQL:
             f"FROM ({parent_sql} OFFSET 0) AS p(odm_subject_id, pk, {_sql_columns(columns)}) "
             f"{' '.join(joins)} ORDER BY p.odm_subject_id, p.pk"
         )
+        joined = self.joined("f.text", "''", "f.pk")
         return (
-            "SELECT f.odm_subject_id, min(f.pk), string_agg(f.text, '' ORDER BY f.pk) "
+            f"SELECT f.odm_subject_id, min(f.pk), {joined} "
             f"FROM ({sql}) AS f(odm_subject_id, pk, text) "
             "GROUP BY f.odm_subject_id ORDER BY f.odm_subject_id"
         )
 
 
-class _SQLite(_PostgreSQL):
-    """SQLite's (the zero-setup demo database): no escape strings (``char()``), no
+class _SQLite(SQLite, _PostgreSQL):
+    """ODM's own on SQLite (the zero-setup demo database): no escape strings (``char()``), no
     ``translate``, ``REGEXP`` (Django's, Python's ``re``), dates
     stored as ISO text, no column lists on subqueries (CTEs) and no ``LATERAL`` (a correlated
     subquery), group_concat over rows in order; a subject's records are joined by the reader."""
@@ -158,25 +150,12 @@ class _SQLite(_PostgreSQL):
     def to_escape(self, expressions: list[str]) -> str:
         return " OR ".join(f"{expression} REGEXP {self._TO_ESCAPE}" for expression in expressions)
 
-    def text(self, expression: str) -> str:
-        return f"CAST({expression} AS TEXT)"
-
     def json_rows(self, names: list[str], integers: int) -> str:
         columns = [f"json_extract(value, '$[{n}]') AS {name}" for n, name in enumerate(names)]
         return f"SELECT {', '.join(columns)} FROM json_each(%s)"
 
-    def decimal(self, expression: str, places: int) -> str:
-        # Stored as a REAL or INTEGER; Django's converter quantizes it to the field's places.
-        # printf writes NULL as 0.
-        written = f"printf({literal(f'%.{places}f')}, {expression})"
-        return f"(CASE WHEN {expression} IS NOT NULL THEN {written} END)"
-
     def date(self, expression: str) -> str:
         return expression  # stored as ISO text already
-
-    def datetime(self, expression: str) -> str:
-        # Stored in UTC as ``str(datetime)``: "2025-03-04 05:06:07[.123456]".
-        return f"replace({expression}, ' ', 'T') || 'Z'"
 
     def query(self, parent_sql: str, columns: int, texts: list[str], children: list[_Child]):
         ctes = [f"p(odm_subject_id, pk, {_sql_columns(columns)}) AS ({parent_sql})"]
@@ -187,9 +166,10 @@ class _SQLite(_PostgreSQL):
                 f"g{number}(parent, pk, {_sql_columns(child.columns)}) AS {materialized}"
                 f"({child.sql})"
             )
+            joined = self.joined("x", "''", f"g{number}.pk")  # in the subquery's order
             texts.insert(
                 -1,
-                f"coalesce((SELECT group_concat(x, '') FROM (SELECT {child.text} AS x "
+                f"coalesce((SELECT {joined} FROM (SELECT {child.text} AS x "
                 f"FROM g{number} WHERE g{number}.parent = p.pk ORDER BY g{number}.pk)), '')",
             )
         return (
@@ -202,7 +182,11 @@ def _xml_text(value: str | None) -> str | None:
     return None if value is None else _text(value)
 
 
-_DIALECTS = {"postgresql": _PostgreSQL(), "sqlite": _SQLite()}
+_POSTGRESQL, _SQLITE = _PostgreSQL(), _SQLite()
+
+
+def _dialect(alias: str) -> _PostgreSQL:
+    return dialect_for(connections[alias], _POSTGRESQL, _SQLITE)
 
 
 def _sql_escaped(column: str, dialect) -> str:
@@ -233,7 +217,7 @@ def _sql_value(column: str, model_field: models.Field, dialect) -> str:
     if kind == "DateField":
         return dialect.date(column)
     if kind == "DateTimeField" and settings.USE_TZ:
-        return dialect.datetime(column)
+        return dialect.utc_iso(column)
     if kind in _TEXT_TYPES:
         return _sql_escaped(f"nullif({column}, '')", dialect)
     raise TypeError(f"the SQL does not write a {kind} (layout._sql_writes)")
@@ -310,7 +294,7 @@ def _fragment_query(
     record). Each record's child rows are all of them, as the API reads them. ``part`` (k, n):
     only the subjects whose id is k modulo n (one of n queries that share the work).
     ``computed``: the values Python computed, joined by record id (and the signature)."""
-    dialect = _DIALECTS[connections[queryset.db].vendor]
+    dialect = _dialect(queryset.db)
     path = layout.values_path
     form_model = layout.form.model_class()
     items = _sql_items(layout.main, form_model, path.lookups, dialect)
@@ -391,7 +375,7 @@ def _fragments(
     transaction: ``background.threads()`` queries share the subjects, each read ahead by a
     thread on its own connection (``exports.background``), merged back in subject order."""
     # Now, before any stream of the file has a statement open (SQLite refuses a new function then).
-    _DIALECTS[connections[queryset.db].vendor].prepare(connections[queryset.db])
+    _dialect(queryset.db).prepare(connections[queryset.db])
     if compute is not None:
         return _computed_fragments(layout, queryset, compute)
     if not threaded or not background.usable(queryset.db):

@@ -16,7 +16,7 @@ from django.db import connection
 from django.db.models import F, QuerySet
 
 from core.datasets import study_id
-from core.sql import literal
+from core.sql import PostgreSQL, SQLite, dialect_for, literal
 
 from .reader import BATCH, field_path
 from .values import encode
@@ -24,17 +24,14 @@ from .values import encode
 SQL_NULL = "'null'"
 
 
-class Dialect:
-    """The few spellings the two databases do not share (PostgreSQL here)."""
+class Dialect(PostgreSQL):
+    """Dataset-JSON's own spellings: a value's JSON text, SDTM's dates (PostgreSQL here)."""
 
     newline = "chr(10)"
 
     def json(self, expr: str) -> str:
         """The JSON text of a value (SQL NULL for NULL)."""
         return f"to_json({expr})::text"
-
-    def text(self, expr: str) -> str:
-        return f"({expr})::text"
 
     def utc_seconds(self, expr: str) -> str:
         """A timestamptz as ISO 8601 in UTC, to the second (truncated), no offset."""
@@ -43,32 +40,14 @@ class Dialect:
     def utc_date(self, expr: str) -> str:
         return f"(({expr}) AT TIME ZONE 'UTC')::date"
 
-    def utc_iso(self, expr: str) -> str:
-        """``isoformat()`` in UTC with a Z: microseconds only when there are some."""
-        iso = f"to_char(({expr}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
-        return f"replace({iso}, '.000000', '') || 'Z'"
 
-    def decimal(self, expr: str, places: int) -> str:
-        return self.text(expr)
-
-    def ordered(self, sql: str, alias: str, order: str) -> str:
-        """``sql``'s rows as ``alias``, for an aggregate ``joined`` in ``order``."""
-        return f"({sql}) {alias}"
-
-    def joined(self, expr: str, separator: str, order: str) -> str:
-        return f"string_agg({expr}, {separator} ORDER BY {order})"
-
-
-class SQLiteDialect(Dialect):
-    """SQLite 3.40: JSON1, no ordered aggregate (3.44), datetimes stored as UTC text."""
+class SQLiteDialect(SQLite, Dialect):
+    """SQLite 3.40: JSON1, datetimes stored as UTC text."""
 
     newline = "char(10)"
 
     def json(self, expr: str) -> str:
         return f"json_quote({expr})"
-
-    def text(self, expr: str) -> str:
-        return f"CAST({expr} AS TEXT)"
 
     def utc_seconds(self, expr: str) -> str:
         # "YYYY-MM-DD HH:MM:SS[.ffffff]", already UTC: strftime() would round, not truncate
@@ -77,24 +56,12 @@ class SQLiteDialect(Dialect):
     def utc_date(self, expr: str) -> str:
         return f"substr({expr}, 1, 10)"
 
-    def utc_iso(self, expr: str) -> str:
-        return f"replace({expr}, ' ', 'T') || 'Z'"
 
-    def decimal(self, expr: str, places: int) -> str:
-        # stored as a REAL: the field's decimal places, as Django reads it back (printf() of
-        # NULL is "0")
-        return f"(CASE WHEN {expr} IS NOT NULL THEN printf('%.{places}f', {expr}) END)"
-
-    def ordered(self, sql: str, alias: str, order: str) -> str:
-        # group_concat() takes the rows in the order of an ordered subquery
-        return f"(SELECT * FROM ({sql}) {alias} ORDER BY {order}) {alias}"
-
-    def joined(self, expr: str, separator: str, order: str) -> str:
-        return f"group_concat({expr}, {separator})"
+_DIALECT, _SQLITE = Dialect(), SQLiteDialect()
 
 
 def dialect() -> Dialect:
-    return SQLiteDialect() if connection.vendor == "sqlite" else Dialect()
+    return dialect_for(connection, _DIALECT, _SQLITE)
 
 
 def sql_json(value) -> str:
