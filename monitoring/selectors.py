@@ -7,8 +7,16 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import BooleanField, Count, F, IntegerField, Q, Value
-from django.db.models.functions import Cast
+from django.db.models import (
+    BooleanField,
+    Count,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Q,
+    QuerySet,
+    Value,
+)
 from django.utils.text import capfirst
 
 from core import access
@@ -16,9 +24,9 @@ from queries.models import UNRESOLVED
 from subjects.models import Subject
 
 from .models import CasebookSignature, CasebookState, LockLevel, RecordState, SourceDataVerification
-from .sdv_plan import FULL, condition_field, plan, requirement_of, sdv_models
+from .sdv_plan import FULL, SAMPLE, full_expression, plan, required_expression, sdv_models
 
-WORKLIST_ROWS = 200
+WORKLIST_PAGE_SIZE = 50
 
 
 @dataclass
@@ -42,6 +50,21 @@ class SdvRow:
         return bool(self.requirement)
 
 
+@dataclass(frozen=True)
+class _Kind:
+    """One kind of record of the plan, and the SQL that reads its rows."""
+
+    number: int  # its place in ``sdv_models()``
+    form: str
+    label: str
+    content_type_id: int
+    form_rank: int  # its place among the forms' names (the worklist's order)
+    records: QuerySet  # the rows the user sees (of the site or the subject asked for)
+    subject: str  # the path of the row's subject id
+    identifier: str  # ... of its subject's identifier
+    site_code: str  # ... of its site's code
+
+
 def _subject_paths(model) -> tuple[str, str, str]:
     lookup = model.subject_lookup
     if lookup == "pk":
@@ -49,50 +72,81 @@ def _subject_paths(model) -> tuple[str, str, str]:
     return f"{lookup}_id", f"{lookup}__subject_identifier", f"{lookup}__site__code"
 
 
-def sdv_rows(user, *, site_id: int | None = None, subject: Subject | None = None) -> list[SdvRow]:
-    """Every record of the SDV plan's kinds that ``user`` sees (of one site or one subject), with
-    what the plan asks of it and whether it is verified: two queries (the records of every kind
-    in one UNION, and the verifications), whatever the size of the study."""
-    the_plan = plan()
+def _kinds(user, *, site_id: int | None = None, subject: Subject | None = None) -> list[_Kind]:
     models = sdv_models()
-    parts = []
-    for kind, model in enumerate(models):
+    forms = [capfirst(str(m._meta.verbose_name)) for m in models]
+    ranks = {form: rank for rank, form in enumerate(sorted(set(forms)))}
+    kinds = []
+    for number, (model, form) in enumerate(zip(models, forms, strict=True)):
         records = access.scope_to_user(model.objects.all(), user)
-        site_path = access.site_lookup_of(model)
         if site_id is not None:
-            records = records.filter(**{site_path: site_id})
+            records = records.filter(**{access.site_lookup_of(model): site_id})
         if subject is not None:
             lookup = model.subject_lookup
             records = records.filter(**{"pk" if lookup == "pk" else lookup: subject.pk})
         subject_id, identifier, site_code = _subject_paths(model)
-        condition = condition_field(model, the_plan)
-        parts.append(
-            records.order_by()
-            .annotate(
-                _kind=Value(kind, output_field=IntegerField()),
-                _pk=F("pk"),
-                _subject=F(subject_id),
-                _identifier=F(identifier),
-                _site=F(site_code),
-                _condition=F(condition) if condition else Cast(Value(None), BooleanField()),
+        kinds.append(
+            _Kind(
+                number,
+                form,
+                model._meta.label_lower,
+                ContentType.objects.get_for_model(model).pk,
+                ranks[form],
+                records.order_by(),
+                subject_id,
+                identifier,
+                site_code,
             )
-            .values_list("_kind", "_pk", "_subject", "_identifier", "_site", "_condition")
         )
+    return kinds
+
+
+def _annotated(kind: _Kind, the_plan: dict) -> QuerySet:
+    """The kind's rows with ``_full``, ``_required`` and ``_verified`` (booleans, in SQL)."""
+    model = kind.records.model
+    verified = SourceDataVerification.objects.filter(
+        content_type_id=kind.content_type_id, verified=True
+    ).values("object_id")
+    return kind.records.annotate(
+        _full=full_expression(model, the_plan),
+        _required=required_expression(model, F(kind.subject), the_plan),
+        _verified=ExpressionWrapper(Q(pk__in=verified), output_field=BooleanField()),
+    )
+
+
+def _requirement(full: bool, required: bool) -> str:
+    return FULL if full else SAMPLE if required else ""
+
+
+def sdv_rows(user, *, site_id: int | None = None, subject: Subject | None = None) -> list[SdvRow]:
+    """Every record of the SDV plan's kinds that ``user`` sees (of one site or one subject), with
+    what the plan asks of it and whether it is verified: two queries (the records of every kind
+    in one UNION, with their requirement decided in SQL, and the verifications). One row per
+    record: for a subject's records (the subject page); the study's are counted
+    (``sdv_progress``) and paged (``worklist_page``) by the database."""
+    the_plan = plan()
+    kinds = _kinds(user, site_id=site_id, subject=subject)
+    parts = [
+        _annotated(kind, the_plan)
+        .annotate(
+            _kind=Value(kind.number, output_field=IntegerField()),
+            _pk=F("pk"),
+            _subject=F(kind.subject),
+            _identifier=F(kind.identifier),
+            _site=F(kind.site_code),
+        )
+        .values_list("_kind", "_pk", "_subject", "_identifier", "_site", "_full", "_required")
+        for kind in kinds
+    ]
     found = list(parts[0].union(*parts[1:], all=True)) if parts else []
     found.sort(key=lambda r: (r[3], r[0], r[1]))
-    described = [
-        (
-            capfirst(str(m._meta.verbose_name)),
-            m._meta.label_lower,
-            ContentType.objects.get_for_model(m).pk,
-        )
-        for m in models
-    ]
     rows = []
-    for kind, pk, subj, ident, code, cond in found:
-        form, label, content_type_id = described[kind]
-        requirement = requirement_of(label, pk, subj, cond, the_plan)
-        rows.append(SdvRow(form, label, content_type_id, pk, subj, ident, code, requirement))
+    for number, pk, subj, ident, code, full, required in found:
+        kind = kinds[number]
+        requirement = _requirement(bool(full), bool(required))
+        rows.append(
+            SdvRow(kind.form, kind.label, kind.content_type_id, pk, subj, ident, code, requirement)
+        )
     marks = SourceDataVerification.objects.filter(verified=True)
     if subject is not None:
         marks = marks.filter(subject=subject)
@@ -131,38 +185,102 @@ class Progress:
             "percent_verified": self.percent,
         }
 
-
-def _count(progress: Progress, row: SdvRow) -> None:
-    if row.required:
-        progress.required += 1
-        progress.verified += row.verified
-    elif row.verified:
-        progress.verified_other += 1
+    def add(self, required: int, verified: int, verified_other: int) -> None:
+        self.required += required
+        self.verified += verified
+        self.verified_other += verified_other
 
 
-def sdv_progress(user, *, site_id: int | None = None, rows: list[SdvRow] | None = None) -> dict:
-    """% of the records the plan asks for that are verified: per site, per form, overall."""
-    rows = sdv_rows(user, site_id=site_id) if rows is None else rows
+def sdv_progress(user, *, site_id: int | None = None) -> dict:
+    """% of the records the plan asks for that are verified: per site, per form, overall. One
+    query, whatever the size of the study: each kind's rows counted per site by the database
+    (the plan's requirement decided in SQL, ``sdv_plan``), the kinds in one UNION."""
+    the_plan = plan()
+    kinds = _kinds(user, site_id=site_id)
+    parts = [
+        _annotated(kind, the_plan)
+        .values(_site=F(kind.site_code))
+        .annotate(
+            _kind=Value(kind.number, output_field=IntegerField()),
+            _n_required=Count("pk", filter=Q(_required=True)),
+            _n_verified=Count("pk", filter=Q(_required=True, _verified=True)),
+            _n_other=Count("pk", filter=Q(_required=False, _verified=True)),
+        )
+        .values_list("_kind", "_site", "_n_required", "_n_verified", "_n_other")
+        for kind in kinds
+    ]
+    counted = list(parts[0].union(*parts[1:], all=True)) if parts else []
     by_site: dict[str, Progress] = {}
-    by_form: dict[str, Progress] = {}
+    by_form: dict[str, Progress] = {}  # the forms that have records, in the plan's order
     total = Progress("All")
-    for row in rows:
-        _count(by_site.setdefault(row.site_code, Progress(row.site_code)), row)
-        _count(by_form.setdefault(row.form, Progress(row.form)), row)
-        _count(total, row)
+    for number, code, *counts in sorted(counted, key=lambda c: c[0]):
+        form = kinds[number].form
+        by_site.setdefault(code, Progress(code)).add(*counts)
+        by_form.setdefault(form, Progress(form)).add(*counts)
+        total.add(*counts)
     return {
         "sites": [by_site[code] for code in sorted(by_site)],
         "forms": list(by_form.values()),
         "total": total,
-        "plan": plan(),
+        "plan": the_plan,
     }
 
 
-def worklist(rows: list[SdvRow]) -> list[SdvRow]:
-    """The records the plan asks for that are not verified yet: full verification first."""
-    waiting = [row for row in rows if row.required and not row.verified]
-    waiting.sort(key=lambda r: (r.requirement != FULL, r.site_code, r.subject_identifier, r.form))
-    return waiting
+class Worklist:
+    """The records the plan asks for that are not verified yet, full verification first (then
+    by site, subject, form and record), for ``django.core.paginator.Paginator``: its length is
+    the progress's (no query), a slice is one query for that page's rows alone."""
+
+    def __init__(self, user, progress: dict, *, site_id: int | None = None):
+        self.the_plan = plan()
+        self.kinds = _kinds(user, site_id=site_id)
+        self.length = progress["total"].required - progress["total"].verified
+
+    def count(self) -> int:
+        return self.length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _query(self) -> QuerySet | None:
+        parts = [
+            _annotated(kind, self.the_plan)
+            .filter(_required=True, _verified=False)
+            .annotate(
+                _kind=Value(kind.number, output_field=IntegerField()),
+                _rank=Value(kind.form_rank, output_field=IntegerField()),
+                _pk=F("pk"),
+                _subject=F(kind.subject),
+                _identifier=F(kind.identifier),
+                _site=F(kind.site_code),
+            )
+            .values_list("_kind", "_pk", "_subject", "_identifier", "_site", "_full", "_rank")
+            for kind in self.kinds
+        ]
+        if not parts:
+            return None
+        return (
+            parts[0]
+            .union(*parts[1:], all=True)
+            .order_by("-_full", "_site", "_identifier", "_rank", "_pk")
+        )
+
+    def __getitem__(self, page: slice) -> list[SdvRow]:
+        if not isinstance(page, slice):
+            raise TypeError("The worklist is read a page (a slice) at a time.")
+        query = self._query()
+        if query is None or page.start is not None and page.start >= self.length:
+            return []
+        rows = []
+        for number, pk, subj, ident, code, full, _ in query[page]:
+            kind = self.kinds[number]
+            requirement = FULL if full else SAMPLE
+            rows.append(
+                SdvRow(
+                    kind.form, kind.label, kind.content_type_id, pk, subj, ident, code, requirement
+                )
+            )
+        return rows
 
 
 # --- freeze, lock and the lock console ---------------------------------------------------------

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -155,18 +156,20 @@ def record_field_flags(request, record, *, form=None) -> dict:
 
 @login_required
 def worklist(request):
-    """SDV worklist: per site, the records the plan asks for that are not verified yet, and the %
-    verified per site and per form."""
+    """SDV worklist: per site, the records the plan asks for that are not verified yet, a page
+    at a time, and the % verified per site and per form (counted by the database: the page
+    reads its own rows only)."""
     user = request.user
     site_id = _site_id(request, user)
-    rows = selectors.sdv_rows(user, site_id=site_id)
-    waiting = selectors.worklist(rows)
+    progress = selectors.sdv_progress(user, site_id=site_id)
+    waiting = selectors.Worklist(user, progress, site_id=site_id)
+    page = Paginator(waiting, selectors.WORKLIST_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "monitoring/worklist.html",
         {
-            "progress": selectors.sdv_progress(user, rows=rows),
-            "waiting": waiting[: selectors.WORKLIST_ROWS],
+            "progress": progress,
+            "page": page,
             "waiting_count": len(waiting),
             "sites": _sites(user),
             "site_id": site_id,

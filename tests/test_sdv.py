@@ -4,18 +4,29 @@ plan's sample is reproducible; the worklist, the progress per site and per form 
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from django.contrib.contenttypes.models import ContentType
-from django.db import IntegrityError
+from django.db import IntegrityError, connection, reset_queries
+from django.db.models import F, Value
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import capfirst
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from adverse_events import services as ae_services
+from adverse_events.models import CtcaeTerm
+from adverse_events.starter_terms import load_starter_terms
+from core import access
 from core.errors import AccessDenied, DomainError
 from core.roles import Role
 from eligibility import services as eligibility
 from monitoring import sdv_plan, selectors, services
 from monitoring.models import SourceDataVerification
+from randomization import selectors as randomization_selectors
 from subjects import services as subject_services
 from subjects.models import Subject
 from tests import builders
@@ -230,3 +241,198 @@ def test_progress_per_site_and_per_form_in_the_api(site, subject, monitor, data_
     records = api.get("/api/v1/source-data-verification/").json()
     rows = records.get("results", records)
     assert rows[0]["subject"] == subject.subject_identifier and rows[0]["verified"] is True
+
+
+# --- the plan in SQL: counted and paged by the database ------------------------------------------
+
+CAUSALITY = {
+    "A": {
+        "toripalimab": {"causality": "unlikely", "action_taken": "not_changed"},
+        "bevacizumab": {"causality": "possible", "action_taken": "not_changed"},
+    },
+    "B": {"sorafenib": {"causality": "possible", "action_taken": "reduced"}},
+}
+PLAN = {
+    "full": ["randomization.allocation", "adverse_events.adverseevent:serious"],
+    "sample_percent": 50,
+}
+
+
+def add_aes(subject, by, n: int, *, serious: int = 0) -> None:
+    arm = randomization_selectors.arm_of(subject)
+    for number in range(n):
+        extra = (
+            {"serious": True, "sc_hospitalization": True, "site_aware_at": timezone.now()}
+            if number < serious
+            else {}
+        )
+        ae_services.record_adverse_event(
+            subject,
+            user=by,
+            term=CtcaeTerm.objects.get(term="Hypertension"),
+            grade=2,
+            onset_date=builders.site_today(subject.site),
+            ongoing=True,
+            outcome="not_recovered",
+            causality=CAUSALITY[arm],
+            **extra,
+        )
+
+
+@pytest.fixture
+def small_study(site, other_site, coordinator, monitor, settings):
+    """Randomized subjects at two sites with AEs (some serious), a few records verified (one of
+    them outside the plan)."""
+    settings.SDV_PLAN = PLAN
+    load_starter_terms()
+    other_coordinator = builders.make_user(Role.SITE_STAFF, other_site)
+    subjects = [builders.make_randomized_subject(site, by=coordinator) for _ in range(3)]
+    subjects += [builders.make_randomized_subject(other_site, by=other_coordinator)]
+    for number, subject in enumerate(subjects):
+        by = coordinator if subject.site == site else other_coordinator
+        add_aes(subject, by, 3 + number, serious=number % 2)
+    builders.make_subject(site, by=coordinator)  # in screening: a subject record alone
+    ours = [r for r in slow_rows(monitor)]
+    required = [r for r in ours if r[3]]
+    unplanned = [r for r in ours if not r[3]]
+    assert required and unplanned  # the plan asks for some records of the site, not all
+    for record, *_ in required[:3] + unplanned[:1]:
+        services.verify_record(record, user=monitor)
+    return subjects
+
+
+def slow_rows(user) -> list[tuple]:
+    """(record, site code, form, requirement, subject identifier) of every record of the plan's
+    kinds ``user`` sees, the requirement asked of Python one record at a time."""
+    rows = []
+    for model in sdv_plan.sdv_models():
+        form = capfirst(str(model._meta.verbose_name))
+        for record in access.scope_to_user(model.objects.all(), user):
+            subject = services.subject_of(record)
+            rows.append(
+                (
+                    record,
+                    subject.site.code,
+                    form,
+                    sdv_plan.requirement(record, subject.pk),
+                    subject.subject_identifier,
+                )
+            )
+    return rows
+
+
+def slow_progress(user, site_code: str | None = None) -> dict:
+    verified = set(
+        SourceDataVerification.objects.filter(verified=True).values_list(
+            "content_type_id", "object_id"
+        )
+    )
+    counts: dict[str, Counter] = {}
+    for record, code, form, requirement, _ in slow_rows(user):
+        if site_code is not None and code != site_code:
+            continue
+        done = (ContentType.objects.get_for_model(type(record)).pk, record.pk) in verified
+        for key in (f"site {code}", f"form {form}", "All"):
+            count = counts.setdefault(key, Counter())
+            count["required"] += bool(requirement)
+            count["verified"] += bool(requirement) and done
+            count["other"] += not requirement and done
+    return {key: (c["required"], c["verified"], c["other"]) for key, c in counts.items()}
+
+
+def fast_progress(user, site_id: int | None = None) -> dict:
+    progress = selectors.sdv_progress(user, site_id=site_id)
+    found = {"All": progress["total"]}
+    found |= {f"site {p.name}": p for p in progress["sites"]}
+    found |= {f"form {p.name}": p for p in progress["forms"]}
+    return {key: (p.required, p.verified, p.verified_other) for key, p in found.items()}
+
+
+def test_the_sample_drawn_in_sql_is_the_sample_drawn_in_python(site, coordinator):
+    subjects = [builders.make_subject(site, by=coordinator) for _ in range(4)]
+    label = "adverse_events.adverseevent"
+    for object_id in (1, 2, 977, 2**31 - 2, 2**31 + 5, 2**40):  # no overflow, no rounding
+        in_sql = dict(
+            Subject.objects.annotate(
+                draw=sdv_plan.SampleDraw(F("pk"), Value(object_id), label)
+            ).values_list("pk", "draw")
+        )
+        assert in_sql == {s.pk: sdv_plan.sample_draw(s.pk, label, object_id) for s in subjects}, (
+            object_id
+        )
+
+
+def test_progress_counted_in_sql_is_the_count_of_every_record(
+    small_study, monitor, data_manager, other_site
+):
+    """The aggregate query gives what a count of each record, its requirement asked of Python
+    one at a time, gives: per site, per form and overall, for each user's sites."""
+    for user in (monitor, data_manager):
+        slow = slow_progress(user)
+        assert fast_progress(user) == slow
+        assert slow["All"][1] == 3 and slow["All"][2] == 1  # the verifications are counted
+    assert set(fast_progress(monitor)) >= {"site 101", "form Adverse event", "form Allocation"}
+    assert "site 202" not in fast_progress(monitor)
+    assert fast_progress(data_manager, site_id=other_site.pk) == slow_progress(data_manager, "202")
+    # Serious AEs are always asked for, whatever the sample.
+    serious = [r for r in slow_rows(data_manager) if getattr(r[0], "serious", False)]
+    assert serious and all(r[3] == sdv_plan.FULL for r in serious)
+
+
+def test_the_worklist_pages_the_waiting_records_full_verification_first(
+    client, small_study, data_manager, monkeypatch
+):
+    monkeypatch.setattr(selectors, "WORKLIST_PAGE_SIZE", 4)
+    client.force_login(data_manager)
+    verified = set(SourceDataVerification.objects.values_list("content_type_id", "object_id"))
+    waiting = [
+        r
+        for r in slow_rows(data_manager)
+        if r[3] and (ContentType.objects.get_for_model(type(r[0])).pk, r[0].pk) not in verified
+    ]
+    waiting.sort(key=lambda r: (r[3] != sdv_plan.FULL, r[1], r[4], r[2], r[0].pk))
+    expected = [(type(r[0])._meta.label_lower, r[0].pk, r[3]) for r in waiting]
+    pages = -(-len(expected) // 4)
+    assert pages >= 3
+
+    seen, counts = [], set()
+    for number in range(1, pages + 1):
+        reset_queries()  # as the request does: the capture counts from 0
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(reverse("monitoring:worklist"), {"page": number})
+        counts.add(len(queries))
+        page = response.context["page"]
+        assert len(page.object_list) == (4 if number < pages else len(expected) - 4 * (pages - 1))
+        seen += [(row.label, row.object_id, row.requirement) for row in page.object_list]
+        html = response.content.decode()
+        assert f"Page {number} of {pages}" in html
+        assert f"{len(expected)} records to verify" in html
+        assert ("Next →" in html) == (number < pages)
+    assert seen == expected  # every waiting record once, in the worklist's order
+    assert len(counts) == 1 and min(counts) > 3  # the same queries on every page
+    # A page past the end shows the last one; a page that is not a number, the first.
+    last = client.get(reverse("monitoring:worklist"), {"page": 99}).context["page"]
+    assert last.number == pages
+    assert client.get(reverse("monitoring:worklist"), {"page": "x"}).context["page"].number == 1
+
+
+def test_the_worklist_and_dashboard_queries_do_not_grow_with_the_study(
+    client, small_study, site, coordinator, monitor, data_manager
+):
+    def queries_of(user) -> list[int]:
+        client.force_login(user)
+        found = []
+        for url in (reverse("monitoring:worklist"), reverse("dashboard:home")):
+            client.get(url)  # warm: the content types and the user's memberships
+            reset_queries()  # as the request does: the capture counts from 0
+            with CaptureQueriesContext(connection) as queries:
+                assert client.get(url).status_code == 200
+            assert len(queries) > 5  # the session, the user, the page's own
+            found.append(len(queries))
+        return found
+
+    before = {user.pk: queries_of(user) for user in (monitor, data_manager)}
+    subject = builders.make_randomized_subject(site, by=coordinator)
+    add_aes(subject, coordinator, 6, serious=2)
+    after = {user.pk: queries_of(user) for user in (monitor, data_manager)}
+    assert after == before
