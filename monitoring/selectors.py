@@ -21,7 +21,7 @@ from django.utils.text import capfirst
 
 from core import access
 from queries.models import UNRESOLVED
-from subjects.models import Subject
+from subjects.models import Site, Subject
 
 from .models import CasebookSignature, CasebookState, LockLevel, RecordState, SourceDataVerification
 from .sdv_plan import FULL, SAMPLE, full_expression, plan, required_expression, sdv_models
@@ -70,6 +70,10 @@ def _subject_paths(model) -> tuple[str, str, str]:
     if lookup == "pk":
         return "pk", "subject_identifier", "site__code"
     return f"{lookup}_id", f"{lookup}__subject_identifier", f"{lookup}__site__code"
+
+
+def _site_id_path(kind: _Kind) -> str:
+    return "site_id" if kind.subject == "pk" else kind.subject.replace("_id", "__site_id")
 
 
 def _kinds(user, *, site_id: int | None = None, subject: Subject | None = None) -> list[_Kind]:
@@ -192,29 +196,31 @@ class Progress:
 
 
 def sdv_progress(user, *, site_id: int | None = None) -> dict:
-    """% of the records the plan asks for that are verified: per site, per form, overall. One
-    query, whatever the size of the study: each kind's rows counted per site by the database
-    (the plan's requirement decided in SQL, ``sdv_plan``), the kinds in one UNION."""
+    """% of the records the plan asks for that are verified: per site, per form, overall. Two
+    queries, whatever the size of the study: each kind's rows counted by the database per site
+    and per answer to the plan's questions (full? asked for? verified?, decided in SQL once a
+    row, ``sdv_plan``), the kinds in one UNION: at most 8 counts a site and kind; and the
+    sites' codes."""
     the_plan = plan()
     kinds = _kinds(user, site_id=site_id)
     parts = [
         _annotated(kind, the_plan)
-        .values(_site=F(kind.site_code))
-        .annotate(
-            _kind=Value(kind.number, output_field=IntegerField()),
-            _n_required=Count("pk", filter=Q(_required=True)),
-            _n_verified=Count("pk", filter=Q(_required=True, _verified=True)),
-            _n_other=Count("pk", filter=Q(_required=False, _verified=True)),
-        )
-        .values_list("_kind", "_site", "_n_required", "_n_verified", "_n_other")
+        .values("_full", "_required", "_verified", _site_id=F(_site_id_path(kind)))
+        .annotate(_kind=Value(kind.number, output_field=IntegerField()), _n=Count("pk"))
+        .values_list("_kind", "_site_id", "_full", "_required", "_verified", "_n")
         for kind in kinds
     ]
     counted = list(parts[0].union(*parts[1:], all=True)) if parts else []
+    codes = dict(Site.objects.filter(pk__in={c[1] for c in counted}).values_list("pk", "code"))
     by_site: dict[str, Progress] = {}
     by_form: dict[str, Progress] = {}  # the forms that have records, in the plan's order
     total = Progress("All")
-    for number, code, *counts in sorted(counted, key=lambda c: c[0]):
-        form = kinds[number].form
+    full_waiting = 0
+    for number, site, full, required, verified, n in sorted(counted, key=lambda c: c[0]):
+        counts = (n if required else 0, n if required and verified else 0)
+        counts += (n if verified and not required else 0,)
+        full_waiting += n if full and not verified else 0
+        form, code = kinds[number].form, codes[site]
         by_site.setdefault(code, Progress(code)).add(*counts)
         by_form.setdefault(form, Progress(form)).add(*counts)
         total.add(*counts)
@@ -222,6 +228,7 @@ def sdv_progress(user, *, site_id: int | None = None) -> dict:
         "sites": [by_site[code] for code in sorted(by_site)],
         "forms": list(by_form.values()),
         "total": total,
+        "full_waiting": full_waiting,  # of the records to verify, those verified in full
         "plan": the_plan,
     }
 
@@ -229,12 +236,16 @@ def sdv_progress(user, *, site_id: int | None = None) -> dict:
 class Worklist:
     """The records the plan asks for that are not verified yet, full verification first (then
     by site, subject, form and record), for ``django.core.paginator.Paginator``: its length is
-    the progress's (no query), a slice is one query for that page's rows alone."""
+    the progress's (no query), a slice is one query for that page's rows alone (two for the
+    page where the records verified in full end and the sample begins: each part is read by
+    its own query, which needs neither the other's rows nor, for the first, the sample's hash).
+    """
 
     def __init__(self, user, progress: dict, *, site_id: int | None = None):
         self.the_plan = plan()
         self.kinds = _kinds(user, site_id=site_id)
         self.length = progress["total"].required - progress["total"].verified
+        self.full_length = progress["full_waiting"]
 
     def count(self) -> int:
         return self.length
@@ -242,10 +253,21 @@ class Worklist:
     def __len__(self) -> int:
         return self.length
 
-    def _query(self) -> QuerySet | None:
+    def _may_be(self, kind: _Kind, full: bool) -> bool:
+        asked = self.the_plan["full"]
+        if full:
+            return kind.label in asked
+        whole_kind = kind.label in asked and not asked[kind.label]
+        return self.the_plan["sample_percent"] > 0 and not whole_kind
+
+    def _read(self, full: bool, start: int, stop: int) -> list[SdvRow]:
         parts = [
             _annotated(kind, self.the_plan)
-            .filter(_required=True, _verified=False)
+            .filter(
+                Q(_full=True, _verified=False)
+                if full
+                else Q(_full=False, _required=True, _verified=False)
+            )
             .annotate(
                 _kind=Value(kind.number, output_field=IntegerField()),
                 _rank=Value(kind.form_rank, output_field=IntegerField()),
@@ -254,32 +276,34 @@ class Worklist:
                 _identifier=F(kind.identifier),
                 _site=F(kind.site_code),
             )
-            .values_list("_kind", "_pk", "_subject", "_identifier", "_site", "_full", "_rank")
+            .values_list("_kind", "_pk", "_subject", "_identifier", "_site", "_rank")
             for kind in self.kinds
+            if self._may_be(kind, full)
         ]
-        if not parts:
-            return None
-        return (
-            parts[0]
-            .union(*parts[1:], all=True)
-            .order_by("-_full", "_site", "_identifier", "_rank", "_pk")
-        )
-
-    def __getitem__(self, page: slice) -> list[SdvRow]:
-        if not isinstance(page, slice):
-            raise TypeError("The worklist is read a page (a slice) at a time.")
-        query = self._query()
-        if query is None or page.start is not None and page.start >= self.length:
+        if not parts or start >= stop:
             return []
+        query = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+        query = query.order_by("_site", "_identifier", "_rank", "_pk")
+        requirement = FULL if full else SAMPLE
         rows = []
-        for number, pk, subj, ident, code, full, _ in query[page]:
+        for number, pk, subj, ident, code, _ in query[start:stop]:
             kind = self.kinds[number]
-            requirement = FULL if full else SAMPLE
             rows.append(
                 SdvRow(
                     kind.form, kind.label, kind.content_type_id, pk, subj, ident, code, requirement
                 )
             )
+        return rows
+
+    def __getitem__(self, page: slice) -> list[SdvRow]:
+        if not isinstance(page, slice) or page.step is not None:
+            raise TypeError("The worklist is read a page (a slice) at a time.")
+        start = page.start or 0
+        stop = self.length if page.stop is None else min(page.stop, self.length)
+        full = self.full_length
+        rows = self._read(True, start, min(stop, full)) if start < full else []
+        if stop > full:
+            rows += self._read(False, max(start - full, 0), stop - full)
         return rows
 
 

@@ -409,7 +409,8 @@ def test_the_worklist_pages_the_waiting_records_full_verification_first(
         assert f"{len(expected)} records to verify" in html
         assert ("Next →" in html) == (number < pages)
     assert seen == expected  # every waiting record once, in the worklist's order
-    assert len(counts) == 1 and min(counts) > 3  # the same queries on every page
+    # The same queries on every page (one more where the full verifications end).
+    assert max(counts) - min(counts) <= 1 and min(counts) > 3
     # A page past the end shows the last one; a page that is not a number, the first.
     last = client.get(reverse("monitoring:worklist"), {"page": 99}).context["page"]
     assert last.number == pages
