@@ -236,10 +236,9 @@ def sdv_progress(user, *, site_id: int | None = None) -> dict:
 class Worklist:
     """The records the plan asks for that are not verified yet, full verification first (then
     by site, subject, form and record), for ``django.core.paginator.Paginator``: its length is
-    the progress's (no query), a slice is one query for that page's rows alone (two for the
-    page where the records verified in full end and the sample begins: each part is read by
-    its own query, which needs neither the other's rows nor, for the first, the sample's hash).
-    """
+    the progress's (no query), a slice is one query for that page's rows alone: of the records
+    verified in full (no sample's hash to compute), or of the sample, or of both for the page
+    where the first end and the second begins."""
 
     def __init__(self, user, progress: dict, *, site_id: int | None = None):
         self.the_plan = plan()
@@ -253,21 +252,25 @@ class Worklist:
     def __len__(self) -> int:
         return self.length
 
-    def _may_be(self, kind: _Kind, full: bool) -> bool:
+    def _may_be(self, kind: _Kind, full: bool | None) -> bool:
         asked = self.the_plan["full"]
-        if full:
-            return kind.label in asked
-        whole_kind = kind.label in asked and not asked[kind.label]
-        return self.the_plan["sample_percent"] > 0 and not whole_kind
+        may_be_full = kind.label in asked
+        may_be_sampled = self.the_plan["sample_percent"] > 0 and not (
+            kind.label in asked and not asked[kind.label]
+        )
+        return {True: may_be_full, False: may_be_sampled}.get(full, may_be_full or may_be_sampled)
 
-    def _read(self, full: bool, start: int, stop: int) -> list[SdvRow]:
+    def _read(self, full: bool | None, start: int, stop: int) -> list[SdvRow]:
+        """Rows ``start:stop`` of the full verifications (``full`` True), of the sample (False)
+        or of the whole worklist (None)."""
+        wanted = {
+            True: Q(_full=True, _verified=False),
+            False: Q(_full=False, _required=True, _verified=False),
+            None: Q(_required=True, _verified=False),
+        }[full]
         parts = [
             _annotated(kind, self.the_plan)
-            .filter(
-                Q(_full=True, _verified=False)
-                if full
-                else Q(_full=False, _required=True, _verified=False)
-            )
+            .filter(wanted)
             .annotate(
                 _kind=Value(kind.number, output_field=IntegerField()),
                 _rank=Value(kind.form_rank, output_field=IntegerField()),
@@ -276,18 +279,18 @@ class Worklist:
                 _identifier=F(kind.identifier),
                 _site=F(kind.site_code),
             )
-            .values_list("_kind", "_pk", "_subject", "_identifier", "_site", "_rank")
+            .values_list("_kind", "_pk", "_subject", "_identifier", "_site", "_full", "_rank")
             for kind in self.kinds
             if self._may_be(kind, full)
         ]
         if not parts or start >= stop:
             return []
         query = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-        query = query.order_by("_site", "_identifier", "_rank", "_pk")
-        requirement = FULL if full else SAMPLE
+        query = query.order_by("-_full", "_site", "_identifier", "_rank", "_pk")
         rows = []
-        for number, pk, subj, ident, code, _ in query[start:stop]:
+        for number, pk, subj, ident, code, is_full, _ in query[start:stop]:
             kind = self.kinds[number]
+            requirement = FULL if is_full else SAMPLE
             rows.append(
                 SdvRow(
                     kind.form, kind.label, kind.content_type_id, pk, subj, ident, code, requirement
@@ -301,10 +304,11 @@ class Worklist:
         start = page.start or 0
         stop = self.length if page.stop is None else min(page.stop, self.length)
         full = self.full_length
-        rows = self._read(True, start, min(stop, full)) if start < full else []
-        if stop > full:
-            rows += self._read(False, max(start - full, 0), stop - full)
-        return rows
+        if stop <= full:
+            return self._read(True, start, stop)
+        if start >= full:
+            return self._read(False, start - full, stop - full)
+        return self._read(None, start, stop)
 
 
 # --- freeze, lock and the lock console ---------------------------------------------------------
