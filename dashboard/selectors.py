@@ -73,13 +73,13 @@ def awaiting_decision(
 ) -> tuple[list, int]:
     """The consented subjects still in screening, the longest waiting first (at most ``limit``,
     each with ``days_waiting`` since consent, counted to ``now``'s date at the subject's site:
-    the consent date is a site date), and how many there are in all."""
+    the consent date is a site date), and how many there are in all (counted whether or not
+    the list is full: the page's queries are the same at any size)."""
     waiting = subjects.filter(status=SubjectStatus.SCREENING, consent_date__isnull=False)
     rows = list(waiting.select_related("site").order_by("consent_date", "pk")[:limit])
     for subject in rows:
         subject.days_waiting = (today_at(subject.site, now) - subject.consent_date).days
-    total = len(rows) if len(rows) < limit else waiting.count()
-    return rows, total
+    return rows, waiting.count()
 
 
 def open_queries_by_age(user, scope: Scope, now: datetime) -> list[tuple[str, int]]:

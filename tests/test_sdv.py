@@ -442,5 +442,7 @@ def test_the_worklist_and_dashboard_queries_do_not_grow_with_the_study(
     before = {user.pk: queries_of(user) for user in (monitor, data_manager)}
     subject = builders.make_randomized_subject(site, by=coordinator)
     add_aes(subject, coordinator, 6, serious=2)
+    for _ in range(11):  # more subjects waiting for a decision than the dashboard lists
+        builders.make_subject(site, by=coordinator)
     after = {user.pk: queries_of(user) for user in (monitor, data_manager)}
     assert after == before
