@@ -90,15 +90,16 @@ def measure_page(client, url: str, runs: int) -> dict:
     reset_queries()  # as the request will (request_started): the capture counts from 0
     with CaptureQueriesContext(connection) as captured:
         size = len(get().content)
+    ran = captured.captured_queries  # read now: the next request empties the log
     statements = [
         q["sql"]
-        for q in captured.captured_queries
+        for q in ran
         if not q["sql"].upper().startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK"))
     ]
     return {
         "time": best(get, runs),
         "floor": best(lambda: raw_sql(statements), runs),
-        "queries": len(captured.captured_queries),
+        "queries": len(ran),
         "bytes": size,
     }
 
