@@ -73,7 +73,8 @@ def _subject_paths(model) -> tuple[str, str, str]:
 
 
 def _site_id_path(kind: _Kind) -> str:
-    return "site_id" if kind.subject == "pk" else kind.subject.replace("_id", "__site_id")
+    lookup = kind.records.model.subject_lookup
+    return "site_id" if lookup == "pk" else f"{lookup}__site_id"
 
 
 def _kinds(user, *, site_id: int | None = None, subject: Subject | None = None) -> list[_Kind]:
