@@ -128,7 +128,7 @@ def sdv_rows(user, *, site_id: int | None = None, subject: Subject | None = None
     what the plan asks of it and whether it is verified: two queries (the records of every kind
     in one UNION, with their requirement decided in SQL, and the verifications). One row per
     record: for a subject's records (the subject page); the study's are counted
-    (``sdv_progress``) and paged (``worklist_page``) by the database."""
+    (``sdv_progress``) and paged (``Worklist``) by the database."""
     the_plan = plan()
     kinds = _kinds(user, site_id=site_id, subject=subject)
     parts = [
@@ -229,7 +229,7 @@ def sdv_progress(user, *, site_id: int | None = None) -> dict:
         "sites": [by_site[code] for code in sorted(by_site)],
         "forms": list(by_form.values()),
         "total": total,
-        "full_waiting": full_waiting,  # of the records to verify, those verified in full
+        "full_waiting": full_waiting,  # waiting for verification: those the plan asks in full
         "plan": the_plan,
     }
 
