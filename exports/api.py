@@ -157,6 +157,19 @@ class FormApi:
             keys.append(Key(column.path, entry.strip().startswith("-"), column.nullable))
         return with_pk(keys)
 
+    def page_order(self, ordering: str | None) -> tuple[list[Key], str]:
+        """(keys, name) of a page's order: the name is what its cursors are positions in.
+
+        Without ``ordering`` a page is in the order of the records' keys (``id``), not the
+        form's casebook order (site code, subject, number: columns of three tables that no
+        index holds together): a page then reads one range of the primary key's index, page 1
+        or the thousandth, whatever the study's size. An ``ordering`` given sorts the filtered
+        records by it (an index on its first item, e.g. ``updated``, serves a page the same
+        way)."""
+        keys = [Key("pk")] if ordering is None else self.keys(ordering)
+        name = f"{self.form.name}:" + ",".join(("-" if k.descending else "") + k.path for k in keys)
+        return keys, name
+
     def condition(self, query_params) -> Q:
         """The filters of the request (after ``refuse_unknown``)."""
         conditions = []
@@ -300,14 +313,14 @@ class FormViewSet(ExportViewSet):
         params.refuse_empty(query, params.blank_matching(api.filters))
         since = query.get("updated_since")
         since = None if since is None else params.parse_datetime("updated_since", since)
-        keys = api.keys(query.get("ordering"))
+        keys, order = api.page_order(query.get("ordering"))
         condition = api.condition(query)
         queryset = records.records(api.form, request.user, since=since).filter(condition)
-        order = f"{api.form.name}:" + ",".join(("-" if k.descending else "") + k.path for k in keys)
         if wants_csv(request):  # the whole list; a page size or cursor given must still be valid
             self.paginator.page_size_of(request)
             self.paginator.cursor_of(request, order)
-            return self.csv(queryset, keys)
+            # in the form's casebook order (by site and subject) unless an ordering is given
+            return self.csv(queryset, api.keys(query.get("ordering")))
         page = self.paginator.paginate_keyset(queryset, request, keys, order)
         data = self.get_serializer(page, many=True).data
         return self.paginator.get_paginated_response(data)
@@ -356,7 +369,11 @@ def _list_parameters(api: FormApi) -> list[OpenApiParameter]:
             "ordering",
             str,
             pattern=params.list_pattern(api.columns, descending=True),
-            description="Item names, comma-separated, - for descending: " + ", ".join(api.columns),
+            description="Item names, comma-separated, - for descending: "
+            + ", ".join(api.columns)
+            + ". Without it, pages list the records by id (each page one range of an index, "
+            "at any size) and the CSV is in the form's own order (a subject's form: by site, "
+            "subject, then number).",
         ),
         OpenApiParameter("format", str, enum=["json", "csv"], description="csv: the whole list."),
     ]
@@ -515,10 +532,6 @@ def deletion_dict(deletion: records.Deletion) -> dict:
     }
 
 
-def deletion_key(deletion: records.Deletion) -> tuple:
-    return (deletion.deleted_at, deletion.export, deletion.record_id)
-
-
 class DeletionsViewSet(ExportViewSet):
     """The exported records deleted since a time (``since``, required), oldest first: what an
     incremental pull removes (``export`` and ``record_id`` name the row by its ``id``)."""
@@ -548,25 +561,17 @@ class DeletionsViewSet(ExportViewSet):
                 "records deleted since then.",
             )
         since = params.parse_datetime("since", query["since"])
-        deletions = records.deletions(request.user, since)
         if wants_csv(request):
             rows = (
-                [plain_cell(deletion_dict(d)[name]) for name in DELETION_COLUMNS] for d in deletions
+                [plain_cell(deletion_dict(d)[name]) for name in DELETION_COLUMNS]
+                for d in records.deletions(request.user, since)
             )
             return csv_response("deletions", flatten.csv_lines(DELETION_COLUMNS, rows))
 
         def fetch(position, size, backwards):
-            if backwards:
-                chosen = [d for d in reversed(deletions) if deletion_key(d) < tuple(position)]
-            elif position is not None:
-                chosen = [d for d in deletions if deletion_key(d) > tuple(position)]
-            else:
-                chosen = deletions
-            more = len(chosen) > size
-            chosen = chosen[:size]
-            if backwards:
-                chosen.reverse()
-            return [deletion_dict(d) for d in chosen], [deletion_key(d) for d in chosen], more
+            chosen, more = records.deletions_page(request.user, since, position, size, backwards)
+            keys = [records.deletion_key(d) for d in chosen]
+            return [deletion_dict(d) for d in chosen], keys, more
 
         return _paged(self, request, "deletions", fetch)
 

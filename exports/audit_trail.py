@@ -9,7 +9,7 @@ in Python, then each model's rows of the page with their previous versions.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -24,6 +24,7 @@ from core.registry import project_app_labels
 
 from . import params, records
 from .formatting import masked, plain, utc_iso
+from .pagination import after_merged
 
 TYPES = {"+": "created", "~": "changed", "-": "deleted"}
 PARAMETERS = ("model", "subject", "site", "type", "since")
@@ -115,26 +116,16 @@ class Filters:
 # --- the page's keys: a merge of each model's first rows -----------------------------------------
 
 
-def _after(label: str, position: Sequence, backwards: bool) -> Q:
-    """Rows of the model ``label`` after ``position`` (date, label, history id) in the order
-    (date, label, history id); before it, ``backwards``."""
-    date, at_label, history_id = position
-    past, same = ("lt", "lte") if backwards else ("gt", "gte")
-    if label == at_label:
-        return Q(**{f"history_date__{past}": date}) | Q(
-            history_date=date, **{f"history_id__{past}": history_id}
-        )
-    later_label = label > at_label if not backwards else label < at_label
-    return Q(**{f"history_date__{same if later_label else past}": date})
-
-
 def page_keys(histories: dict[str, QuerySet], position, size: int, backwards=False) -> list:
     """The first ``size + 1`` keys (date, label, history id) after ``position``."""
     order = ("-history_date", "-history_id") if backwards else ("history_date", "history_id")
     candidates = []
     for label, history in histories.items():
         if position is not None:
-            history = history.filter(_after(label, position, backwards))
+            after = after_merged(
+                label, position, backwards, date_field="history_date", key_field="history_id"
+            )
+            history = history.filter(after)
         keys = history.order_by(*order).values_list("history_date", "history_id")[: size + 1]
         candidates.extend((date, label, history_id) for date, history_id in keys)
     candidates.sort(reverse=backwards)
@@ -194,7 +185,7 @@ def changes(model, row, previous, identifiers: bool) -> list[dict]:
 
 def rows_of(keys: list, user) -> list[dict]:
     """The audit-trail rows of ``keys`` (date, label, history id), in their order: per model on
-    the page, one query for its rows and their previous versions together."""
+    the page, one query for the previous versions' ids, one for the rows and those versions."""
     models = audited_models()
     identifiers = records.identifiers_for(user)
     wanted: dict[str, list[int]] = {}
@@ -204,29 +195,33 @@ def rows_of(keys: list, user) -> list[dict]:
     for label, ids in wanted.items():
         model = models[label]
         subject_path = _subject_path(model)
-        previous_ids = (
+        # Two queries, each reading the history by its keys: one that names the rows and
+        # their previous versions together ("in the page's ids or in a subquery's") has the
+        # database scan the whole history table.
+        previous = dict(
             model.history.filter(history_id__in=ids)
             .annotate(_previous=_previous_version(model))
-            .values("_previous")
+            .values_list("history_id", "_previous")
         )
+        wanted_ids = {*ids, *(p for p in previous.values() if p is not None)}
         fetched = {
             row.history_id: row
-            for row in model.history.filter(
-                Q(history_id__in=ids) | Q(history_id__in=Subquery(previous_ids))
-            )
+            for row in model.history.filter(history_id__in=wanted_ids)
             .select_related("history_user")
             .annotate(
                 _subject=F(subject_path)
                 if subject_path
                 else Value(None, output_field=CharFieldType()),
                 _site=F(_site_path(model)),
-                _previous=_previous_version(model),
             )
         }
         for history_id in ids:
-            row = fetched[history_id]
             found[(label, history_id)] = row_dict(
-                label, model, row, fetched.get(row._previous), identifiers
+                label,
+                model,
+                fetched[history_id],
+                fetched.get(previous.get(history_id)),
+                identifiers,
             )
     return [found[(label, history_id)] for _, label, history_id in keys]
 

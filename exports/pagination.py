@@ -134,7 +134,11 @@ class Key:
 
 
 def after(keys: Sequence[Key], position: Sequence, backwards: bool) -> Q | None:
-    """The rows after ``position`` in the order of ``keys`` (before it, ``backwards``)."""
+    """The rows after ``position`` in the order of ``keys`` (before it, ``backwards``).
+
+    The alternatives ("past the first key, or equal to it and past the second"...) are ANDed
+    with the first key's own bound, the same rows said so that the database reads one range
+    of an index on that key instead of filtering every row before the position."""
     alternatives = []
     for i, key in enumerate(keys):
         beyond = key.beyond(position[i], backwards)
@@ -142,7 +146,34 @@ def after(keys: Sequence[Key], position: Sequence, backwards: bool) -> Q | None:
             continue
         same = [keys[j].equal(position[j]) for j in range(i)]
         alternatives.append(reduce(and_, [*same, beyond]))
-    return reduce(or_, alternatives) if alternatives else None
+    if not alternatives:
+        return None
+    condition = reduce(or_, alternatives)
+    first, value = keys[0], position[0]
+    if len(alternatives) > 1 and not first.nullable and value is not None:
+        bound = "lte" if first.descending != backwards else "gte"
+        condition = Q(**{f"{first.path}__{bound}": value}) & condition
+    return condition
+
+
+def after_merged(
+    label: str, position: Sequence, backwards: bool, *, date_field: str, key_field: str
+) -> Q:
+    """Rows of the source ``label`` after ``position`` (date, source label, key) in a feed
+    merged from several sources in the order (date, source label, key): the audit trail's
+    history models, the deletions' exports. Before it, ``backwards``.
+
+    The date's own bound comes first: the database reads the source's date index from the
+    position on, instead of filtering every row before it."""
+    at, at_label, at_key = position
+    past, same = ("lt", "lte") if backwards else ("gt", "gte")
+    if label == at_label:
+        return Q(**{f"{date_field}__{same}": at}) & (
+            Q(**{f"{date_field}__{past}": at})
+            | Q(**{date_field: at, f"{key_field}__{past}": at_key})
+        )
+    later_label = label > at_label if not backwards else label < at_label
+    return Q(**{f"{date_field}__{same if later_label else past}": at})
 
 
 def ordered(queryset: QuerySet, keys: Sequence[Key], backwards: bool = False) -> QuerySet:
@@ -234,9 +265,21 @@ class KeysetPagination(BasePagination):
         return {
             "type": "object",
             "required": ["results"],
+            "description": "A keyset page: follow next (previous) to the end; there is no count "
+            "(it would read every row of the list on every page).",
             "properties": {
-                "next": {"type": "string", "nullable": True, "format": "uri"},
-                "previous": {"type": "string", "nullable": True, "format": "uri"},
+                "next": {
+                    "type": "string",
+                    "nullable": True,
+                    "format": "uri",
+                    "description": "The next page (null: this is the last).",
+                },
+                "previous": {
+                    "type": "string",
+                    "nullable": True,
+                    "format": "uri",
+                    "description": "The page before (null: this is the first).",
+                },
                 "results": schema,
             },
         }

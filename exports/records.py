@@ -20,6 +20,8 @@ from core import access, registry
 from core.errors import DomainError
 from core.export_spec import ChildGroup, ExportForm
 
+from .pagination import after_merged
+
 CHUNK = 2000
 
 
@@ -116,26 +118,61 @@ def _exported_models(forms: Iterable[ExportForm]):
                 yield f"{form.name}/{group.name}", group.model_class()
 
 
+def deletion_key(deletion: Deletion) -> tuple:
+    """The deletions' order: (time, export, record id), total."""
+    return (deletion.deleted_at, deletion.export, deletion.record_id)
+
+
+def _deleted(history: QuerySet, export: str, model, user, since: datetime) -> QuerySet:
+    """The deletion rows of ``model``'s ``history`` at or after ``since`` within the user's
+    scope (the site is read from the deleted record's last history row)."""
+    return _scoped_history(
+        history.filter(history_type="-", history_date__gte=since), model, user
+    ).select_related("history_user")
+
+
+def _deletion(export: str, record) -> Deletion:
+    return Deletion(
+        export,
+        record.id,
+        record.history_date,
+        record.history_user.get_username() if record.history_user else "",
+        record.history_change_reason or "",
+    )
+
+
 def deletions(user, since: datetime) -> list[Deletion]:
-    """Exported records deleted at or after ``since``, oldest first, within the user's scope
-    (the site is read from the deleted record's last history row)."""
+    """Exported records deleted at or after ``since``, oldest first, within the user's scope."""
     found = []
     for export, model in _exported_models(export_forms()):
-        history = _scoped_history(
-            model.history.filter(history_type="-", history_date__gte=since), model, user
-        )
-        for record in history.select_related("history_user").order_by("history_date"):
-            found.append(
-                Deletion(
-                    export,
-                    record.id,
-                    record.history_date,
-                    record.history_user.get_username() if record.history_user else "",
-                    record.history_change_reason or "",
-                )
-            )
-    found.sort(key=lambda d: (d.deleted_at, d.export, d.record_id))
+        history = _deleted(model.history.all(), export, model, user, since)
+        found.extend(_deletion(export, r) for r in history.order_by("history_date", "id"))
+    found.sort(key=deletion_key)
     return found
+
+
+def deletions_page(
+    user, since: datetime, position, size: int, backwards: bool = False
+) -> tuple[list[Deletion], bool]:
+    """(the deletions of one page after ``position`` (before it, ``backwards``), more beyond):
+    each export's next ``size + 1`` deletions, read from its history's index of deletions
+    (``core.crf.AuditedHistory``), merged. A page costs one query per exported model,
+    whatever the number of deletions or records."""
+    order = ("-history_date", "-id") if backwards else ("history_date", "id")
+    found = []
+    for export, model in _exported_models(export_forms()):
+        history = _deleted(model.history.all(), export, model, user, since)
+        if position is not None:
+            history = history.filter(
+                after_merged(export, position, backwards, date_field="history_date", key_field="id")
+            )
+        found.extend(_deletion(export, r) for r in history.order_by(*order)[: size + 1])
+    found.sort(key=deletion_key, reverse=backwards)
+    more = len(found) > size
+    found = found[:size]
+    if backwards:
+        found.reverse()
+    return found, more
 
 
 def _scoped_history(history: QuerySet, model, user) -> QuerySet:

@@ -690,6 +690,126 @@ def test_pages_are_stable_in_every_ordering_both_ways(many_aes, data_manager, or
     assert walk_back(client, last) + last["results"] == whole
 
 
+def test_a_page_is_in_the_order_of_the_records_ids_and_the_csv_in_the_casebooks(
+    many_aes, data_manager
+):
+    """Pages walk the primary key's index (one range per page whatever the study's size); the
+    CSV, the whole list at once, keeps the casebook's order: by site, subject, AE number."""
+    client = api(data_manager)
+    whole = get(client, path_of("adverse-events"), page_size=1000)["results"]
+    assert [r["id"] for r in whole] == sorted(AdverseEvent.objects.values_list("id", flat=True))
+    _, lines = csv_rows(client.get(path_of("adverse-events"), {"format": "csv"}))
+    casebook = [(line["site"], line["subject"], int(line["ae_number"])) for line in lines]
+    assert casebook == sorted(casebook) and len(casebook) == len(whole)
+
+
+@pytest.mark.parametrize("ordering", [None, "updated", "-updated", "-onset_date,grade"])
+def test_pages_see_every_record_once_when_their_times_are_equal(
+    site, coordinator, data_manager, frozen_clock, ordering
+):
+    """Records saved at one instant (equal ``updated``, ``created``, history dates): walking
+    every page forwards and back, at any page size, gives each once, in one order."""
+    subject = make_subject_in_arm(Arm.B, site, by=coordinator)
+    made = {record_ae(subject, coordinator, grade=g).pk for g in (1, 2, 3, 1, 2)}
+    client = api(data_manager)
+    query = {"updated_since": frozen_clock.isoformat()}
+    if ordering:
+        query["ordering"] = ordering
+    whole = get(client, path_of("adverse-events"), page_size=1000, **query)["results"]
+    assert {r["id"] for r in whole} == made and len(whole) == len(made)
+    for size in (1, 2, 4):
+        assert all_rows(client, path_of("adverse-events"), page_size=size, **query) == whole
+        last = get(client, path_of("adverse-events"), page_size=size, **query)
+        while last["next"]:
+            last = get(client, last["next"])
+        assert walk_back(client, last) + last["results"] == whole
+
+
+def test_the_deletions_feed_pages_see_every_deletion_once_at_equal_times(
+    site, coordinator, data_manager, frozen_clock
+):
+    doomed = [make_subject(site, by=coordinator, consented=False) for _ in range(5)]
+    ids = sorted(subject.pk for subject in doomed)
+    for subject in doomed:
+        subject_services.delete_subject(subject, user=coordinator, reason="Registered twice")
+    client = api(data_manager)
+    since = frozen_clock.isoformat()
+    whole = get(client, path_of("deletions"), since=since, page_size=1000)["results"]
+    assert [r["record_id"] for r in whole] == ids
+    assert len({r["deleted_at"] for r in whole}) == 1
+    for size in (1, 2, 3):
+        assert all_rows(client, path_of("deletions"), since=since, page_size=size) == whole
+        last = get(client, path_of("deletions"), since=since, page_size=size)
+        while last["next"]:
+            last = get(client, last["next"])
+        assert walk_back(client, last) + last["results"] == whole
+
+
+def page_statements(client, name: str, size: int, **query) -> dict[str, list[str]]:
+    """The SQL of page 1 and page 2 of a list (``size`` rows a page), by page."""
+    found = {}
+    with CaptureQueriesContext(connection) as first:
+        page = get(client, path_of(name), page_size=size, **query)
+    found["page 1"] = [q["sql"] for q in first.captured_queries]
+    if page["next"]:
+        with CaptureQueriesContext(connection) as second:
+            get(client, page["next"])
+        found["page 2"] = [q["sql"] for q in second.captured_queries]
+    return found
+
+
+def sorts_in(plan: dict) -> list[str]:
+    """The sorts of a plan (EXPLAIN's JSON) that read more than ties: a Sort node, or an
+    Incremental Sort that sorts more than the last key (the tie-breaker, e.g. the history id
+    among rows of equal time, over an index of the time)."""
+    node, found = plan["Node Type"], []
+    if node == "Sort" or (
+        node == "Incremental Sort" and len(plan["Sort Key"]) - len(plan["Presorted Key"]) > 1
+    ):
+        found.append(f"{node} {plan['Sort Key']}")
+    for child in plan.get("Plans", ()):
+        found += sorts_in(child)
+    return found
+
+
+def plan_without_sorting(sql: str) -> dict:
+    """PostgreSQL's plan of ``sql`` when a sort is the planner's last resort."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_sort = off")
+        try:
+            cursor.execute("EXPLAIN (FORMAT JSON) " + sql.replace("%", "%%"))
+            [[explained]] = cursor.fetchall()
+        finally:
+            cursor.execute("RESET enable_sort")
+    if isinstance(explained, str):
+        explained = json.loads(explained)
+    return explained[0]["Plan"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans")
+def test_a_page_reads_a_range_of_an_index_and_never_sorts_the_study(
+    study, data_manager, sponsor, monitor_101
+):
+    """Every list, page 1 and the next page, for the whole study and for one site's monitor:
+    the page's query (``LIMIT size + 1``) is planned without a sort even with sorting made
+    ruinous for the planner (``enable_sort = off``): an index gives its rows in order, so the
+    database reads the page's rows, not every row of the study. A list ordered by columns of
+    several tables (the casebook's site, subject, number) would need a sort and fail here."""
+    size = 1  # LIMIT 2: each list has more rows than that
+    checked = 0
+    for user in (sponsor, monitor_101):
+        client = api(user)
+        for name in FORMS + FEEDS:
+            pages = page_statements(client, name, size, **list_query(name))
+            for page, statements in pages.items():
+                paging = [sql for sql in statements if sql.rstrip().endswith(f"LIMIT {size + 1}")]
+                assert paging, (name, page)
+                for sql in paging:
+                    assert sorts_in(plan_without_sorting(sql)) == [], (user.username, name, page)
+                    checked += 1
+    assert checked >= 2 * len(FORMS)
+
+
 def test_a_cursor_keeps_its_ordering(many_aes, data_manager):
     client = api(data_manager)
     page = get(client, path_of("adverse-events"), page_size=2, ordering="grade")
@@ -840,6 +960,38 @@ class TestQueryCounts:
                 doomed = make_subject(site, by=coordinator, consented=False)
                 subject_services.delete_subject(doomed, user=coordinator, reason="Registered twice")
             yield subjects
+
+    def test_a_pages_query_count_does_not_grow_with_the_study(
+        self, many, site, coordinator, data_manager
+    ):
+        """Page 1 and page 2 of every list cost as many queries after the study grew by more
+        records of every form (a subject's casebook, its AE, a query, a deletion)."""
+        client = api(data_manager)
+
+        def counts() -> dict:
+            return {
+                (name, page): len(statements)
+                for name in FORMS + FEEDS
+                for page, statements in page_statements(client, name, 3, **list_query(name)).items()
+            }
+
+        before = counts()
+        monitor = make_user(Role.MONITOR, site)
+        for _ in range(2):
+            subject = make_subject_in_arm(Arm.B, site, by=coordinator)
+            record_ae(subject, coordinator)
+            add_efficacy_records(subject, by=coordinator)
+            add_exposure_records(subject, by=coordinator)
+            add_monitoring_records(
+                subject, by=coordinator, data_manager=data_manager, monitor=monitor
+            )
+            query_services.raise_query(subject, field="sex", message="Check.", user=data_manager)
+            doomed = make_subject(site, by=coordinator, consented=False)
+            subject_services.delete_subject(doomed, user=coordinator, reason="Registered twice")
+        after = counts()
+        assert before.keys() == after.keys()
+        grew = {key: (before[key], after[key]) for key in before if after[key] > before[key]}
+        assert grew == {}
 
     @pytest.mark.parametrize("name", FORMS + FEEDS)
     def test_a_pages_query_count_does_not_grow_with_its_size(
