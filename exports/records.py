@@ -123,7 +123,7 @@ def deletion_key(deletion: Deletion) -> tuple:
     return (deletion.deleted_at, deletion.export, deletion.record_id)
 
 
-def _deleted(history: QuerySet, export: str, model, user, since: datetime) -> QuerySet:
+def _deleted(history: QuerySet, model, user, since: datetime) -> QuerySet:
     """The deletion rows of ``model``'s ``history`` at or after ``since`` within the user's
     scope (the site is read from the deleted record's last history row)."""
     return _scoped_history(
@@ -145,7 +145,7 @@ def deletions(user, since: datetime) -> list[Deletion]:
     """Exported records deleted at or after ``since``, oldest first, within the user's scope."""
     found = []
     for export, model in _exported_models(export_forms()):
-        history = _deleted(model.history.all(), export, model, user, since)
+        history = _deleted(model.history.all(), model, user, since)
         found.extend(_deletion(export, r) for r in history.order_by("history_date", "id"))
     found.sort(key=deletion_key)
     return found
@@ -161,7 +161,7 @@ def deletions_page(
     order = ("-history_date", "-id") if backwards else ("history_date", "id")
     found = []
     for export, model in _exported_models(export_forms()):
-        history = _deleted(model.history.all(), export, model, user, since)
+        history = _deleted(model.history.all(), model, user, since)
         if position is not None:
             history = history.filter(
                 after_merged(export, position, backwards, date_field="history_date", key_field="id")

@@ -786,7 +786,7 @@ def plan_without_sorting(sql: str) -> dict:
     return explained[0]["Plan"]
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans")
+@pytest.mark.postgres
 def test_a_page_reads_a_range_of_an_index_and_never_sorts_the_study(
     study, data_manager, sponsor, monitor_101
 ):
