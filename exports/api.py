@@ -315,7 +315,9 @@ class FormViewSet(ExportViewSet):
         since = None if since is None else params.parse_datetime("updated_since", since)
         keys, order = api.page_order(query.get("ordering"))
         condition = api.condition(query)
-        queryset = records.records(api.form, request.user, since=since).filter(condition)
+        queryset = records.records(
+            api.form, request.user, since=since, paged=not wants_csv(request)
+        ).filter(condition)
         if wants_csv(request):  # the whole list; a page size or cursor given must still be valid
             self.paginator.page_size_of(request)
             self.paginator.cursor_of(request, order)
