@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Max, Min, Prefetch, QuerySet
+from django.db.models import Max, Min, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from core.contributions import CalendarFacts
@@ -63,6 +63,21 @@ def last_adequate_assessment_dates(subject_ids: Iterable[int]) -> dict[int, date
         .values_list("subject_id", "last")
     )
     return dict(rows)
+
+
+def progression_and_last_adequate_dates() -> QuerySet:
+    """Per subject with an assessment: ``subject_id``, ``progression`` and
+    ``last_adequate`` (``progression_dates`` and ``last_adequate_assessment_dates``, NULL
+    when none), grouped by the database: for set-wise reads of the endpoints."""
+    return (
+        TumorAssessment.objects.order_by()
+        .values("subject_id")
+        .annotate(
+            progression=Min("assessment_date", filter=Q(derived_response=PD)),
+            last_adequate=Max("assessment_date", filter=~Q(derived_response__in=[NE, ""])),
+        )
+        .values_list("subject_id", "progression", "last_adequate")
+    )
 
 
 def first_progression(subject: Subject) -> date | None:

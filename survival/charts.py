@@ -10,10 +10,23 @@ ARM_STYLES = {
 }
 
 
+def _draw(points: list[tuple[float, float]], point: tuple[float, float]) -> None:
+    """Add ``point`` to a polyline, dropping the points a straight run makes useless: the
+    curve's vertices stay at most a few per pixel column, however many steps it has."""
+    if points and points[-1] == point:
+        return
+    if len(points) >= 2:
+        (x0, y0), (x1, y1) = points[-2], points[-1]
+        if (x0 == x1 == point[0]) or (y0 == y1 == point[1]):
+            points[-1] = point
+            return
+    points.append(point)
+
+
 def km_chart(summary, *, width: int = 640, height: int = 320) -> dict:
     """Step curves of each arm of ``summary`` (``selectors.EndpointSummary``, months), with
-    censoring ticks, a survival axis (0-100 %) and a month axis ticked where numbers at risk are
-    given."""
+    censoring ticks (one per pixel column at most), a survival axis (0-100 %) and a month axis
+    ticked where numbers at risk are given."""
     left, right, top, bottom = 48, width - 16, 12, height - 36
     horizon = (
         max([*summary.at_times, *(t for a in summary.arms for t, _ in a.km.steps)], default=0.0)
@@ -28,24 +41,25 @@ def km_chart(summary, *, width: int = 640, height: int = 320) -> dict:
 
     lines = []
     for arm in summary.arms:
-        points, previous = [], 1.0
+        points: list[tuple[float, float]] = []
+        previous = 1.0
         for t, s in arm.km.steps:
-            points.append(f"{x(t)},{y(previous)}")
-            points.append(f"{x(t)},{y(s)}")
+            _draw(points, (x(t), y(previous)))
+            _draw(points, (x(t), y(s)))
             previous = s
         last_time = max([t for t, _ in arm.km.steps] + [t for t, _ in arm.km.censor_marks])
-        points.append(f"{x(last_time)},{y(previous)}")
+        _draw(points, (x(last_time), y(previous)))
+        # One tick per pixel column: ticks closer than that are one mark on the screen.
+        marks = {round(x(t)): y(s) for t, s in arm.km.censor_marks}
         style = ARM_STYLES.get(arm.arm, ARM_STYLES["A"])
         lines.append(
             {
                 "arm": arm.arm,
                 "label": arm.label,
-                "points": " ".join(points),
+                "points": " ".join(f"{px},{py}" for px, py in points),
                 "stroke": style["stroke"],
                 "dash": style["dash"],
-                "marks": [
-                    {"x": x(t), "y1": y(s) - 4, "y2": y(s) + 4} for t, s in arm.km.censor_marks
-                ],
+                "marks": [{"x": mx, "y1": my - 4, "y2": my + 4} for mx, my in marks.items()],
             }
         )
     return {

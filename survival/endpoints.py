@@ -170,10 +170,24 @@ def endpoints(
 
 
 @dataclass(frozen=True)
+class Step:
+    """One distinct time of a Kaplan-Meier curve: the survival just after it, the subjects at
+    risk just before it, and the events and censored times at it."""
+
+    time: float
+    survival: float
+    at_risk: int
+    events: int
+    censored: int
+
+
+@dataclass(frozen=True)
 class KaplanMeier:
     """The Kaplan-Meier estimate of one group: the step curve (time, survival) from (0, 1.0),
-    the median and its 95 % confidence interval (None: not reached), the event count, and the
-    numbers at risk at ``at_times``."""
+    its life table (``table``: a ``Step`` per distinct time), a censoring mark per distinct
+    censored time, the median and its 95 % confidence interval (None: not reached), the event
+    count, and the numbers at risk at ``at_times``. Its size is the number of distinct times,
+    not of subjects."""
 
     label: str
     subjects: int
@@ -183,6 +197,7 @@ class KaplanMeier:
     median: float | None
     median_ci: tuple[float | None, float | None]
     at_risk: tuple[tuple[float, int], ...] = field(default=())
+    table: tuple[Step, ...] = field(default=())
 
     @property
     def censored(self) -> int:
@@ -203,9 +218,14 @@ def _finite(value) -> float | None:
     return None if math.isinf(value) or math.isnan(value) else value
 
 
-def number_at_risk(durations: Sequence[float], t: float) -> int:
-    """Subjects still followed at ``t`` (time >= t), as shown under a KM curve."""
-    return sum(1 for d in durations if d >= t)
+def number_at_risk(
+    durations: Sequence[float], t: float, counts: Sequence[int] | None = None
+) -> int:
+    """Subjects still followed at ``t`` (time >= t), as shown under a KM curve; ``counts``:
+    how many subjects each duration stands for (one each when None)."""
+    if counts is None:
+        return sum(1 for d in durations if d >= t)
+    return sum(n for d, n in zip(durations, counts, strict=True) if d >= t)
 
 
 def kaplan_meier(
@@ -214,40 +234,57 @@ def kaplan_meier(
     events: Sequence[bool],
     *,
     at_times: Sequence[float] = (),
+    counts: Sequence[int] | None = None,
 ) -> KaplanMeier:
     """The Kaplan-Meier estimate of ``durations`` (any unit) with their ``events`` (True: the
-    event, False: censored), by lifelines' ``KaplanMeierFitter``."""
-    if len(durations) != len(events):
-        raise ValueError("Give one event flag per duration.")
-    at_risk = tuple((t, number_at_risk(durations, t)) for t in at_times)
+    event, False: censored), by lifelines' ``KaplanMeierFitter``. ``counts``: how many subjects
+    each (duration, event) pair stands for, so that a study's curve is fitted from its distinct
+    times (lifelines' integer weights: the same estimate, variance and median as one row per
+    subject)."""
+    if len(durations) != len(events) or (counts is not None and len(counts) != len(events)):
+        raise ValueError("Give one event flag (and one count) per duration.")
+    weights = [1] * len(durations) if counts is None else [int(n) for n in counts]
+    if any(n < 1 for n in weights):
+        raise ValueError("Each count is a number of subjects: at least 1.")
+    at_risk = tuple((t, number_at_risk(durations, t, weights)) for t in at_times)
+    subjects = sum(weights)
+    event_count = sum(n for e, n in zip(events, weights, strict=True) if e)
     if not durations:
         return KaplanMeier(label, 0, 0, ((0.0, 1.0),), (), None, (None, None), at_risk)
     from lifelines import KaplanMeierFitter  # a heavy import (pandas, scipy): only when used
     from lifelines.utils import median_survival_times
 
     fitter = KaplanMeierFitter(label=label).fit(
-        [float(d) for d in durations], [bool(e) for e in events]
+        [float(d) for d in durations], [bool(e) for e in events], weights=weights
     )
     curve = fitter.survival_function_[label]
     steps = tuple((float(t), float(s)) for t, s in curve.items())
     if steps[0][0] != 0.0:
         steps = ((0.0, 1.0), *steps)
-    estimate = KaplanMeier(
-        label, len(durations), sum(map(bool, events)), steps, (), None, (None, None)
+    survival = dict(steps)
+    life = fitter.event_table
+    table = tuple(
+        Step(float(t), survival[float(t)], round(n), round(d), round(c))
+        for t, removed, n, d, c in zip(
+            life.index,
+            life["removed"],
+            life["at_risk"],
+            life["observed"],
+            life["censored"],
+            strict=True,
+        )
+        if removed > 0
     )
-    marks = tuple(
-        (float(d), estimate.survival_at(float(d)))
-        for d, e in sorted(zip(durations, events, strict=True))
-        if not e
-    )
+    marks = tuple((step.time, step.survival) for step in table if step.censored)
     ci = median_survival_times(fitter.confidence_interval_)
     return KaplanMeier(
         label=label,
-        subjects=len(durations),
-        events=sum(map(bool, events)),
+        subjects=subjects,
+        events=event_count,
         steps=steps,
         censor_marks=marks,
         median=_finite(fitter.median_survival_time_),
         median_ci=(_finite(ci.iloc[0, 0]), _finite(ci.iloc[0, 1])),
         at_risk=at_risk,
+        table=table,
     )

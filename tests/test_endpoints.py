@@ -1,6 +1,9 @@
 """PFS and OS from plain dates (survival.endpoints), on small hand-built courses, and the
-Kaplan-Meier figures against hand computation and lifelines itself."""
+Kaplan-Meier figures against hand computation and lifelines itself, and the endpoints report's
+SQL (PFS and OS counted per arm and time) against these rules on generated courses."""
 
+import random
+from collections import Counter
 from datetime import date, timedelta
 
 import pytest
@@ -200,3 +203,97 @@ def test_median_not_reached_and_empty_group():
     assert (empty.subjects, empty.median, empty.at_risk) == (0, None, ((0, 0),))
     with pytest.raises(ValueError):
         ep.kaplan_meier("B", [1], [])
+
+
+def test_kaplan_meier_from_counts_is_the_fit_of_one_row_per_subject():
+    """The report fits each curve from its distinct times with their counts: the same curve,
+    median, confidence interval, numbers at risk and life table as one row per subject."""
+    rng = random.Random(7)
+    rows = [(rng.randint(1, 60), rng.random() < 0.6) for _ in range(400)]
+    counted = Counter(rows)
+    times = sorted(counted)
+    at = [0, 12, 24, 36, 48, 60]
+    one_each = ep.kaplan_meier("A", [d for d, _ in rows], [e for _, e in rows], at_times=at)
+    grouped = ep.kaplan_meier(
+        "A",
+        [d for d, _ in times],
+        [e for _, e in times],
+        counts=[counted[t] for t in times],
+        at_times=at,
+    )
+    assert grouped == one_each
+    assert len(grouped.table) == len({d for d, _ in rows})
+    first = grouped.table[0]
+    assert (first.at_risk, first.events + first.censored) == (
+        400,
+        sum(n for (d, _), n in counted.items() if d == first.time),
+    )
+    with pytest.raises(ValueError):
+        ep.kaplan_meier("A", [1, 2], [True, False], counts=[1])
+    with pytest.raises(ValueError):
+        ep.kaplan_meier("A", [1], [True], counts=[0])
+
+
+def _random_course(rng: random.Random, i: int) -> Course:
+    """A course with any mix of dates, some before randomization or after the cut-off."""
+
+    def maybe(low, high):
+        return day(rng.randint(low, high)) if rng.random() < 0.6 else None
+
+    return Course(
+        f"s{i}",
+        R + timedelta(days=rng.randint(-3, 40)),
+        rng.choice("AB"),
+        progression=maybe(-10, 900),
+        last_assessment=maybe(-20, 900),
+        death=maybe(1, 1000),
+        last_known_alive=maybe(1, 1000),
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "schedule,cutoff",
+    [
+        (ep.AssessmentSchedule(), day(700)),
+        (ep.AssessmentSchedule(), day(20)),
+        (ep.AssessmentSchedule(missed=None), day(1000)),
+        (ep.AssessmentSchedule(first_interval_days=56, switch_day=400, missed=1), day(600)),
+    ],
+)
+def test_the_reports_sql_counts_the_same_pfs_and_os_as_the_python_rules(schedule, cutoff):
+    """``survival.selectors`` counts PFS and OS per arm and time in SQL (the endpoints report):
+    on generated courses it finds what ``pfs`` and ``os_`` find, subject by subject summed."""
+    from django.db import connection
+
+    from survival import selectors
+
+    if connection.vendor != "postgresql":
+        pytest.skip("The report's SQL is PostgreSQL's (SQLite counts in Python).")
+    rng = random.Random(22)
+    courses = [_random_course(rng, i) for i in range(600)]
+    row = "(%s::text, %s::date, %s::date, %s::date, %s::date, %s::date)"
+    sql = "SELECT * FROM (VALUES " + ", ".join([row] * len(courses)) + ") v"
+    params = [
+        value
+        for c in courses
+        for value in (
+            c.arm,
+            c.randomized,
+            c.progression,
+            c.last_assessment,
+            c.death,
+            c.last_known_alive,
+        )
+    ]
+    counted = selectors.count_time_to_event(sql, params, cutoff=cutoff, schedule=schedule)
+    expected = Counter(
+        (r.parameter, r.arm, r.days, r.event)
+        for r in ep.endpoints(courses, cutoff=cutoff, schedule=schedule)
+    )
+    assert {(c.parameter, c.arm, c.days, c.event): c.subjects for c in counted} == expected
+    # The generated courses reach every branch: events, censoring, missed assessments.
+    pfs = [ep.pfs(c, cutoff=cutoff, schedule=schedule) for c in courses]
+    assert {r.description for r in pfs} >= {ep.CENSORED_NO_ASSESSMENT, ep.DEATH, ep.PROGRESSION}
+    if schedule.missed and cutoff > day(100):
+        assert ep.CENSORED_MISSED_ASSESSMENTS in {r.description for r in pfs}
