@@ -118,7 +118,11 @@ class DataQuery(AuditedModel):
                 name="one_unresolved_system_query_per_check_record_field",
             ),
         ]
-        indexes = [models.Index(fields=["content_type", "object_id"], name="query_record")]
+        indexes = [
+            models.Index(fields=["content_type", "object_id"], name="query_record"),
+            # The lists' order, read down an index: a page of a list reads its own rows only.
+            models.Index(fields=["opened_at", "id"], name="query_opened_order"),
+        ]
 
     def __str__(self):
         return f"Query {self.pk} on {self.record_label}{self.field_suffix}"
