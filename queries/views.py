@@ -149,6 +149,10 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
+# Queries a page of the inbox shows.
+PAGE_SIZE = 50
+
+
 @login_required
 def inbox(request):
     """The unresolved queries of the user's sites, oldest first, with their age in days."""
@@ -156,7 +160,7 @@ def inbox(request):
     status = request.GET.get("status", "")
     now = timezone.now()
     queries = selectors.inbox(request.user, site_id=site_id, status=status)
-    page = Paginator(queries, 50).get_page(request.GET.get("page"))
+    page = Paginator(queries, PAGE_SIZE).get_page(request.GET.get("page"))
     page.object_list = _with_ages(page.object_list, now)
     return render(
         request,

@@ -17,12 +17,16 @@ from .pages import data_entry_page
 from .selectors import visible_subject
 
 
+# Subjects a page of the list shows.
+PAGE_SIZE = 50
+
+
 @login_required
 def subject_list(request):
     status = request.GET.get("status", "")
     q = request.GET.get("q", "").strip()
     subjects = selectors.subject_list(request.user, status=status, q=q)
-    page = Paginator(subjects, 50).get_page(request.GET.get("page"))
+    page = Paginator(subjects, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "subjects/subject_list.html",
