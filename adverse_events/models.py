@@ -240,6 +240,15 @@ class AdverseEvent(CrfRecord):
     class Meta:
         ordering = [*SUBJECT_ORDER, "ae_number"]
         verbose_name = "adverse event"
+        # The SAE clock's pages read the serious events not yet reported: a few rows of a table
+        # that grows with the study.
+        indexes = [
+            models.Index(
+                fields=["site_aware_at"],
+                condition=Q(serious=True, sae_reported_at__isnull=True),
+                name="ae_sae_unreported",
+            )
+        ]
         constraints = [
             models.UniqueConstraint(fields=["subject", "ae_number"], name="ae_number_per_subject"),
             models.CheckConstraint(

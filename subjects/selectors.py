@@ -25,7 +25,9 @@ def subject_list(user, *, status: str = "", q: str = "") -> QuerySet:
     """The user's subjects, narrowed by status and by a search on identifier or screening no.
     (the screening number only for users who see it: a match would tell the others whose
     number it is)."""
-    subjects = visible_subjects(user)
+    # The identifier's order is the casebook's (site code, then the sequence), read down its
+    # unique index: a page of the list reads its own rows, not the whole table sorted.
+    subjects = visible_subjects(user).order_by("subject_identifier")
     if status in SubjectStatus.values:
         subjects = subjects.filter(status=status)
     if q:

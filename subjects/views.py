@@ -16,9 +16,8 @@ from .models import Subject, SubjectStatus
 from .pages import data_entry_page
 from .selectors import visible_subject
 
-
-# Subjects a page of the list shows.
-PAGE_SIZE = 50
+# Subjects a page of the list shows: a page renders within twice the demo's, whatever the study.
+PAGE_SIZE = 25
 
 
 @login_required
