@@ -6,7 +6,7 @@ says: site staff, investigators, monitors and the sponsor work in the site app o
 """
 
 import types
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -17,6 +17,7 @@ from django.contrib.contenttypes.views import shortcut as contenttypes_shortcut
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import EmptyPage, Paginator
 from django.db import connections
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path
 from django.utils.functional import cached_property
@@ -84,14 +85,18 @@ class StudyPaginator(Paginator):
             return False
         if query.combinator or query.is_sliced:
             return False
-        return connections[self.object_list.db].vendor == "postgresql"
+        return connections[self._queryset.db].vendor == "postgresql"
+
+    @property
+    def _queryset(self) -> QuerySet:
+        return cast(QuerySet, self.object_list)
 
     @cached_property
     def count(self) -> int:
         if not self._whole_table:
             return super().count
-        table = self.object_list.model._meta.db_table
-        with connections[self.object_list.db].cursor() as cursor:
+        table = self._queryset.model._meta.db_table
+        with connections[self._queryset.db].cursor() as cursor:
             cursor.execute(
                 "SELECT CASE WHEN reltuples > %s THEN reltuples::bigint"
                 f" ELSE (SELECT COUNT(*) FROM {connection_quote(table)}) END"
