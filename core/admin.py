@@ -121,8 +121,11 @@ def connection_quote(table: str) -> str:
 
 def indexed_subject_order(ordering) -> list[str]:
     """``ordering`` with the casebook order by site code then sequence (``crf.SUBJECT_ORDER``)
-    replaced by the subject identifier (``<site code>-<sequence>``): the same order, read down
-    the identifier's unique index instead of sorting the whole table joined to its sites."""
+    replaced by the subject identifier (``<site code>-<sequence>``, the sequence 4 digits): the
+    same order, read down the identifier's unique index instead of sorting the whole table
+    joined to its sites. (Under a linguistic collation, which weighs the hyphen less than a
+    character, a site code that begins another one may interleave their subjects; the C
+    collation keeps it exact.)"""
     ordering = list(ordering or ())
     result: list[str] = []
     i = 0
