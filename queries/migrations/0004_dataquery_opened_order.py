@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('contenttypes', '0002_remove_content_type_name'),
-        ('queries', '0002_plausibility_rules'),
+        ('queries', '0003_history_deletions_index'),
         ('subjects', '0003_site_time_zone'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

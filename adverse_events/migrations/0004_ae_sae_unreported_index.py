@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('adverse_events', '0002_plausibility_rules'),
+        ('adverse_events', '0003_history_deletions_index'),
         ('subjects', '0003_site_time_zone'),
     ]
 
