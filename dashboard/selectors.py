@@ -68,15 +68,14 @@ def subjects_by_status(subjects: QuerySet) -> list[tuple[str, str, int]]:
     return [(value, label, counts.get(value, 0)) for value, label in SubjectStatus.choices]
 
 
-def awaiting_decision(
-    subjects: QuerySet, now: datetime, limit: int = WAITING_LIST_LENGTH
-) -> tuple[list, int]:
-    """The consented subjects still in screening, the longest waiting first (at most ``limit``,
-    each with ``days_waiting`` since consent, counted to ``now``'s date at the subject's site:
-    the consent date is a site date), and how many there are in all (counted whether or not
-    the list is full: the page's queries are the same at any size)."""
+def awaiting_decision(subjects: QuerySet, now: datetime) -> tuple[list, int]:
+    """The consented subjects still in screening, the longest waiting first (at most
+    ``WAITING_LIST_LENGTH``, each with ``days_waiting`` since consent, counted to ``now``'s date
+    at the subject's site: the consent date is a site date), and how many there are in all
+    (counted whether or not the list is full: the page's queries are the same at any size)."""
     waiting = subjects.filter(status=SubjectStatus.SCREENING, consent_date__isnull=False)
-    rows = list(waiting.select_related("site").order_by("consent_date", "pk")[:limit])
+    first = waiting.select_related("site").order_by("consent_date", "pk")
+    rows = list(first[:WAITING_LIST_LENGTH])
     for subject in rows:
         subject.days_waiting = (today_at(subject.site, now) - subject.consent_date).days
     return rows, waiting.count()

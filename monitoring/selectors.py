@@ -199,16 +199,22 @@ class Progress:
 def sdv_progress(user, *, site_id: int | None = None) -> dict:
     """% of the records the plan asks for that are verified: per site, per form, overall. Two
     queries, whatever the size of the study: each kind's rows counted by the database per site
-    and per answer to the plan's questions (full? asked for? verified?, decided in SQL once a
-    row, ``sdv_plan``), the kinds in one UNION: at most 8 counts a site and kind; and the
-    sites' codes."""
+    (their answers to the plan's questions, full? asked for? verified?, decided in SQL once a
+    row, ``sdv_plan``), the kinds in one UNION: a row a site and kind; and the sites' codes."""
     the_plan = plan()
     kinds = _kinds(user, site_id=site_id)
+    required, verified, full = Q(_required=True), Q(_verified=True), Q(_full=True)
     parts = [
         _annotated(kind, the_plan)
-        .values("_full", "_required", "_verified", _site_id=F(_site_id_path(kind)))
-        .annotate(_kind=Value(kind.number, output_field=IntegerField()), _n=Count("pk"))
-        .values_list("_kind", "_site_id", "_full", "_required", "_verified", "_n")
+        .values(_site_id=F(_site_id_path(kind)))
+        .annotate(
+            _kind=Value(kind.number, output_field=IntegerField()),
+            _asked=Count("pk", filter=required),
+            _done=Count("pk", filter=required & verified),
+            _other=Count("pk", filter=~required & verified),
+            _full_waiting=Count("pk", filter=full & ~verified),
+        )
+        .values_list("_kind", "_site_id", "_asked", "_done", "_other", "_full_waiting")
         for kind in kinds
     ]
     counted = list(parts[0].union(*parts[1:], all=True)) if parts else []
@@ -217,14 +223,12 @@ def sdv_progress(user, *, site_id: int | None = None) -> dict:
     by_form: dict[str, Progress] = {}  # the forms that have records, in the plan's order
     total = Progress("All")
     full_waiting = 0
-    for number, site, full, required, verified, n in sorted(counted, key=lambda c: c[0]):
-        counts = (n if required else 0, n if required and verified else 0)
-        counts += (n if verified and not required else 0,)
-        full_waiting += n if full and not verified else 0
+    for number, site, asked, done, other, waiting in sorted(counted, key=lambda c: c[0]):
+        full_waiting += waiting
         form, code = kinds[number].form, codes[site]
-        by_site.setdefault(code, Progress(code)).add(*counts)
-        by_form.setdefault(form, Progress(form)).add(*counts)
-        total.add(*counts)
+        by_site.setdefault(code, Progress(code)).add(asked, done, other)
+        by_form.setdefault(form, Progress(form)).add(asked, done, other)
+        total.add(asked, done, other)
     return {
         "sites": [by_site[code] for code in sorted(by_site)],
         "forms": list(by_form.values()),

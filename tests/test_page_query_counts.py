@@ -704,8 +704,6 @@ def test_no_page_reads_more_for_a_bigger_study(client, study):
 # expected failure while any of them grows (strict: once none does, it fails as a pass). A page
 # fixed leaves this list, and the first test holds it.
 ROWS_KNOWN_TO_GROW = {
-    "monitoring:worklist": "SDV worklist: builds a row per record of the study (issue 22, h2)",
-    "dashboard:home": "dashboard: SDV progress of every record of the study (issue 22, h2)",
     "monitoring:lock_console": "lock console: a row per subject of the study, not paged",
 }
 
@@ -733,12 +731,14 @@ def small_pages(monkeypatch):
     changelists), so that both sizes of the study fill a page: a list then reads as many rows
     at both sizes, and a page reading the whole study reads more. Server-side cursors off: the
     cursor's row count is every row of a result."""
+    from dashboard import selectors as dashboard_selectors
     from queries import views as query_views
     from subjects import views as subject_views
 
     monkeypatch.setattr(subject_views, "PAGE_SIZE", 2)
     monkeypatch.setattr(query_views, "PAGE_SIZE", 2)
     monkeypatch.setattr(query_views, "BULK_LIST_LIMIT", 2)
+    monkeypatch.setattr(dashboard_selectors, "WAITING_LIST_LENGTH", 2)
     for model_admin in admin.site._registry.values():
         monkeypatch.setattr(model_admin, "list_per_page", 2)
     monkeypatch.setitem(connection.settings_dict, "DISABLE_SERVER_SIDE_CURSORS", True)
