@@ -213,17 +213,22 @@ class LockedData:
 
 def locked_data() -> LockedData:
     """This app's ``locked_data`` hook: the edit-check sweep skips what is locked (and counts
-    it). Two small queries: the locked casebooks and records are few."""
-    return LockedData(
-        study=StudyLock.objects.filter(locked=True).exists(),
-        subject_ids=frozenset(
-            CasebookState.objects.filter(state=LockLevel.LOCKED).values_list(
-                "subject_id", flat=True
-            )
-        ),
-        records=frozenset(
-            RecordState.objects.filter(state=LockLevel.LOCKED).values_list(
-                "content_type_id", "object_id"
-            )
-        ),
-    )
+    it). One small query (a UNION): the locked casebooks and records are few."""
+    study, subject_ids, records = False, set(), set()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 'study', 0, 0 FROM {_table(StudyLock)} WHERE locked"
+            f" UNION ALL SELECT 'casebook', subject_id, 0 FROM {_table(CasebookState)}"
+            " WHERE state = %s"
+            " UNION ALL SELECT 'record', content_type_id, object_id FROM"
+            f" {_table(RecordState)} WHERE state = %s",
+            [LockLevel.LOCKED, LockLevel.LOCKED],
+        )
+        for kind, a, b in cursor.fetchall():
+            if kind == "study":
+                study = True
+            elif kind == "casebook":
+                subject_ids.add(a)
+            else:
+                records.add((a, b))
+    return LockedData(study=study, subject_ids=frozenset(subject_ids), records=frozenset(records))

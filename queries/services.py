@@ -309,7 +309,7 @@ def close_query(query: DataQuery, *, user, text: str, confirmed_correct: bool = 
     access.require_raise_query(user, query.subject)
     text = _text(text, "reason for closing")
     with transaction.atomic():
-        lock_sweeps()
+        lock_sweeps([query.subject_id])  # the subject's runs wait: its values are read once
         query = _locked(query)
         _refuse_unless(query, UNRESOLVED, "closed")
         if confirmed_correct:

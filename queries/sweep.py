@@ -1,8 +1,9 @@
 """Running the edit checks: open the queries of new violations, keep those still violated, close
 those whose violation is gone. Idempotent: a second run changes nothing.
 
-One transaction per run, serialized on PostgreSQL by an advisory lock; the partial unique index
-on unresolved system queries is the guarantee behind it. Locked data are left alone (counted in
+One transaction per run, serialized on PostgreSQL by advisory locks (``lock_sweeps``) against every
+run that touches the same subjects' queries; the partial unique index on unresolved system
+queries is the guarantee behind it. Locked data are left alone (counted in
 ``skipped_locked``), and a query closed as confirmed correct is not raised again while the
 offending values stay the same.
 """
@@ -24,6 +25,7 @@ from core.audit import audited_save
 
 from .checks import EditCheck, Scope, Violation, checks_named
 from .models import (
+    UNRESOLVED,
     DataQuery,
     MessageKind,
     QueryMessage,
@@ -31,7 +33,8 @@ from .models import (
     Resolution,
 )
 
-LOCK_KEY = 0x0EDC_C4EC  # pg_advisory_xact_lock key of the edit-check runs
+LOCK_KEY = 0x0EDC_C4EC  # the study's advisory key: a sweep holds it alone, subjects' runs share it
+SUBJECT_LOCK_SPACE = 0x0EDC_C4ED  # the first int4 of a subject's key (pg_advisory_xact_lock(a, b))
 RAISED_REASON = "Raised by edit check"
 RESOLVED_TEXT = "Resolved by data change: the edit check no longer finds the problem."
 VALUES_CHANGED_REASON = "Edit check: the offending values changed"
@@ -63,10 +66,38 @@ def _locked_data():
     return None
 
 
-def lock_sweeps() -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+def lock_sweeps(subject_ids: Iterable[int] | None = None) -> None:
+    """Serialize, for the rest of the transaction, the runs that may touch the same queries.
+
+    A run over some subjects reads and writes only those subjects' queries: it takes the study
+    key shared and each subject's key alone (in id order, so two runs never deadlock), so saves
+    of different subjects never wait for each other. A whole-study run (``subject_ids`` None)
+    takes the study key alone: it waits for the subjects' runs in progress and they for it.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        if subject_ids is None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+            return
+        keys = sorted({_int4(subject_id) for subject_id in subject_ids})
+        if len(keys) == 1:  # the task after a save: one statement
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock_shared(%s), pg_advisory_xact_lock(%s, %s)",
+                [LOCK_KEY, SUBJECT_LOCK_SPACE, keys[0]],
+            )
+            return
+        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [LOCK_KEY])
+        cursor.execute(  # in the array's order, ascending
+            "SELECT count(pg_advisory_xact_lock(%s, key)) FROM unnest(%s::int[]) AS key",
+            [SUBJECT_LOCK_SPACE, keys],
+        )
+
+
+def _int4(subject_id: int) -> int:
+    """A subject's id as the second int4 of its key (ids beyond 2^31 share keys: safe, only
+    coarser)."""
+    return (subject_id + 2**31) % 2**32 - 2**31
 
 
 def _key(violation: Violation, code: str) -> Key:
@@ -97,6 +128,27 @@ def _in_scope(queryset, codes: list[str], scope: Scope):
     return queryset
 
 
+def _system_queries(code_list: list[str], scope: Scope) -> tuple[dict, set]:
+    """The scope's unresolved system queries by key, and the (key, value key) of those closed as
+    confirmed correct or cancelled: read in one query."""
+    unresolved, suppressed = {}, set()
+    wanted = (
+        Q(status__in=UNRESOLVED)
+        | Q(resolution=Resolution.CONFIRMED_CORRECT)
+        | Q(status=QueryStatus.CANCELLED)
+    )
+    for query in _in_scope(DataQuery.objects.filter(wanted), code_list, scope):
+        key = _query_key(query)
+        if query.status in UNRESOLVED:
+            unresolved[key] = query
+        elif (
+            query.resolution == Resolution.CONFIRMED_CORRECT
+            or query.status == QueryStatus.CANCELLED
+        ):
+            suppressed.add((*key, query.value_key))
+    return unresolved, suppressed
+
+
 def run_edit_checks(
     *,
     subject_ids: Iterable[int] | None = None,
@@ -112,17 +164,9 @@ def run_edit_checks(
     )
     code_list = [check.code for check in checks]
     with transaction.atomic():
-        lock_sweeps()
+        lock_sweeps(scope.subject_ids)
         violations = find_violations(checks, scope, progress)
-        unresolved = {
-            _query_key(q): q
-            for q in _in_scope(DataQuery.objects.system().unresolved(), code_list, scope)
-        }
-        suppressed = set(
-            _in_scope(DataQuery.objects.all(), code_list, scope)
-            .filter(Q(resolution=Resolution.CONFIRMED_CORRECT) | Q(status=QueryStatus.CANCELLED))
-            .values_list("check_code", "content_type_id", "object_id", "field", "value_key")
-        )
+        unresolved, suppressed = _system_queries(code_list, scope)
         result = SweepResult()
         locked = _locked_data()
         if locked is not None:

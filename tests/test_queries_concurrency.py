@@ -6,11 +6,12 @@ serialized by the advisory lock."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -105,7 +106,7 @@ def test_without_the_lock_the_unique_index_alone_stops_the_second_sweep(
     # No advisory lock: the sweeps run side by side. Each has found the violations and seen no
     # query before either writes (a barrier at the first insert), so both try to open every
     # query: only the partial unique index can refuse the second.
-    monkeypatch.setattr(sweep, "lock_sweeps", lambda: None)
+    monkeypatch.setattr(sweep, "lock_sweeps", lambda subject_ids=None: None)
     at_the_insert = threading.Barrier(2, timeout=30)
     waited = threading.local()
     arrived, refused = [], []
@@ -173,3 +174,71 @@ def test_the_database_refuses_a_second_unresolved_system_query_on_the_same_field
     save(query(field="consent_date"))
     save(query(check_code="SUBJ-006"))
     assert DataQuery.objects.count() == 7
+
+
+def _in_thread(call):
+    """``call`` started in a thread of its own (its own connection); (thread, result box)."""
+    box: dict = {}
+
+    def run():
+        try:
+            box["result"] = call()
+        except Exception as exc:  # checked by the test
+            box["result"] = exc
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, box
+
+
+def _waiting_for_an_advisory_lock() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        return cursor.fetchone()[0]
+
+
+def _until(condition, seconds=30.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_checks_of_different_subjects_never_wait_for_each_other_a_sweep_waits_for_both(
+    site, coordinator
+):
+    first, second = screening_too_long(site, coordinator, count=2)
+    system_user()
+    held, release = threading.Event(), threading.Event()
+
+    def first_subjects_run_in_progress():
+        with transaction.atomic():
+            sweep.lock_sweeps([first.pk])
+            held.set()
+            release.wait(30)
+
+    holder, _ = _in_thread(first_subjects_run_in_progress)
+    try:
+        assert held.wait(30)
+        # The other subject's checks run to the end while the first subject's run is open.
+        other, box = _in_thread(lambda: sweep.run_edit_checks(subject_ids=[second.pk]))
+        other.join(30)
+        assert not other.is_alive() and box["result"].opened == 1
+        # The same subject's checks, and a sweep of the whole study, wait for it.
+        same, same_box = _in_thread(lambda: sweep.run_edit_checks(subject_ids=[first.pk]))
+        _until(lambda: _waiting_for_an_advisory_lock() == 1)
+        study, study_box = _in_thread(sweep.run_edit_checks)
+        _until(lambda: _waiting_for_an_advisory_lock() == 2)
+        assert same.is_alive() and study.is_alive()
+    finally:
+        release.set()
+        holder.join(30)
+    same.join(30)
+    study.join(30)
+    assert same_box["result"].opened + study_box["result"].opened == 1
+    assert duplicates() == []
+    assert DataQuery.objects.filter(check_code="SUBJ-005", status=QueryStatus.OPEN).count() == 2
