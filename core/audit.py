@@ -97,6 +97,7 @@ def audited_save(
     user,
     reason: str | None = None,
     validate_only: Iterable[str] | None = None,
+    guarded: bool = False,
     **save_kwargs,
 ):
     """Validate and save ``instance``, recording ``user`` and ``reason`` in its history.
@@ -104,6 +105,8 @@ def audited_save(
     A new record may be saved without a reason; a change to an existing one may not.
     ``validate_only`` names the fields a service changed (and checked itself): only they are
     validated, sparing full_clean's lookups of references and uniqueness on a hot path.
+    ``guarded``: the caller ran ``guard_write`` on ``instance`` (with this reason) in the current
+    transaction, with the other records it writes there: the guard is not asked twice.
     """
     reason = clean_reason(reason)
     if not instance._state.adding and not reason:
@@ -113,8 +116,11 @@ def audited_save(
     else:
         keep = set(validate_only)
         instance.clean_fields(exclude=[f.name for f in instance._meta.fields if f.name not in keep])
+    if guarded and not transaction.get_connection().in_atomic_block:
+        raise TypeError("guarded=True: the guard must have run in the caller's transaction")
     with transaction.atomic(), attached_reason(instance, user, reason):
-        guard_write([instance], user=user, reason=reason)
+        if not guarded:
+            guard_write([instance], user=user, reason=reason)
         instance.save(**save_kwargs)
     notify_subject_change(subject_id_of(instance))
     return instance

@@ -6,8 +6,8 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 
 from core import access
-from core.errors import DomainError
-from subjects.models import SubjectStatus
+from core.errors import AccessDenied, DomainError
+from subjects.models import Subject, SubjectStatus
 from subjects.selectors import visible_subject
 
 from . import selectors, services
@@ -25,7 +25,34 @@ def subject_panel(request, subject):
 @login_required
 def randomize(request, identifier):
     """GET: the stratum derived from the CRF, to confirm. POST: the service randomizes, checking
-    everything once, under its locks, including that the confirmed stratum still holds."""
+    everything once, under its locks, including that the confirmed stratum still holds.
+
+    A confirmed POST goes to the service first (it reads the subject once, under its lock); the
+    page reads the subject again only to say why it refused."""
+    form, preview, problem = None, None, None
+    if request.method == "POST":
+        form = ConfirmRandomizationForm(request.POST)
+        if form.is_valid():
+            try:
+                subject, allocation = services.randomize_visible(
+                    identifier, request.user, confirmed_stratum=form.cleaned_data["stratum"]
+                )
+            except (Subject.DoesNotExist, services.AlreadyRandomized, AccessDenied):
+                pass  # said below as to a GET: not found, the allocation, not allowed
+            except services.StratumChanged as exc:
+                form.add_error(None, exc.message)
+                form.data = form.data.copy()  # the confirmation is now for the current stratum
+                form.data["stratum"] = exc.stratum
+                preview = services.Preview(exc.stratum, exc.label)
+            except DomainError as exc:
+                problem = str(exc)
+            else:
+                messages.success(
+                    request,
+                    f"{subject} randomized: number {allocation.randomization_number}, "
+                    f"arm {allocation.arm} ({allocation.arm_label}).",
+                )
+                return redirect("randomization:randomize", identifier=subject.subject_identifier)
     subject = visible_subject(request.user, identifier)
     context = {"subject": subject, "cancel_url": subject.get_absolute_url()}
     if subject.status != SubjectStatus.SCREENING:
@@ -40,48 +67,17 @@ def randomize(request, identifier):
             "this subject."
         )
         return render(request, "randomization/randomize.html", context, status=403)
-    if request.method == "POST":
-        return _confirmed(request, subject, context)
-    try:
-        preview = services.preview_randomization(subject, request.user)
-    except DomainError as exc:
-        context["problem"] = str(exc)
-        return render(request, "randomization/randomize.html", context)
-    form = ConfirmRandomizationForm(initial={"stratum": preview.stratum})
-    return render(
-        request, "randomization/randomize.html", {**context, "preview": preview, "form": form}
-    )
-
-
-def _confirmed(request, subject, context):
-    form = ConfirmRandomizationForm(request.POST)
-    preview = None
-    if form.is_valid():
-        try:
-            allocation = services.randomize(
-                subject, request.user, confirmed_stratum=form.cleaned_data["stratum"]
-            )
-        except services.StratumChanged as exc:
-            form.add_error(None, exc.message)
-            form.data = form.data.copy()  # the confirmation is now for the current stratum
-            form.data["stratum"] = exc.stratum
-            preview = services.Preview(exc.stratum, exc.label)
-        except DomainError as exc:
-            context["problem"] = str(exc)
-            return render(request, "randomization/randomize.html", context)
-        else:
-            messages.success(
-                request,
-                f"{subject} randomized: number {allocation.randomization_number}, "
-                f"arm {allocation.arm} ({allocation.arm_label}).",
-            )
-            return redirect("randomization:randomize", identifier=subject.subject_identifier)
-    if preview is None:  # the confirmation box was not ticked: show the stratum again
+    if problem is None and preview is None:
         try:
             preview = services.preview_randomization(subject, request.user)
         except DomainError as exc:
-            context["problem"] = str(exc)
-            return render(request, "randomization/randomize.html", context)
+            problem = str(exc)
+    if problem is not None:
+        context["problem"] = problem
+        return render(request, "randomization/randomize.html", context)
+    assert preview is not None
+    if form is None:
+        form = ConfirmRandomizationForm(initial={"stratum": preview.stratum})
     return render(
         request, "randomization/randomize.html", {**context, "preview": preview, "form": form}
     )

@@ -170,7 +170,9 @@ def update_demographics(subject: Subject, *, user, reason: str, **changes) -> Su
         ) from exc
 
 
-def _transition(subject: Subject, new_status: str, *, user, reason: str, on_date: date):
+def _transition(
+    subject: Subject, new_status: str, *, user, reason: str, on_date: date, guarded: bool = False
+):
     allowed = ALLOWED_TRANSITIONS[subject.status]
     if new_status not in allowed:
         raise TransitionNotAllowed(
@@ -207,6 +209,7 @@ def _transition(subject: Subject, new_status: str, *, user, reason: str, on_date
         reason=reason,
         validate_only=("status", "status_date"),
         update_fields=["status", "status_date", "updated"],
+        guarded=guarded,
     )
 
 
@@ -224,9 +227,19 @@ def change_status(subject: Subject, new_status: str, *, user, reason: str, on_da
     return subject
 
 
-def mark_randomized(subject: Subject, *, user, on_date: date, reason: str) -> Subject:
-    """For the randomization service only, inside its transaction (it holds the locks)."""
-    return _transition(subject, SubjectStatus.RANDOMIZED, user=user, reason=reason, on_date=on_date)
+def mark_randomized(
+    subject: Subject, *, user, on_date: date, reason: str, guarded: bool = False
+) -> Subject:
+    """For the randomization service only, inside its transaction (it holds the locks).
+    ``guarded``: the service ran the write guard on ``subject`` in this transaction already."""
+    return _transition(
+        subject,
+        SubjectStatus.RANDOMIZED,
+        user=user,
+        reason=reason,
+        on_date=on_date,
+        guarded=guarded,
+    )
 
 
 def delete_subject(subject: Subject, *, user, reason: str) -> None:

@@ -8,6 +8,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from core.registry import subject_changes_unannounced
 from core.roles import Role
 from randomization.models import Allocation, RandomizationList, Slot
 from subjects.models import SubjectStatus
@@ -280,3 +281,43 @@ def test_no_randomization_list_is_exposed_anywhere_in_the_api(rlist, statisticia
     assert set(root) >= {"allocations", "randomization-balance"}
     assert RandomizationList.objects.exists()
     assert not any("slot" in name or "list" in name for name in root)
+
+
+# --- The cost of one randomization ---------------------------------------------------------------
+
+POST_STATEMENTS = 12  # at most, for the request itself (the edit checks run after its commit)
+SAVEPOINTS = ("SAVEPOINT", "RELEASE SAVEPOINT")  # transaction control, not work
+
+
+def test_one_randomize_post_runs_a_bounded_number_of_sql_statements(
+    client, rlist, site, coordinator, django_capture_on_commit_callbacks
+):
+    """What 16 coordinators at once pay per allocation: the session and the user, the subject,
+    its eligibility, the stratum's lock and slot, the allocation and the subject's new status
+    with their history. The subject's edit checks run after the commit (in-process without a
+    broker, in a thread or at the commit): counted apart, about one statement per check."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from queries.checks import checks_by_code
+
+    with subject_changes_unannounced():  # no check of the set-up pending in the test's transaction
+        subject = make_eligible_subject(site, by=coordinator)
+    client.force_login(coordinator)
+    client.get(subject.get_absolute_url())  # the session as a coordinator's is: already in use
+    with (
+        django_capture_on_commit_callbacks() as after_commit,
+        CaptureQueriesContext(connection) as post,
+    ):
+        response = client.post(randomize_url(subject), {"stratum": "S2", "confirm": "on"})
+    assert response.status_code == 302
+    assert Allocation.objects.filter(subject=subject).exists()
+    statements = [q["sql"] for q in post.captured_queries if not q["sql"].startswith(SAVEPOINTS)]
+    assert len(statements) <= POST_STATEMENTS, "\n".join(statements)
+
+    assert len(after_commit) == 1  # the subject's edit checks, once
+    with CaptureQueriesContext(connection) as checks:
+        after_commit[0]()
+    run = [q["sql"] for q in checks.captured_queries if not q["sql"].startswith(SAVEPOINTS)]
+    # A query per check (a few read twice), the run's lock, its queries and the locked data.
+    assert len(run) <= len(checks_by_code()) + 5, "\n".join(run)

@@ -5,7 +5,7 @@ operators' scripts rely on). Reads (the active list, allocations, the balance re
 ``randomization.selectors``.
 """
 
-from .allocation import Preview, preview_randomization, randomize
+from .allocation import Preview, preview_randomization, randomize, randomize_visible
 from .errors import (
     ActiveListExists,
     AlreadyRandomized,
@@ -41,6 +41,7 @@ __all__ = [
     "generate_randomization_list",
     "preview_randomization",
     "randomize",
+    "randomize_visible",
     "retire_randomization_list",
     "stored_slot_defs",
     "verify_randomization_list",

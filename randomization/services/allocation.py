@@ -10,10 +10,13 @@ database's last word. A failed transaction leaves its slot free; a lock held lon
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from core import access
@@ -141,15 +144,16 @@ def _lock_free_slot(key: tuple, identifier: str) -> Slot:
 LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL: lock_timeout expired
 
 
-def _limit_lock_waits() -> None:
-    """In the current transaction, wait at most RANDOMIZATION_LOCK_TIMEOUT s for a row lock."""
+def _bounded_lock_wait(queryset):
+    """``queryset`` (the transaction's first locking read) with RANDOMIZATION_LOCK_TIMEOUT set
+    for the rest of the transaction by the statement itself (``SET LOCAL`` as a filter that is
+    always true, evaluated on the row before it is locked): no statement of its own."""
     if connection.vendor != "postgresql" or settings.RANDOMIZATION_LOCK_TIMEOUT <= 0:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT set_config('lock_timeout', %s, true)",  # true: SET LOCAL
-            [f"{int(settings.RANDOMIZATION_LOCK_TIMEOUT * 1000)}ms"],
-        )
+        return queryset
+    timeout = f"{int(settings.RANDOMIZATION_LOCK_TIMEOUT * 1000)}ms"
+    return queryset.filter(
+        RawSQL("set_config('lock_timeout', %s, true) IS NOT NULL", [timeout], BooleanField())
+    )
 
 
 def _is_lock_timeout(exc: OperationalError) -> bool:
@@ -164,22 +168,59 @@ def randomize(subject: Subject, user, *, confirmed_stratum: str | None = None) -
     ``RandomizationBusy``: a lock was not granted within RANDOMIZATION_LOCK_TIMEOUT seconds.
     """
     access.require_data_entry(user, subject)
+    locking = (
+        Subject.objects.select_related("site").select_for_update(of=("self",)).filter(pk=subject.pk)
+    )
+    with _busy_if_lock_timeout(subject.subject_identifier):
+        allocation, locked = _randomize(locking, user, confirmed_stratum)
+    # The caller's instance reflects the new status (no extra query).
+    subject.status, subject.status_date, subject.updated = (
+        locked.status,
+        locked.status_date,
+        locked.updated,
+    )
+    return allocation
+
+
+def randomize_visible(
+    identifier: str, user, *, confirmed_stratum: str | None = None
+) -> tuple[Subject, Allocation]:
+    """``randomize`` for the web view: the subject ``user`` sees by ``identifier`` is read once,
+    under its lock (``Subject.DoesNotExist`` when it is not theirs to see). Frozen or locked
+    data are refused by the write guard in the transaction (``DataLocked``), not before it."""
+    from subjects.selectors import visible_subjects
+
+    locking = (
+        visible_subjects(user).select_for_update(of=("self",)).filter(subject_identifier=identifier)
+    )
+    with _busy_if_lock_timeout(identifier):
+        allocation, locked = _randomize(locking, user, confirmed_stratum, role_checked=False)
+    return locked, allocation
+
+
+@contextmanager
+def _busy_if_lock_timeout(identifier: str):
     try:
-        return _randomize(subject, user, confirmed_stratum)
+        yield
     except OperationalError as exc:
         if not _is_lock_timeout(exc):
             raise
         raise RandomizationBusy(
             "The randomization service is busy (another randomization is taking longer than "
-            f"usual): {subject.subject_identifier} was not randomized. Try again in a moment."
+            f"usual): {identifier} was not randomized. Try again in a moment."
         ) from exc
 
 
-def _randomize(subject: Subject, user, confirmed_stratum: str | None) -> Allocation:
-    today = today_at(subject.site)
+def _randomize(
+    locking, user, confirmed_stratum: str | None, *, role_checked: bool = True
+) -> tuple[Allocation, Subject]:
+    """The allocation, in one transaction: ``locking`` (a queryset of one subject, read for
+    update) is the transaction's first statement."""
     with transaction.atomic():
-        _limit_lock_waits()
-        locked = Subject.objects.select_for_update().get(pk=subject.pk)
+        locked = _bounded_lock_wait(locking).get()
+        if not role_checked:
+            access.require_data_entry_role(user, locked)
+        today = today_at(locked.site)
         identifier = locked.subject_identifier
         key = _stratum_key_of(locked, today)
         _confirm_stratum(locked, key, confirmed_stratum)
@@ -196,13 +237,16 @@ def _randomize(subject: Subject, user, confirmed_stratum: str | None) -> Allocat
             ecog=key[1],
             prior_locoregional_therapy=key[2],
         )
+        reason = f"Randomized: number {slot.randomization_number}, arm {slot.arm}"
         # A new record (no reason needed). Its field values are checked; its references and
         # uniqueness need no extra queries here: the rows were just read under lock, and the
         # database's OneToOne constraints are the last word.
         allocation.clean_fields(exclude=["subject", "slot", "stratum", "allocated_by"])
+        # The data lock (core.audit) of both writes at once: the allocation and the subject's
+        # new status.
+        guard_write([allocation, locked], user=user, reason=reason)
         try:
             with attached_reason(allocation, user, ""):
-                guard_write([allocation], user=user, reason="")  # the data lock (core.audit)
                 allocation.save()  # an error rolls the whole transaction back
         except IntegrityError as exc:  # only without row locks (SQLite)
             raise RandomizationError(
@@ -212,13 +256,8 @@ def _randomize(subject: Subject, user, confirmed_stratum: str | None) -> Allocat
         subject_services.mark_randomized(
             locked,
             user=user,
-            on_date=date_at(allocation.allocated_at, subject.site),  # the randomization date
-            reason=f"Randomized: number {slot.randomization_number}, arm {slot.arm}",
+            on_date=date_at(allocation.allocated_at, locked.site),  # the randomization date
+            reason=reason,
+            guarded=True,
         )
-    # The caller's instance reflects the new status (no extra query).
-    subject.status, subject.status_date, subject.updated = (
-        locked.status,
-        locked.status_date,
-        locked.updated,
-    )
-    return allocation
+    return allocation, locked
