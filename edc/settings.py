@@ -314,6 +314,12 @@ CELERY_BEAT_SCHEDULE = {
 # --- Edit checks -------------------------------------------------------------------------------
 # Overrides of core.edit_checks.EDIT_CHECK_DEFAULTS, e.g. {"screening_max_days": 35}.
 EDIT_CHECK_SETTINGS: dict = {}
+# Without a broker, a changed subject's edit checks run in the process that changed it:
+# "background" (default) in a thread of that process after the commit, as many subjects at a time
+# as changed meanwhile (the request does not wait for them); "inline" in the request at the commit.
+EDIT_CHECKS_WITHOUT_BROKER = os.environ.get("EDIT_CHECKS_WITHOUT_BROKER", "background")
+if EDIT_CHECKS_WITHOUT_BROKER not in ("background", "inline"):
+    raise ImproperlyConfigured('EDIT_CHECKS_WITHOUT_BROKER is "background" or "inline".')
 
 # --- Study -------------------------------------------------------------------------------------
 # The first site opened: no screening, consent, status or adverse-event date before it.

@@ -89,6 +89,15 @@ def reference_file():
 
 
 @pytest.fixture(scope="session", autouse=True)
+def edit_checks_at_the_commit():
+    """Without a broker, a save's edit checks run in the request at its commit ("inline"), not in
+    a thread afterwards: what a test reads next is checked already, and a test's own transaction
+    is the one they read. The background thread has tests of its own (``test_edit_checks``)."""
+    with override_settings(EDIT_CHECKS_WITHOUT_BROKER="inline"):
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def fast_password_hashing():
     """Tests create many users and e-signatures: hash passwords quickly (never in production).
     Session-wide, so that the worlds built once per module get it too."""

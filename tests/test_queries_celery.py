@@ -17,6 +17,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from io import StringIO
 from pathlib import Path
@@ -383,3 +384,36 @@ def test_the_beat_schedule_sweeps_the_whole_study_at_the_configured_time():
     assert entry["schedule"] == crontab(
         minute=minute, hour=hour, day_of_month=day, month_of_year=month, day_of_week=weekday
     )
+
+
+# --- no broker: a thread of the process checks after the response ------------------------------
+
+
+@pytest.mark.django_db(transaction=True)  # committed data: the thread reads on its own connection
+def test_without_a_broker_a_thread_checks_the_saved_subjects_after_the_response(
+    settings, staff_client, site, coordinator
+):
+    from queries.scheduling import background
+
+    settings.EDIT_CHECKS_WITHOUT_BROKER = "background"  # the default without a broker
+    first = unconsented_subject(site, coordinator)
+    second = unconsented_subject(site, coordinator)
+    held = threading.Event()
+    run = tasks.run_edit_checks  # the sweep's function, which the thread runs too
+
+    def held_until_both_saved(**kwargs):
+        held.wait(30)  # the request does not wait for its checks: both saves return first
+        return run(**kwargs)
+
+    with mock.patch("queries.scheduling.run_edit_checks", side_effect=held_until_both_saved) as r:
+        assert post_consent(staff_client, first).status_code == 302
+        assert post_consent(staff_client, second).status_code == 302
+        assert not subj_005(first).exists() and not subj_005(second).exists()
+        held.set()
+        assert background.wait(30)
+
+    assert subj_005(first).get().status == QueryStatus.OPEN
+    assert subj_005(second).get().status == QueryStatus.OPEN
+    # Both subjects in one run or one each, never a subject checked twice for one save.
+    checked = [s for c in r.call_args_list for s in c.kwargs["subject_ids"]]
+    assert sorted(checked) == sorted([first.pk, second.pk])
