@@ -8,9 +8,10 @@ sweep finds what this run would have.
 
 Without a broker (``CELERY_TASK_ALWAYS_EAGER``) they run in the process that saved:
 ``EDIT_CHECKS_WITHOUT_BROKER = "background"`` hands the subject to one thread of the process,
-which checks every subject handed to it since its last run in one run (a run over many subjects
-costs about what a run over one does: each check is one query), so a request never waits for the
-checks and a busy process checks set-wise; ``"inline"`` runs them in the request at the commit.
+which waits ``debounce_seconds`` too, then checks every subject handed over meanwhile in one run
+(a run over many subjects costs little more than a run over one: each check is one query), so a
+request never waits for the checks and a busy process checks set-wise; ``"inline"`` runs them in
+the request at the commit.
 A background run that fails is logged; so are checks still pending when the process exits after
 waiting ``EXIT_WAIT`` seconds for them: the next sweep catches up, as when the broker is down.
 """
@@ -21,6 +22,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 
 from django.conf import settings
 from django.core.cache import cache
@@ -68,11 +70,15 @@ class BackgroundChecks:
     def _reset(self) -> None:
         self._changed = threading.Condition()
         self._pending: set[int] = set()
+        self._since = 0.0  # when the oldest pending subject was handed over (monotonic)
+        self._hurry = 0  # how many wait: no debounce for what is pending while anyone does
         self._running = False
         self._thread: threading.Thread | None = None
 
     def submit(self, subject_id: int) -> None:
         with self._changed:
+            if not self._pending:
+                self._since = time.monotonic()
             self._pending.add(subject_id)
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -82,9 +88,17 @@ class BackgroundChecks:
             self._changed.notify_all()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait until every subject handed over has been checked; False on timeout."""
+        """Check every subject handed over now (no debounce) and wait until it is done; False
+        on timeout."""
         with self._changed:
-            return self._changed.wait_for(lambda: not self._pending and not self._running, timeout)
+            self._hurry += 1
+            self._changed.notify_all()
+            try:
+                return self._changed.wait_for(
+                    lambda: not self._pending and not self._running, timeout
+                )
+            finally:
+                self._hurry -= 1
 
     def _work(self) -> None:
         while True:
@@ -93,6 +107,9 @@ class BackgroundChecks:
                 self._changed.notify_all()
                 while not self._pending:
                     self._changed.wait()
+                due = self._since + edit_check_settings()["debounce_seconds"]
+                while not self._hurry and (left := due - time.monotonic()) > 0:
+                    self._changed.wait(left)
                 subject_ids, self._pending = sorted(self._pending), set()
                 self._running = True
             try:
