@@ -33,26 +33,9 @@ def randomize(request, identifier):
     if request.method == "POST":
         form = ConfirmRandomizationForm(request.POST)
         if form.is_valid():
-            try:
-                subject, allocation = services.randomize_visible(
-                    identifier, request.user, confirmed_stratum=form.cleaned_data["stratum"]
-                )
-            except (Subject.DoesNotExist, services.AlreadyRandomized, AccessDenied):
-                pass  # said below as to a GET: not found, the allocation, not allowed
-            except services.StratumChanged as exc:
-                form.add_error(None, exc.message)
-                form.data = form.data.copy()  # the confirmation is now for the current stratum
-                form.data["stratum"] = exc.stratum
-                preview = services.Preview(exc.stratum, exc.label)
-            except DomainError as exc:
-                problem = str(exc)
-            else:
-                messages.success(
-                    request,
-                    f"{subject} randomized: number {allocation.randomization_number}, "
-                    f"arm {allocation.arm} ({allocation.arm_label}).",
-                )
-                return redirect("randomization:randomize", identifier=subject.subject_identifier)
+            done, preview, problem = _randomize_confirmed(request, identifier, form)
+            if done is not None:
+                return done
     subject = visible_subject(request.user, identifier)
     context = {"subject": subject, "cancel_url": subject.get_absolute_url()}
     if subject.status != SubjectStatus.SCREENING:
@@ -75,9 +58,31 @@ def randomize(request, identifier):
     if problem is not None:
         context["problem"] = problem
         return render(request, "randomization/randomize.html", context)
-    assert preview is not None
     if form is None:
         form = ConfirmRandomizationForm(initial={"stratum": preview.stratum})
     return render(
         request, "randomization/randomize.html", {**context, "preview": preview, "form": form}
     )
+
+
+def _randomize_confirmed(request, identifier, form):
+    """(the redirect to the result, or None with the stratum now derived or the refusal)."""
+    try:
+        subject, allocation = services.randomize_visible(
+            identifier, request.user, confirmed_stratum=form.cleaned_data["stratum"]
+        )
+    except (Subject.DoesNotExist, services.AlreadyRandomized, AccessDenied):
+        return None, None, None  # said by the page as to a GET: not found, the allocation, 403
+    except services.StratumChanged as exc:
+        form.add_error(None, exc.message)
+        form.data = form.data.copy()  # the confirmation is now for the current stratum
+        form.data["stratum"] = exc.stratum
+        return None, services.Preview(exc.stratum, exc.label), None
+    except DomainError as exc:
+        return None, None, str(exc)
+    messages.success(
+        request,
+        f"{subject} randomized: number {allocation.randomization_number}, "
+        f"arm {allocation.arm} ({allocation.arm_label}).",
+    )
+    return redirect("randomization:randomize", identifier=subject.subject_identifier), None, None
