@@ -19,12 +19,12 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, models, transaction
+from django.db import connection, connections, models, transaction
 from django.db.models.signals import pre_delete, pre_save
 from django.utils.text import capfirst
 from simple_history.models import HistoricalChanges
 
-from . import sql
+from . import bulk_copy, sql
 from .errors import BulkChangeRefused, HistoryBypassRefused, ReasonRequired
 from .registry import notify_subject_change, project_app_labels, write_guards
 
@@ -190,13 +190,20 @@ class AuditedQuerySet(models.QuerySet):
         self._refuse("bulk_create")
 
     def bulk_create_with_history(self, objs: Iterable[Any], *, user, reason: str = ""):
-        """Insert many new records and one '+' history record for each, in one go."""
+        """Insert many new records and one '+' history record for each, in one go (on
+        PostgreSQL with COPY: ``core.bulk_copy``)."""
         objs = list(objs)
-        guard_write(objs, user=user, reason=clean_reason(reason))
-        created = super().bulk_create(objs)
-        self.model.history.bulk_history_create(
-            created, default_user=user, default_change_reason=clean_reason(reason)
-        )
+        reason = clean_reason(reason)
+        guard_write(objs, user=user, reason=reason)
+        if connections[self.db].vendor == "postgresql" and bulk_copy.can_copy(self.model, objs):
+            created = bulk_copy.copy_with_history(
+                self.model, objs, user=user, reason=reason, using=self.db
+            )
+        else:
+            created = super().bulk_create(objs)
+            self.model.history.bulk_history_create(
+                created, default_user=user, default_change_reason=reason
+            )
         for subject_id in {subject_id_of(obj) for obj in created}:
             notify_subject_change(subject_id)
         return created

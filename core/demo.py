@@ -51,6 +51,7 @@ class DemoContext:
     plan: dict = field(default_factory=dict)  # bulk path: subject id -> its storyline (a dict)
     admin: object = None  # the superuser the seeders act as where no site role applies
     started: float = field(default_factory=time.perf_counter)
+    steps: list = field(default_factory=list)  # (app label, pass, seconds) of each seeder run
     _site_users: dict = field(default_factory=dict, init=False, repr=False)
 
     def new_password(self) -> str:
@@ -128,10 +129,12 @@ def run_seeders(ctx: DemoContext, *, skip_apps: Iterable[str] = ()) -> None:
         for label, pass_name, seed in registry.demo_seeders():
             if label in skip:
                 continue
+            started = time.perf_counter()
             if ctx.bulk and pass_name == "seed_follow_up" and not loaded:
                 refresh_statistics()
                 loaded = True
             seed(ctx)
+            ctx.steps.append((label, pass_name, time.perf_counter() - started))
 
 
 def refresh_statistics() -> None:
