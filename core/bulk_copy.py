@@ -110,13 +110,13 @@ def _converter(field: models.Field, connection) -> Callable[[Any], Any] | None:
 
 
 def _rows(objs: list, fields: list, connection) -> list[list]:
-    # The auto_now dates (``created``, ``updated``) set as ``save`` sets them.
-    stamped = [
-        f for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
-    ]
-    for field in stamped:
-        for obj in objs:
-            field.pre_save(obj, True)
+    # The auto_now dates (``created``, ``updated``) set as ``save`` sets them: to the moment of
+    # this write.
+    for field in fields:
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            moment = field.pre_save(objs[0], True)
+            for obj in objs:
+                setattr(obj, field.attname, moment)
     values = operator.attrgetter(*[f.attname for f in fields])
     converters = [(i, c) for i, f in enumerate(fields) if (c := _converter(f, connection))]
     rows = []
@@ -136,6 +136,7 @@ def _history_rows(model, objs: list, fields: list, rows: list, user, reason: str
     columns = [history._meta.get_field(f.attname).column for f in history.tracked_fields]
     columns += [history._meta.get_field(name).column for name in HISTORY_FIELDS]
     pick = operator.itemgetter(*tracked)
+    now = timezone.now()  # the moment of this write, the date of its history records
     history_rows = []
     for obj, row in zip(objs, rows, strict=True):
         if hasattr(obj, "_history_user"):
@@ -144,7 +145,7 @@ def _history_rows(model, objs: list, fields: list, rows: list, user, reason: str
             who = user or history.get_default_history_user(obj)
         values = list(pick(row)) if len(tracked) > 1 else [pick(row)]
         values += [
-            getattr(obj, "_history_date", None) or timezone.now(),
+            getattr(obj, "_history_date", None) or now,
             get_change_reason_from_object(obj) or reason,
             "+",
             who.pk if who is not None else None,

@@ -15,12 +15,14 @@ from django.utils import timezone
 from core.audit import audited_save
 
 from .models import CasebookSignature, SourceDataVerification
-from .state import DataLocked, LockLevel, read, state_of, target_of
+from .state import DataLocked, LockLevel, anything_marked, read, state_of, target_of
 
 CHUNK = 500  # targets read in one query (a bulk insert may hold thousands)
 
 
 def guard_write(instances, *, user, reason: str = "", deleting: bool = False) -> None:
+    if len(instances) > CHUNK and not anything_marked():
+        return  # a bulk write where nothing is frozen, locked, verified or signed: no effect
     targets = [t for t in map(target_of, instances) if t is not None]
     for start in range(0, len(targets), CHUNK):
         _guard(targets[start : start + CHUNK], user=user, reason=reason, deleting=deleting)

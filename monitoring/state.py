@@ -155,6 +155,20 @@ def read(targets: list[Target], *, with_marks: bool = True) -> Found:
     return found
 
 
+def anything_marked() -> bool:
+    """Is anything of the study frozen, locked, verified or signed? (One query: when nothing is,
+    no write is refused and none clears a mark, however many records it writes.)"""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {_table(StudyLock)} WHERE locked) "
+            f"OR EXISTS (SELECT 1 FROM {_table(CasebookState)} WHERE state <> 'open') "
+            f"OR EXISTS (SELECT 1 FROM {_table(RecordState)} WHERE state <> 'open') "
+            f"OR EXISTS (SELECT 1 FROM {_table(SourceDataVerification)} WHERE verified) "
+            f"OR EXISTS (SELECT 1 FROM {_table(CasebookSignature)} WHERE NOT void)"
+        )
+        return cursor.fetchone()[0]
+
+
 def frozen_sentence(what: str) -> str:
     return (
         f"{what} is frozen: its data can no longer be changed; data queries may still be "

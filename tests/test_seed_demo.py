@@ -3,6 +3,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from adverse_events.models import RELATED_CAUSALITIES, AdverseEvent
+from core.demo import BULK_REASON
+from efficacy import services as efficacy_services
+from efficacy.models import TumorAssessment
 from eligibility.selectors import get_assessment, valid_signature
 from eligibility.services import evaluate_eligibility
 from queries.sweep import run_edit_checks
@@ -93,5 +96,17 @@ def test_a_large_demo_written_in_bulk_keeps_the_rules_of_the_services(tmp_path, 
             assert all(r.related == (r.causality in RELATED_CAUSALITIES) for r in rows)
     assert AdverseEvent.history.filter(history_type="+").count() == AdverseEvent.objects.count()
     assert AdverseEvent.objects.count() >= 20 * 60 * 0.8
+    # Tumor assessments hold the responses the services derive (recomputing changes none), and
+    # each record has one '+' history record by its site's coordinator, with the bulk reason.
+    assessed = Subject.objects.filter(tumor_assessments__isnull=False).distinct()
+    assert assessed.exists()
+    for subject in assessed:
+        for assessment, point in efficacy_services._derive(subject):
+            assert not efficacy_services._set_derived(assessment, point)
+    records = list(TumorAssessment.history.select_related("history_user", "subject__site"))
+    assert len(records) == TumorAssessment.objects.count()
+    for record in records:
+        assert record.history_type == "+" and record.history_change_reason == BULK_REASON
+        assert record.history_user.username == f"sitestaff{record.subject.site.code}"
 
     assert run_edit_checks().opened == 0  # the demo's own sweep found everything already
