@@ -43,13 +43,15 @@ HISTORY_FIELDS = ("history_date", "history_change_reason", "history_type", "hist
 
 
 def can_copy(model: type[Any], objs: list) -> bool:
-    """Whether ``copy_with_history`` writes these records: keys from a sequence (or given), and a
-    history model with simple-history's own fields only."""
+    """Whether ``copy_with_history`` writes these records: integer keys from a sequence (or
+    given), and a history model with simple-history's own fields only."""
     history = model.history.model
     tracked = {f.attname for f in history.tracked_fields}
     known = tracked | {"history_id", "history_user_id", *HISTORY_FIELDS}
+    pk = model._meta.pk
     return (
-        (isinstance(model._meta.pk, AutoFieldMixin) or all(o._is_pk_set() for o in objs))
+        isinstance(pk, AutoFieldMixin | models.IntegerField)
+        and (isinstance(pk, AutoFieldMixin) or all(o._is_pk_set() for o in objs))
         and not any(f.generated for f in model._meta.concrete_fields)
         and all(f.attname in known for f in history._meta.concrete_fields)
     )
@@ -71,8 +73,7 @@ def copy_with_history(model: type[Any], objs: list, *, user, reason: str, using:
         rows = _rows(objs, fields, connection)
         with connection.wrap_database_errors:
             _copy(cursor, model._meta.db_table, [f.column for f in fields], rows)
-            history_columns, history_rows = _history_rows(model, objs, fields, rows, user, reason)
-            _copy(cursor, model.history.model._meta.db_table, history_columns, history_rows)
+        _history_insert(cursor, model, objs, user, reason)
     for obj in objs:
         obj._state.adding = False
         obj._state.db = using
@@ -106,7 +107,11 @@ def _converter(field: models.Field, connection) -> Callable[[Any], Any] | None:
             return prep(value, connection)
 
         return aware
-    return lambda value, prep=field.get_db_prep_save: prep(value, connection)
+
+    def prepared(value, prep=field.get_db_prep_save):
+        return prep(value, connection)
+
+    return prepared
 
 
 def _rows(objs: list, fields: list, connection) -> list[list]:
@@ -117,41 +122,63 @@ def _rows(objs: list, fields: list, connection) -> list[list]:
             moment = field.pre_save(objs[0], True)
             for obj in objs:
                 setattr(obj, field.attname, moment)
-    values = operator.attrgetter(*[f.attname for f in fields])
+    names = [f.attname for f in fields]
+    # A new record holds its values in its __dict__ (read there: no descriptor per value).
+    stored, values = operator.itemgetter(*names), operator.attrgetter(*names)
     converters = [(i, c) for i, f in enumerate(fields) if (c := _converter(f, connection))]
     rows = []
     for obj in objs:
-        row = list(values(obj)) if len(fields) > 1 else [values(obj)]
+        try:
+            found = stored(obj.__dict__)
+        except KeyError:  # a deferred field: read through its descriptor
+            found = values(obj)
+        row = list(found) if len(fields) > 1 else [found]
         for i, convert in converters:
             row[i] = convert(row[i])
         rows.append(row)
     return rows
 
 
-def _history_rows(model, objs: list, fields: list, rows: list, user, reason: str):
-    """(columns, rows) of the '+' history records, as ``bulk_history_create`` makes them."""
+def _history_insert(cursor, model, objs: list, user, reason: str) -> None:
+    """The '+' history records of ``objs``, as ``bulk_history_create`` makes them (each by
+    ``obj._history_user`` or ``user``, with ``obj._change_reason`` or ``reason``, dated
+    ``obj._history_date`` or now), written set-wise from the rows just copied: one
+    INSERT ... SELECT, in the order of ``objs``. Keys and users go as one text each (a list of
+    numbers is slow to send as an array)."""
     history = model.history.model
-    position = {f.attname: i for i, f in enumerate(fields)}
-    tracked = [position[f.attname] for f in history.tracked_fields]
-    columns = [history._meta.get_field(f.attname).column for f in history.tracked_fields]
-    columns += [history._meta.get_field(name).column for name in HISTORY_FIELDS]
-    pick = operator.itemgetter(*tracked)
-    now = timezone.now()  # the moment of this write, the date of its history records
-    history_rows = []
-    for obj, row in zip(objs, rows, strict=True):
+    tracked = [f.attname for f in history.tracked_fields]
+    target = [history._meta.get_field(name).column for name in tracked]
+    target += [history._meta.get_field(name).column for name in HISTORY_FIELDS]
+    source = ", ".join(f't."{model._meta.get_field(name).column}"' for name in tracked)
+    now = timezone.now()
+    users, reasons, dates = [], [], []
+    for obj in objs:
         if hasattr(obj, "_history_user"):
             who = obj._history_user
         else:
             who = user or history.get_default_history_user(obj)
-        values = list(pick(row)) if len(tracked) > 1 else [pick(row)]
-        values += [
-            getattr(obj, "_history_date", None) or now,
-            get_change_reason_from_object(obj) or reason,
-            "+",
-            who.pk if who is not None else None,
-        ]
-        history_rows.append(values)
-    return columns, history_rows
+        users.append("" if who is None else str(who.pk))
+        reasons.append(get_change_reason_from_object(obj) or reason)
+        dates.append(getattr(obj, "_history_date", None) or now)
+    columns = ", ".join(f'"{c}"' for c in target)
+    chosen = [_one_or_each(dates, "timestamptz"), _one_or_each(reasons, "text")]
+    params = [value for _, value in chosen]
+    params += [",".join(str(obj.pk) for obj in objs), ",".join(users)]
+    cursor.execute(
+        f'INSERT INTO "{history._meta.db_table}" ({columns}) '
+        f"SELECT {source}, {chosen[0][0]}, {chosen[1][0]}, '+', h.user_id "
+        "FROM unnest(string_to_array(%s, ',')::bigint[], string_to_array(%s, ',', '')::bigint[]) "
+        "WITH ORDINALITY AS h(id, user_id, n) "
+        f'JOIN "{model._meta.db_table}" t ON t."{model._meta.pk.column}" = h.id ORDER BY h.n',
+        params,
+    )
+
+
+def _one_or_each(values: list, cast: str) -> tuple[str, Any]:
+    """(SQL, parameter) of a history column: one value for every row, or the row's own."""
+    if len(set(values)) == 1:
+        return f"%s::{cast}", values[0]
+    return f"(%s::{cast}[])[h.n::integer]", values
 
 
 def _copy(cursor, table: str, columns: list[str], rows: list) -> None:
