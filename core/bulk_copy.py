@@ -64,10 +64,15 @@ def copy_with_history(model: type[Any], objs: list, *, user, reason: str, using:
         return objs
     connection = connections[using]
     fields = list(model._meta.concrete_fields)
+    # As bulk_create: a default key, and the keys of the related records set on assignment
+    # (an unsaved one refused), looking at the relations only.
+    pk = model._meta.pk
+    related = [f for f in fields if f.is_relation] + list(model._meta.private_fields)
     for obj in objs:
-        if not obj._is_pk_set():
-            obj.pk = model._meta.pk.get_pk_value_on_save(obj)
-        obj._prepare_related_fields_for_save(operation_name="bulk_create")
+        if not isinstance(pk, AutoFieldMixin) and not obj._is_pk_set():
+            obj.pk = pk.get_pk_value_on_save(obj)
+        if related:
+            obj._prepare_related_fields_for_save(operation_name="bulk_create", fields=related)
     with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
         _take_keys(cursor, model, [obj for obj in objs if not obj._is_pk_set()])
         rows = _rows(objs, fields, connection)
