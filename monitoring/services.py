@@ -250,38 +250,43 @@ def study_is_locked() -> bool:
     return StudyLock.objects.filter(locked=True).exists()
 
 
-def _listed(items: list[str], what: str) -> str:
-    shown = ", ".join(items[:BLOCKERS_LISTED])
-    more = f" and {len(items) - BLOCKERS_LISTED} more" if len(items) > BLOCKERS_LISTED else ""
-    return f"{len(items)} {what} ({shown}{more})"
+def _listed(shown: list[str], total: int, what: str) -> str:
+    more = f" and {total - len(shown)} more" if total > len(shown) else ""
+    return f"{total} {what} ({', '.join(shown)}{more})"
 
 
 def study_lock_blockers(*, check_hashes: bool = True) -> list[str]:
     """What stands in the way of the study lock: every unresolved query, every subject whose
-    casebook is not signed or whose signature no longer matches its data (``check_hashes``
-    False: trust the signatures that no change voided, for a page that must read in a fixed
-    number of queries; the lock itself checks every hash)."""
+    casebook is not signed or whose signature no longer matches its data. Counted and the first
+    ``BLOCKERS_LISTED`` of each kind named by the database, so that the lock console reads the
+    same rows whatever the study's size (``check_hashes`` False: trust the signatures that no
+    change voided; the lock itself recomputes every signed casebook's hash)."""
     blockers = []
-    queries = list(
-        unresolved_queries()
-        .order_by("subject__subject_identifier", "pk")
-        .values_list("pk", "subject__subject_identifier")
-    )
-    if queries:
+    queries = unresolved_queries()
+    if total := queries.count():
+        shown = queries.order_by("subject__subject_identifier", "pk").values_list(
+            "pk", "subject__subject_identifier"
+        )[:BLOCKERS_LISTED]
         blockers.append(
-            _listed([f"query {pk} on {ident}" for pk, ident in queries], "unresolved data queries")
+            _listed(
+                [f"query {pk} on {ident}" for pk, ident in shown], total, "unresolved data queries"
+            )
         )
-    signatures = {
-        s.subject_id: s
-        for s in CasebookSignature.objects.filter(void=False).select_related("subject")
-    }
-    unsigned = []
-    for subject in Subject.objects.order_by("site__code", "sequence"):
-        signature = signatures.get(subject.pk)
-        if signature is None or (check_hashes and not casebook.hash_matches(signature)):
-            unsigned.append(subject.subject_identifier)
-    if unsigned:
-        blockers.append(_listed(unsigned, "casebooks not signed"))
+    signatures = CasebookSignature.objects.filter(void=False)
+    unsigned = ~models.Exists(signatures.filter(subject=models.OuterRef("pk")))
+    if check_hashes:
+        changed = [
+            s.subject_id
+            for s in signatures.select_related("subject")
+            if not casebook.hash_matches(s)
+        ]
+        unsigned |= models.Q(pk__in=changed)
+    subjects = Subject.objects.filter(unsigned)
+    if total := subjects.count():
+        shown = subjects.order_by("site__code", "sequence").values_list(
+            "subject_identifier", flat=True
+        )[:BLOCKERS_LISTED]
+        blockers.append(_listed(list(shown), total, "casebooks not signed"))
     return blockers
 
 
