@@ -3,7 +3,6 @@ the lock console's rows. Every read is narrowed to the user's sites (``core.acce
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 from django.contrib.contenttypes.models import ContentType
@@ -13,20 +12,24 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     IntegerField,
+    OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Value,
 )
+from django.db.models.functions import Coalesce
 from django.utils.text import capfirst
 
 from core import access
-from queries.models import UNRESOLVED
+from queries.models import DataQuery
 from subjects.models import Site, Subject
 
 from .models import CasebookSignature, CasebookState, LockLevel, RecordState, SourceDataVerification
 from .sdv_plan import FULL, SAMPLE, full_expression, plan, required_expression, sdv_models
 
 WORKLIST_PAGE_SIZE = 50
+LOCK_CONSOLE_PAGE_SIZE = 50  # subjects a page
 
 
 @dataclass
@@ -361,33 +364,64 @@ class ConsoleRow:
         return found
 
 
-def lock_console_rows(user, *, site_id: int | None = None) -> list[ConsoleRow]:
-    """Each subject with its casebook state, signature, unresolved queries and lock blockers."""
-    subjects = access.scope_to_user(Subject.objects.select_related("site"), user)
-    if site_id is not None:
-        subjects = subjects.filter(site_id=site_id)
-    subjects = subjects.annotate(
-        unresolved=Count("data_queries", filter=Q(data_queries__status__in=UNRESOLVED))
-    )
-    states = dict(CasebookState.objects.values_list("subject_id", "state"))
-    signatures = {s.subject_id: s for s in CasebookSignature.objects.filter(void=False)}
-    record_counts = defaultdict(lambda: {LockLevel.FROZEN: 0, LockLevel.LOCKED: 0})
-    for subject_id, state in RecordState.objects.exclude(state=LockLevel.OPEN).values_list(
-        "subject_id", "state"
-    ):
-        record_counts[subject_id][state] += 1
-    rows = []
-    for subject in subjects.order_by("site__code", "sequence"):
-        signature = signatures.get(subject.pk)
-        rows.append(
-            ConsoleRow(
-                subject,
-                states.get(subject.pk, LockLevel.OPEN),
-                signature,
-                signature is not None,  # any change voids it (the lock checks the hash)
-                subject.unresolved,
-                record_counts[subject.pk][LockLevel.FROZEN],
-                record_counts[subject.pk][LockLevel.LOCKED],
-            )
+class LockConsole:
+    """The subjects of the lock console, by site code then sequence, for
+    ``django.core.paginator.Paginator``: its length is one COUNT, a slice one query for the
+    page's subjects with their casebook state, unresolved queries and frozen and locked records
+    (subqueries, run for the page's rows alone) and one for their signatures."""
+
+    def __init__(self, user, *, site_id: int | None = None):
+        subjects = access.scope_to_user(Subject.objects.select_related("site"), user)
+        if site_id is not None:
+            subjects = subjects.filter(site_id=site_id)
+        self.subjects = subjects.order_by("site__code", "sequence")
+
+    def count(self) -> int:
+        return self.subjects.count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, page: slice) -> list[ConsoleRow]:
+        if not isinstance(page, slice) or page.step is not None:
+            raise TypeError("The lock console is read a page (a slice) at a time.")
+        of_subject = {"subject": OuterRef("pk")}
+        states = RecordState.objects.filter(**of_subject)
+        subjects = list(
+            self.subjects.annotate(
+                _state=Coalesce(
+                    Subquery(CasebookState.objects.filter(**of_subject).values("state")[:1]),
+                    Value(LockLevel.OPEN),
+                ),
+                _unresolved=_count(DataQuery.objects.unresolved().filter(**of_subject)),
+                _frozen=_count(states.filter(state=LockLevel.FROZEN)),
+                _locked=_count(states.filter(state=LockLevel.LOCKED)),
+            )[page]
         )
-    return rows
+        signatures = {
+            s.subject_id: s
+            for s in CasebookSignature.objects.filter(
+                void=False, subject_id__in=[subject.pk for subject in subjects]
+            )
+        }
+        rows = []
+        for subject in subjects:
+            signature = signatures.get(subject.pk)
+            rows.append(
+                ConsoleRow(
+                    subject,
+                    subject._state,
+                    signature,
+                    signature is not None,  # any change voids it (the lock checks the hash)
+                    subject._unresolved,
+                    subject._frozen,
+                    subject._locked,
+                )
+            )
+        return rows
+
+
+def _count(rows: QuerySet) -> Coalesce:
+    """How many of ``rows`` (filtered by an ``OuterRef``): a scalar subquery."""
+    counted = rows.order_by().values("subject_id").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))

@@ -14,6 +14,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from core import access
@@ -64,6 +65,11 @@ def _site_id(request, user) -> int | None:
     except ValueError:
         return None
     return site_id
+
+
+def _filter_query(site_id: int | None) -> str:
+    """The filters of a list page, for its pager's links."""
+    return urlencode({"site": site_id}) if site_id else ""
 
 
 def _sites(user):
@@ -173,6 +179,7 @@ def worklist(request):
             "waiting_count": len(waiting),
             "sites": _sites(user),
             "site_id": site_id,
+            "filter_query": _filter_query(site_id),
             "full": FULL,
             "may_verify": bool(access.member_site_ids(user, Role.MONITOR)),
             "may_lock": access.can_freeze_and_lock(user),
@@ -213,22 +220,28 @@ def verify(request, content_type_id, object_id):
 
 @login_required
 def lock_console(request):
+    """The data manager's console: each subject's casebook state, signature, unresolved queries
+    and what blocks its lock, a page at a time (the page's subjects alone are read), and what
+    blocks the study lock (counted by the database)."""
     user = request.user
     if not access.can_freeze_and_lock(user):
         raise PermissionDenied
     site_id = _site_id(request, user)
+    subjects = selectors.LockConsole(user, site_id=site_id)
+    page = Paginator(subjects, selectors.LOCK_CONSOLE_PAGE_SIZE).get_page(request.GET.get("page"))
     lock = services.study_lock()
     locked = bool(lock and lock.locked)
     return render(
         request,
         "monitoring/lock_console.html",
         {
-            "rows": selectors.lock_console_rows(user, site_id=site_id),
+            "page": page,
             "lock": lock,
             "study_locked": locked,
             "blockers": [] if locked else services.study_lock_blockers(check_hashes=False),
             "sites": _sites(user),
             "site_id": site_id,
+            "filter_query": _filter_query(site_id),
             "levels": LockLevel.choices,
             "study_form": StudyLockForm(initial={"action": "unlock" if locked else "lock"}),
             "next": request.get_full_path(),

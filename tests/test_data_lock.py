@@ -12,6 +12,7 @@ rule; on locked data they do not. The sponsor API has no write endpoint at all (
 from __future__ import annotations
 
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -448,3 +449,53 @@ def test_the_state_pages_refuse_the_site_and_ask_a_reason_to_reopen(
     assert monitoring.lock_state_of(subject)[0] == LockLevel.FROZEN
     client.post(url, {"level": "open", "reason": "Frozen too early"})
     assert monitoring.lock_state_of(subject) is None
+
+
+def _console_rows(html: str) -> list[str]:
+    return re.findall(r'<tr id="subject-([^"]+)">', html)
+
+
+def _next_page(html: str) -> str | None:
+    found = re.search(r'<a href="(\?page=[^"]+)">Next', html)
+    return found and found.group(1).replace("&amp;", "&")
+
+
+def test_the_lock_console_pages_show_every_subject_once_in_site_order(
+    client, site, other_site, coordinator, other_coordinator, data_manager, monkeypatch
+):
+    from monitoring import selectors as monitoring_selectors
+
+    monkeypatch.setattr(monitoring_selectors, "LOCK_CONSOLE_PAGE_SIZE", 2)
+    monkeypatch.setattr(monitoring, "BLOCKERS_LISTED", 2)
+    made = [builders.make_subject(other_site, by=other_coordinator) for _ in range(2)]
+    made += [builders.make_subject(site, by=coordinator) for _ in range(3)]
+    in_order = [s.subject_identifier for s in sorted(made, key=lambda s: (s.site.code, s.sequence))]
+    client.force_login(data_manager)
+    console = reverse("monitoring:lock_console")
+
+    def walk(url: str) -> list[str]:
+        seen, pages = [], 0
+        while url:
+            html = client.get(url).content.decode()
+            seen += _console_rows(html)
+            pages += 1
+            url = _next_page(html) and console + _next_page(html)
+        assert pages == (len(seen) + 1) // 2
+        return seen
+
+    first = client.get(console).content.decode()
+    assert "Page 1 of 3 (1–2)" in first
+    assert f"5 casebooks not signed ({in_order[0]}, {in_order[1]} and 3 more)" in first
+    assert walk(console) == in_order
+    at_site = [s.subject_identifier for s in made if s.site == site]
+    assert walk(f"{console}?site={site.pk}") == sorted(at_site)
+    # A casebook set from the second page comes back to that page.
+    page_two = f"{console}?page=2&site={site.pk}"
+    subject = _console_rows(client.get(page_two).content.decode())[0]
+    response = client.post(
+        reverse("monitoring:casebook_state", args=[subject]),
+        {"level": "frozen", "next": page_two},
+    )
+    assert response.status_code == 302 and response.url == page_two
+    row = client.get(page_two).content.decode().split(f'id="subject-{subject}"')[1]
+    assert 'data-badge="frozen"' in row.split("</tr>")[0]

@@ -506,7 +506,10 @@ def site_pages(study: Study) -> dict[str, list[str]]:
         ae_type = ContentType.objects.get_for_model(AdverseEvent).pk
         pages |= {
             "monitoring:worklist": ["/monitoring/", f"/monitoring/?site={study.site.pk}"],
-            "monitoring:lock_console": [reverse("monitoring:lock_console")],
+            "monitoring:lock_console": [
+                reverse("monitoring:lock_console"),
+                f"{reverse('monitoring:lock_console')}?site={study.site.pk}&page=2",
+            ],
             "monitoring:verify": [reverse("monitoring:verify", args=[ae_type, ae.pk])],
             "monitoring:record_state": [reverse("monitoring:record_state", args=[ae_type, ae.pk])],
             "monitoring:casebook_state": [subject_url("monitoring:casebook_state", randomized)],
@@ -699,14 +702,6 @@ def test_no_page_reads_more_for_a_bigger_study(client, study):
 
 # --- the rows a page reads ------------------------------------------------------------------------
 
-# Pages that read rows in proportion to the study today (the monitoring app's, being reworked):
-# their bound is asserted by ``test_known_pages_read_no_more_rows_for_a_bigger_study``, an
-# expected failure while any of them grows (strict: once none does, it fails as a pass). A page
-# fixed leaves this list, and the first test holds it.
-ROWS_KNOWN_TO_GROW = {
-    "monitoring:lock_console": "lock console: a row per subject of the study, not paged",
-}
-
 
 def grow_elsewhere(study: Study, *, subjects: int = 4) -> None:
     """More subjects at both sites, each with adverse events and queries: records none of the
@@ -732,6 +727,7 @@ def small_pages(monkeypatch):
     at both sizes, and a page reading the whole study reads more. Server-side cursors off: the
     cursor's row count is every row of a result."""
     from dashboard import selectors as dashboard_selectors
+    from monitoring import selectors as monitoring_selectors
     from queries import views as query_views
     from subjects import views as subject_views
 
@@ -739,35 +735,30 @@ def small_pages(monkeypatch):
     monkeypatch.setattr(query_views, "PAGE_SIZE", 2)
     monkeypatch.setattr(query_views, "BULK_LIST_LIMIT", 2)
     monkeypatch.setattr(dashboard_selectors, "WAITING_LIST_LENGTH", 2)
+    monkeypatch.setattr(monitoring_selectors, "LOCK_CONSOLE_PAGE_SIZE", 2)
     for model_admin in admin.site._registry.values():
         monkeypatch.setattr(model_admin, "list_per_page", 2)
     monkeypatch.setitem(connection.settings_dict, "DISABLE_SERVER_SIDE_CURSORS", True)
 
 
-def _rows_measured(client, study: Study, *, known: bool) -> dict:
-    """(user, URL) -> ``Rendered`` of the pages of ``ROWS_KNOWN_TO_GROW`` (``known``) or of
-    every other page: site pages for the site users, the statisticians' for a statistician,
-    the admin's for a data manager."""
+def _rows_measured(client, study: Study) -> dict:
+    """(user, URL) -> ``Rendered`` of every page: site pages for the site users, the
+    statisticians' for a statistician, the admin's for a data manager."""
     site_users = {
         "investigator": study.investigator,
         "monitor": study.monitor,
         "data manager": study.data_manager,
     }
-    pages = {
-        name: urls
-        for name, urls in site_pages(study).items()
-        if (name in ROWS_KNOWN_TO_GROW) == known
-    }
-    for_statisticians = {name: pages.pop(name) for name in STATISTICIAN_PAGES if name in pages}
+    pages = site_pages(study)
+    for_statisticians = {name: pages.pop(name) for name in STATISTICIAN_PAGES}
     rendered = {
         **measure(client, site_users, pages, warm=True),
         **measure(client, {"statistician": study.statistician}, for_statisticians, warm=True),
     }
-    if not known:
-        admin_rendered = measure(
-            client, {"data manager": study.data_manager}, admin_pages(study), warm=True
-        )
-        rendered |= {("admin", url): page for (_, url), page in admin_rendered.items()}
+    admin_rendered = measure(
+        client, {"data manager": study.data_manager}, admin_pages(study), warm=True
+    )
+    rendered |= {("admin", url): page for (_, url), page in admin_rendered.items()}
     return rendered
 
 
@@ -780,29 +771,17 @@ def more_rows(before: dict, after: dict) -> list[str]:
     ]
 
 
-def _assert_rows_bounded(client, study: Study, *, known: bool) -> None:
-    grow(study)  # every list longer than a page, every panel and trail as long as it gets here
-    before = _rows_measured(client, study, known=known)
-    grow_elsewhere(study)
-    after = _rows_measured(client, study, known=known)
-    for (who, url), page in sorted(before.items()):
-        print(f"{who:13} {page.status} {page.rows:5} -> {after[who, url].rows:5} rows  {url}")
-    assert {page.status for page in after.values()} <= {200, 302, 403}
-    grown = more_rows(before, after)
-    assert not grown, "\n".join(grown)
-
-
 def test_no_page_reads_more_rows_for_a_bigger_study(client, study, small_pages):
     """A page reads the rows it shows and a bounded number more, whatever the study's size:
     with every list a page of two rows, more subjects with their AEs and queries elsewhere in
     the study add no row to any page's reads (a page summing the study in Python fails here,
     even when its number of queries stays the same)."""
-    _assert_rows_bounded(client, study, known=False)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="pages that read every record of the study: " + "; ".join(ROWS_KNOWN_TO_GROW.values()),
-)
-def test_known_pages_read_no_more_rows_for_a_bigger_study(client, study, small_pages):
-    _assert_rows_bounded(client, study, known=True)
+    grow(study)  # every list longer than a page, every panel and trail as long as it gets here
+    before = _rows_measured(client, study)
+    grow_elsewhere(study)
+    after = _rows_measured(client, study)
+    for (who, url), page in sorted(before.items()):
+        print(f"{who:13} {page.status} {page.rows:5} -> {after[who, url].rows:5} rows  {url}")
+    assert {page.status for page in after.values()} <= {200, 302, 403}
+    grown = more_rows(before, after)
+    assert not grown, "\n".join(grown)
