@@ -366,9 +366,9 @@ class ConsoleRow:
 
 class LockConsole:
     """The subjects of the lock console, by site code then sequence, for
-    ``django.core.paginator.Paginator``: its length is one COUNT, a slice one query for the
-    page's subjects with their casebook state, unresolved queries and frozen and locked records
-    (subqueries, run for the page's rows alone) and one for their signatures."""
+    ``django.core.paginator.Paginator``: its length is one COUNT, a slice three queries: the
+    page's subject ids, those subjects with their casebook state, unresolved queries and frozen
+    and locked records (subqueries), and their signatures."""
 
     def __init__(self, user, *, site_id: int | None = None):
         subjects = access.scope_to_user(Subject.objects.select_related("site"), user)
@@ -385,10 +385,13 @@ class LockConsole:
     def __getitem__(self, page: slice) -> list[ConsoleRow]:
         if not isinstance(page, slice) or page.step is not None:
             raise TypeError("The lock console is read a page (a slice) at a time.")
+        # The page's ids first: the subqueries then run for its rows alone, not for every row
+        # the database sorts and skips on the way to a deep page.
+        ids = list(self.subjects.values_list("pk", flat=True)[page])
         of_subject = {"subject": OuterRef("pk")}
         states = RecordState.objects.filter(**of_subject)
         subjects = list(
-            self.subjects.annotate(
+            self.subjects.filter(pk__in=ids).annotate(
                 _state=Coalesce(
                     Subquery(CasebookState.objects.filter(**of_subject).values("state")[:1]),
                     Value(LockLevel.OPEN),
@@ -396,7 +399,7 @@ class LockConsole:
                 _unresolved=_count(DataQuery.objects.unresolved().filter(**of_subject)),
                 _frozen=_count(states.filter(state=LockLevel.FROZEN)),
                 _locked=_count(states.filter(state=LockLevel.LOCKED)),
-            )[page]
+            )
         )
         signatures = {
             s.subject_id: s
