@@ -13,7 +13,7 @@ from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from accounts import lockout
@@ -475,6 +475,30 @@ def stratification_factors(
         ),
         ecog=assessment.ecog,
         prior_locoregional_therapy=bool(assessment.prior_locoregional_therapy),
+    )
+
+
+def factors_may_differ(assessment: str, stored: dict[str, str]) -> Q:
+    """Rows whose stored factors (``stored``: factor -> its column) may differ from what
+    ``stratification_factors`` gives from the assessment at lookup ``assessment``, or for which
+    it refuses: a superset of the mismatches, so that the database picks the few rows the
+    Python comparison then reads."""
+    field = {name: F(f"{assessment}__{name}") for name in STRATIFICATION_FIELDS}
+    either = Q(**{f"{assessment}__macrovascular_invasion": True}) | Q(
+        **{f"{assessment}__extrahepatic_spread": True}
+    )
+    refused = Q(**{f"{assessment}__isnull": True}) | ~Q(
+        **{f"{assessment}__ecog__in": elig_settings.protocol()["ecog_accepted"]}
+    )
+    for name in STRATIFICATION_FIELDS:
+        refused |= Q(**{f"{assessment}__{name}__isnull": True})
+    macrovascular = stored["macrovascular_or_extrahepatic"]
+    return (
+        refused
+        | (Q(**{macrovascular: True}) & ~either)
+        | (Q(**{macrovascular: False}) & either)
+        | ~Q(**{stored["ecog"]: field["ecog"]})
+        | ~Q(**{stored["prior_locoregional_therapy"]: field["prior_locoregional_therapy"]})
     )
 
 

@@ -150,12 +150,17 @@ def crf_mismatch(allocation: Allocation) -> str:
 def stratification_mismatches(queryset: QuerySet | None = None) -> list[Allocation]:
     """The allocations whose stratification values differ from the CRF now (one query).
 
-    Each returned allocation carries ``current_factors`` (None when the CRF data are now missing)
-    and ``mismatch`` (a sentence). The allocation always stands; a data query flags it.
+    The database picks the allocations that may differ (``eligibility.factors_may_differ``);
+    Python words the differences. Each returned allocation carries ``current_factors`` (None
+    when the CRF data are now missing) and ``mismatch`` (a sentence). The allocation always
+    stands; a data query flags it.
     """
-    allocations = (queryset if queryset is not None else Allocation.objects.all()).select_related(
-        "subject__site", "subject__eligibility"
+    allocations = (queryset if queryset is not None else Allocation.objects.all()).filter(
+        eligibility.factors_may_differ(
+            "subject__eligibility", {field: field for field in FACTOR_FIELDS}
+        )
     )
+    allocations = allocations.select_related("subject__site", "subject__eligibility")
     return [allocation for allocation in allocations if crf_mismatch(allocation)]
 
 

@@ -259,6 +259,40 @@ def test_mismatch_flagged_when_crf_changes_after_randomization(rlist, site, coor
     assert selectors.stratification_mismatches(Allocation.objects.filter(subject=same)) == []
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"ecog": 1},
+        {"ecog": 2},  # not a stratum's ECOG: the factors cannot be read
+        {"ecog": None},  # missing now
+        {"macrovascular_invasion": True},
+        {"extrahepatic_spread": True},
+        {"macrovascular_invasion": True, "extrahepatic_spread": True},
+        {"prior_locoregional_therapy": False},
+        {"prior_locoregional_therapy": None},
+        {"life_expectancy_weeks": 20},  # not a factor: no mismatch
+    ],
+    ids=repr,
+)
+def test_the_database_picks_every_allocation_the_crf_now_contradicts(
+    rlist, site, coordinator, change
+):
+    """The allocations the database picks include every one whose factors Python finds
+    changed (or unreadable), whatever changed on the CRF after randomization."""
+    from eligibility.models import EligibilityAssessment
+
+    from .builders.tamper import behind_the_audit
+
+    make_randomized_subject(site, by=coordinator)
+    changed = make_randomized_subject(site, by=coordinator)
+    behind_the_audit(EligibilityAssessment).filter(subject=changed).update(**change)
+    every = Allocation.objects.select_related("subject__site", "subject__eligibility")
+    expected = [a.subject for a in every.order_by("pk") if selectors.crf_mismatch(a)]
+    found = selectors.stratification_mismatches(Allocation.objects.order_by("pk"))
+    assert [a.subject for a in found] == expected
+    assert bool(expected) == (change.keys() != {"life_expectancy_weeks"})
+
+
 # --- Balance report ------------------------------------------------------------------------------
 
 
