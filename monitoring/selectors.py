@@ -122,6 +122,18 @@ def _annotated(kind: _Kind, the_plan: dict) -> QuerySet:
     )
 
 
+def _named(kind: _Kind, records: QuerySet) -> QuerySet:
+    """``records`` with what names a row on the SDV pages: its kind, id, subject (id and
+    identifier) and site code."""
+    return records.annotate(
+        _kind=Value(kind.number, output_field=IntegerField()),
+        _pk=F("pk"),
+        _subject=F(kind.subject),
+        _identifier=F(kind.identifier),
+        _site=F(kind.site_code),
+    )
+
+
 def _requirement(full: bool, required: bool) -> str:
     return FULL if full else SAMPLE if required else ""
 
@@ -135,15 +147,9 @@ def sdv_rows(user, *, site_id: int | None = None, subject: Subject | None = None
     the_plan = plan()
     kinds = _kinds(user, site_id=site_id, subject=subject)
     parts = [
-        _annotated(kind, the_plan)
-        .annotate(
-            _kind=Value(kind.number, output_field=IntegerField()),
-            _pk=F("pk"),
-            _subject=F(kind.subject),
-            _identifier=F(kind.identifier),
-            _site=F(kind.site_code),
+        _named(kind, _annotated(kind, the_plan)).values_list(
+            "_kind", "_pk", "_subject", "_identifier", "_site", "_full", "_required"
         )
-        .values_list("_kind", "_pk", "_subject", "_identifier", "_site", "_full", "_required")
         for kind in kinds
     ]
     found = list(parts[0].union(*parts[1:], all=True)) if parts else []
@@ -277,16 +283,8 @@ class Worklist:
             None: Q(_required=True, _verified=False),
         }[full]
         parts = [
-            _annotated(kind, self.the_plan)
-            .filter(wanted)
-            .annotate(
-                _kind=Value(kind.number, output_field=IntegerField()),
-                _rank=Value(kind.form_rank, output_field=IntegerField()),
-                _pk=F("pk"),
-                _subject=F(kind.subject),
-                _identifier=F(kind.identifier),
-                _site=F(kind.site_code),
-            )
+            _named(kind, _annotated(kind, self.the_plan).filter(wanted))
+            .annotate(_rank=Value(kind.form_rank, output_field=IntegerField()))
             .values_list("_kind", "_pk", "_subject", "_identifier", "_site", "_full", "_rank")
             for kind in self.kinds
             if self._may_be(kind, full)
